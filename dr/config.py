@@ -1,0 +1,231 @@
+"""The one configuration loader: a TOML file, validated against SCHEMA, with defaults for one machine.
+
+Where the file comes from, first match wins: the explicit path, $AGGREGATOR_DR_CONFIG,
+/etc/aggregator-dr/config.toml; with none of them the defaults apply. Every error names the bad key.
+Tasks, stages (on the host and in images) and tests all load their settings here.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from dr.errors import ConfigError
+
+ENV_VAR = "AGGREGATOR_DR_CONFIG"
+DEFAULT_FILE = Path("/etc/aggregator-dr/config.toml")
+
+
+@dataclass(frozen=True)
+class Field:
+    kind: type
+    default: Any
+    check: Callable[[Any], str | None] | None = None  # returns an explanation when the value is bad
+    doc: str = ""
+
+
+def _port(v):
+    return None if 1 <= v <= 65535 else "must be a TCP port between 1 and 65535"
+
+
+def _positive(v):
+    return None if v > 0 else "must be greater than 0"
+
+
+def _absolute(v):
+    return None if os.path.isabs(v) else "must be an absolute path"
+
+
+def _ip(v):
+    try:
+        ipaddress.ip_address(v)
+    except ValueError:
+        return "must be an IP address such as 127.0.0.1"
+    return None
+
+
+_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,62}$")
+
+
+def _name(v):
+    return None if _NAME_RE.match(v) else "must be lower-case letters, digits, '.', '_' or '-'"
+
+
+def _image_ref(v):
+    return None if re.match(r"^[a-z0-9][a-z0-9._/-]*$", v) else "must be a lower-case image repository name"
+
+
+def _suite(v):
+    return None if re.match(r"^[a-z]+$", v) else "must be a Debian suite name such as trixie"
+
+
+def _url(v):
+    return None if re.match(r"^https?://\S+$", v) else "must be an http:// or https:// URL"
+
+
+SCHEMA: dict[str, Any] = {
+    "instance": Field(str, "aggregator-dr", _name,
+                      "prefix of container, network and volume names; tests use their own"),
+    "data_root": Field(str, "/data", _absolute, "state directories (raw, staging, reports, archive, ...)"),
+    "secrets_dir": Field(str, "/etc/aggregator-dr/secrets", _absolute, "secret files, mode 0600"),
+    "cache_dir": Field(str, "/var/cache/aggregator-dr", _absolute, "Go builds and other rebuildable artifacts"),
+    "images": {
+        "prefix": Field(str, "aggregator-dr", _image_ref, "images are named <prefix>/<component>:<tag>"),
+        "tag": Field(str, "latest", _name),
+        "suite": Field(str, "trixie", _suite, "Debian suite of the base image"),
+        "mirror": Field(str, "http://deb.debian.org/debian", _url, "Debian archive for debootstrap and apt"),
+        "security_mirror": Field(str, "http://deb.debian.org/debian-security", _url),
+    },
+    "db": {
+        "bind": Field(str, "127.0.0.1", _ip, "host address the database port is published on"),
+        "port": Field(int, 27017, _port),
+        "database": Field(str, "aggregator", _name),
+        "user": Field(str, "aggregator", _name),
+    },
+    "webmirror": {
+        "bind": Field(str, "127.0.0.1", _ip),
+        "port": Field(int, 8080, _port),
+    },
+    "host": {
+        "min_free_gb": Field(int, 10, _positive, "free disk needed on the data root and Docker's folder"),
+        "dockerd_timeout": Field(int, 60, _positive, "seconds to wait for a daemon we start"),
+        "health_timeout": Field(int, 90, _positive, "seconds to wait for services to become healthy"),
+    },
+}
+
+
+@dataclass(frozen=True)
+class Section:
+    """A validated table; attribute access to its keys."""
+
+    _values: dict
+
+    def __getattr__(self, key):
+        try:
+            return self._values[key]
+        except KeyError:
+            raise AttributeError(key) from None
+
+    def as_dict(self) -> dict:
+        return {k: (v.as_dict() if isinstance(v, Section) else v) for k, v in self._values.items()}
+
+
+class Config(Section):
+    source: str
+
+    @property
+    def data_root_path(self) -> Path:
+        return Path(self.data_root)
+
+    @property
+    def secrets_path(self) -> Path:
+        return Path(self.secrets_dir)
+
+    @property
+    def cache_path(self) -> Path:
+        return Path(self.cache_dir)
+
+    def image(self, component: str) -> str:
+        return f"{self.images.prefix}/{component}:{self.images.tag}"
+
+    @property
+    def base_image(self) -> str:
+        return f"{self.images.prefix}/base:{self.images.suite}"
+
+
+def _validate(table: dict, schema: dict, where: str) -> dict:
+    out = {}
+    for key in table:
+        if key not in schema:
+            known = ", ".join(sorted(schema))
+            raise ConfigError(f"{where}{key}: unknown key (known keys here: {known})")
+    for key, spec in schema.items():
+        dotted = f"{where}{key}"
+        if isinstance(spec, dict):
+            value = table.get(key, {})
+            if not isinstance(value, dict):
+                raise ConfigError(f"{dotted}: must be a table ([{dotted}])")
+            out[key] = Section(_validate(value, spec, dotted + "."))
+            continue
+        value = table.get(key, spec.default)
+        # bool is an int in Python; refuse it where an integer is expected.
+        if not isinstance(value, spec.kind) or (spec.kind is int and isinstance(value, bool)):
+            raise ConfigError(f"{dotted}: must be {spec.kind.__name__}, got {value!r}")
+        problem = spec.check(value) if spec.check else None
+        if problem:
+            raise ConfigError(f"{dotted}: {problem}, got {value!r}")
+        out[key] = value
+    return out
+
+
+def _apply_overrides(table: dict, overrides: dict[str, Any]) -> dict:
+    for dotted, value in overrides.items():
+        node = table
+        parts = dotted.split(".")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"{dotted}: cannot override inside a non-table value")
+        node[parts[-1]] = value
+    return table
+
+
+def find_file(path: str | os.PathLike | None = None) -> Path | None:
+    if path:
+        return Path(path)
+    if os.environ.get(ENV_VAR):
+        return Path(os.environ[ENV_VAR])
+    if DEFAULT_FILE.is_file():
+        return DEFAULT_FILE
+    return None
+
+
+def load(path: str | os.PathLike | None = None, overrides: dict[str, Any] | None = None) -> Config:
+    """Load and validate the configuration. overrides use dotted keys: {"db.port": 27018}."""
+    file = find_file(path)
+    table: dict = {}
+    source = "built-in defaults"
+    if file is not None:
+        try:
+            with open(file, "rb") as fh:
+                table = tomllib.load(fh)
+        except FileNotFoundError:
+            raise ConfigError(f"configuration file {file} does not exist") from None
+        except PermissionError:
+            raise ConfigError(f"configuration file {file} is not readable") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"configuration file {file} is not valid TOML: {exc}") from None
+        source = str(file)
+    if overrides:
+        table = _apply_overrides(table, dict(overrides))
+    cfg = Config(_validate(table, SCHEMA, ""))
+    object.__setattr__(cfg, "source", source)
+    return cfg
+
+
+def defaults_as_toml() -> str:
+    """The default configuration as a commented TOML file (for `invoke config --defaults`)."""
+    lines: list[str] = []
+
+    def emit(schema: dict, header: str | None):
+        if header:
+            lines.append(f"\n[{header}]")
+        for key, spec in schema.items():
+            if isinstance(spec, dict):
+                continue
+            if spec.doc:
+                lines.append(f"# {spec.doc}")
+            value = spec.default
+            rendered = f'"{value}"' if isinstance(value, str) else str(value).lower() if isinstance(value, bool) else str(value)
+            lines.append(f"{key} = {rendered}")
+        for key, spec in schema.items():
+            if isinstance(spec, dict):
+                emit(spec, key if not header else f"{header}.{key}")
+
+    emit(SCHEMA, None)
+    return "\n".join(lines).lstrip() + "\n"

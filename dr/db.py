@@ -1,0 +1,45 @@
+"""Connecting to the database (FerretDB, MongoDB wire protocol) with credentials from the secrets directory."""
+
+from __future__ import annotations
+
+import pymongo
+
+
+def client(host: str, port: int, user: str, password: str, database: str, timeout_s: float = 10.0,
+           **kwargs) -> pymongo.MongoClient:
+    return pymongo.MongoClient(
+        host=host,
+        port=port,
+        username=user,
+        password=password,
+        authSource=database,
+        authMechanism="SCRAM-SHA-256",
+        serverSelectionTimeoutMS=int(timeout_s * 1000),
+        connectTimeoutMS=int(timeout_s * 1000),
+        directConnection=True,
+        **kwargs,
+    )
+
+
+def ping(c: pymongo.MongoClient, database: str) -> None:
+    c[database].command("ping")
+    # ping does not need authentication; a real read does.
+    c[database].list_collection_names()
+
+
+def wait_ready(host: str, port: int, user: str, password: str, database: str, timeout_s: float = 60.0) -> float:
+    """Poll until the database accepts our credentials; returns the seconds waited. Raises the last error."""
+    import time
+
+    start = time.monotonic()
+    while True:
+        c = client(host, port, user, password, database, timeout_s=2.0)
+        try:
+            ping(c, database)
+            return time.monotonic() - start
+        except Exception:
+            if time.monotonic() - start > timeout_s:
+                raise
+            time.sleep(0.5)
+        finally:
+            c.close()

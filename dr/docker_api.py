@@ -1,0 +1,49 @@
+"""Small helpers over the Docker SDK (the only way this project talks to the daemon)."""
+
+from __future__ import annotations
+
+import functools
+
+import docker
+import docker.errors
+
+from dr.errors import PreflightError
+
+
+@functools.lru_cache(maxsize=1)
+def client() -> docker.DockerClient:
+    try:
+        c = docker.from_env(timeout=600)
+        c.ping()
+        return c
+    except docker.errors.DockerException as exc:
+        raise PreflightError(f"the Docker daemon does not answer ({exc}); run `invoke bootstrap` first") from None
+
+
+def image_or_none(name: str):
+    try:
+        return client().images.get(name)
+    except docker.errors.ImageNotFound:
+        return None
+
+
+def container_or_none(name: str):
+    try:
+        return client().containers.get(name)
+    except docker.errors.NotFound:
+        return None
+
+
+def ensure_network(name: str):
+    nets = client().networks.list(names=[name])
+    for n in nets:
+        if n.name == name:
+            return n
+    return client().networks.create(name, driver="bridge", labels={"org.aggregator-dr.network": name})
+
+
+def ensure_volume(name: str):
+    try:
+        return client().volumes.get(name)
+    except docker.errors.NotFound:
+        return client().volumes.create(name, labels={"org.aggregator-dr.volume": name})

@@ -1,0 +1,188 @@
+"""The host: preflight checks and an idempotent bootstrap (Debian packages, a running Docker daemon).
+
+Used by `invoke rebuild`, `invoke bootstrap` and `.ci/run`. The second run of bootstrap changes nothing
+and says so.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from dr import log, runner
+from dr.config import Config
+from dr.errors import CommandError, PreflightError
+
+_log = log.get("host")
+
+# What the host itself needs. Components run in our images; the host builds them and drives them.
+PACKAGES = (
+    "docker.io",        # Docker Engine from Debian (no registry needed)
+    "debootstrap",      # the base image
+    "rsync",            # stages run on the host in development and tests
+    "openssh-client",
+    "ca-certificates",
+    "git",              # image labels carry the commit
+    "tar",
+    "python3-venv",
+)
+# trixie splits the client out of docker.io; bookworm has no such package.
+OPTIONAL_PACKAGES = ("docker-cli",)
+SUPPORTED_DEBIAN = ("12", "13")
+DOCKERD_LOG = Path("/var/log/aggregator-dr/dockerd.log")
+
+
+@dataclass
+class BootstrapReport:
+    installed: list[str] = field(default_factory=list)
+    started_dockerd: bool = False
+    present: list[str] = field(default_factory=list)
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.installed or self.started_dockerd)
+
+    def summary(self) -> str:
+        if not self.changed:
+            return f"host bootstrap: nothing to do ({len(self.present)} packages present, dockerd answering)"
+        parts = []
+        if self.installed:
+            parts.append("installed " + " ".join(self.installed))
+        if self.started_dockerd:
+            parts.append("started dockerd")
+        return "host bootstrap: " + "; ".join(parts)
+
+
+def os_release() -> dict[str, str]:
+    info = {}
+    try:
+        for line in Path("/etc/os-release").read_text().splitlines():
+            if "=" in line:
+                k, v = line.split("=", 1)
+                info[k] = v.strip().strip('"')
+    except OSError:
+        pass
+    return info
+
+
+def free_gb(path: Path) -> float:
+    p = path
+    while not p.exists():
+        p = p.parent
+    return shutil.disk_usage(p).free / 1e9
+
+
+def preflight(cfg: Config) -> list[str]:
+    """Check root, Debian, free disk. Returns the lines it checked; raises PreflightError on the first failure."""
+    checks = []
+    if os.geteuid() != 0:
+        raise PreflightError("must run as root (it installs packages and drives the Docker daemon)")
+    checks.append("running as root")
+    rel = os_release()
+    if rel.get("ID") != "debian" or rel.get("VERSION_ID") not in SUPPORTED_DEBIAN:
+        raise PreflightError(
+            f"this host is {rel.get('PRETTY_NAME', 'not Debian')}; need Debian {' or '.join(SUPPORTED_DEBIAN)}")
+    checks.append(f"{rel.get('PRETTY_NAME')}")
+    need = cfg.host.min_free_gb
+    for p in {cfg.data_root_path, Path("/var/lib/docker"), cfg.cache_path}:
+        have = free_gb(p)
+        if have < need:
+            raise PreflightError(f"only {have:.1f} GB free for {p}; need at least {need} GB (host.min_free_gb)")
+        checks.append(f"{have:.0f} GB free for {p}")
+    return checks
+
+
+def _installed(pkg: str) -> bool:
+    try:
+        out = subprocess.run(["dpkg-query", "-W", "-f=${Status}", pkg], capture_output=True, text=True)
+    except FileNotFoundError:
+        raise PreflightError("dpkg-query not found: this does not look like a Debian host") from None
+    return out.returncode == 0 and out.stdout.strip().endswith(" installed")
+
+
+def _available(pkg: str) -> bool:
+    out = subprocess.run(["apt-cache", "show", "--no-all-versions", pkg], capture_output=True, text=True)
+    return out.returncode == 0 and "Package:" in out.stdout
+
+
+def ensure_packages(names=PACKAGES, optional=OPTIONAL_PACKAGES) -> tuple[list[str], list[str]]:
+    """apt-get install what is missing. Returns (installed now, already present)."""
+    present = [p for p in names if _installed(p)]
+    missing = [p for p in names if p not in present]
+    optional_missing = [p for p in optional if not _installed(p)]
+    if not missing and not optional_missing:
+        return [], present + [p for p in optional if p not in optional_missing]
+    env = {"DEBIAN_FRONTEND": "noninteractive"}
+    if missing or optional_missing:
+        runner.run(["apt-get", "update", "-q"], env=env)
+    wanted = missing + [p for p in optional_missing if _available(p)]
+    if wanted:
+        runner.run(["apt-get", "install", "-y", "-q", "--no-install-recommends", *wanted], env=env)
+    return wanted, present
+
+
+def docker_answers(timeout: float = 5.0) -> bool:
+    import docker  # host-only dependency
+
+    try:
+        c = docker.from_env(timeout=timeout)
+        c.ping()
+        c.close()
+        return True
+    except Exception:
+        return False
+
+
+def systemd_running() -> bool:
+    return Path("/run/systemd/system").is_dir()
+
+
+def _log_tail(path: Path, lines: int = 30) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
+def start_dockerd(timeout: int) -> None:
+    """Start the daemon: with systemd through its unit, else as a detached process logging to DOCKERD_LOG."""
+    if systemd_running():
+        runner.run(["systemctl", "start", "docker"])
+        tail_source = "journalctl -u docker"
+    else:
+        dockerd = runner.which("dockerd", ["/usr/sbin", "/usr/bin"])
+        if dockerd is None:
+            raise PreflightError("dockerd is not installed (package docker.io)")
+        DOCKERD_LOG.parent.mkdir(parents=True, exist_ok=True)
+        _log.info("$ %s (detached; log in %s)", dockerd, DOCKERD_LOG)
+        with open(DOCKERD_LOG, "ab") as logf:
+            subprocess.Popen([dockerd], stdout=logf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                             start_new_session=True, close_fds=True)
+        tail_source = str(DOCKERD_LOG)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if docker_answers(timeout=2):
+            _log.info("dockerd answers")
+            return
+        time.sleep(1)
+    detail = _log_tail(DOCKERD_LOG) if not systemd_running() else f"(see {tail_source})"
+    raise PreflightError(f"dockerd did not answer within {timeout}s (host.dockerd_timeout); log tail:\n{detail}")
+
+
+def bootstrap(cfg: Config) -> BootstrapReport:
+    """Idempotent: installs missing packages and starts dockerd only when no daemon answers."""
+    report = BootstrapReport()
+    if os.geteuid() != 0:
+        raise PreflightError("host bootstrap must run as root")
+    try:
+        report.installed, report.present = ensure_packages()
+    except CommandError as exc:
+        raise PreflightError(f"could not install host packages: {exc}") from None
+    if not docker_answers():
+        start_dockerd(cfg.host.dockerd_timeout)
+        report.started_dockerd = True
+    return report

@@ -1,0 +1,106 @@
+"""The one way we run external tools (restic, rsync, debootstrap, tar, apt-get, go, ...).
+
+It logs the command, streams its output line by line as progress, keeps the tail for the error, and raises
+a typed CommandError when the command fails. Secrets never go through argv: pass them in files or via the
+`env` argument, which is never logged.
+"""
+
+from __future__ import annotations
+
+import collections
+import os
+import shlex
+import shutil
+import subprocess
+import threading
+from pathlib import Path
+from typing import IO, Iterable, Sequence
+
+from dr import log
+from dr.errors import CommandError, CommandNotFound
+
+_log = log.get("run")
+TAIL_LINES = 40
+
+
+def _pump(stream: IO[bytes], sink, tail: collections.deque | None, prefix: str, quiet: bool):
+    for raw in iter(stream.readline, b""):
+        line = raw.decode("utf-8", "replace").rstrip("\n")
+        if tail is not None:
+            tail.append(line)
+        if sink is not None:
+            sink.append(raw)
+        elif not quiet:
+            _log.info("%s%s", prefix, line)
+    stream.close()
+
+
+def run(
+    argv: Sequence[str | os.PathLike],
+    *,
+    capture: bool = False,
+    stdin: IO[bytes] | None = None,
+    stdout: IO[bytes] | None = None,
+    env: dict[str, str] | None = None,
+    cwd: str | os.PathLike | None = None,
+    timeout: float | None = None,
+    quiet: bool = False,
+    ok_codes: Iterable[int] = (0,),
+) -> str:
+    """Run argv; return its stdout as text when capture=True, else "".
+
+    stdout may be a binary file to write the command's output to (for streams such as tar or dumps).
+    `env` entries are added to the inherited environment and are never logged.
+    """
+    argv = [os.fspath(a) for a in argv]
+    if shutil.which(argv[0], path=(env or {}).get("PATH") or os.environ.get("PATH")) is None:
+        raise CommandNotFound(argv)
+    _log.info("$ %s", shlex.join(argv))
+    full_env = None
+    if env:
+        full_env = dict(os.environ)
+        full_env.update(env)
+    proc = subprocess.Popen(
+        argv,
+        stdin=stdin if stdin is not None else subprocess.DEVNULL,
+        stdout=stdout if stdout is not None else subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=full_env,
+        cwd=cwd,
+    )
+    tail: collections.deque[str] = collections.deque(maxlen=TAIL_LINES)
+    out_chunks: list[bytes] = []
+    threads = [threading.Thread(target=_pump, args=(proc.stderr, None, tail, "  | ", quiet), daemon=True)]
+    if stdout is None:
+        sink = out_chunks if capture else None
+        threads.append(
+            threading.Thread(target=_pump, args=(proc.stdout, sink, None if capture else tail, "  | ", quiet),
+                             daemon=True)
+        )
+    for t in threads:
+        t.start()
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+        for t in threads:
+            t.join()
+        raise CommandError(argv, -9, "\n".join(tail) + f"\n(killed after {timeout:.0f}s timeout)")
+    for t in threads:
+        t.join()
+    if proc.returncode not in tuple(ok_codes):
+        raise CommandError(argv, proc.returncode, "\n".join(tail))
+    return b"".join(out_chunks).decode("utf-8", "replace") if capture else ""
+
+
+def which(name: str, extra_dirs: Iterable[str | Path] = ()) -> str | None:
+    """Find a program on PATH, then in extra_dirs."""
+    found = shutil.which(name)
+    if found:
+        return found
+    for d in extra_dirs:
+        candidate = Path(d) / name
+        if candidate.is_file() and os.access(candidate, os.X_OK):
+            return str(candidate)
+    return None

@@ -1,0 +1,59 @@
+"""Secrets live in files in the secrets directory (mode 0700, files 0600), never in images, logs or argv."""
+
+from __future__ import annotations
+
+import os
+import secrets as _random
+import stat
+from pathlib import Path
+
+from dr import log
+from dr.errors import SecretError
+
+_log = log.get("secrets")
+
+DB_PASSWORD = "db-password"
+
+
+def path(secrets_dir: str | os.PathLike, name: str) -> Path:
+    return Path(secrets_dir) / name
+
+
+def read(secrets_dir: str | os.PathLike, name: str) -> str:
+    """Read one secret; clear errors for missing, unreadable, empty or world-readable files."""
+    p = path(secrets_dir, name)
+    try:
+        st = p.stat()
+    except FileNotFoundError:
+        raise SecretError(f"secret file {p} does not exist") from None
+    except PermissionError:
+        raise SecretError(f"secret file {p} is not accessible (permission denied)") from None
+    if st.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise SecretError(f"secret file {p} must not be readable by group or others (chmod 600 {p})")
+    try:
+        value = p.read_text(encoding="utf-8").strip()
+    except PermissionError:
+        raise SecretError(f"secret file {p} is not readable (permission denied)") from None
+    if not value:
+        raise SecretError(f"secret file {p} is empty")
+    return value
+
+
+def ensure(secrets_dir: str | os.PathLike, name: str) -> tuple[Path, bool]:
+    """Create a random secret when none exists; return (path, created). An existing one is never changed."""
+    d = Path(secrets_dir)
+    d.mkdir(parents=True, exist_ok=True, mode=0o700)
+    os.chmod(d, 0o700)
+    p = d / name
+    if p.exists():
+        read(secrets_dir, name)  # validates mode and content
+        return p, False
+    tmp = d / f".{name}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(_random.token_urlsafe(32) + "\n")
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.rename(tmp, p)
+    _log.info("created secret %s (mode 0600)", p)
+    return p, True

@@ -1,0 +1,177 @@
+"""The long-running services: `db` (FerretDB) and `webmirror` (nginx). Start, wait for health, status, down.
+
+Containers, the network and the database volume are named after `instance` in the configuration, so tests
+run their own instance beside a live one. Ports are published on the configured address (127.0.0.1 by
+default). `down` stops and removes containers and never touches data (volume, data root, secrets).
+"""
+
+from __future__ import annotations
+
+import time
+import urllib.request
+from dataclasses import dataclass
+
+import docker.errors
+
+from dr import db, docker_api, log, secrets
+from dr.config import Config
+from dr.errors import ServiceError
+
+_log = log.get("services")
+
+SERVICES = ("db", "webmirror")
+
+
+def container_name(cfg: Config, service: str) -> str:
+    return f"{cfg.instance}-{service}"
+
+
+def network_name(cfg: Config) -> str:
+    return cfg.instance
+
+
+def db_volume_name(cfg: Config) -> str:
+    return f"{cfg.instance}-dbdata"
+
+
+@dataclass
+class ServiceSpec:
+    name: str
+    image: str
+    kwargs: dict
+
+
+def db_spec(cfg: Config) -> ServiceSpec:
+    pw_path, _ = secrets.ensure(cfg.secrets_dir, secrets.DB_PASSWORD)
+    return ServiceSpec("db", cfg.image("db"), dict(
+        environment={"DB_NAME": cfg.db.database, "DB_USER": cfg.db.user,
+                     "DB_PASSWORD_FILE": "/run/secrets/db-password"},
+        volumes={
+            db_volume_name(cfg): {"bind": "/var/lib/ferretdb", "mode": "rw"},
+            str(pw_path): {"bind": "/run/secrets/db-password", "mode": "ro"},
+        },
+        ports={"27017/tcp": (cfg.db.bind, cfg.db.port)},
+    ))
+
+
+def webmirror_spec(cfg: Config) -> ServiceSpec:
+    archive = cfg.data_root_path / "archive"
+    archive.mkdir(parents=True, exist_ok=True, mode=0o755)
+    return ServiceSpec("webmirror", cfg.image("webmirror"), dict(
+        volumes={str(archive): {"bind": "/srv/archive", "mode": "ro"}},
+        ports={"8080/tcp": (cfg.webmirror.bind, cfg.webmirror.port)},
+        read_only=True,
+        tmpfs={"/run": "", "/var/lib/nginx": "", "/tmp": ""},
+    ))
+
+
+def _start(cfg: Config, spec: ServiceSpec) -> str:
+    """Start one service; keep a running container whose image is current, replace a stale one."""
+    name = container_name(cfg, spec.name)
+    image = docker_api.client().images.get(spec.image)
+    existing = docker_api.container_or_none(name)
+    if existing is not None:
+        if existing.image.id == image.id and existing.status == "running":
+            _log.info("%s: running, image current", name)
+            return "running"
+        _log.info("%s: replacing (%s, image %s)", name, existing.status,
+                  "current" if existing.image.id == image.id else "outdated")
+        existing.remove(force=True)
+    if spec.name == "db":
+        docker_api.ensure_volume(db_volume_name(cfg))
+    docker_api.client().containers.run(
+        spec.image, name=name, detach=True, network=network_name(cfg),
+        restart_policy={"Name": "unless-stopped"},
+        labels={"org.aggregator-dr.instance": cfg.instance, "org.aggregator-dr.service": spec.name},
+        **spec.kwargs,
+    )
+    # Components on the project network reach the database as <instance>-db:27017.
+    return "started"
+
+
+def start(cfg: Config) -> dict[str, str]:
+    docker_api.ensure_network(network_name(cfg))
+    return {"db": _start(cfg, db_spec(cfg)), "webmirror": _start(cfg, webmirror_spec(cfg))}
+
+
+def _health(cfg: Config, service: str) -> str:
+    c = docker_api.container_or_none(container_name(cfg, service))
+    if c is None:
+        return "absent"
+    c.reload()
+    return c.attrs.get("State", {}).get("Health", {}).get("Status", c.status)
+
+
+def wait_healthy(cfg: Config) -> dict[str, float]:
+    """Wait for Docker's health checks, then check from the host side as a user would."""
+    deadline = time.monotonic() + cfg.host.health_timeout
+    start = time.monotonic()
+    waited = {}
+    for service in SERVICES:
+        while True:
+            state = _health(cfg, service)
+            if state == "healthy":
+                break
+            if state in ("absent", "exited", "dead", "unhealthy") or time.monotonic() > deadline:
+                c = docker_api.container_or_none(container_name(cfg, service))
+                logs = c.logs(tail=30).decode(errors="replace") if c is not None else ""
+                raise ServiceError(f"{service} is {state}, not healthy; its last log lines:\n{logs}")
+            time.sleep(0.5)
+        waited[service] = round(time.monotonic() - start, 1)
+    check_db(cfg)
+    check_webmirror(cfg)
+    return waited
+
+
+def check_db(cfg: Config) -> None:
+    password = secrets.read(cfg.secrets_dir, secrets.DB_PASSWORD)
+    try:
+        db.wait_ready(cfg.db.bind, cfg.db.port, cfg.db.user, password, cfg.db.database, timeout_s=10)
+    except Exception as exc:
+        raise ServiceError(f"db is healthy but does not accept our credentials at {cfg.db.bind}:{cfg.db.port}: "
+                           f"{exc}") from None
+
+
+def check_webmirror(cfg: Config) -> None:
+    url = f"http://{cfg.webmirror.bind}:{cfg.webmirror.port}/"
+    try:
+        with urllib.request.urlopen(url, timeout=10) as resp:
+            if resp.status != 200:
+                raise ServiceError(f"webmirror answered {resp.status} at {url}")
+    except OSError as exc:
+        raise ServiceError(f"webmirror does not answer at {url}: {exc}") from None
+
+
+def status(cfg: Config) -> list[dict]:
+    rows = []
+    for service in SERVICES:
+        name = container_name(cfg, service)
+        c = docker_api.container_or_none(name)
+        if c is None:
+            rows.append({"service": service, "container": name, "state": "absent"})
+            continue
+        ports = c.attrs.get("NetworkSettings", {}).get("Ports") or {}
+        published = ", ".join(f"{b['HostIp']}:{b['HostPort']}" for v in ports.values() if v for b in v)
+        rows.append({
+            "service": service, "container": name, "state": c.status, "health": _health(cfg, service),
+            "image": (c.image.tags or [c.image.short_id])[0], "ports": published,
+            "started": c.attrs.get("State", {}).get("StartedAt", "")[:19],
+        })
+    return rows
+
+
+def down(cfg: Config) -> list[str]:
+    """Stop and remove the service containers. Data (volume, data root, secrets) is left alone."""
+    removed = []
+    for service in reversed(SERVICES):
+        c = docker_api.container_or_none(container_name(cfg, service))
+        if c is None:
+            continue
+        _log.info("stopping %s", c.name)
+        try:
+            c.stop(timeout=20)
+        except docker.errors.APIError:
+            pass
+        c.remove()
+        removed.append(c.name)
+    return removed

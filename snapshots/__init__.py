@@ -1,0 +1,2 @@
+"""Backups: the database dump tool now; restic snapshot sets, retention, check and off-site copies next
+(issue 4)."""

@@ -1,0 +1,238 @@
+"""Streaming logical dump and restore of one database, over the MongoDB wire protocol (pymongo).
+
+Why this exists: mongo-tools (mongodump/mongorestore) cannot be had here: the Go module proxy refuses
+github.com/mongodb/mongo-tools for every tag, pseudo-version and commit, and Debian does not package it.
+This tool does the same job for our needs: one stream on stdout (so it can go straight into
+`restic backup --stdin-from-command`, no temporary file), and a restore that reads the stream from stdin.
+
+Stream format (version 1), a sequence of records; each record is one type byte followed by one BSON
+document (BSON documents carry their own length):
+  H  header       {format, version, database, created, tool}
+  C  collection   {name, options, indexes: [index specs other than _id_]}
+  D  document     the document itself, byte for byte as the server returned it
+  E  end of a collection {name, count}
+  Z  end of dump  {collections: {name: count}, sha256: hex digest of every byte before this record}
+A stream without its Z record, or whose digest or counts do not match, is refused as truncated or corrupt.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import hashlib
+import struct
+import sys
+from typing import BinaryIO, Iterator
+
+import bson
+from bson.codec_options import CodecOptions
+from bson.raw_bson import RawBSONDocument
+
+FORMAT = "aggregator-dr-dbdump"
+VERSION = 1
+BATCH_DOCS = 1000
+BATCH_BYTES = 8 << 20
+RAW = CodecOptions(document_class=RawBSONDocument)
+
+
+class DumpError(Exception):
+    """The stream is not a complete, intact dump, or the target is not fit for a restore."""
+
+
+class _Writer:
+    def __init__(self, out: BinaryIO):
+        self.out = out
+        self.digest = hashlib.sha256()
+
+    def record(self, kind: bytes, doc_bytes: bytes) -> None:
+        self.digest.update(kind)
+        self.digest.update(doc_bytes)
+        self.out.write(kind)
+        self.out.write(doc_bytes)
+
+
+def dump(db, out: BinaryIO) -> dict[str, int]:
+    """Write the whole database to `out`; returns the count per collection."""
+    from dr import __version__
+
+    w = _Writer(out)
+    w.record(b"H", bson.encode({
+        "format": FORMAT, "version": VERSION, "database": db.name,
+        "created": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"), "tool": __version__,
+    }))
+    counts: dict[str, int] = {}
+    for info in sorted(db.list_collections(), key=lambda i: i["name"]):
+        name = info["name"]
+        if name.startswith("system."):
+            continue
+        indexes = [dict(ix) for ix in db[name].list_indexes() if ix["name"] != "_id_"]
+        for ix in indexes:
+            ix.pop("ns", None)
+        w.record(b"C", bson.encode({"name": name, "options": dict(info.get("options", {})), "indexes": indexes}))
+        n = 0
+        coll = db.get_collection(name, codec_options=RAW)
+        for doc in coll.find({}, sort=[("_id", 1)], batch_size=BATCH_DOCS):
+            w.record(b"D", doc.raw)
+            n += 1
+        w.record(b"E", bson.encode({"name": name, "count": n}))
+        counts[name] = n
+    digest = w.digest.hexdigest()
+    out.write(b"Z")
+    out.write(bson.encode({"collections": counts, "sha256": digest}))
+    out.flush()
+    return counts
+
+
+def _read_exact(inp: BinaryIO, n: int) -> bytes:
+    buf = inp.read(n)
+    while len(buf) < n:
+        more = inp.read(n - len(buf))
+        if not more:
+            raise DumpError("the dump stream ends early: it is truncated")
+        buf += more
+    return buf
+
+
+def records(inp: BinaryIO) -> Iterator[tuple[bytes, bytes]]:
+    """Yield (type, BSON bytes) records until and including Z; validates framing."""
+    while True:
+        kind = inp.read(1)
+        if not kind:
+            raise DumpError("the dump stream ends without its end record: it is truncated")
+        if kind not in b"HCDEZ":
+            raise DumpError(f"the dump stream is corrupt (unknown record type {kind!r})")
+        size_bytes = _read_exact(inp, 4)
+        (size,) = struct.unpack("<i", size_bytes)
+        if size < 5 or size > 48 << 20:
+            raise DumpError(f"the dump stream is corrupt (record of {size} bytes)")
+        yield kind, size_bytes + _read_exact(inp, size - 4)
+        if kind == b"Z":
+            return
+
+
+def restore(db, inp: BinaryIO, drop: bool = False) -> dict[str, int]:
+    """Restore a dump stream into db. Refuses non-empty collections unless drop=True. Returns counts."""
+    digest = hashlib.sha256()
+    it = records(inp)
+    kind, first = next(it)
+    header = bson.decode(first)
+    if kind != b"H" or header.get("format") != FORMAT:
+        raise DumpError("this is not an aggregator-dr database dump")
+    if header.get("version") != VERSION:
+        raise DumpError(f"dump format version {header.get('version')} is not supported (want {VERSION})")
+    digest.update(kind + first)
+    counts: dict[str, int] = {}
+    coll = None
+    batch: list[RawBSONDocument] = []
+    batch_bytes = 0
+    pending_indexes: list[tuple[str, list]] = []
+
+    def flush():
+        nonlocal batch, batch_bytes
+        if batch:
+            coll.insert_many(batch, ordered=True)
+            batch, batch_bytes = [], 0
+
+    for kind, raw in it:
+        if kind == b"Z":
+            flush()
+            trailer = bson.decode(raw)
+            if trailer["sha256"] != digest.hexdigest():
+                raise DumpError("the dump stream is corrupt: its sha256 does not match its content")
+            if trailer["collections"] != counts:
+                raise DumpError(f"the dump's counts {trailer['collections']} do not match what it holds {counts}")
+            for name, indexes in pending_indexes:
+                _create_indexes(db[name], indexes)
+            return counts
+        digest.update(kind + raw)
+        if kind == b"C":
+            meta = bson.decode(raw)
+            name = meta["name"]
+            if name in db.list_collection_names():
+                if drop:
+                    db.drop_collection(name)
+                elif db[name].estimated_document_count() > 0:
+                    raise DumpError(f"collection {db.name}.{name} is not empty; restore with --drop to replace it")
+            coll = db.get_collection(name, codec_options=RAW)
+            counts[name] = 0
+            pending_indexes.append((name, meta.get("indexes", [])))
+        elif kind == b"D":
+            if coll is None:
+                raise DumpError("the dump stream is corrupt (document before its collection)")
+            batch.append(RawBSONDocument(raw))
+            batch_bytes += len(raw)
+            counts[coll.name] += 1
+            if len(batch) >= BATCH_DOCS or batch_bytes >= BATCH_BYTES:
+                flush()
+        elif kind == b"E":
+            flush()
+            end = bson.decode(raw)
+            if end["count"] != counts.get(end["name"]):
+                raise DumpError(f"collection {end['name']}: dump says {end['count']} documents, "
+                                f"stream held {counts.get(end['name'])}")
+        else:
+            raise DumpError("the dump stream is corrupt (a second header)")
+    raise DumpError("the dump stream ends without its end record: it is truncated")
+
+
+def _create_indexes(coll, indexes: list) -> None:
+    from pymongo import IndexModel
+
+    models = []
+    for ix in indexes:
+        spec = dict(ix)
+        key = list(spec.pop("key").items())
+        spec.pop("v", None)
+        models.append(IndexModel(key, **spec))
+    if models:
+        coll.create_indexes(models)
+
+
+def _connect(args):
+    from dr import db as dbconn
+
+    with open(args.password_file, encoding="utf-8") as fh:
+        password = fh.readline().strip()
+    client = dbconn.client(args.host, args.port, args.user, password, args.database)
+    return client, client[args.database]
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m snapshots.dbdump", description=__doc__.split("\n\n")[0])
+    p.add_argument("action", choices=("dump", "restore"), help="dump to stdout, or restore from stdin")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=27017)
+    p.add_argument("--database", default="aggregator")
+    p.add_argument("--user", default="aggregator")
+    p.add_argument("--password-file", required=True, help="file holding the database password")
+    p.add_argument("--drop", action="store_true", help="restore: replace collections that hold documents")
+    args = p.parse_args(argv)
+    try:
+        client, db = _connect(args)
+    except OSError as exc:
+        print(f"dbdump: cannot read the password file: {exc}", file=sys.stderr)
+        return 2
+    try:
+        if args.action == "dump":
+            if sys.stdout.isatty():
+                print("dbdump: refusing to write a binary dump to a terminal; redirect stdout", file=sys.stderr)
+                return 2
+            counts = dump(db, sys.stdout.buffer)
+        else:
+            counts = restore(db, sys.stdin.buffer, drop=args.drop)
+    except DumpError as exc:
+        print(f"dbdump: {exc}", file=sys.stderr)
+        return 1
+    except Exception as exc:  # pymongo errors: connection, authentication
+        print(f"dbdump: database error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        client.close()
+    total = sum(counts.values())
+    print(f"dbdump: {args.action} of {args.database}: {len(counts)} collections, {total} documents "
+          + ", ".join(f"{k}={v}" for k, v in sorted(counts.items())), file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

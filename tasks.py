@@ -1,0 +1,115 @@
+"""Invoke tasks: each parses its arguments, calls one function in dr/, stages/ or snapshots/, prints the result.
+
+`invoke --list` shows them; `invoke --help TASK` shows a task's options.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from invoke import Exit, task
+
+from dr import config as dr_config
+from dr import log
+from dr.errors import DrError
+
+CONFIG_HELP = "configuration file (TOML); default: $AGGREGATOR_DR_CONFIG or /etc/aggregator-dr/config.toml"
+
+
+def _load(config_path):
+    log.setup()
+    return dr_config.load(config_path)
+
+
+def _call(fn, *args, **kwargs):
+    """Run one action; a DrError becomes a one-paragraph message and a non-zero exit, not a traceback."""
+    try:
+        return fn(*args, **kwargs)
+    except DrError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        raise Exit(code=exc.exit_code) from None
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        raise Exit(code=130) from None
+
+
+def _table(rows: list[dict], columns: list[str]) -> str:
+    widths = {c: max([len(c)] + [len(str(r.get(c, ""))) for r in rows]) for c in columns}
+    lines = ["  ".join(c.ljust(widths[c]) for c in columns)]
+    lines += ["  ".join(str(r.get(c, "")).ljust(widths[c]) for c in columns) for r in rows]
+    return "\n".join(lines)
+
+
+@task(help={"config": CONFIG_HELP})
+def bootstrap(c, config=None):
+    """Install the host's Debian packages (docker.io, debootstrap, ...) and start dockerd; idempotent."""
+    from dr import host
+
+    cfg = _call(_load, config)
+    print(_call(host.bootstrap, cfg).summary())
+
+
+@task(help={"config": CONFIG_HELP, "refresh_base": "debootstrap the base image again even if present",
+            "only": "comma-separated components to build (default: all)"})
+def build(c, config=None, refresh_base=False, only=None):
+    """Build the base image (debootstrap) and every component image from dockerfiles/ (cached)."""
+    from dr import images
+
+    cfg = _call(_load, config)
+    components = tuple(only.split(",")) if only else images.COMPONENTS
+    unknown = [x for x in components if x not in images.COMPONENTS]
+    if unknown:
+        print(f"error: unknown component(s) {', '.join(unknown)}; known: {', '.join(images.COMPONENTS)}",
+              file=sys.stderr)
+        raise Exit(code=2)
+    built = _call(images.build_all, cfg, components, refresh_base)
+    print(_table([{"image": b.image, "seconds": f"{b.seconds:.0f}", "cached": f"{b.cached_steps}/{b.total_steps}",
+                   "size_mb": f"{b.size_mb:.0f}"} for b in built], ["image", "seconds", "cached", "size_mb"]))
+
+
+@task(help={"config": CONFIG_HELP, "refresh_base": "debootstrap the base image again even if present"})
+def rebuild(c, config=None, refresh_base=False):
+    """Turn this Debian host into a running Aggregator: preflight, bootstrap, images, start, verify."""
+    from dr import rebuild as dr_rebuild
+
+    cfg = _call(_load, config)
+    report = _call(dr_rebuild.rebuild, cfg, refresh_base)
+    print(report.summary())
+
+
+@task(help={"config": CONFIG_HELP, "json": "print JSON instead of tables"})
+def status(c, config=None, json_=False):
+    """Show images (age, version, commit), service containers and their health."""
+    from dr import images, services
+
+    cfg = _call(_load, config)
+    imgs = _call(images.describe, cfg)
+    svcs = _call(services.status, cfg)
+    if json_:
+        print(json.dumps({"images": imgs, "services": svcs}, indent=2))
+        return
+    print(_table(imgs, ["image", "present", "created", "version", "revision", "size_mb"]))
+    print()
+    print(_table(svcs, ["service", "container", "state", "health", "image", "ports", "started"]))
+
+
+@task(help={"config": CONFIG_HELP})
+def down(c, config=None):
+    """Stop and remove the service containers; data (database volume, data root, secrets) is kept."""
+    from dr import services
+
+    cfg = _call(_load, config)
+    removed = _call(services.down, cfg)
+    print("stopped: " + (", ".join(removed) if removed else "nothing was running"))
+
+
+@task(name="config", help={"config": CONFIG_HELP, "defaults": "print the default configuration as TOML"})
+def show_config(c, config=None, defaults=False):
+    """Validate and print the effective configuration (or the defaults as a commented TOML file)."""
+    if defaults:
+        print(dr_config.defaults_as_toml(), end="")
+        return
+    cfg = _call(_load, config)
+    print(f"# from {cfg.source}")
+    print(json.dumps(cfg.as_dict(), indent=2))

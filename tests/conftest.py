@@ -1,0 +1,7 @@
+"""Settings every test run needs on this machine (no registry for Ryuk; containers reached over loopback)."""
+
+import os
+
+os.environ.setdefault("TESTCONTAINERS_RYUK_DISABLED", "true")
+os.environ.setdefault("TESTCONTAINERS_CONNECTION_MODE", "docker_host")
+os.environ.setdefault("TC_HOST", "127.0.0.1")

@@ -1,0 +1,75 @@
+"""Integration tests run the real components: our images on the real Docker Engine, FerretDB, pymongo.
+
+The session fixture bootstraps the host and builds the images (a cache hit when nothing changed), so
+`./run pytest` works on its own on a fresh machine. Tests use their own instance name, data root, secrets
+directory and loopback ports, so they never touch a live Aggregator on the same host.
+"""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+from testcontainers.core.container import DockerContainer
+
+from dr import config, db, host, images, secrets
+
+pytestmark = pytest.mark.docker
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def cfg(tmp_path_factory):
+    root = tmp_path_factory.mktemp("instance")
+    return config.load(overrides={
+        "instance": "aggr-test",
+        "data_root": str(root / "data"),
+        "secrets_dir": str(root / "secrets"),
+        "db.port": free_port(),
+        "webmirror.port": free_port(),
+        "host.min_free_gb": 1,
+    })
+
+
+@pytest.fixture(scope="session")
+def built(cfg):
+    """Host bootstrapped, every image built. Returns the configuration."""
+    host.bootstrap(cfg)
+    images.build_all(cfg)
+    return cfg
+
+
+@pytest.fixture(scope="session")
+def db_password_file(built):
+    path, _ = secrets.ensure(built.secrets_dir, secrets.DB_PASSWORD)
+    return path
+
+
+def on_loopback(container: DockerContainer, port: int) -> DockerContainer:
+    """Publish a container port on an ephemeral port of 127.0.0.1 only (never on every interface)."""
+    container.ports[f"{port}/tcp"] = ("127.0.0.1", None)
+    return container
+
+
+def db_container(cfg, password_file, volume: str | None = None) -> DockerContainer:
+    """A db container from our image, published on an ephemeral loopback port."""
+    c = on_loopback(DockerContainer(cfg.image("db"))
+                    .with_env("DB_NAME", cfg.db.database)
+                    .with_env("DB_USER", cfg.db.user)
+                    .with_volume_mapping(str(password_file), "/run/secrets/db-password", "ro"), 27017)
+    if volume:
+        c = c.with_volume_mapping(volume, "/var/lib/ferretdb", "rw")
+    return c
+
+
+def connect(cfg, container: DockerContainer, password_file):
+    """Wait until the container's database accepts our credentials; return a pymongo client."""
+    port = int(container.get_exposed_port(27017))
+    password = password_file.read_text().strip()
+    db.wait_ready("127.0.0.1", port, cfg.db.user, password, cfg.db.database, timeout_s=60)
+    return db.client("127.0.0.1", port, cfg.db.user, password, cfg.db.database)

@@ -1,0 +1,72 @@
+import pytest
+
+from dr import config
+from dr.errors import ConfigError
+
+
+def write(tmp_path, text):
+    p = tmp_path / "config.toml"
+    p.write_text(text)
+    return p
+
+
+def test_defaults_work_for_one_machine(monkeypatch):
+    monkeypatch.delenv(config.ENV_VAR, raising=False)
+    monkeypatch.setattr(config, "DEFAULT_FILE", config.Path("/nonexistent/config.toml"))
+    cfg = config.load()
+    assert cfg.source == "built-in defaults"
+    assert cfg.data_root == "/data"
+    assert cfg.db.bind == "127.0.0.1" and cfg.db.port == 27017
+    assert cfg.image("db") == "aggregator-dr/db:latest"
+    assert cfg.base_image == "aggregator-dr/base:trixie"
+
+
+def test_file_values_override_defaults(tmp_path):
+    cfg = config.load(write(tmp_path, 'data_root = "/srv/aggr"\n[db]\nport = 27018\n'))
+    assert cfg.data_root == "/srv/aggr" and cfg.db.port == 27018 and cfg.db.user == "aggregator"
+
+
+@pytest.mark.parametrize("text, key", [
+    ('[images]\ntagg = "x"\n', "images.tagg"),
+    ('colour = "blue"\n', "colour"),
+    ('[db]\nport = "27017"\n', "db.port"),
+    ('[db]\nport = 70000\n', "db.port"),
+    ('[db]\nbind = "localhost"\n', "db.bind"),
+    ('data_root = "relative/path"\n', "data_root"),
+    ('[host]\nmin_free_gb = true\n', "host.min_free_gb"),
+    ('db = 3\n', "db"),
+])
+def test_bad_key_is_named(tmp_path, text, key):
+    with pytest.raises(ConfigError) as err:
+        config.load(write(tmp_path, text))
+    assert str(err.value).startswith(key + ":")
+
+
+def test_invalid_toml_says_so(tmp_path):
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        config.load(write(tmp_path, "data_root = \n"))
+
+
+def test_missing_file_is_a_clear_error(tmp_path):
+    with pytest.raises(ConfigError, match="does not exist"):
+        config.load(tmp_path / "nope.toml")
+
+
+def test_env_var_names_the_file(tmp_path, monkeypatch):
+    monkeypatch.setenv(config.ENV_VAR, str(write(tmp_path, '[webmirror]\nport = 8081\n')))
+    assert config.load().webmirror.port == 8081
+
+
+def test_overrides_are_validated_too():
+    assert config.load(overrides={"db.port": 12345}).db.port == 12345
+    with pytest.raises(ConfigError, match="^db.port:"):
+        config.load(overrides={"db.port": 0})
+
+
+def test_defaults_file_round_trips(tmp_path):
+    text = config.defaults_as_toml()
+    assert "[db]" in text and "port = 27017" in text
+    from_text = config.load(write(tmp_path, text)).as_dict()
+    empty = tmp_path / "empty.toml"
+    empty.write_text("")
+    assert from_text == config.load(empty).as_dict()

@@ -1,0 +1,49 @@
+import logging
+
+import pytest
+
+from dr import runner
+from dr.errors import CommandError, CommandNotFound
+
+
+def test_capture_returns_stdout_and_logs_the_command(caplog):
+    caplog.set_level(logging.INFO, logger="aggregator-dr")
+    out = runner.run(["sh", "-c", "echo out; echo progress >&2"], capture=True)
+    assert out == "out\n"
+    text = caplog.text
+    assert "$ sh -c" in text
+    assert "progress" in text  # stderr is streamed as progress
+
+
+def test_failure_raises_typed_error_with_stderr_tail():
+    with pytest.raises(CommandError) as err:
+        runner.run(["sh", "-c", "echo first >&2; echo boom >&2; exit 3"])
+    assert err.value.returncode == 3
+    assert "boom" in err.value.stderr_tail
+    assert "exit 3" in str(err.value)
+
+
+def test_missing_program_is_command_not_found():
+    with pytest.raises(CommandNotFound) as err:
+        runner.run(["no-such-program-here", "--flag"])
+    assert err.value.returncode == 127
+
+
+def test_env_values_are_never_logged(caplog):
+    caplog.set_level(logging.DEBUG, logger="aggregator-dr")
+    out = runner.run(["sh", "-c", 'test -n "$SECRET_VALUE" && echo set'], capture=True,
+                     env={"SECRET_VALUE": "hunter2-do-not-log"})
+    assert out == "set\n"
+    assert "hunter2-do-not-log" not in caplog.text
+
+
+def test_stdout_to_file(tmp_path):
+    target = tmp_path / "out.bin"
+    with open(target, "wb") as fh:
+        runner.run(["printf", "a\\000b"], stdout=fh)
+    assert target.read_bytes() == b"a\x00b"
+
+
+def test_timeout_kills_and_raises():
+    with pytest.raises(CommandError, match="timeout"):
+        runner.run(["sleep", "5"], timeout=0.5)

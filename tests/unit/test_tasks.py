@@ -1,0 +1,38 @@
+"""Tasks turn user mistakes into one clear line and a non-zero exit, never a traceback."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def invoke(*args):
+    return subprocess.run([sys.executable, "-m", "invoke", *args], capture_output=True, text=True, cwd=ROOT)
+
+
+def test_every_task_has_a_help_line():
+    out = invoke("--list")
+    assert out.returncode == 0
+    for name in ("bootstrap", "build", "rebuild", "status", "down", "config"):
+        line = next(l for l in out.stdout.splitlines() if l.strip().startswith(name + " "))
+        assert len(line.split(None, 1)[1]) > 10, line
+
+
+def test_invoke_reports_bad_configuration_without_traceback(tmp_path):
+    bad = tmp_path / "config.toml"
+    bad.write_text('[db]\nport = "x"\n')
+    out = invoke("status", "--config", str(bad))
+    assert out.returncode == 2
+    assert "error: db.port: must be int" in out.stderr
+    assert "Traceback" not in out.stderr
+
+
+def test_unknown_component_is_refused():
+    out = invoke("build", "--only", "nosuch")
+    assert out.returncode == 2 and "unknown component(s) nosuch" in out.stderr
+
+
+def test_config_defaults_prints_toml():
+    out = invoke("config", "--defaults")
+    assert out.returncode == 0 and "[db]" in out.stdout
