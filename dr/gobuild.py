@@ -88,6 +88,8 @@ def build(art: GoArtifact, cache_dir: Path) -> Path:
         _log.info("%s %s: cached file does not match its sha256, rebuilding", art.name, art.version)
     go = go_binary()
     env = {"GOTOOLCHAIN": "local", "CGO_ENABLED": "0", "GOFLAGS": "-mod=mod"}
+    if not os.environ.get("HOME"):  # the go command needs somewhere for its caches
+        env.update(GOPATH=str(cache_dir / "gopath"), GOCACHE=str(cache_dir / "go-build"))
     _log.info("building %s %s from the Go module proxy", art.module, art.version)
     info = json.loads(runner.run([go, "mod", "download", "-json", f"{art.module}@{art.version}"],
                                  capture=True, env=env))
