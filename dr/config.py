@@ -91,6 +91,16 @@ SCHEMA: dict[str, Any] = {
         "bind": Field(str, "127.0.0.1", _ip),
         "port": Field(int, 8080, _port),
     },
+    "pipeline": {
+        "workers": Field(int, 0, lambda v: None if v >= 0 else "must be 0 (every core) or more",
+                         "parallel worker processes of a stage; 0 = one per core"),
+        "batch_size": Field(int, 20, _positive, "reports committed per shared-lock hold"),
+        "lock_timeout": Field(int, 600, _positive, "seconds a stage waits for the shared lock"),
+        "max_report_mb": Field(int, 1024, _positive, "larger reports (after decompression) are quarantined"),
+        "max_document_mb": Field(int, 64, _positive, "larger documents quarantine their report"),
+        "bridge_db": Field(str, "", lambda v: None if v == "" or os.path.isabs(v) else "must be an absolute path",
+                           "private bridge database (JSON); empty: every bridge is private"),
+    },
     "host": {
         "min_free_gb": Field(int, 10, _positive, "free disk needed on the data root and Docker's folder"),
         "dockerd_timeout": Field(int, 60, _positive, "seconds to wait for a daemon we start"),

@@ -1,7 +1,6 @@
 """The staged pipeline: raw -> staging -> reports -> archive (and quarantine), one module per stage.
 
-Not built yet: see issue 3 (sync, sanitize, importer). The state directory names are fixed here so that
-every part of the project (snapshots, restore, webmirror) agrees on them.
+Shared pieces: layout (the data root and its state directories), atomic (durable writes and moves),
+journal (the append-only record of every move, with transactions), lock (shared for stages, exclusive for
+snapshots), cli (arguments, exit codes and summaries common to every stage).
 """
-
-STATE_DIRS = ("raw", "staging", "reports", "archive", "quarantine", "originals")

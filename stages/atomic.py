@@ -1,0 +1,115 @@
+"""Durable file operations: write to a temporary name, fsync, rename, fsync the folder.
+
+Temporary files are dot-files in the destination folder (`.name.tmp-<pid>-<n>`), so the web mirror never
+serves them and a rename is atomic (same file system). `clean_temporaries` removes those left by a dead
+process.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import os
+from pathlib import Path
+from typing import IO, Iterator
+
+_counter = itertools.count()
+TMP_MARK = ".tmp-"
+
+
+def fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def temp_path(final: Path) -> Path:
+    return final.parent / f".{final.name}{TMP_MARK}{os.getpid()}-{next(_counter)}"
+
+
+@contextlib.contextmanager
+def writing(tmp: Path, mode: str = "wb") -> Iterator[IO]:
+    """Open tmp for writing; flush and fsync it on success, delete it on failure."""
+    tmp.parent.mkdir(parents=True, exist_ok=True)
+    fh = open(tmp, mode)
+    try:
+        yield fh
+        fh.flush()
+        os.fsync(fh.fileno())
+        fh.close()
+    except BaseException:
+        fh.close()
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        raise
+
+
+def publish(tmp: Path, final: Path) -> None:
+    """Rename a durable temporary file into place and make the rename durable."""
+    final.parent.mkdir(parents=True, exist_ok=True)
+    os.rename(tmp, final)
+    fsync_dir(final.parent)
+
+
+def write_bytes(final: Path, data: bytes) -> None:
+    tmp = temp_path(final)
+    with writing(tmp) as fh:
+        fh.write(data)
+    publish(tmp, final)
+
+
+def move(src: Path, dst: Path) -> None:
+    """Atomic move inside the data root (one file system): rename, then fsync both folders."""
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    os.rename(src, dst)
+    fsync_dir(dst.parent)
+    if src.parent != dst.parent:
+        fsync_dir(src.parent)
+
+
+def remove(path: Path) -> None:
+    """Unlink and make the unlink durable; a file already gone is fine (idempotent recovery)."""
+    with contextlib.suppress(FileNotFoundError):
+        path.unlink()
+        fsync_dir(path.parent)
+
+
+def is_temporary(path: Path) -> bool:
+    return path.name.startswith(".") and TMP_MARK in path.name
+
+
+def clean_temporaries(root: Path) -> list[Path]:
+    """Delete temporary files under root left by processes that died mid-write."""
+    removed = []
+    if not root.exists():
+        return removed
+    for dirpath, _, files in os.walk(root):
+        for name in files:
+            p = Path(dirpath) / name
+            if is_temporary(p):
+                pid = _tmp_pid(p)
+                if pid is not None and pid != os.getpid() and _alive(pid):
+                    continue
+                with contextlib.suppress(FileNotFoundError):
+                    p.unlink()
+                removed.append(p)
+    return removed
+
+
+def _tmp_pid(p: Path) -> int | None:
+    try:
+        return int(p.name.rsplit(TMP_MARK, 1)[1].split("-")[0])
+    except (IndexError, ValueError):
+        return None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

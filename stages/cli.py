@@ -1,0 +1,89 @@
+"""What every stage shares on its command line: arguments, configuration, the one-line summary, --json and
+exit codes (0: every input handled; 1: an infrastructure error; 2: a usage or configuration error)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+
+from dr import config as dr_config
+from dr import log
+from dr.errors import DrError
+from stages.layout import DataRoot
+from stages.lock import LockTimeout, StageBusy
+
+EXIT_OK, EXIT_INFRA, EXIT_USAGE = 0, 1, 2
+
+
+@dataclass
+class Summary:
+    stage: str
+    outcomes: Counter = field(default_factory=Counter)
+    bytes_in: int = 0
+    seconds: float = 0.0
+    errors: list[str] = field(default_factory=list)
+    recovered: list[str] = field(default_factory=list)
+    _start: float = field(default_factory=time.monotonic, repr=False)
+
+    def count(self, outcome: str, n: int = 1) -> None:
+        self.outcomes[outcome] += n
+
+    def finish(self) -> "Summary":
+        self.seconds = round(time.monotonic() - self._start, 3)
+        return self
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_INFRA if self.errors else EXIT_OK
+
+    def line(self) -> str:
+        parts = [f"{v} {k}" for k, v in sorted(self.outcomes.items())] or ["nothing to do"]
+        mb = self.bytes_in / 1e6
+        rate = f", {mb / self.seconds:.1f} MB/s" if self.seconds > 0 and mb > 0 else ""
+        text = f"{self.stage}: {', '.join(parts)}; {mb:.1f} MB in {self.seconds:.1f}s{rate}"
+        if self.errors:
+            text += f"; {len(self.errors)} error(s): " + "; ".join(self.errors[:3])
+        return text
+
+    def as_dict(self) -> dict:
+        return {"stage": self.stage, "outcomes": dict(self.outcomes), "bytes": self.bytes_in,
+                "seconds": self.seconds, "errors": self.errors, "recovered": self.recovered,
+                "exit_code": self.exit_code}
+
+
+def parser(stage: str, description: str) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog=f"python -m stages.{stage}", description=description)
+    p.add_argument("--data-root", help="the data root (default: data_root from the configuration)")
+    p.add_argument("--config", help="configuration file (TOML)")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    return p
+
+
+def load(args) -> tuple[dr_config.Config, DataRoot]:
+    overrides = {"data_root": args.data_root} if args.data_root else None
+    cfg = dr_config.load(args.config, overrides)
+    return cfg, DataRoot(cfg.data_root)
+
+
+def main(stage: str, description: str, run, argv=None) -> int:
+    """Parse arguments, load the configuration, run `run(cfg, data_root) -> Summary`, report, exit code."""
+    args = parser(stage, description).parse_args(argv)
+    log.setup()
+    try:
+        cfg, dr = load(args)
+        summary = run(cfg, dr)
+    except DrError as exc:
+        print(f"{stage}: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except (LockTimeout, StageBusy) as exc:
+        print(f"{stage}: {exc}", file=sys.stderr)
+        return EXIT_INFRA
+    except OSError as exc:
+        print(f"{stage}: infrastructure error: {exc}", file=sys.stderr)
+        return EXIT_INFRA
+    print(json.dumps(summary.as_dict(), indent=2) if args.json else summary.line())
+    return summary.exit_code
