@@ -83,6 +83,8 @@ SCHEMA: dict[str, Any] = {
     },
     "db": {
         "bind": Field(str, "127.0.0.1", _ip, "host address the database port is published on"),
+        "host": Field(str, "127.0.0.1", lambda v: None if re.match(r"^[A-Za-z0-9.:_-]+$", v) else
+                      "must be a host name or address", "where clients (stages, tools) reach the database"),
         "port": Field(int, 27017, _port),
         "database": Field(str, "aggregator", _name),
         "user": Field(str, "aggregator", _name),

@@ -60,12 +60,25 @@ def parser(stage: str, description: str) -> argparse.ArgumentParser:
     p.add_argument("--data-root", help="the data root (default: data_root from the configuration)")
     p.add_argument("--config", help="configuration file (TOML)")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override one configuration key, e.g. --set db.host=aggregator-dr-db (repeatable)")
     return p
 
 
+def overrides(args) -> dict:
+    out = {}
+    for item in args.set:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise dr_config.ConfigError(f"--set {item!r}: expected KEY=VALUE")
+        out[key.strip()] = int(value) if value.strip().lstrip("-").isdigit() else value
+    if args.data_root:
+        out["data_root"] = args.data_root
+    return out
+
+
 def load(args) -> tuple[dr_config.Config, DataRoot]:
-    overrides = {"data_root": args.data_root} if args.data_root else None
-    cfg = dr_config.load(args.config, overrides)
+    cfg = dr_config.load(args.config, overrides(args))
     return cfg, DataRoot(cfg.data_root)
 
 

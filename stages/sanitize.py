@@ -33,7 +33,7 @@ from pathlib import Path
 import yaml
 
 from dr import __version__
-from stages import atomic, journal, lock, naming, privacy, yamldocs
+from stages import atomic, journal, lock, naming, privacy, quarantine, yamldocs
 from stages.cli import Summary, main as cli_main
 from stages.inputs import InputError, open_members
 from stages.layout import DataRoot
@@ -412,23 +412,12 @@ def _final_name(dr: DataRoot, name: str, content_sha256: str) -> tuple[str, bool
         candidate = naming.with_suffix_number(name, n)
 
 
-def _free_path(path: Path, sha256: str) -> tuple[Path, bool]:
-    """A path for a file: itself if free, (itself, True) if it holds identical content, else a suffix."""
-    candidate, n = path, 1
-    while candidate.exists():
-        if journal.sha256_file(candidate) == sha256:
-            return candidate, True
-        n += 1
-        candidate = path.with_name(f"{path.name}.{n}")
-    return candidate, False
-
-
 def commit(dr: DataRoot, result: FileResult, summary: Summary) -> None:
     """One journal transaction for one raw file: originals, outputs, then the raw file goes."""
     raw_rel = dr.relative(result.raw)
     outcomes = [o.outcome for o in result.outputs]
     tx = journal.Transaction(STAGE, "+".join(sorted(set(outcomes))) or "none", raw_rel)
-    orig_final, same = _free_path(dr.state("originals") / result.original_name, result.original_sha256)
+    orig_final, same = quarantine.free_path(dr.state("originals") / result.original_name, result.original_sha256)
     if same:
         tx.remove(result.original_tmp)
     else:
@@ -447,23 +436,14 @@ def commit(dr: DataRoot, result: FileResult, summary: Summary) -> None:
             summary.count("sanitized")
             placed.append({"member": out.member, "to": f"staging/{name}", **out.info})
         else:
-            qdir = dr.state("quarantine") / out.reason
             src = out.tmp if out.tmp is not None else result.raw
             sha = out.sha256 or journal.sha256_file(result.raw)
-            size = out.size or result.size
-            target, same = _free_path(qdir / out.name, sha)
-            sidecar = target.with_name(target.name + ".reason.json")
-            reason = {"reason": out.reason, "error": out.error, "line": out.line, "source": raw_rel,
-                      "member": out.member, "sanitizer_version": SANITIZER_VERSION, "time": journal.now()}
-            side_tmp = atomic.temp_path(sidecar)
-            body = (json.dumps(reason, indent=2) + "\n").encode()
-            with atomic.writing(side_tmp) as fh:
-                fh.write(body)
-            tx.rename(side_tmp, sidecar, hashlib.sha256(body).hexdigest(), len(body))
+            target, same = quarantine.add(
+                tx, dr, src, out.name, sha, out.size or result.size, out.reason,
+                {"error": out.error, "line": out.line, "source": raw_rel, "member": out.member,
+                 "sanitizer_version": SANITIZER_VERSION})
             if same and src != result.raw:
                 tx.remove(src)
-            elif not same:
-                tx.rename(src, target, sha, size)
             raw_moved = raw_moved or (src == result.raw and not same)
             summary.count(f"quarantined:{out.reason}")
             placed.append({"member": out.member, "to": dr.relative(target), "reason": out.reason})

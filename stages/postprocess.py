@@ -1,0 +1,168 @@
+"""Post-processing: a sanitized report becomes database documents (JSON lines, one per document).
+
+Line 1 is the report (its header) for the `reports` collection; each following line is one entry for the
+`measurements` collection. Values are normalized so that they are plain JSON and storable in the database:
+- mapping keys become strings (a list key is stringified as JSON); '.' in a key becomes '．' (U+FF0E) and
+  a leading '$' becomes '＄' (U+FF04), as FerretDB refuses both; NUL bytes are stripped from keys and
+  strings;
+- an array directly inside an array becomes {"array": [...]} (FerretDB 1.x stores no nested arrays, and
+  legacy reports are full of them: headers are [[name, [values]]]);
+- binary values become {"format": "base64", "data": ...}; sets become sorted lists; timestamps become
+  ISO 8601 strings; NaN and infinities become strings (FerretDB 1.x drops the connection on NaN);
+  integers beyond 64 bits become strings;
+- 2012 reports nest each entry's data under `report:`; it is flattened into the entry;
+- test_name variants are mapped to canonical names (naming.TEST_NAME_VARIANTS).
+Ids are deterministic: the report key is its report_id (else a hash of the canonical header), with the
+file's collision suffix appended when it has one; a measurement's id is the report key and its index.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import hashlib
+import json
+import math
+import re
+from pathlib import Path
+from typing import IO, Iterator
+
+import yaml
+
+from stages import naming
+from stages.yamldocs import HeaderLoader
+
+HEADER_NOISE = ("report_file", "sanitizer_version", "sanitizer_dropped")
+_SUFFIX = re.compile(r"-probe-(\d+)\.yaml$")
+INT64 = (-(2 ** 63), 2 ** 63 - 1)
+
+
+class ReportLoader(HeaderLoader):
+    """Sanitized reports only hold standard tags; mappings may have list keys, which become strings."""
+
+    def construct_mapping(self, node, deep=False):
+        if not isinstance(node, yaml.MappingNode):
+            return super().construct_mapping(node, deep)
+        self.flatten_mapping(node)
+        mapping = {}
+        for key_node, value_node in node.value:
+            key = self.construct_object(key_node, deep=True)
+            if isinstance(key, (list, dict, set)):
+                key = json.dumps(normalize(key), sort_keys=True, ensure_ascii=False)
+            mapping[key] = self.construct_object(value_node, deep=deep)
+        return mapping
+
+
+ReportLoader.add_constructor("tag:yaml.org,2002:map", ReportLoader.construct_mapping)
+
+
+def _key(k) -> str:
+    if isinstance(k, bytes):
+        k = k.decode("utf-8", "replace")
+    elif isinstance(k, (dt.date, dt.datetime)):
+        k = k.isoformat()
+    elif not isinstance(k, str):
+        k = json.dumps(k) if isinstance(k, (bool, type(None))) else str(k)
+    k = k.replace("\x00", "").replace(".", "\uff0e")
+    if k.startswith("$"):
+        k = "\uff04" + k[1:]
+    return k
+
+
+def normalize(value):
+    """Any constructed YAML value -> plain, storable JSON data."""
+    if isinstance(value, dict):
+        return {_key(k): normalize(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_wrap(normalize(v)) for v in value]
+    if isinstance(value, (set, frozenset)):
+        items = [_wrap(normalize(v)) for v in value]
+        return sorted(items, key=lambda v: json.dumps(v, sort_keys=True))
+    if isinstance(value, str):
+        return value.replace("\x00", "") if "\x00" in value else value
+    if isinstance(value, bytes):
+        return {"format": "base64", "data": base64.b64encode(value).decode()}
+    if isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, int):
+        return value if INT64[0] <= value <= INT64[1] else str(value)
+    if isinstance(value, float):
+        return value if math.isfinite(value) else str(value)
+    if isinstance(value, dt.datetime):
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=dt.timezone.utc)
+        return value.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return str(value)
+
+
+def _wrap(item):
+    return {"array": item} if isinstance(item, list) else item
+
+
+def flatten_entry(entry) -> dict:
+    if not isinstance(entry, dict):
+        return {"value": entry}
+    inner = entry.get("report")
+    if isinstance(inner, dict):
+        flat = {k: v for k, v in entry.items() if k != "report"}
+        for k, v in inner.items():
+            flat.setdefault(k, v)
+        return flat
+    return entry
+
+
+def report_key(header: dict, file_name: str) -> str:
+    rid = naming.report_id(header)
+    if rid is None:
+        canonical = json.dumps(normalize({k: v for k, v in header.items() if k not in HEADER_NOISE}),
+                               sort_keys=True, ensure_ascii=False)
+        rid = "h" + hashlib.sha256(canonical.encode()).hexdigest()[:32]
+    m = _SUFFIX.search(file_name)
+    return f"{rid}~{m.group(1)}" if m else rid
+
+
+def documents(fh: IO[bytes], file_name: str) -> Iterator[tuple[str, dict]]:
+    """(collection, document) for a sanitized report, streamed document by document."""
+    docs = yaml.load_all(fh, Loader=ReportLoader)
+    header = next(docs, None)
+    if not isinstance(header, dict):
+        raise ValueError(f"{file_name}: no report header")
+    key = report_key(header, file_name)
+    test_name = naming.canonical_test_name(header.get("test_name"))
+    when = naming.start_time(header)
+    start = normalize(when) if when else None
+    common = {"report_key": key, "test_name": test_name, "probe_cc": naming.country(header),
+              "probe_asn": naming.asn(header), "start_time": start}
+    report = {"_id": key, **common, "report_id": header.get("report_id"), "report_file": file_name,
+              "header": normalize({k: v for k, v in header.items() if k != "test_name"}),
+              "original_test_name": normalize(header.get("test_name"))}
+    n = 0
+    for entry in docs:
+        if entry is None:
+            continue
+        flat = normalize(flatten_entry(entry))
+        yield "measurements", {"_id": f"{key}:{n:06d}", **common, "index": n, "input": flat.get("input"),
+                               "entry": flat}
+        n += 1
+    report["entries"] = n
+    yield "reports", report
+
+
+def write_jsonl(yaml_path: Path, out: IO[bytes]) -> dict:
+    """Write the report's documents as JSON lines; returns the report document (written last)."""
+    report = None
+    with open(yaml_path, "rb") as fh:
+        for coll, doc in documents(fh, yaml_path.name):
+            out.write((json.dumps({"c": coll, "d": doc}, ensure_ascii=False, sort_keys=True) + "\n").encode())
+            if coll == "reports":
+                report = doc
+    return report
+
+
+def read_jsonl(path: Path) -> Iterator[tuple[str, dict]]:
+    with open(path, "rb") as fh:
+        for line in fh:
+            rec = json.loads(line)
+            yield rec["c"], rec["d"]

@@ -1,0 +1,39 @@
+"""Quarantine: rejected input goes to quarantine/<reason>/ with a `<name>.reason.json` beside it (reason,
+error, line, source, versions). Quarantine is private: never published, kept for a later re-run."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+from stages import atomic, journal
+from stages.layout import DataRoot
+
+
+def free_path(path: Path, sha256: str) -> tuple[Path, bool]:
+    """A path for a file: itself if free, (itself, True) if it holds identical content, else path.N."""
+    candidate, n = path, 1
+    while candidate.exists():
+        if journal.sha256_file(candidate) == sha256:
+            return candidate, True
+        n += 1
+        candidate = path.with_name(f"{path.name}.{n}")
+    return candidate, False
+
+
+def add(tx: journal.Transaction, dr: DataRoot, src: Path, name: str, sha256: str, size: int,
+        reason: str, details: dict) -> tuple[Path, bool]:
+    """Add the steps that put src in quarantine/<reason>/<name> with its reason file to a transaction.
+    Returns (target, already there). When identical content is already quarantined, src is removed
+    unless it is the transaction's input (the caller removes inputs)."""
+    target, same = free_path(dr.state("quarantine") / reason / name, sha256)
+    sidecar = target.with_name(target.name + ".reason.json")
+    body = (json.dumps({"reason": reason, **details, "time": journal.now()}, indent=2) + "\n").encode()
+    side_tmp = atomic.temp_path(sidecar)
+    with atomic.writing(side_tmp) as fh:
+        fh.write(body)
+    tx.rename(side_tmp, sidecar, hashlib.sha256(body).hexdigest(), len(body))
+    if not same:
+        tx.rename(src, target, sha256, size)
+    return target, same
