@@ -113,3 +113,43 @@ def show_config(c, config=None, defaults=False):
     cfg = _call(_load, config)
     print(f"# from {cfg.source}")
     print(json.dumps(cfg.as_dict(), indent=2))
+
+
+@task(help={"config": CONFIG_HELP, "stage": "run only this stage (sanitize, importer)",
+            "json": "print the stage summaries as JSON"})
+def pipeline(c, config=None, stage=None, json_=False):
+    """Run the pipeline's stages in order, each in its own image (exit 1 if a stage failed)."""
+    from dr import pipeline as dr_pipeline
+
+    cfg = _call(_load, config)
+    results = _call(dr_pipeline.run, cfg, stage)
+    if json_:
+        print(json.dumps(results, indent=2))
+    else:
+        for r in results:
+            parts = ", ".join(f"{v} {k}" for k, v in sorted(r["outcomes"].items())) or "nothing to do"
+            print(f"{r['stage']}: {parts}; {r['bytes'] / 1e6:.1f} MB in {r['seconds']:.1f}s"
+                  + (f"; errors: {'; '.join(r['errors'][:3])}" if r["errors"] else ""))
+    worst = max((r["exit_code"] for r in results), default=0)
+    if worst:
+        raise Exit(code=worst)
+
+
+@task(help={"config": CONFIG_HELP, "json": "print JSON"})
+def where(c, name, config=None, json_=False):
+    """Where a report is now (by file name, raw path or report id), and its history from the journal."""
+    from stages import where as stages_where
+    from stages.layout import DataRoot
+
+    cfg = _call(_load, config)
+    found = stages_where.locate(DataRoot(cfg.data_root), name)
+    if json_:
+        print(json.dumps(found, indent=2))
+    elif not found["found"]:
+        print(f"no report matches {name!r} in the journal of {cfg.data_root}")
+    else:
+        print("now: " + (", ".join(found["now"]) or "nowhere (duplicate of another report)"))
+        for h in found["history"]:
+            print(f"  {h['time']}  {h['stage']:<9} {h['outcome']:<13} {h['report']} -> {', '.join(h['to'])}")
+    if not found["found"]:
+        raise Exit(code=1)

@@ -198,6 +198,7 @@ def history(dr: DataRoot, needle: str) -> list[dict]:
             begun[entry["txid"]] = entry
         elif entry.get("op") == "commit" and entry["txid"] in begun:
             b = begun.pop(entry["txid"])
+            b["time"] = entry.get("time", b.get("time"))
             places = {b["report"], str(b.get("info", {}).get("report_id", ""))}
             for s in b["steps"]:
                 places.update(v for k, v in s.items() if k in ("src", "dst", "path"))

@@ -13,7 +13,8 @@ import tarfile
 import pytest
 import yaml
 
-from pipeline_helpers import BRIDGE_DB, HEADER, copy_samples, data_root, load_docs, make_cfg, put_raw, report
+from pipeline_helpers import (BRIDGE_DB, HEADER, copy_samples, data_root, hidden_ip_report, ip_pattern, load_docs,
+                              make_cfg, put_raw, report, walk)
 from stages import journal, sanitize
 
 
@@ -260,50 +261,13 @@ def test_parallel_workers_give_the_same_result(tmp_path):
 
 # ---- the probe IP, hidden everywhere (property test) -----------------------------------------------------
 
-def _hidden_ip_report(rng, ip: str) -> tuple[str, list[str]]:
-    decoys = ["11.2.3.45", "1.2.3.44"] if ip == "1.2.3.4" else []
-    packed = socket.inet_pton(socket.AF_INET6 if ":" in ip else socket.AF_INET, ip)
-    places = [
-        lambda: {"client": ip},
-        lambda: {ip: "as a key"},
-        lambda: {"log": f"connected from {ip}:4433 at noon\nsecond line {ip}"},
-        lambda: {"nested": {"deep": [{"x": [f"{ip}"]}]}},
-        lambda: {"raw": yaml.safe_dump(b"GET / HTTP/1.1\r\nX-Forwarded-For: " + ip.encode() + b"\r\n")},
-        lambda: {"packet": yaml.safe_dump(b"\x45\x00" + packed + b"\x08\x08\x08\x08")},
-        lambda: {"flow": f"{{a: {ip}, b: [{ip}, x]}}"},
-        lambda: {"quoted": f"'{ip}'", "dq": f'"{ip} x"'},
-        lambda: {"anchor": f"&id001 {ip}", "alias": "*id001"},
-    ]
-    lines = ["---", *yaml.safe_dump({**HEADER, "probe_ip": ip}).splitlines(), "..."]
-    for _ in range(rng.randint(3, 8)):
-        entry = rng.choice(places)()
-        if decoys:
-            entry["decoy"] = rng.choice(decoys)
-        lines.append("---")
-        simple, special = {}, []
-        for k, v in entry.items():
-            key = k if k != ip else f"'{k}'"
-            if isinstance(v, str) and v.startswith(("!!binary", "{", "&", "*", "'", '"')):
-                special.append(f"{key}: {v.strip()}")
-            elif isinstance(v, str) and "\n" in v:
-                special.append(f"{key}: |\n" + "\n".join("  " + line for line in v.splitlines()))
-            else:
-                simple[k] = v
-        flow = not special and rng.random() < 0.5
-        if simple:
-            lines.append(yaml.safe_dump(simple, default_flow_style=flow).strip())
-        lines += special
-        lines.append("...")
-    return "\n".join(lines) + "\n", decoys
-
-
 @pytest.mark.parametrize("seed", range(40))
 def test_probe_ip_never_survives(tmp_path, seed):
     import random
 
     rng = random.Random(seed)
     ip = rng.choice(["1.2.3.4", "203.0.113.77", "2001:db8::42", "10.0.0.1"])
-    text, decoys = _hidden_ip_report(rng, ip)
+    text, decoys = hidden_ip_report(rng, ip)
     dr = data_root(tmp_path)
     put_raw(dr, "r.yaml", text)
     s = run(dr)
@@ -312,11 +276,11 @@ def test_probe_ip_never_survives(tmp_path, seed):
     body = out.read_bytes()
     assert "sanitizer_dropped" not in load_docs(out)[0], text  # every generated document was valid
     # The address as a whole (not inside a longer one such as the decoy 1.2.3.44).
-    whole = re.compile(r"(?<![0-9A-Fa-f:])" + re.escape(ip) + r"(?![0-9])")
+    whole = ip_pattern(ip)
     assert not whole.search(body.decode())
     packed = socket.inet_pton(socket.AF_INET6 if ":" in ip else socket.AF_INET, ip)
     for doc in load_docs(out):
-        for value in _walk(doc):
+        for value in walk(doc):
             if isinstance(value, bytes):
                 assert not whole.search(value.decode("latin-1")) and packed not in value
             elif isinstance(value, str):
@@ -324,15 +288,3 @@ def test_probe_ip_never_survives(tmp_path, seed):
     for d in decoys:
         if d in text:
             assert d.encode() in body  # other addresses are left alone
-
-
-def _walk(value):
-    if isinstance(value, dict):
-        for k, v in value.items():
-            yield k
-            yield from _walk(v)
-    elif isinstance(value, (list, set, tuple)):
-        for v in value:
-            yield from _walk(v)
-    else:
-        yield value

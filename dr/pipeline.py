@@ -1,0 +1,87 @@
+"""Running the pipeline's stages in their images (`invoke pipeline`).
+
+Each stage is one `docker run` of its own image with the data root bind-mounted at /data. Only the importer
+gets the database password (mounted read-only) and joins the project network to reach the database.
+The stage's JSON summary (stdout) is the result; its log (stderr) is streamed as progress.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import docker.errors
+
+from dr import docker_api, log, secrets, services
+from dr.config import Config
+from dr.errors import DrError, ServiceError
+
+_log = log.get("pipeline")
+
+# Stage name -> image component. In pipeline order.
+STAGES = {"sanitize": "sanitizer", "importer": "importer"}
+
+
+def _stage_args(cfg: Config, stage: str) -> tuple[list[str], dict, str | None]:
+    """(extra arguments, volumes, network) of one stage's container."""
+    volumes = {str(cfg.data_root_path): {"bind": "/data", "mode": "rw"}}
+    args: list[str] = []
+    network = None
+    if stage == "sanitize" and cfg.pipeline.bridge_db:
+        volumes[cfg.pipeline.bridge_db] = {"bind": "/run/bridge_db.json", "mode": "ro"}
+        args += ["--set", "pipeline.bridge_db=/run/bridge_db.json"]
+    if stage == "importer":
+        pw = secrets.path(cfg.secrets_dir, secrets.DB_PASSWORD)
+        secrets.read(cfg.secrets_dir, secrets.DB_PASSWORD)  # clear error before starting anything
+        volumes[str(pw)] = {"bind": "/run/secrets/db-password", "mode": "ro"}
+        network = services.network_name(cfg)
+        args += ["--set", f"db.host={services.container_name(cfg, 'db')}", "--set", "db.port=27017",
+                 "--set", "secrets_dir=/run/secrets"]
+    for key in ("workers", "batch_size", "lock_timeout", "max_report_mb", "max_document_mb"):
+        args += ["--set", f"pipeline.{key}={getattr(cfg.pipeline, key)}"]
+    return args, volumes, network
+
+
+def run_stage(cfg: Config, stage: str) -> dict:
+    if stage not in STAGES:
+        raise DrError(f"unknown stage {stage!r}; stages: {', '.join(STAGES)}")
+    Path(cfg.data_root).mkdir(parents=True, exist_ok=True)
+    args, volumes, network = _stage_args(cfg, stage)
+    image = cfg.image(STAGES[stage])
+    if docker_api.image_or_none(image) is None:
+        raise DrError(f"image {image} is missing; run `invoke build` first")
+    if network and docker_api.container_or_none(services.container_name(cfg, "db")) is None:
+        raise ServiceError("the database is not running; run `invoke rebuild` first")
+    cmd = ["python3", "-m", f"stages.{stage}", "--data-root", "/data", "--json", *args]
+    _log.info("stage %s in %s", stage, image)
+    container = docker_api.client().containers.run(
+        image, cmd, detach=True, volumes=volumes, network=network,
+        labels={"org.aggregator-dr.instance": cfg.instance, "org.aggregator-dr.stage": stage},
+    )
+    try:
+        for line in container.logs(stream=True, follow=True, stdout=False, stderr=True):
+            _log.info("  [%s] %s", stage, line.decode(errors="replace").rstrip())
+        code = container.wait()["StatusCode"]
+        out = container.logs(stdout=True, stderr=False).decode(errors="replace")
+    finally:
+        try:
+            container.remove(force=True)
+        except docker.errors.APIError:
+            pass
+    try:
+        summary = json.loads(out)
+    except ValueError:
+        raise DrError(f"stage {stage} exited {code} without a summary:\n{out[-2000:]}") from None
+    summary["exit_code"] = code
+    return summary
+
+
+def run(cfg: Config, stage: str | None = None) -> list[dict]:
+    """Run one stage, or every stage in order; stops at a stage that fails (exit 1 or 2)."""
+    results = []
+    for name in ([stage] if stage else list(STAGES)):
+        summary = run_stage(cfg, name)
+        results.append(summary)
+        if summary["exit_code"] not in (0,):
+            break
+    return results

@@ -1,0 +1,29 @@
+"""Where is a report, and how did it get there: `invoke where NAME_OR_REPORT_ID` (reads the journal)."""
+
+from __future__ import annotations
+
+from stages import journal
+from stages.layout import DataRoot
+
+
+def locate(dr: DataRoot, needle: str) -> dict:
+    """The report's history (committed moves, oldest first) and the files it is in now."""
+    moves = journal.history(dr, needle)
+    now = []
+    for m in moves:
+        for s in m["steps"]:
+            if s["op"] == "rename" and (dr.root / s["dst"]).exists() and not s["dst"].endswith(".reason.json") \
+                    and not s["dst"].startswith("originals/"):
+                now.append(s["dst"])
+    now = [p for p in dict.fromkeys(now) if (dr.root / p).exists()]
+    # A later move takes a file away from where an earlier one put it.
+    return {
+        "query": needle,
+        "found": bool(moves),
+        "now": now,
+        "history": [{"time": m["time"], "stage": m["stage"], "outcome": m["outcome"], "report": m["report"],
+                     "to": [s["dst"] for s in m["steps"] if s["op"] == "rename"
+                            and not s["dst"].endswith(".reason.json")],
+                     **({"report_id": m["info"].get("report_id")} if m.get("info", {}).get("report_id") else {})}
+                    for m in moves],
+    }

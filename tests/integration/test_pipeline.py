@@ -1,0 +1,170 @@
+"""The pipeline against the real database: sanitize then importer, on the real samples and generated
+reports; reruns converge; no probe IP reaches the database or the published files."""
+
+from __future__ import annotations
+
+import base64
+import json
+import random
+
+import pytest
+
+from conftest import connect, db_container
+from pipeline_helpers import copy_samples, hidden_ip_report, ip_pattern, load_docs, walk
+from dr import config
+from stages import importer, journal, sanitize
+from stages.layout import DataRoot
+
+
+@pytest.fixture(scope="module")
+def database(built, db_password_file):
+    with db_container(built, db_password_file) as container:
+        client = connect(built, container, db_password_file)
+        yield int(container.get_exposed_port(27017)), client
+        client.close()
+
+
+@pytest.fixture
+def env(tmp_path, built, database):
+    """A data root and a configuration pointing at the test database; the database starts empty."""
+    port, client = database
+    client.drop_database(built.db.database)
+    cfg = config.load(overrides={"data_root": str(tmp_path / "data"), "secrets_dir": built.secrets_dir,
+                                 "db.host": "127.0.0.1", "db.port": port, "pipeline.workers": 2})
+    return cfg, DataRoot(cfg.data_root).ensure(), client[built.db.database]
+
+
+def binaries(value):
+    """Decoded payloads of {"format": "base64", "data": ...} values, anywhere in a document."""
+    if isinstance(value, dict):
+        if value.get("format") == "base64" and isinstance(value.get("data"), str):
+            yield base64.b64decode(value["data"])
+        for v in value.values():
+            yield from binaries(v)
+    elif isinstance(value, list):
+        for v in value:
+            yield from binaries(v)
+
+
+def run_pipeline(cfg, dr):
+    s1 = sanitize.run(cfg, dr)
+    s2 = importer.run(cfg, dr)
+    assert s1.exit_code == 0 and s2.exit_code == 0, (s1.errors, s2.errors)
+    return s1, s2
+
+
+def jsonl_counts(dr):
+    counts = {}
+    for p in dr.state("archive").rglob("*.jsonl"):
+        lines = [json.loads(line) for line in p.read_text().splitlines()]
+        report = lines[-1]["d"]
+        counts[report["_id"]] = report["entries"]
+    return counts
+
+
+def test_all_samples_end_in_archive_or_quarantine_and_in_the_database(env):
+    cfg, dr, db = env
+    copy_samples(dr)
+    s1, s2 = run_pipeline(cfg, dr)
+    assert s2.outcomes == {"postprocessed": 18, "imported": 18}
+    for state in ("raw", "staging", "reports"):
+        assert dr.files(state) == [], state
+    published = [p for p in dr.files("archive") if p.name.endswith(".yaml")]
+    assert len(published) == 18
+    assert [p.name for p in dr.files("quarantine") if not p.name.endswith(".json")] == \
+        ["real-probe2012-prototype-marco-1.yamlooni"]
+    counts = jsonl_counts(dr)
+    assert db.reports.count_documents({}) == 18 == len(counts)
+    assert db.measurements.count_documents({}) == sum(counts.values())
+    for key, n in counts.items():
+        assert db.measurements.count_documents({"report_key": key}) == n
+    index = json.loads((dr.state("archive") / "index.json").read_text())
+    assert index["count"] == 18
+    assert {e["name"] for e in index["reports"]} == {p.relative_to(dr.state("archive")).as_posix() for p in published}
+    assert {e["test_name"] for e in index["reports"]} >= {"dns_consistency", "http_requests", "bridge_reachability"}
+    # Legacy shapes were normalized: 2012 `report:` nesting flattened, nested arrays wrapped, test names mapped.
+    dns = db.measurements.find_one({"test_name": "dns_consistency"})
+    assert "report" not in dns["entry"] and "queries" in dns["entry"]
+    assert db.reports.find_one({"test_name": "dns_consistency"})["original_test_name"] == "DNS tamper"
+    assert set(db.measurements.index_information()) >= {"report_key_1", "test_name_1", "probe_cc_1",
+                                                         "probe_asn_1", "start_time_1"}
+
+
+def test_every_report_is_in_exactly_one_state_and_its_history_is_journalled(env):
+    cfg, dr, _ = env
+    raws = copy_samples(dr)
+    run_pipeline(cfg, dr)
+    for raw in raws:
+        rel = dr.relative(raw)
+        hist = journal.history(dr, rel)
+        assert hist and hist[0]["stage"] == "sanitize", rel
+        final = [s["dst"] for h in hist for s in h["steps"] if s["op"] == "rename"
+                 and s["dst"].startswith(("archive/", "quarantine/")) and not s["dst"].endswith(".json")]
+        if "duplicate" in json.dumps(hist[0]["info"]):
+            continue
+        living = [d for d in final if (dr.root / d).exists() and d.endswith((".yaml", ".yamloo", ".yamlooni"))]
+        assert len(living) == 1, (rel, final)
+
+
+def test_rerun_and_duplicates_change_nothing(env):
+    cfg, dr, db = env
+    copy_samples(dr)
+    run_pipeline(cfg, dr)
+    before = (db.reports.count_documents({}), db.measurements.count_documents({}))
+    s1, s2 = run_pipeline(cfg, dr)
+    assert s1.outcomes == {} and s2.outcomes == {}
+    copy_samples(dr, collector="again")  # the same reports pulled a second time
+    s1, s2 = run_pipeline(cfg, dr)
+    assert s1.outcomes == {"duplicate": 19, "quarantined:unsafe_tag": 1}
+    assert (db.reports.count_documents({}), db.measurements.count_documents({})) == before
+    assert len([p for p in dr.files("archive") if p.name.endswith(".yaml")]) == 18
+
+
+def test_import_crash_before_archive_converges(env):
+    cfg, dr, db = env
+    copy_samples(dr)
+    sanitize.run(cfg, dr)
+    # Post-process and import, but "crash" before any report moves to the archive.
+    summary = importer.Summary("importer")
+    for p in sorted(dr.state("staging").glob("*.yaml")):
+        importer.postprocess_one(dr, p, summary)
+    client, raw_db = importer.connect(cfg)
+    for p in sorted(dr.state("reports").glob("*.yaml"))[:5]:
+        for coll, doc in importer.postprocess.read_jsonl(p.with_suffix(".jsonl")):
+            importer.upsert(raw_db, coll, [doc])
+    client.close()
+    s = importer.run(cfg, dr)
+    assert s.exit_code == 0 and s.outcomes == {"imported": 18}
+    counts = jsonl_counts(dr)
+    assert db.measurements.count_documents({}) == sum(counts.values())
+    assert db.reports.count_documents({}) == 18
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_probe_ip_reaches_neither_database_nor_published_files(env, seed):
+    cfg, dr, db = env
+    rng = random.Random(1000 + seed)
+    ips = []
+    for i in range(5):
+        ip = rng.choice(["1.2.3.4", "203.0.113.77", "2001:db8::42", "198.51.100.9"])
+        ips.append(ip)
+        text, _ = hidden_ip_report(rng, ip)
+        text = text.replace("test_name: http_requests", f"test_name: http_requests\nreport_id: r{seed}x{i}")
+        p = dr.state("raw") / "gen" / f"r{i}.yaml"
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text(text)
+    run_pipeline(cfg, dr)
+    assert db.reports.count_documents({}) == 5
+    for ip in set(ips):
+        pattern = ip_pattern(ip)
+        for coll in ("reports", "measurements"):
+            for doc in db[coll].find({}):
+                for value in walk(doc):
+                    assert not (isinstance(value, str) and pattern.search(value)), (coll, value)
+                for data in binaries(doc):
+                    assert not pattern.search(data.decode("latin-1")), (coll, data)
+        for p in dr.files("archive"):
+            assert not pattern.search(p.read_text()), p
+    for p in dr.files("archive"):
+        if p.suffix == ".yaml":
+            assert load_docs(p)[0]["probe_ip"] == "127.0.0.1"
