@@ -68,13 +68,14 @@ def build(c, config=None, refresh_base=False, only=None):
                    "size_mb": f"{b.size_mb:.0f}"} for b in built], ["image", "seconds", "cached", "size_mb"]))
 
 
-@task(help={"config": CONFIG_HELP, "refresh_base": "debootstrap the base image again even if present"})
-def rebuild(c, config=None, refresh_base=False):
+@task(help={"config": CONFIG_HELP, "refresh_base": "debootstrap the base image again even if present",
+            "sample": "also start the built-in sample collector and run the pipeline on its reports"})
+def rebuild(c, config=None, refresh_base=False, sample=False):
     """Turn this Debian host into a running Aggregator: preflight, bootstrap, images, start, verify."""
     from dr import rebuild as dr_rebuild
 
     cfg = _call(_load, config)
-    report = _call(dr_rebuild.rebuild, cfg, refresh_base)
+    report = _call(dr_rebuild.rebuild, cfg, refresh_base, sample)
     print(report.summary())
 
 
@@ -115,7 +116,7 @@ def show_config(c, config=None, defaults=False):
     print(json.dumps(cfg.as_dict(), indent=2))
 
 
-@task(help={"config": CONFIG_HELP, "stage": "run only this stage (sanitize, importer)",
+@task(help={"config": CONFIG_HELP, "stage": "run only this stage (sync, sanitize, importer)",
             "json": "print the stage summaries as JSON"})
 def pipeline(c, config=None, stage=None, json_=False):
     """Run the pipeline's stages in order, each in its own image (exit 1 if a stage failed)."""

@@ -8,6 +8,7 @@ Tasks, stages (on the host and in images) and tests all load their settings here
 from __future__ import annotations
 
 import ipaddress
+import json
 import os
 import re
 import tomllib
@@ -68,6 +69,25 @@ def _url(v):
     return None if re.match(r"^https?://\S+$", v) else "must be an http:// or https:// URL"
 
 
+def _host(v):
+    return None if re.match(r"^[A-Za-z0-9.:_-]+$", v) else "must be a host name or address"
+
+
+def _host_key(v):
+    return None if re.match(r"^(ssh-ed25519|ecdsa-sha2-nistp\d+|ssh-rsa) [A-Za-z0-9+/=]+$", v.strip()) else \
+        "must be a public host key line such as 'ssh-ed25519 AAAA...'"
+
+
+COLLECTOR = {
+    "name": Field(str, "", _name, "raw/<name>/ receives this collector's reports"),
+    "host": Field(str, "", _host),
+    "port": Field(int, 22, _port),
+    "user": Field(str, "", _name),
+    "key_file": Field(str, "", _absolute, "private key (a secret file, mode 0600)"),
+    "host_key": Field(str, "", _host_key, "the collector's pinned public host key"),
+    "archive_path": Field(str, "", _absolute, "folder of closed reports on the collector"),
+}
+
 SCHEMA: dict[str, Any] = {
     "instance": Field(str, "aggregator-dr", _name,
                       "prefix of container, network and volume names; tests use their own"),
@@ -83,8 +103,7 @@ SCHEMA: dict[str, Any] = {
     },
     "db": {
         "bind": Field(str, "127.0.0.1", _ip, "host address the database port is published on"),
-        "host": Field(str, "127.0.0.1", lambda v: None if re.match(r"^[A-Za-z0-9.:_-]+$", v) else
-                      "must be a host name or address", "where clients (stages, tools) reach the database"),
+        "host": Field(str, "127.0.0.1", _host, "where clients (stages, tools) reach the database"),
         "port": Field(int, 27017, _port),
         "database": Field(str, "aggregator", _name),
         "user": Field(str, "aggregator", _name),
@@ -103,6 +122,13 @@ SCHEMA: dict[str, Any] = {
         "bridge_db": Field(str, "", lambda v: None if v == "" or os.path.isabs(v) else "must be an absolute path",
                            "private bridge database (JSON); empty: every bridge is private"),
     },
+    "sync": {
+        "reserve_mb": Field(int, 1024, lambda v: None if v >= 0 else "must be 0 or more",
+                            "free space to keep on the data root; sync stops before going below it"),
+        "ssh_timeout": Field(int, 30, _positive, "seconds for an SSH connection to a collector"),
+    },
+    # [[collectors]] tables, each validated against COLLECTOR; every key is required.
+    "collectors": [COLLECTOR],
     "host": {
         "min_free_gb": Field(int, 10, _positive, "free disk needed on the data root and Docker's folder"),
         "dockerd_timeout": Field(int, 60, _positive, "seconds to wait for a daemon we start"),
@@ -124,7 +150,13 @@ class Section:
             raise AttributeError(key) from None
 
     def as_dict(self) -> dict:
-        return {k: (v.as_dict() if isinstance(v, Section) else v) for k, v in self._values.items()}
+        def plain(v):
+            if isinstance(v, Section):
+                return v.as_dict()
+            if isinstance(v, tuple):
+                return [plain(i) for i in v]
+            return v
+        return {k: plain(v) for k, v in self._values.items()}
 
 
 class Config(Section):
@@ -158,6 +190,15 @@ def _validate(table: dict, schema: dict, where: str) -> dict:
             raise ConfigError(f"{where}{key}: unknown key (known keys here: {known})")
     for key, spec in schema.items():
         dotted = f"{where}{key}"
+        if isinstance(spec, list):
+            items = table.get(key, [])
+            if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
+                raise ConfigError(f"{dotted}: must be a list of tables ([[{dotted}]])")
+            out[key] = tuple(Section(_validate_item(i, spec[0], f"{dotted}[{n}].")) for n, i in enumerate(items))
+            names = [c.name for c in out[key] if hasattr(c, "name")]
+            if len(set(names)) != len(names):
+                raise ConfigError(f"{dotted}: names must be unique, got {names}")
+            continue
         if isinstance(spec, dict):
             value = table.get(key, {})
             if not isinstance(value, dict):
@@ -173,6 +214,13 @@ def _validate(table: dict, schema: dict, where: str) -> dict:
             raise ConfigError(f"{dotted}: {problem}, got {value!r}")
         out[key] = value
     return out
+
+
+def _validate_item(item: dict, schema: dict, where: str) -> dict:
+    missing = [k for k, f in schema.items() if f.default in ("", None) and k not in item]
+    if missing:
+        raise ConfigError(f"{where}{missing[0]}: required")
+    return _validate(item, schema, where)
 
 
 def _apply_overrides(table: dict, overrides: dict[str, Any]) -> dict:
@@ -220,24 +268,45 @@ def load(path: str | os.PathLike | None = None, overrides: dict[str, Any] | None
     return cfg
 
 
-def defaults_as_toml() -> str:
-    """The default configuration as a commented TOML file (for `invoke config --defaults`)."""
+def _toml_value(v) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, int):
+        return str(v)
+    return json.dumps(str(v), ensure_ascii=False)  # a JSON string is a valid TOML basic string
+
+
+def to_toml(values: dict, schema: dict = SCHEMA, docs: bool = False) -> str:
+    """Write validated values (Config.as_dict(), or the defaults) as TOML that `load` reads back."""
     lines: list[str] = []
 
-    def emit(schema: dict, header: str | None):
+    def emit(vals: dict, sch: dict, header: str | None, array: bool = False):
         if header:
-            lines.append(f"\n[{header}]")
-        for key, spec in schema.items():
-            if isinstance(spec, dict):
+            lines.append(f"\n[[{header}]]" if array else f"\n[{header}]")
+        for key, spec in sch.items():
+            if isinstance(spec, (dict, list)) or key not in vals:
                 continue
-            if spec.doc:
+            if docs and spec.doc:
                 lines.append(f"# {spec.doc}")
-            value = spec.default
-            rendered = f'"{value}"' if isinstance(value, str) else str(value).lower() if isinstance(value, bool) else str(value)
-            lines.append(f"{key} = {rendered}")
-        for key, spec in schema.items():
+            lines.append(f"{key} = {_toml_value(vals[key])}")
+        for key, spec in sch.items():
             if isinstance(spec, dict):
-                emit(spec, key if not header else f"{header}.{key}")
+                emit(vals.get(key, {}), spec, key if not header else f"{header}.{key}")
+            elif isinstance(spec, list):
+                for item in vals.get(key, []):
+                    emit(item, spec[0], key, array=True)
 
-    emit(SCHEMA, None)
+    emit(values, schema, None)
     return "\n".join(lines).lstrip() + "\n"
+
+
+def defaults() -> dict:
+    def walk(schema):
+        return {k: (walk(v) if isinstance(v, dict) else [] if isinstance(v, list) else v.default)
+                for k, v in schema.items()}
+    return walk(SCHEMA)
+
+
+def defaults_as_toml() -> str:
+    """The default configuration as a commented TOML file (for `invoke config --defaults`)."""
+    return to_toml(defaults(), docs=True)

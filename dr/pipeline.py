@@ -8,10 +8,12 @@ The stage's JSON summary (stdout) is the result; its log (stderr) is streamed as
 from __future__ import annotations
 
 import json
+import tempfile
 from pathlib import Path
 
 import docker.errors
 
+from dr import config as dr_config
 from dr import docker_api, log, secrets, services
 from dr.config import Config
 from dr.errors import DrError, ServiceError
@@ -19,14 +21,34 @@ from dr.errors import DrError, ServiceError
 _log = log.get("pipeline")
 
 # Stage name -> image component. In pipeline order.
-STAGES = {"sanitize": "sanitizer", "importer": "importer"}
+STAGES = {"sync": "sync", "sanitize": "sanitizer", "importer": "importer"}
 
 
-def _stage_args(cfg: Config, stage: str) -> tuple[list[str], dict, str | None]:
+def _sync_config(cfg: Config, workdir: Path) -> Path:
+    """The configuration the sync container gets: collectors and sync settings (key files are mounted at
+    the same paths), and nothing about the database."""
+    values = {"data_root": "/data", "sync": cfg.sync.as_dict(), "pipeline": cfg.pipeline.as_dict(),
+              "collectors": [c.as_dict() for c in cfg.collectors]}
+    path = workdir / "sync.toml"
+    path.write_text(dr_config.to_toml(values))
+    return path
+
+
+def _stage_args(cfg: Config, stage: str, workdir: Path) -> tuple[list[str], dict, str | None]:
     """(extra arguments, volumes, network) of one stage's container."""
     volumes = {str(cfg.data_root_path): {"bind": "/data", "mode": "rw"}}
     args: list[str] = []
     network = None
+    if stage == "sync":
+        if not cfg.collectors:
+            raise DrError("no collectors are configured ([[collectors]] in the configuration)")
+        volumes[str(_sync_config(cfg, workdir))] = {"bind": "/run/aggregator-dr.toml", "mode": "ro"}
+        for c in cfg.collectors:
+            secrets.read(str(Path(c.key_file).parent), Path(c.key_file).name)  # present and private
+            volumes[c.key_file] = {"bind": c.key_file, "mode": "ro"}
+        args += ["--config", "/run/aggregator-dr.toml"]
+        network = services.network_name(cfg)
+        return args, volumes, network
     if stage == "sanitize" and cfg.pipeline.bridge_db:
         volumes[cfg.pipeline.bridge_db] = {"bind": "/run/bridge_db.json", "mode": "ro"}
         args += ["--set", "pipeline.bridge_db=/run/bridge_db.json"]
@@ -46,11 +68,15 @@ def run_stage(cfg: Config, stage: str) -> dict:
     if stage not in STAGES:
         raise DrError(f"unknown stage {stage!r}; stages: {', '.join(STAGES)}")
     Path(cfg.data_root).mkdir(parents=True, exist_ok=True)
-    args, volumes, network = _stage_args(cfg, stage)
+    with tempfile.TemporaryDirectory(prefix=f"stage-{stage}-") as workdir:
+        return _run_container(cfg, stage, *_stage_args(cfg, stage, Path(workdir)))
+
+
+def _run_container(cfg: Config, stage: str, args: list[str], volumes: dict, network: str | None) -> dict:
     image = cfg.image(STAGES[stage])
     if docker_api.image_or_none(image) is None:
         raise DrError(f"image {image} is missing; run `invoke build` first")
-    if network and docker_api.container_or_none(services.container_name(cfg, "db")) is None:
+    if stage == "importer" and docker_api.container_or_none(services.container_name(cfg, "db")) is None:
         raise ServiceError("the database is not running; run `invoke rebuild` first")
     cmd = ["python3", "-m", f"stages.{stage}", "--data-root", "/data", "--json", *args]
     _log.info("stage %s in %s", stage, image)
@@ -77,9 +103,11 @@ def run_stage(cfg: Config, stage: str) -> dict:
 
 
 def run(cfg: Config, stage: str | None = None) -> list[dict]:
-    """Run one stage, or every stage in order; stops at a stage that fails (exit 1 or 2)."""
+    """Run one stage, or every stage in order (sync only when collectors are configured); stops at a stage
+    that fails (exit 1 or 2)."""
     results = []
-    for name in ([stage] if stage else list(STAGES)):
+    names = [stage] if stage else [s for s in STAGES if s != "sync" or cfg.collectors]
+    for name in names:
         summary = run_stage(cfg, name)
         results.append(summary)
         if summary["exit_code"] not in (0,):

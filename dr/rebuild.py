@@ -1,6 +1,8 @@
 """`invoke rebuild`: a freshly installed Debian host becomes a working Aggregator.
 
-Phases: preflight, host bootstrap, base image, component images, start services, wait for health.
+Phases: preflight, host bootstrap, base image, component images, start services, wait for health; with
+`sample`, also start the built-in sample collector and run the whole pipeline on it (sync, sanitize,
+importer), so that the web mirror publishes the sample reports.
 (Restore of the latest snapshot set and verification come with the restore issue.) Every phase is timed;
 the total is the recovery time of this host.
 """
@@ -10,8 +12,9 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from dr import host, images, log, services
+from dr import collector, config, host, images, log, pipeline, services
 from dr.config import Config
+from dr.errors import DrError
 
 _log = log.get("rebuild")
 
@@ -19,6 +22,7 @@ _log = log.get("rebuild")
 @dataclass
 class RebuildReport:
     phases: list[tuple[str, float, str]] = field(default_factory=list)
+    pipeline: list[dict] = field(default_factory=list)
 
     @property
     def total(self) -> float:
@@ -39,7 +43,32 @@ def _phase(report: RebuildReport, name: str, fn):
     report.phases.append((name, time.monotonic() - start, note or ""))
 
 
-def rebuild(cfg: Config, refresh_base: bool = False) -> RebuildReport:
+def with_sample_collector(cfg: Config) -> Config:
+    """Start the built-in sample collector; the configuration gains it as one more collector."""
+    entry = collector.start(cfg)
+    values = cfg.as_dict()
+    values["collectors"] = [c for c in values["collectors"] if c["name"] != entry["name"]] + [entry]
+    return config.load(cfg.source if cfg.source != "built-in defaults" else None,
+                       overrides={"collectors": values["collectors"], **_scalar_overrides(cfg)})
+
+
+def _scalar_overrides(cfg: Config) -> dict:
+    """The configuration's values as dotted overrides (so a derived configuration keeps test settings)."""
+    out = {}
+    for key, value in cfg.as_dict().items():
+        if isinstance(value, dict):
+            out.update({f"{key}.{k}": v for k, v in value.items()})
+        elif not isinstance(value, list):
+            out[key] = value
+    return out
+
+
+def _pipeline_note(results: list[dict]) -> str:
+    return "; ".join(f"{r['stage']} " + (", ".join(f"{v} {k}" for k, v in sorted(r["outcomes"].items()))
+                                         or "nothing to do") for r in results)
+
+
+def rebuild(cfg: Config, refresh_base: bool = False, sample: bool = False) -> RebuildReport:
     report = RebuildReport()
     _phase(report, "preflight", lambda: "; ".join(host.preflight(cfg)))
     _phase(report, "bootstrap", lambda: host.bootstrap(cfg).summary())
@@ -53,4 +82,26 @@ def rebuild(cfg: Config, refresh_base: bool = False) -> RebuildReport:
     _phase(report, "start", lambda: ", ".join(f"{k} {v}" for k, v in services.start(cfg).items()))
     _phase(report, "health", lambda: ", ".join(f"{k} healthy after {v}s"
                                                 for k, v in services.wait_healthy(cfg).items()))
+    if sample:
+        holder = {}
+
+        def start_sample():
+            holder["cfg"] = with_sample_collector(cfg)
+            return f"sample collector {collector.container_name(cfg)} with the built-in reports"
+
+        _phase(report, "collector", start_sample)
+
+        def run_pipeline():
+            results = pipeline.run(holder["cfg"])
+            report.pipeline = results
+            failed = [r for r in results if r["exit_code"]]
+            if failed:
+                raise PipelineFailed(f"stage {failed[0]['stage']} failed: {'; '.join(failed[0]['errors'][:3])}")
+            return _pipeline_note(results)
+
+        _phase(report, "pipeline", run_pipeline)
     return report
+
+
+class PipelineFailed(DrError):
+    pass

@@ -27,6 +27,7 @@ class Summary:
     seconds: float = 0.0
     errors: list[str] = field(default_factory=list)
     recovered: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
     _start: float = field(default_factory=time.monotonic, repr=False)
 
     def count(self, outcome: str, n: int = 1) -> None:
@@ -51,7 +52,7 @@ class Summary:
 
     def as_dict(self) -> dict:
         return {"stage": self.stage, "outcomes": dict(self.outcomes), "bytes": self.bytes_in,
-                "seconds": self.seconds, "errors": self.errors, "recovered": self.recovered,
+                "seconds": self.seconds, "errors": self.errors, "recovered": self.recovered, "notes": self.notes,
                 "exit_code": self.exit_code}
 
 

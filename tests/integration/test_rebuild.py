@@ -27,7 +27,7 @@ def test_rebuild_starts_healthy_services_and_down_keeps_data(instance):
     report = rebuild.rebuild(cfg)
     phases = [p[0] for p in report.phases]
     assert phases == ["preflight", "bootstrap", "images", "start", "health"]
-    assert "6 images (6 unchanged)" in dict((p[0], p[2]) for p in report.phases)["images"]
+    assert "7 images (7 unchanged)" in dict((p[0], p[2]) for p in report.phases)["images"]
 
     rows = {r["service"]: r for r in services.status(cfg)}
     assert rows["db"]["health"] == "healthy" and rows["webmirror"]["health"] == "healthy"

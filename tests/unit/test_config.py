@@ -70,3 +70,45 @@ def test_defaults_file_round_trips(tmp_path):
     empty = tmp_path / "empty.toml"
     empty.write_text("")
     assert from_text == config.load(empty).as_dict()
+
+
+COLLECTOR = '''
+[[collectors]]
+name = "c1"
+host = "collector.example.org"
+user = "aggregator"
+key_file = "/etc/aggregator-dr/secrets/c1.key"
+host_key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOm2"
+archive_path = "/var/lib/collector/archive"
+'''
+
+
+def test_collectors_are_a_validated_list(tmp_path):
+    cfg = config.load(write(tmp_path, COLLECTOR))
+    [c] = cfg.collectors
+    assert c.name == "c1" and c.port == 22 and c.host == "collector.example.org"
+
+
+@pytest.mark.parametrize("change, key", [
+    (('port = 22', 'port = 0'), "collectors[0].port"),
+    (('host_key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOm2"', 'host_key = "nope"'), "collectors[0].host_key"),
+    (('user = "aggregator"\n', ''), "collectors[0].user"),
+    (('name = "c1"', 'name = "c1"\nkeyfile = "x"'), "collectors[0].keyfile"),
+])
+def test_bad_collector_key_is_named(tmp_path, change, key):
+    text = COLLECTOR.replace('user = "aggregator"', 'user = "aggregator"\nport = 22') if "port" in change[0] \
+        else COLLECTOR
+    with pytest.raises(ConfigError) as err:
+        config.load(write(tmp_path, text.replace(*change)))
+    assert str(err.value).startswith(key + ":")
+
+
+def test_duplicate_collector_names_are_refused(tmp_path):
+    with pytest.raises(ConfigError, match="names must be unique"):
+        config.load(write(tmp_path, COLLECTOR + COLLECTOR))
+
+
+def test_effective_config_round_trips_through_toml(tmp_path):
+    cfg = config.load(write(tmp_path, COLLECTOR + '\n[db]\nport = 27018\n'))
+    again = config.load(write(tmp_path, config.to_toml(cfg.as_dict())))
+    assert again.as_dict() == cfg.as_dict()

@@ -17,7 +17,7 @@ def quickstart_commands():
 def test_quickstart_is_two_commands_main_job_then_tests():
     cmds = quickstart_commands()
     assert len(cmds) == 2, cmds
-    assert cmds[0].startswith("./run invoke rebuild")
+    assert cmds[0].startswith("./run invoke rebuild --sample")
     assert cmds[1].endswith("# tests") and cmds[1].startswith("./run pytest")
 
 

@@ -1,0 +1,245 @@
+"""sync: pull closed reports from each configured collector into raw/<collector>/, with rsync over SSH.
+
+For each collector:
+1. list its archive folder over SSH (regular files; dot-files and dot-folders are in-flight and skipped);
+   unsafe names (`..`, absolute, control characters, odd characters) are refused, reported, never written;
+2. choose the files that fit above the free-space reserve (sync.reserve_mb); when the next one does not
+   fit, stop cleanly after this round (exit 1, nothing of the rest is touched on the collector);
+3. rsync them into raw/.incoming/<collector>/ (a partial-dir makes an interrupted pull resume; nothing
+   half-written is ever in raw/<collector>/);
+4. verify each copy: size and sha256 here against sha256 computed on the collector now; a file that changed
+   since it was listed is left there (and its copy dropped) for the next run;
+5. fsync, then move each verified file into raw/<collector>/ in a journal transaction;
+6. only then remove it from the collector, and only if its sha256 there still matches.
+The collector's host key is pinned from the configuration (StrictHostKeyChecking, no other known_hosts).
+
+    python -m stages.sync --data-root DIR [--config FILE] [--json]
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import shlex
+import shutil
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from dr import runner
+from dr.errors import CommandError
+from stages import atomic, journal, lock
+from stages.cli import Summary, main as cli_main
+from stages.layout import DataRoot
+
+STAGE = "sync"
+_COMPONENT = re.compile(r"^[A-Za-z0-9_+@=:,-][A-Za-z0-9._+@=:,-]{0,254}$")
+MAX_DEPTH = 6
+
+
+@dataclass(frozen=True)
+class RemoteFile:
+    rel: str
+    size: int
+
+
+def safe_name(rel: str) -> bool:
+    if not rel or rel.startswith("/") or len(rel) > 1024:
+        return False
+    parts = rel.split("/")
+    return len(parts) <= MAX_DEPTH and all(p not in (".", "..") and _COMPONENT.match(p) for p in parts)
+
+
+class Remote:
+    """SSH and rsync to one collector, with its host key pinned."""
+
+    def __init__(self, collector, timeout: int, workdir: Path):
+        self.c = collector
+        self.timeout = timeout
+        self.known_hosts = workdir / f"known_hosts-{collector.name}"
+        host = collector.host if collector.port == 22 else f"[{collector.host}]:{collector.port}"
+        self.known_hosts.write_text(f"{host} {collector.host_key.strip()}\n")
+
+    def ssh_command(self) -> list[str]:
+        return ["ssh", "-F", "/dev/null", "-i", self.c.key_file, "-p", str(self.c.port),
+                "-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes", "-o", "StrictHostKeyChecking=yes",
+                "-o", f"UserKnownHostsFile={self.known_hosts}", "-o", "GlobalKnownHostsFile=/dev/null",
+                "-o", f"ConnectTimeout={self.timeout}", "-o", "ServerAliveInterval=15", "-o", "LogLevel=ERROR"]
+
+    def target(self) -> str:
+        return f"{self.c.user}@{self.c.host}"
+
+    def run(self, script: str, stdin=None) -> str:
+        return runner.run([*self.ssh_command(), self.target(), script], capture=True, stdin=stdin, quiet=True,
+                          timeout=self.timeout * 20)
+
+    def list(self) -> list[tuple[str, int]]:
+        archive = shlex.quote(self.c.archive_path)
+        out = self.run(f"cd {archive} && find . -path '*/.*' -prune -o -type f -printf '%s\\t%P\\0'")
+        files = []
+        for item in out.split("\0"):
+            if not item:
+                continue
+            size, _, rel = item.partition("\t")
+            files.append((rel, int(size)))
+        return files
+
+    def sha256(self, names: list[str]) -> dict[str, str]:
+        """sha256 of files on the collector now (names already validated as safe)."""
+        if not names:
+            return {}
+        archive = shlex.quote(self.c.archive_path)
+        with tempfile.TemporaryFile() as fh:
+            fh.write(b"\0".join(n.encode() for n in names) + b"\0")
+            fh.seek(0)
+            out = self.run(f"cd {archive} && xargs -0 -r sha256sum -- 2>/dev/null; true", stdin=fh)
+        result = {}
+        for line in out.splitlines():
+            digest, _, name = line.partition("  ")
+            if len(digest) == 64:
+                result[name] = digest
+        return result
+
+    def pull(self, names: list[str], dest: Path) -> None:
+        with tempfile.NamedTemporaryFile("wb", delete=False) as fh:
+            fh.write(b"\0".join(n.encode() for n in names) + b"\0")
+            listing = fh.name
+        try:
+            runner.run(["rsync", "--from0", f"--files-from={listing}", "--times", "--no-perms",
+                        "--chmod=F600,D700", "--partial-dir=.rsync-partial", f"--timeout={self.timeout * 4}",
+                        "-e", shlex.join(self.ssh_command()),
+                        f"{self.target()}:{self.c.archive_path.rstrip('/')}/", f"{dest}/"])
+        finally:
+            os.unlink(listing)
+
+    def remove_if_unchanged(self, verified: dict[str, str]) -> list[str]:
+        """Delete files whose sha256 on the collector still matches; returns the names deleted."""
+        if not verified:
+            return []
+        archive = shlex.quote(self.c.archive_path)
+        script = (f"cd {archive} && while IFS=' ' read -r sum name; do "
+                  "[ -f \"$name\" ] && [ \"$(sha256sum < \"$name\" | cut -d' ' -f1)\" = \"$sum\" ] "
+                  "&& rm -f -- \"$name\" && printf '%s\\n' \"$name\"; done; true")
+        with tempfile.TemporaryFile() as fh:
+            fh.write("".join(f"{sha} {name}\n" for name, sha in verified.items()).encode())
+            fh.seek(0)
+            out = self.run(script, stdin=fh)
+        return [line for line in out.splitlines() if line]
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fits(dr: DataRoot, reserve: int, size: int) -> bool:
+    return shutil.disk_usage(dr.root).free - size >= reserve
+
+
+def sync_collector(cfg, dr: DataRoot, collector, summary: Summary, workdir: Path) -> bool:
+    """Pull one collector. Returns False when it stopped short of the free-space reserve."""
+    remote = Remote(collector, cfg.sync.ssh_timeout, workdir)
+    incoming = dr.state("raw") / ".incoming" / collector.name
+    incoming.mkdir(parents=True, exist_ok=True)
+    os.chmod(dr.state("raw") / ".incoming", 0o700)
+    raw_dir = dr.state("raw") / collector.name
+    reserve = cfg.sync.reserve_mb << 20
+    listing = remote.list()
+    wanted: list[RemoteFile] = []
+    for rel, size in listing:
+        if not safe_name(rel):
+            summary.count("refused:unsafe_name")
+            summary.notes.append(f"{collector.name}: refused unsafe name {rel!r}")
+            continue
+        wanted.append(RemoteFile(rel, size))
+    todo, short = [], False
+    planned = 0
+    for f in wanted:
+        have = incoming / f.rel
+        need = f.size - (have.stat().st_size if have.exists() else 0)
+        if not _fits(dr, reserve, planned + max(need, 0)):
+            short = True
+            break
+        planned += max(need, 0)
+        todo.append(f)
+    if short:
+        summary.notes.append(f"{collector.name}: stopped: the next report does not fit above the "
+                             f"{cfg.sync.reserve_mb} MB reserve on {dr.root} ({len(wanted) - len(todo)} left)")
+    if not todo:
+        return not short
+    remote.pull([f.rel for f in todo], incoming)
+    sums = remote.sha256([f.rel for f in todo])
+    verified: dict[str, str] = {}
+    batch = []
+    for f in todo:
+        local = incoming / f.rel
+        if not local.is_file():
+            summary.notes.append(f"{collector.name}: {f.rel} was not pulled (gone from the collector?)")
+            continue
+        digest = journal.sha256_file(local)
+        if sums.get(f.rel) != digest or local.stat().st_size != f.size:
+            summary.count("changed")
+            summary.notes.append(f"{collector.name}: {f.rel} changed since it was listed; left for the next run")
+            atomic.remove(local)
+            continue
+        _fsync(local)
+        batch.append((f, local, digest))
+    with lock.shared(dr, cfg.pipeline.lock_timeout):
+        for f, local, digest in batch:
+            target = raw_dir / f.rel
+            n = 1
+            while target.exists() and journal.sha256_file(target) != digest:
+                n += 1
+                target = raw_dir / f"{f.rel}.{n}"
+            tx = journal.Transaction(STAGE, "pulled", f"{collector.name}:{f.rel}",
+                                     info={"collector": collector.name, "remote": f.rel})
+            if target.exists():
+                tx.outcome = "duplicate"
+                tx.remove(local)
+            else:
+                tx.rename(local, target, digest, f.size)
+            journal.run(dr, tx)
+            verified[f.rel] = digest
+            summary.count("pulled" if tx.outcome == "pulled" else "duplicate")
+            summary.bytes_in += f.size
+    removed = remote.remove_if_unchanged(verified)
+    if removed:
+        journal.append(dr, {"time": journal.now(), "op": "note", "stage": STAGE, "event": "removed_from_collector",
+                            "collector": collector.name, "files": removed})
+    summary.count("removed_from_collector", len(removed))
+    return not short
+
+
+def run(cfg, dr: DataRoot) -> Summary:
+    summary = Summary(STAGE)
+    dr.ensure()
+    with lock.stage(dr, STAGE):
+        with lock.shared(dr, cfg.pipeline.lock_timeout):
+            summary.recovered = journal.recover(dr, STAGE)
+        with tempfile.TemporaryDirectory(prefix="sync-") as tmp:
+            for collector in cfg.collectors:
+                try:
+                    if not sync_collector(cfg, dr, collector, summary, Path(tmp)):
+                        summary.errors.append(summary.notes[-1])
+                        break  # the disk is short: no other collector fits either
+                except CommandError as exc:
+                    summary.errors.append(f"{collector.name}: {exc.argv[0]} failed (exit {exc.returncode}): "
+                                          f"{exc.stderr_tail.strip()[-300:]}")
+    with contextlib.suppress(OSError):
+        for d in (dr.state("raw") / ".incoming").glob("*/.rsync-partial"):
+            if not any(d.iterdir()):
+                d.rmdir()
+    return summary.finish()
+
+
+def main(argv=None) -> int:
+    return cli_main(STAGE, "pull closed reports from the collectors into raw/", run, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
