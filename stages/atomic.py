@@ -90,7 +90,7 @@ def clean_temporaries(root: Path) -> list[Path]:
             p = Path(dirpath) / name
             if is_temporary(p):
                 pid = _tmp_pid(p)
-                if pid is not None and pid != os.getpid() and _alive(pid):
+                if pid is not None and _alive(pid):
                     continue
                 with contextlib.suppress(FileNotFoundError):
                     p.unlink()
@@ -106,10 +106,10 @@ def _tmp_pid(p: Path) -> int | None:
 
 
 def _alive(pid: int) -> bool:
+    """A running process (a zombie, killed but not yet reaped, is dead)."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        with open(f"/proc/{pid}/stat") as fh:
+            state = fh.read().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError, IndexError):
         return False
-    except PermissionError:
-        return True
-    return True
+    return state not in ("Z", "X")

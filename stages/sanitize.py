@@ -24,6 +24,7 @@ import datetime as dt
 import gzip
 import hashlib
 import json
+import multiprocessing
 import os
 import shutil
 import sys
@@ -492,7 +493,9 @@ def run(cfg, dr: DataRoot) -> Summary:
                 if len(batch) >= cfg.pipeline.batch_size:
                     flush()
         else:
-            with cf.ProcessPoolExecutor(max_workers=workers) as pool:
+            # spawn, not fork: workers must not inherit the lock descriptors (a worker outliving a killed
+            # parent would otherwise keep the stage lock).
+            with cf.ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
                 inflight: set[cf.Future] = set()
                 it = iter(todo)
                 for p in it:

@@ -35,7 +35,7 @@ from stages.cli import Summary, main as cli_main
 from stages.layout import DataRoot
 
 STAGE = "sync"
-_COMPONENT = re.compile(r"^[A-Za-z0-9_+@=:,-][A-Za-z0-9._+@=:,-]{0,254}$")
+_COMPONENT = re.compile(r"^[A-Za-z0-9_+@=:,][A-Za-z0-9._+@=:,-]{0,254}$")  # no leading "-" or "."
 MAX_DEPTH = 6
 
 

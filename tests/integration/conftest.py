@@ -73,3 +73,25 @@ def connect(cfg, container: DockerContainer, password_file):
     password = password_file.read_text().strip()
     db.wait_ready("127.0.0.1", port, cfg.db.user, password, cfg.db.database, timeout_s=60)
     return db.client("127.0.0.1", port, cfg.db.user, password, cfg.db.database)
+
+
+@pytest.fixture(scope="session")
+def database(built, db_password_file):
+    """One db container for the session's pipeline tests: (published port, pymongo client)."""
+    with db_container(built, db_password_file) as container:
+        client = connect(built, container, db_password_file)
+        yield int(container.get_exposed_port(27017)), client
+        client.close()
+
+
+@pytest.fixture
+def sample_collector(built, tmp_path):
+    """A fresh sample collector published on a loopback port; yields (collector entry, container)."""
+    import docker as docker_sdk
+
+    from dr import collector
+
+    cfg = config.load(overrides={"instance": built.instance, "secrets_dir": str(tmp_path / "collector-secrets")})
+    entry = collector.start(cfg, port=free_port())
+    yield entry, docker_sdk.from_env().containers.get(collector.container_name(cfg))
+    collector.stop(cfg)

@@ -9,19 +9,10 @@ import random
 
 import pytest
 
-from conftest import connect, db_container
 from pipeline_helpers import copy_samples, hidden_ip_report, ip_pattern, load_docs, walk
 from dr import config
 from stages import importer, journal, sanitize
 from stages.layout import DataRoot
-
-
-@pytest.fixture(scope="module")
-def database(built, db_password_file):
-    with db_container(built, db_password_file) as container:
-        client = connect(built, container, db_password_file)
-        yield int(container.get_exposed_port(27017)), client
-        client.close()
 
 
 @pytest.fixture

@@ -1,16 +1,20 @@
 """`invoke rebuild` (first cut) brings up db and webmirror for an instance; status shows them; down keeps data."""
 
+import hashlib
+import json
+import urllib.error
 import urllib.request
 
 import docker
 import pytest
 
-from dr import db, rebuild, secrets, services
+from dr import collector, db, rebuild, secrets, services
 
 
 @pytest.fixture
 def instance(built):
     yield built
+    collector.stop(built)
     services.down(built)
     client = docker.from_env()
     for name in (services.db_volume_name(built),):
@@ -56,3 +60,40 @@ def test_rebuild_starts_healthy_services_and_down_keeps_data(instance):
     client = db.client("127.0.0.1", cfg.db.port, cfg.db.user, password, cfg.db.database)
     assert client[cfg.db.database].reports.find_one({"_id": "kept"}) == {"_id": "kept"}
     client.close()
+
+
+def test_rebuild_sample_runs_the_pipeline_in_its_images_and_publishes(instance):
+    cfg = instance
+    report = rebuild.rebuild(cfg, sample=True)
+    notes = dict((p[0], p[2]) for p in report.phases)
+    assert "sync 20 pulled" in notes["pipeline"] and "importer 18 imported" in notes["pipeline"]
+    assert [r["stage"] for r in report.pipeline] == ["sync", "sanitize", "importer"]
+    assert all(r["exit_code"] == 0 for r in report.pipeline)
+    dr = cfg.data_root_path
+    assert not [p for p in (dr / "raw").rglob("*") if p.is_file()]
+    assert [p.name for p in (dr / "quarantine").rglob("*.yamlooni")] == ["real-probe2012-prototype-marco-1.yamlooni"]
+
+    base = f"http://127.0.0.1:{cfg.webmirror.port}"
+    with urllib.request.urlopen(base + "/index.json", timeout=10) as resp:
+        index = json.loads(resp.read())
+    assert index["count"] == 18
+    first = index["reports"][0]
+    with urllib.request.urlopen(f"{base}/{first['name']}", timeout=10) as resp:
+        body = resp.read()
+    assert hashlib.sha256(body).hexdigest() == first["sha256"]
+    for private in ("/../raw/", "/../originals/", "/../quarantine/", "/../journal.jsonl", "/.index-cache.json"):
+        try:
+            with urllib.request.urlopen(base + private, timeout=10) as resp:
+                status = resp.status
+        except urllib.error.HTTPError as exc:
+            status = exc.code
+        assert status in (400, 403, 404), private
+
+    password = secrets.read(cfg.secrets_dir, secrets.DB_PASSWORD)
+    client = db.client("127.0.0.1", cfg.db.port, cfg.db.user, password, cfg.db.database)
+    assert client[cfg.db.database].reports.count_documents({}) == 18
+    client.close()
+
+    # Again: the sample collector is refilled; everything it holds is recognized as a duplicate.
+    again = rebuild.rebuild(cfg, sample=True)
+    assert "sanitize 19 duplicate" in dict((p[0], p[2]) for p in again.phases)["pipeline"]
