@@ -154,3 +154,52 @@ def where(c, name, config=None, json_=False):
             print(f"  {h['time']}  {h['stage']:<9} {h['outcome']:<13} {h['report']} -> {', '.join(h['to'])}")
     if not found["found"]:
         raise Exit(code=1)
+
+
+def _backup(cfg, action):
+    from dr import backup
+
+    code, result = _call(backup.run, cfg, action)
+    if code != 0:
+        print(f"error: snapshots {action} failed (exit {code}); the reason is in the lines above", file=sys.stderr)
+        raise Exit(code=code)
+    return result
+
+
+@task(name="repo-init", help={"config": CONFIG_HELP})
+def repo_init(c, config=None):
+    """Create the encrypted restic repository (backup.repository); its password file is made in the
+    secrets directory when missing. Says so when the repository already exists."""
+    cfg = _call(_load, config)
+    result = _backup(cfg, "init")
+    print(("created" if result["created"] else "already exists:") + f" restic repository {cfg.backup.repository}")
+
+
+@task(help={"config": CONFIG_HELP, "json": "print the manifest as JSON"})
+def snapshot(c, config=None, json_=False):
+    """Take a snapshot set: state directories + database dump + manifest, under the exclusive lock."""
+    cfg = _call(_load, config)
+    m = _backup(cfg, "take")
+    if json_:
+        print(json.dumps(m, indent=2))
+        return
+    reports = sum(d["reports"] for d in m["directories"].values())
+    print(f"set {m['set']} complete: {reports} reports, "
+          f"{sum(m['database']['collections'].values())} database documents; "
+          f"pipeline paused {m['paused_seconds']:.1f}s; added {sum(m['added_bytes'].values()) / 1e6:.1f} MB")
+
+
+@task(help={"config": CONFIG_HELP, "json": "print JSON"})
+def snapshots(c, config=None, json_=False):
+    """List snapshot sets (id, time, complete or not, sizes, paused seconds), newest first."""
+    cfg = _call(_load, config)
+    rows = _backup(cfg, "list")
+    if json_:
+        print(json.dumps(rows, indent=2))
+        return
+    for r in rows:
+        r["state"] = "complete" if r["complete"] else "INCOMPLETE (" + ",".join(r["parts"]) + ")"
+        r["MB"] = f"{r.get('bytes', 0) / 1e6:.1f}" if r["complete"] else ""
+        r["paused_s"] = r.get("paused_seconds", "")
+    print(_table(rows, ["set", "time", "state", "reports", "documents", "MB", "paused_s"]) if rows
+          else "no snapshot sets in the repository")

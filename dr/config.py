@@ -129,6 +129,11 @@ SCHEMA: dict[str, Any] = {
     },
     # [[collectors]] tables, each validated against COLLECTOR; every key is required.
     "collectors": [COLLECTOR],
+    "backup": {
+        "repository": Field(str, "/var/lib/aggregator-dr/restic", lambda v: None if v.strip() else "must not be empty",
+                            "restic repository: a local folder, or any restic URL (rest:, sftp:, s3:, ...)"),
+        "lock_timeout": Field(int, 600, _positive, "seconds a snapshot waits for the exclusive lock"),
+    },
     "host": {
         "min_free_gb": Field(int, 10, _positive, "free disk needed on the data root and Docker's folder"),
         "dockerd_timeout": Field(int, 60, _positive, "seconds to wait for a daemon we start"),
@@ -233,6 +238,17 @@ def _apply_overrides(table: dict, overrides: dict[str, Any]) -> dict:
                 raise ConfigError(f"{dotted}: cannot override inside a non-table value")
         node[parts[-1]] = value
     return table
+
+
+def parse_overrides(items: list[str]) -> dict[str, Any]:
+    """KEY=VALUE strings (command line --set) -> overrides for load(); digits become integers."""
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--set {item!r}: expected KEY=VALUE")
+        out[key.strip()] = int(value) if value.strip().lstrip("-").isdigit() else value
+    return out
 
 
 def find_file(path: str | os.PathLike | None = None) -> Path | None:

@@ -7,7 +7,6 @@ are reproducible, which keeps Docker's layer cache warm too).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -17,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dr import log, runner
+from dr.digest import sha256_file
 from dr.errors import PreflightError
 
 _log = log.get("go")
@@ -62,14 +62,6 @@ def go_binary() -> str:
             runner.run(["apt-get", "install", "-y", "-q", "--no-install-recommends", "golang-go"],
                        env={"DEBIAN_FRONTEND": "noninteractive"})
     raise PreflightError(f"no Go toolchain >= {MIN_GO[0]}.{MIN_GO[1]} (Debian trixie's golang-go is 1.24)")
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def cached_path(cache_dir: Path, art: GoArtifact) -> Path:

@@ -11,10 +11,8 @@ import json
 import tempfile
 from pathlib import Path
 
-import docker.errors
-
 from dr import config as dr_config
-from dr import docker_api, log, secrets, services
+from dr import containers, docker_api, log, secrets, services
 from dr.config import Config
 from dr.errors import DrError, ServiceError
 
@@ -73,27 +71,11 @@ def run_stage(cfg: Config, stage: str) -> dict:
 
 
 def _run_container(cfg: Config, stage: str, args: list[str], volumes: dict, network: str | None) -> dict:
-    image = cfg.image(STAGES[stage])
-    if docker_api.image_or_none(image) is None:
-        raise DrError(f"image {image} is missing; run `invoke build` first")
     if stage == "importer" and docker_api.container_or_none(services.container_name(cfg, "db")) is None:
         raise ServiceError("the database is not running; run `invoke rebuild` first")
+    _log.info("stage %s in %s", stage, cfg.image(STAGES[stage]))
     cmd = ["python3", "-m", f"stages.{stage}", "--data-root", "/data", "--json", *args]
-    _log.info("stage %s in %s", stage, image)
-    container = docker_api.client().containers.run(
-        image, cmd, detach=True, volumes=volumes, network=network,
-        labels={"org.aggregator-dr.instance": cfg.instance, "org.aggregator-dr.stage": stage},
-    )
-    try:
-        for line in container.logs(stream=True, follow=True, stdout=False, stderr=True):
-            _log.info("  [%s] %s", stage, line.decode(errors="replace").rstrip())
-        code = container.wait()["StatusCode"]
-        out = container.logs(stdout=True, stderr=False).decode(errors="replace")
-    finally:
-        try:
-            container.remove(force=True)
-        except docker.errors.APIError:
-            pass
+    code, out = containers.run_tool(cfg, STAGES[stage], cmd, volumes, network, stage)
     try:
         summary = json.loads(out)
     except ValueError:

@@ -14,7 +14,7 @@ import shutil
 import subprocess
 import threading
 from pathlib import Path
-from typing import IO, Iterable, Sequence
+from typing import IO, Callable, Iterable, Sequence
 
 from dr import log
 from dr.errors import CommandError, CommandNotFound
@@ -23,12 +23,14 @@ _log = log.get("run")
 TAIL_LINES = 40
 
 
-def _pump(stream: IO[bytes], sink, tail: collections.deque | None, prefix: str, quiet: bool):
+def _pump(stream: IO[bytes], sink, tail: collections.deque | None, prefix: str, quiet: bool, on_line=None):
     for raw in iter(stream.readline, b""):
         line = raw.decode("utf-8", "replace").rstrip("\n")
         if tail is not None:
             tail.append(line)
-        if sink is not None:
+        if on_line is not None:
+            on_line(line)
+        elif sink is not None:
             sink.append(raw)
         elif not quiet:
             _log.info("%s%s", prefix, line)
@@ -46,10 +48,12 @@ def run(
     timeout: float | None = None,
     quiet: bool = False,
     ok_codes: Iterable[int] = (0,),
+    on_stdout: Callable[[str], None] | None = None,
 ) -> str:
     """Run argv; return its stdout as text when capture=True, else "".
 
-    stdout may be a binary file to write the command's output to (for streams such as tar or dumps).
+    stdout may be a binary file to write the command's output to (for streams such as tar or dumps);
+    on_stdout, when given, receives each line of stdout instead (machine-readable progress).
     `env` entries are added to the inherited environment and are never logged.
     """
     argv = [os.fspath(a) for a in argv]
@@ -74,8 +78,8 @@ def run(
     if stdout is None:
         sink = out_chunks if capture else None
         threads.append(
-            threading.Thread(target=_pump, args=(proc.stdout, sink, None if capture else tail, "  | ", quiet),
-                             daemon=True)
+            threading.Thread(target=_pump, args=(proc.stdout, sink, None if capture else tail, "  | ", quiet,
+                                                 on_stdout), daemon=True)
         )
     for t in threads:
         t.start()

@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import hashlib
+import json
 import struct
 import sys
 from typing import BinaryIO, Iterator
@@ -206,6 +207,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--user", default="aggregator")
     p.add_argument("--password-file", required=True, help="file holding the database password")
     p.add_argument("--drop", action="store_true", help="restore: replace collections that hold documents")
+    p.add_argument("--counts-file", help="write the count per collection (JSON) here after a complete run")
     args = p.parse_args(argv)
     try:
         client, db = _connect(args)
@@ -228,6 +230,9 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     finally:
         client.close()
+    if args.counts_file:
+        with open(args.counts_file, "w") as fh:
+            json.dump({"database": args.database, "collections": counts}, fh)
     total = sum(counts.values())
     print(f"dbdump: {args.action} of {args.database}: {len(counts)} collections, {total} documents "
           + ", ".join(f"{k}={v}" for k, v in sorted(counts.items())), file=sys.stderr)

@@ -33,7 +33,7 @@ def temp_path(final: Path) -> Path:
 def writing(tmp: Path, mode: str = "wb") -> Iterator[IO]:
     """Open tmp for writing; flush and fsync it on success, delete it on failure."""
     tmp.parent.mkdir(parents=True, exist_ok=True)
-    fh = open(tmp, mode)
+    fh = open(tmp, mode, encoding=None if "b" in mode else "utf-8")
     try:
         yield fh
         fh.flush()

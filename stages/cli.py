@@ -67,12 +67,7 @@ def parser(stage: str, description: str) -> argparse.ArgumentParser:
 
 
 def overrides(args) -> dict:
-    out = {}
-    for item in args.set:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise dr_config.ConfigError(f"--set {item!r}: expected KEY=VALUE")
-        out[key.strip()] = int(value) if value.strip().lstrip("-").isdigit() else value
+    out = dr_config.parse_overrides(args.set)
     if args.data_root:
         out["data_root"] = args.data_root
     return out

@@ -14,7 +14,6 @@ credentials.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import os
 import sys
@@ -25,13 +24,13 @@ import yaml
 
 from dr import db as dbconn
 from dr import secrets
-from stages import atomic, journal, lock, postprocess, quarantine
+from stages import atomic, journal, lock, postprocess, quarantine, stage
 from stages.cli import Summary, main as cli_main
 from stages.layout import DataRoot
 
 STAGE = "importer"
 BATCH = 500
-BATCH_BYTES = 8 << 20
+BATCH_BYTES = 4 << 20
 INDEXES = {
     "measurements": ["report_key", "test_name", "probe_cc", "probe_asn", "start_time"],
     "reports": ["report_id", "test_name", "probe_cc", "probe_asn", "start_time"],
@@ -44,7 +43,9 @@ class ImportMismatch(Exception):
 
 def connect(cfg):
     password = secrets.read(cfg.secrets_dir, secrets.DB_PASSWORD)
-    client = dbconn.client(cfg.db.host, cfg.db.port, cfg.db.user, password, cfg.db.database, timeout_s=30)
+    # A socket timeout: a database that stops answering fails the run (exit 1) instead of hanging it.
+    client = dbconn.client(cfg.db.host, cfg.db.port, cfg.db.user, password, cfg.db.database, timeout_s=30,
+                           socketTimeoutMS=600_000)
     return client, client[cfg.db.database]
 
 
@@ -58,23 +59,22 @@ def ensure_indexes(db) -> None:
 
 # ---- 1. post-process ----------------------------------------------------------------------------------
 
-def postprocess_one(dr: DataRoot, yaml_path: Path, summary: Summary) -> None:
+def postprocess_prepare(dr: DataRoot, yaml_path: Path) -> tuple[journal.Transaction, int]:
+    """Write the report's JSON lines as a durable temporary file (no lock needed); return the transaction
+    that puts the pair in reports/."""
     name = yaml_path.name
     reports = dr.state("reports")
     jsonl_final = reports / (name[: -len(".yaml")] + ".jsonl")
     tmp = atomic.temp_path(jsonl_final)
     with atomic.writing(tmp) as out:
         report = postprocess.write_jsonl(yaml_path, out)
-    yaml_sha = journal.sha256_file(yaml_path)
     size = yaml_path.stat().st_size
     tx = journal.Transaction(STAGE, "postprocessed", dr.relative(yaml_path),
                              info={"report_id": report.get("report_id"), "report_key": report["_id"],
                                    "entries": report["entries"]})
     tx.rename(tmp, jsonl_final, journal.sha256_file(tmp), tmp.stat().st_size)
-    tx.rename(yaml_path, reports / name, yaml_sha, yaml_path.stat().st_size)
-    journal.run(dr, tx)
-    summary.count("postprocessed")
-    summary.bytes_in += size
+    tx.rename(yaml_path, reports / name, journal.sha256_file(yaml_path), size)
+    return tx, size
 
 
 def quarantine_one(dr: DataRoot, yaml_path: Path, error: str, summary: Summary) -> None:
@@ -105,22 +105,43 @@ def upsert(db, collection: str, docs: list[dict]) -> None:
                              f"{docs[first['index']]['_id']}: {first.get('errmsg', '')[:300]}")
 
 
-def import_one(dr: DataRoot, db, yaml_path: Path, summary: Summary) -> None:
+def _store(db, docs: list[dict], existing: set[str]) -> None:
+    """New documents are inserted (fast); ones already there (a rerun after a crash) are replaced."""
+    new = [d for d in docs if d["_id"] not in existing]
+    old = [d for d in docs if d["_id"] in existing]
+    if new:
+        try:
+            db.measurements.insert_many(new, ordered=False)
+        except pymongo.errors.BulkWriteError as exc:
+            first = (exc.details.get("writeErrors") or [{}])[0]
+            raise ImportMismatch(f"measurements: {len(exc.details.get('writeErrors', []))} document(s) refused, "
+                                 f"first: {first.get('errmsg', '')[:300]}") from None
+    if old:
+        upsert(db, "measurements", old)
+
+
+def import_prepare(dr: DataRoot, db, yaml_path: Path) -> journal.Transaction:
+    """Store the report's documents and check the database's counts against the file (no lock needed:
+    the ids are deterministic, so a rerun replaces instead of adding); return the transaction that moves
+    the pair to the archive."""
     jsonl = yaml_path.with_suffix(".jsonl")
     report = None
+    existing: set[str] | None = None
     batch: list[dict] = []
     batch_bytes = 0
     for coll, doc in postprocess.read_jsonl(jsonl):
         if coll == "reports":
             report = doc
             continue
+        if existing is None:
+            existing = {d["_id"] for d in db.measurements.find({"report_key": doc["report_key"]}, {"_id": 1})}
         batch.append(doc)
         batch_bytes += len(json.dumps(doc))
         if len(batch) >= BATCH or batch_bytes >= BATCH_BYTES:
-            upsert(db, "measurements", batch)
+            _store(db, batch, existing)
             batch, batch_bytes = [], 0
     if batch:
-        upsert(db, "measurements", batch)
+        _store(db, batch, existing)
     if report is None:
         raise ImportMismatch(f"{jsonl.name}: no report document (truncated file?)")
     upsert(db, "reports", [report])
@@ -133,8 +154,7 @@ def import_one(dr: DataRoot, db, yaml_path: Path, summary: Summary) -> None:
                                    "entries": report["entries"]})
     for p in (jsonl, yaml_path):
         tx.rename(p, target / p.name, journal.sha256_file(p), p.stat().st_size)
-    journal.run(dr, tx)
-    summary.count("imported")
+    return tx
 
 
 # ---- 3. publication -------------------------------------------------------------------------------------
@@ -174,32 +194,33 @@ def _yaml_files(dr: DataRoot, state: str) -> list[Path]:
 
 
 def run(cfg, dr: DataRoot) -> Summary:
-    summary = Summary(STAGE)
-    dr.ensure()
-    with lock.stage(dr, STAGE):
-        with lock.shared(dr, cfg.pipeline.lock_timeout):
-            summary.recovered = journal.recover(dr, STAGE)
-            for d in ("reports", "archive"):
-                atomic.clean_temporaries(dr.state(d))
-        for i in range(0, len(todo := _yaml_files(dr, "staging")), cfg.pipeline.batch_size):
+    with stage.running(cfg, dr, STAGE, temp_dirs=("reports", "archive")) as summary:
+        # The work (parsing, writing JSON lines, upserting) runs without the lock; only the moves hold it.
+        for p in _yaml_files(dr, "staging"):
+            try:
+                tx, size = postprocess_prepare(dr, p)
+            except (ValueError, UnicodeDecodeError, yaml.YAMLError) as exc:
+                with lock.shared(dr, cfg.pipeline.lock_timeout):
+                    quarantine_one(dr, p, f"cannot post-process: {exc}"[:500], summary)
+                continue
             with lock.shared(dr, cfg.pipeline.lock_timeout):
-                for p in todo[i:i + cfg.pipeline.batch_size]:
-                    try:
-                        postprocess_one(dr, p, summary)
-                    except (ValueError, UnicodeDecodeError, yaml.YAMLError) as exc:
-                        quarantine_one(dr, p, f"cannot post-process: {exc}"[:500], summary)
+                journal.run(dr, tx)
+            summary.count("postprocessed")
+            summary.bytes_in += size
         todo = _yaml_files(dr, "reports")
         if todo:
             client, db = connect(cfg)
             try:
                 ensure_indexes(db)
-                for i in range(0, len(todo), cfg.pipeline.batch_size):
+                for p in todo:
+                    try:
+                        tx = import_prepare(dr, db, p)
+                    except ImportMismatch as exc:
+                        summary.errors.append(str(exc))
+                        continue
                     with lock.shared(dr, cfg.pipeline.lock_timeout):
-                        for p in todo[i:i + cfg.pipeline.batch_size]:
-                            try:
-                                import_one(dr, db, p, summary)
-                            except ImportMismatch as exc:
-                                summary.errors.append(str(exc))
+                        journal.run(dr, tx)
+                    summary.count("imported")
             except pymongo.errors.PyMongoError as exc:
                 summary.errors.append(f"database error: {exc}")
             finally:
@@ -207,7 +228,7 @@ def run(cfg, dr: DataRoot) -> Summary:
         if summary.outcomes.get("imported") or not (dr.state("archive") / "index.json").exists():
             with lock.shared(dr, cfg.pipeline.lock_timeout):
                 write_index(dr)
-    return summary.finish()
+    return summary
 
 
 def main(argv=None) -> int:

@@ -13,7 +13,6 @@ never lost, never in two places, and never half-written.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 import os
 import uuid
@@ -21,20 +20,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
+from dr.digest import sha256_file  # noqa: F401 (re-exported: stages use journal.sha256_file)
 from stages import atomic
 from stages.layout import DataRoot
 
 
 def now() -> str:
     return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def append(dr: DataRoot, entry: dict) -> None:

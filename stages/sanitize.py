@@ -23,7 +23,6 @@ import contextlib
 import datetime as dt
 import gzip
 import hashlib
-import json
 import multiprocessing
 import os
 import shutil
@@ -34,7 +33,7 @@ from pathlib import Path
 import yaml
 
 from dr import __version__
-from stages import atomic, journal, lock, naming, privacy, quarantine, yamldocs
+from stages import atomic, journal, lock, naming, privacy, quarantine, stage, yamldocs
 from stages.cli import Summary, main as cli_main
 from stages.inputs import InputError, open_members
 from stages.layout import DataRoot
@@ -465,18 +464,12 @@ def _workers(cfg) -> int:
 
 
 def run(cfg, dr: DataRoot) -> Summary:
-    summary = Summary(STAGE)
-    dr.ensure()
     settings = Settings.from_config(cfg)
     privacy.BridgeDB.load(settings.bridge_db)  # a broken bridge database stops the stage before any work
-    with lock.stage(dr, STAGE):
-        with lock.shared(dr, cfg.pipeline.lock_timeout):
-            summary.recovered = journal.recover(dr, STAGE)
-            for d in ("staging", "originals", "quarantine"):
-                atomic.clean_temporaries(dr.state(d))
+    with stage.running(cfg, dr, STAGE, temp_dirs=("staging", "originals", "quarantine")) as summary:
         todo = pending_raw(dr)
         if not todo:
-            return summary.finish()
+            return summary
         workers = min(_workers(cfg), len(todo))
         batch: list[FileResult] = []
 
@@ -513,7 +506,7 @@ def run(cfg, dr: DataRoot) -> Summary:
                         flush()
         if batch:
             flush()
-    return summary.finish()
+    return summary
 
 
 def _collect(result: FileResult, summary: Summary, batch: list) -> None:

@@ -30,7 +30,7 @@ from pathlib import Path
 
 from dr import runner
 from dr.errors import CommandError
-from stages import atomic, journal, lock
+from stages import atomic, journal, lock, stage
 from stages.cli import Summary, main as cli_main
 from stages.layout import DataRoot
 
@@ -216,25 +216,20 @@ def sync_collector(cfg, dr: DataRoot, collector, summary: Summary, workdir: Path
 
 
 def run(cfg, dr: DataRoot) -> Summary:
-    summary = Summary(STAGE)
-    dr.ensure()
-    with lock.stage(dr, STAGE):
-        with lock.shared(dr, cfg.pipeline.lock_timeout):
-            summary.recovered = journal.recover(dr, STAGE)
-        with tempfile.TemporaryDirectory(prefix="sync-") as tmp:
-            for collector in cfg.collectors:
-                try:
-                    if not sync_collector(cfg, dr, collector, summary, Path(tmp)):
-                        summary.errors.append(summary.notes[-1])
-                        break  # the disk is short: no other collector fits either
-                except CommandError as exc:
-                    summary.errors.append(f"{collector.name}: {exc.argv[0]} failed (exit {exc.returncode}): "
-                                          f"{exc.stderr_tail.strip()[-300:]}")
+    with stage.running(cfg, dr, STAGE) as summary, tempfile.TemporaryDirectory(prefix="sync-") as tmp:
+        for collector in cfg.collectors:
+            try:
+                if not sync_collector(cfg, dr, collector, summary, Path(tmp)):
+                    summary.errors.append(summary.notes[-1])
+                    break  # the disk is short: no other collector fits either
+            except CommandError as exc:
+                summary.errors.append(f"{collector.name}: {exc.argv[0]} failed (exit {exc.returncode}): "
+                                      f"{exc.stderr_tail.strip()[-300:]}")
     with contextlib.suppress(OSError):
         for d in (dr.state("raw") / ".incoming").glob("*/.rsync-partial"):
             if not any(d.iterdir()):
                 d.rmdir()
-    return summary.finish()
+    return summary
 
 
 def main(argv=None) -> int:

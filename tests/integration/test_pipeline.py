@@ -116,13 +116,12 @@ def test_import_crash_before_archive_converges(env):
     copy_samples(dr)
     sanitize.run(cfg, dr)
     # Post-process and import, but "crash" before any report moves to the archive.
-    summary = importer.Summary("importer")
     for p in sorted(dr.state("staging").glob("*.yaml")):
-        importer.postprocess_one(dr, p, summary)
+        tx, _ = importer.postprocess_prepare(dr, p)
+        journal.run(dr, tx)
     client, raw_db = importer.connect(cfg)
     for p in sorted(dr.state("reports").glob("*.yaml"))[:5]:
-        for coll, doc in importer.postprocess.read_jsonl(p.with_suffix(".jsonl")):
-            importer.upsert(raw_db, coll, [doc])
+        importer.import_prepare(dr, raw_db, p)  # upserted and verified, but never moved
     client.close()
     s = importer.run(cfg, dr)
     assert s.exit_code == 0 and s.outcomes == {"imported": 18}

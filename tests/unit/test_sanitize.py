@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import base64
 import gzip
 import io
 import json
-import re
 import socket
 import tarfile
 

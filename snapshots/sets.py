@@ -1,0 +1,126 @@
+"""Snapshot sets: one restic snapshot of the state directories, one of the database dump, one manifest,
+all tagged `set:<id>`; the id is the UTC time the set started (YYYYMMDDTHHMMSSZ).
+
+Taking a set: hold the data root's exclusive lock (no stage can move a report meanwhile), finish any
+transaction a dead process left, compute the directories' manifest, back up the files, stream the dump
+into restic (`--stdin-from-command`: no dump file on disk; a failing dump fails the set), release the lock,
+then store the manifest. Only a set with all three parts is complete; the manifest is written last, so a
+set interrupted at any point is listed as incomplete and never mistaken for a good one.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import socket
+import tempfile
+import time
+from pathlib import Path
+
+from dr import __version__, log
+from snapshots import manifest
+from snapshots.restic import Restic, ResticError
+from stages import journal, lock
+from stages.layout import DataRoot
+
+_log = log.get("sets")
+
+KINDS = ("files", "db", "manifest")
+DUMP_NAME = "database.dbdump"
+MANIFEST_NAME = "manifest.json"
+
+
+def new_id(now: dt.datetime | None = None) -> str:
+    return (now or dt.datetime.now(dt.timezone.utc)).strftime("%Y%m%dT%H%M%SZ")
+
+
+def _tags(set_id: str, kind: str) -> list[str]:
+    return ["--tag", f"set:{set_id}", "--tag", f"kind:{kind}", "--tag", f"version:{__version__}"]
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def take(cfg, restic: Restic, dr: DataRoot, host: str | None = None) -> dict:
+    host = host or socket.gethostname()
+    started = dt.datetime.now(dt.timezone.utc)
+    set_id = new_id(started)
+    db = cfg.db
+    with tempfile.TemporaryDirectory(prefix="set-") as tmp:
+        counts_file = Path(tmp) / "counts.json"
+        _log.info("set %s: waiting for the exclusive lock on %s", set_id, dr.root)
+        with lock.exclusive(dr, cfg.backup.lock_timeout) as lk:
+            paused_from = time.monotonic()
+            locked_at = _now()
+            recovered = journal.recover(dr, None)
+            directories = manifest.directories(dr.root)
+            position = journal.position(dr)
+            excludes = [a for pattern in (".*.tmp-*", f"{dr.root}/raw/.incoming", f"{dr.root}/.lock",
+                                          f"{dr.root}/.lock-*") for a in ("--exclude", pattern)]
+            files = restic.backup("--host", host, *_tags(set_id, "files"), *excludes, str(dr.root))
+            dump = restic.backup(
+                "--host", host, *_tags(set_id, "db"), "--stdin-filename", DUMP_NAME, "--stdin-from-command",
+                "--", "python3", "-m", "snapshots.dbdump", "dump", "--host", db.host, "--port", str(db.port),
+                "--database", db.database, "--user", db.user,
+                "--password-file", str(Path(cfg.secrets_dir) / "db-password"), "--counts-file", str(counts_file))
+            paused = round(time.monotonic() - paused_from, 3)
+        counts = json.loads(counts_file.read_text())
+        body = {
+            "format": manifest.FORMAT, "set": set_id, "host": host, "version": __version__,
+            "started": started.strftime("%Y-%m-%dT%H:%M:%SZ"), "locked": locked_at, "ended": _now(),
+            "paused_seconds": paused, "lock_waited_seconds": round(lk.waited, 3), "recovered": recovered,
+            "journal_position": position, "directories": directories, "database": counts,
+            "snapshots": {"files": files["snapshot_id"], "db": dump["snapshot_id"]},
+            "added_bytes": {"files": files.get("data_added", 0), "db": dump.get("data_added", 0)},
+        }
+        path = Path(tmp) / MANIFEST_NAME
+        path.write_text(json.dumps(body, indent=2, sort_keys=True) + "\n")
+        with open(path, "rb") as fh:
+            restic.run("backup", "--quiet", "--host", host, *_tags(set_id, "manifest"), "--stdin",
+                       "--stdin-filename", MANIFEST_NAME, stdin=fh)
+    _log.info("set %s complete: paused the pipeline %.1fs", set_id, paused)
+    return body
+
+
+def _tag(snapshot: dict, prefix: str) -> str | None:
+    for t in snapshot.get("tags") or []:
+        if t.startswith(prefix):
+            return t[len(prefix):]
+    return None
+
+
+def grouped(restic: Restic) -> dict[str, dict[str, dict]]:
+    """{set id: {kind: restic snapshot}} for every snapshot tagged as part of a set."""
+    sets: dict[str, dict[str, dict]] = {}
+    for snap in restic.json("snapshots") or []:
+        sid, kind = _tag(snap, "set:"), _tag(snap, "kind:")
+        if sid and kind in KINDS:
+            sets.setdefault(sid, {})[kind] = snap
+    return sets
+
+
+def read_manifest(restic: Restic, snapshot_id: str) -> dict:
+    return json.loads(restic.run("dump", "--quiet", snapshot_id, f"/{MANIFEST_NAME}", capture=True, quiet=True))
+
+
+def listing(restic: Restic) -> list[dict]:
+    """Every set, newest first: id, time, complete, paused seconds, sizes."""
+    rows = []
+    for sid, parts in sorted(grouped(restic).items(), reverse=True):
+        complete = all(k in parts for k in KINDS)
+        row = {"set": sid, "time": min(p["time"] for p in parts.values())[:19], "complete": complete,
+               "parts": sorted(parts), "snapshots": {k: v["short_id"] for k, v in parts.items()}}
+        if complete:
+            try:
+                m = read_manifest(restic, parts["manifest"]["id"])
+            except (ResticError, ValueError) as exc:
+                row.update(complete=False, problem=f"manifest unreadable: {exc}")
+            else:
+                row.update(paused_seconds=m["paused_seconds"],
+                           reports=sum(d["reports"] for d in m["directories"].values()),
+                           bytes=sum(d["bytes"] for d in m["directories"].values()),
+                           documents=sum(m["database"]["collections"].values()),
+                           added_bytes=sum(m.get("added_bytes", {}).values()))
+        rows.append(row)
+    return rows
