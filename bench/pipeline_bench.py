@@ -137,6 +137,7 @@ def main():
         results.update(reports=len(files), mb=round(size / 1e6, 1),
                        largest_report_mb=round(max(f.stat().st_size for f in files) / 1e6, 1))
         results["baseline_load_dump_mb_s_per_core"] = round(baseline(files), 2)
+        print(json.dumps(results), file=sys.stderr, flush=True)
 
         container, port, secrets_dir = start_db(work)
         for workers in (1, 0):
@@ -150,6 +151,7 @@ def main():
             label = "sanitize_1_worker" if workers == 1 else f"sanitize_{os.cpu_count()}_workers"
             results[label] = {"seconds": round(seconds, 1), "mb_s": round(size / 1e6 / seconds, 2),
                               "outcomes": summary["outcomes"], "peak_rss_mb": rss}
+            print(json.dumps({label: results[label]}), file=sys.stderr, flush=True)
             if workers == 0:
                 staged = sum(f.stat().st_size for f in dr.state("staging").iterdir())
                 summary, seconds, rss = run_stage("importer", cfg_file)

@@ -93,9 +93,10 @@ def archive_dir(dr: DataRoot, report: dict) -> Path:
     return dr.state("archive") / day / report.get("probe_cc", "ZZ")
 
 
-def upsert(db, collection: str, docs: list[dict]) -> None:
-    """Replace-or-insert by _id with the `update` command itself: pymongo's bulk_write cannot read
-    FerretDB's reply when a write fails (it has no nModified), and we want the server's error text."""
+def upsert(db, collection: str, docs: list[dict]) -> int:
+    """Replace-or-insert by _id with the `update` command itself (pymongo's bulk_write cannot read
+    FerretDB's reply when a write fails, and we want the server's error text). Returns the server's count
+    of documents matched or inserted."""
     reply = db.command({"update": collection, "ordered": False,
                         "updates": [{"q": {"_id": d["_id"]}, "u": d, "upsert": True} for d in docs]})
     errors = reply.get("writeErrors") or []
@@ -103,51 +104,58 @@ def upsert(db, collection: str, docs: list[dict]) -> None:
         first = errors[0]
         raise ImportMismatch(f"{collection}: {len(errors)} document(s) refused, first "
                              f"{docs[first['index']]['_id']}: {first.get('errmsg', '')[:300]}")
+    return int(reply.get("n", 0))
 
 
-def _store(db, docs: list[dict], existing: set[str]) -> None:
-    """New documents are inserted (fast); ones already there (a rerun after a crash) are replaced."""
-    new = [d for d in docs if d["_id"] not in existing]
-    old = [d for d in docs if d["_id"] in existing]
-    if new:
-        try:
-            db.measurements.insert_many(new, ordered=False)
-        except pymongo.errors.BulkWriteError as exc:
-            first = (exc.details.get("writeErrors") or [{}])[0]
-            raise ImportMismatch(f"measurements: {len(exc.details.get('writeErrors', []))} document(s) refused, "
-                                 f"first: {first.get('errmsg', '')[:300]}") from None
-    if old:
-        upsert(db, "measurements", old)
+DUPLICATE_KEY = 11000
+
+
+def _store(db, docs: list[dict]) -> int:
+    """Insert; documents already there (a rerun after a crash) are replaced instead. Returns how many
+    documents the server says it wrote. No query first: FerretDB 1.x pushes only `_id` equality down to
+    SQLite, and even that costs a scan per lookup, so reading back every id is quadratic."""
+    reply = db.command({"insert": "measurements", "ordered": False, "documents": docs})
+    errors = reply.get("writeErrors") or []
+    other = [e for e in errors if e.get("code") != DUPLICATE_KEY]
+    if other:
+        raise ImportMismatch(f"measurements: {len(other)} document(s) refused, first: "
+                             f"{other[0].get('errmsg', '')[:300]}")
+    written = int(reply.get("n", 0))
+    if errors:
+        written += upsert(db, "measurements", [docs[e["index"]] for e in errors])
+    return written
 
 
 def import_prepare(dr: DataRoot, db, yaml_path: Path) -> journal.Transaction:
-    """Store the report's documents and check the database's counts against the file (no lock needed:
-    the ids are deterministic, so a rerun replaces instead of adding); return the transaction that moves
-    the pair to the archive."""
+    """Store the report's documents and check the database's own count of what it wrote against the file,
+    then read back its first and last measurement and the report (no lock needed: ids are deterministic,
+    so a rerun replaces instead of adding); return the transaction that moves the pair to the archive."""
     jsonl = yaml_path.with_suffix(".jsonl")
     report = None
-    existing: set[str] | None = None
+    ids: list[str] = []
+    written = 0
     batch: list[dict] = []
     batch_bytes = 0
     for coll, doc in postprocess.read_jsonl(jsonl):
         if coll == "reports":
             report = doc
             continue
-        if existing is None:
-            existing = {d["_id"] for d in db.measurements.find({"report_key": doc["report_key"]}, {"_id": 1})}
+        ids.append(doc["_id"])
         batch.append(doc)
         batch_bytes += len(json.dumps(doc))
         if len(batch) >= BATCH or batch_bytes >= BATCH_BYTES:
-            _store(db, batch, existing)
+            written += _store(db, batch)
             batch, batch_bytes = [], 0
     if batch:
-        _store(db, batch, existing)
+        written += _store(db, batch)
     if report is None:
         raise ImportMismatch(f"{jsonl.name}: no report document (truncated file?)")
     upsert(db, "reports", [report])
-    have = db.measurements.count_documents({"report_key": report["_id"]})
-    if have != report["entries"] or db.reports.count_documents({"_id": report["_id"]}) != 1:
-        raise ImportMismatch(f"{yaml_path.name}: database holds {have} measurements, the file {report['entries']}")
+    probes = [("measurements", i) for i in ids[:1] + ids[-1:]] + [("reports", report["_id"])]
+    missing = [i for coll, i in probes if db[coll].find_one({"_id": i}, {"_id": 1}) is None]
+    if written != report["entries"] or len(ids) != report["entries"] or missing:
+        raise ImportMismatch(f"{yaml_path.name}: the database wrote {written} measurements, the file has "
+                             f"{report['entries']}" + (f"; not found: {missing}" if missing else ""))
     target = archive_dir(dr, report)
     tx = journal.Transaction(STAGE, "imported", dr.relative(yaml_path),
                              info={"report_id": report.get("report_id"), "report_key": report["_id"],

@@ -1,0 +1,137 @@
+"""Snapshot sets with real restic (in the backup image), real dumps and the real pipeline."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+
+import docker
+import pytest
+from testcontainers.core.container import DockerContainer
+
+from conftest import free_port
+from dr import backup, collector, config, containers, db, rebuild, secrets, services
+
+
+@pytest.fixture(scope="module")
+def live(built, tmp_path_factory):
+    """An instance of its own with the sample reports pulled through the pipeline, and a repository."""
+    root = tmp_path_factory.mktemp("snap")
+    cfg = config.load(overrides={
+        "instance": "aggr-snap", "data_root": str(root / "data"), "secrets_dir": str(root / "secrets"),
+        "db.port": free_port(), "webmirror.port": free_port(), "backup.repository": str(root / "repo"),
+        "host.min_free_gb": 1})
+    rebuild.rebuild(cfg, sample=True)
+    yield cfg
+    collector.stop(cfg)
+    services.down(cfg)
+    client = docker.from_env()
+    client.volumes.get(services.db_volume_name(cfg)).remove(force=True)
+    for net in client.networks.list(names=[services.network_name(cfg)]):
+        net.remove()
+
+
+def repo_snapshot_count(cfg) -> int:
+    repo = cfg.backup.repository
+    return len(os.listdir(os.path.join(repo, "snapshots"))) if os.path.isdir(os.path.join(repo, "snapshots")) else 0
+
+
+def test_a_set_restores_to_its_manifest(live):
+    cfg = live
+    assert backup.run(cfg, "init") == (0, {"created": True, "repository": "/repo"})
+    assert backup.run(cfg, "init")[1]["created"] is False
+    code, m = backup.run(cfg, "take")
+    assert code == 0
+    assert m["directories"]["archive"]["reports"] == 18 + 1  # 18 reports and index.json
+    assert m["directories"]["quarantine"]["reports"] == 1
+    assert m["database"]["collections"]["reports"] == 18
+    assert m["paused_seconds"] > 0 and m["journal_position"] > 0
+    code, rows = backup.run(cfg, "list")
+    assert code == 0 and rows[0]["set"] == m["set"] and rows[0]["complete"]
+    assert rows[0]["reports"] == sum(d["reports"] for d in m["directories"].values())
+
+    # Restore both parts in the backup image and compare with the manifest: files by digest, the database
+    # (into a fresh db container on the instance's network) by counts.
+    pw = secrets.path(cfg.secrets_dir, secrets.DB_PASSWORD)
+    target = (DockerContainer(cfg.image("db")).with_env("DB_NAME", cfg.db.database).with_env("DB_USER", cfg.db.user)
+              .with_volume_mapping(str(pw), "/run/secrets/db-password", "ro")
+              .with_kwargs(network=services.network_name(cfg)).with_name("aggr-snap-restoredb"))
+    target.ports["27017/tcp"] = ("127.0.0.1", None)
+    with target:
+        port = int(target.get_exposed_port(27017))
+        db.wait_ready("127.0.0.1", port, cfg.db.user, pw.read_text().strip(), cfg.db.database, 60)
+        script = (
+            f"restic restore --quiet {m['snapshots']['files']} --target /restore && "
+            "python3 -c 'import json; from pathlib import Path; from snapshots import manifest; "
+            "print(json.dumps(manifest.directories(Path(\"/restore/data\"))))' && "
+            f"restic dump --quiet {m['snapshots']['db']} /database.dbdump | python3 -m snapshots.dbdump restore "
+            "--host aggr-snap-restoredb --password-file /run/secrets/db-password >&2")
+        volumes = {cfg.backup.repository: {"bind": "/repo", "mode": "ro"},
+                   str(secrets.path(cfg.secrets_dir, "restic-password")): {"bind": "/run/secrets/restic-password",
+                                                                            "mode": "ro"},
+                   str(pw): {"bind": "/run/secrets/db-password", "mode": "ro"}}
+        code, out = containers.run_tool(cfg, "backup", ["bash", "-o", "pipefail", "-c", script], volumes,
+                                        services.network_name(cfg), "verify",
+                                        environment={"RESTIC_REPOSITORY": "/repo",
+                                                     "RESTIC_PASSWORD_FILE": "/run/secrets/restic-password"})
+        assert code == 0, out
+        assert json.loads(out) == m["directories"]
+        restored = db.client("127.0.0.1", port, cfg.db.user, pw.read_text().strip(), cfg.db.database)
+        for coll, n in m["database"]["collections"].items():
+            assert restored[cfg.db.database][coll].count_documents({}) == n
+        restored.close()
+
+
+def _errors(caplog):
+    return "\n".join(r.getMessage() for r in caplog.records)
+
+
+def test_missing_repository_wrong_password_and_bad_secret_are_one_clear_error(live, tmp_path, caplog):
+    caplog.set_level(logging.INFO, logger="aggregator-dr")
+    missing = config.load(overrides={**_overrides(live), "backup.repository": str(tmp_path / "no-repo")})
+    code, _ = backup.run(missing, "take")
+    assert code == 1 and "there is no restic repository at /repo" in _errors(caplog)
+    assert not os.path.exists(tmp_path / "no-repo" / "config")
+
+    before = repo_snapshot_count(live)
+    other = tmp_path / "secrets"
+    other.mkdir(mode=0o700)
+    for name in (secrets.DB_PASSWORD, "restic-password"):
+        (other / name).write_text(secrets.read(live.secrets_dir, name) + "\n")
+        os.chmod(other / name, 0o600)
+    (other / "restic-password").write_text("not the password\n")
+    wrong = config.load(overrides={**_overrides(live), "secrets_dir": str(other)})
+    caplog.clear()
+    code, _ = backup.run(wrong, "take")
+    assert code == 1 and "does not open the repository" in _errors(caplog)
+    assert repo_snapshot_count(live) == before
+
+    os.chmod(other / "restic-password", 0o644)
+    from dr.errors import SecretError
+    with pytest.raises(SecretError, match="must not be readable by group or others"):
+        backup.run(wrong, "take")
+    assert repo_snapshot_count(live) == before
+
+
+def test_a_failing_dump_leaves_no_complete_set(live, caplog):
+    caplog.set_level(logging.INFO, logger="aggregator-dr")
+    dbc = docker.from_env().containers.get(services.container_name(live, "db"))
+    complete_before = [r["set"] for r in backup.run(live, "list")[1] if r["complete"]]
+    dbc.stop()
+    try:
+        code, _ = backup.run(live, "take")
+    finally:
+        dbc.start()
+    assert code == 1
+    assert "restic backup failed" in _errors(caplog) or "dbdump" in _errors(caplog)
+    rows = backup.run(live, "list")[1]
+    assert [r["set"] for r in rows if r["complete"]] == complete_before
+    assert any(not r["complete"] for r in rows)  # the interrupted set is listed, as incomplete
+    services.wait_healthy(live)
+
+
+def _overrides(cfg) -> dict:
+    return {"instance": cfg.instance, "data_root": cfg.data_root, "secrets_dir": cfg.secrets_dir,
+            "db.port": cfg.db.port, "webmirror.port": cfg.webmirror.port,
+            "backup.repository": cfg.backup.repository}
