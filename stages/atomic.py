@@ -80,12 +80,13 @@ def is_temporary(path: Path) -> bool:
     return path.name.startswith(".") and TMP_MARK in path.name
 
 
-def clean_temporaries(root: Path) -> list[Path]:
-    """Delete temporary files under root left by processes that died mid-write."""
+def clean_temporaries(root: Path, recursive: bool = True) -> list[Path]:
+    """Delete temporary files under root (or only in root) left by processes that died mid-write."""
     removed = []
     if not root.exists():
         return removed
-    for dirpath, _, files in os.walk(root):
+    walk = os.walk(root) if recursive else [(str(root), [], [p.name for p in root.iterdir() if p.is_file()])]
+    for dirpath, _, files in walk:
         for name in files:
             p = Path(dirpath) / name
             if is_temporary(p):

@@ -18,6 +18,7 @@ def running(cfg, dr: DataRoot, name: str, temp_dirs: tuple[str, ...] = ()) -> It
     with lock.stage(dr, name):
         with lock.shared(dr, cfg.pipeline.lock_timeout):
             summary.recovered = journal.recover(dr, name)
+            atomic.clean_temporaries(dr.root, recursive=False)  # the journal markers' temporaries
             for d in temp_dirs:
                 atomic.clean_temporaries(dr.state(d))
         yield summary

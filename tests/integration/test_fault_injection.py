@@ -8,6 +8,7 @@ import random
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -26,7 +27,7 @@ def generate(dr: DataRoot, rng: random.Random, n_good: int, n_bad: int) -> set[s
     for i in range(n_good):
         rid = f"seed{rng.randint(0, 10**9)}r{i}"
         ids.add(rid)
-        entries = [{"input": f"http://site{j}.example/", "body": "x" * rng.randint(1000, 20000), "n": j,
+        entries = [{"input": f"http://site{j}.example/", "body": "x" * rng.randint(1000, 40000), "n": j,
                     "headers": [["Server", ["nginx"]], ["X-Probe", ["10.9.8.7"]]]}
                    for j in range(rng.randint(5, 40))]
         text = report({**HEADER, "report_id": rid, "probe_ip": "10.9.8.7", "start_time": 1.4e9 + i}, entries)
@@ -45,24 +46,35 @@ def write_config(tmp_path, cfg_values: dict) -> Path:
     return path
 
 
-def run_with_kills(stage: str, cfg_file: Path, rng: random.Random, kills: int, window: float) -> list[float]:
-    """Start the stage and SIGKILL its whole process group after a random delay, `kills` times; then run it
-    to completion. Returns the kill times."""
+def journal_lines(dr: DataRoot) -> int:
+    try:
+        return dr.journal.read_bytes().count(b"\n")
+    except FileNotFoundError:
+        return 0
+
+
+def run_with_kills(stage: str, cfg_file: Path, dr: DataRoot, rng: random.Random, kills: int) -> list[str]:
+    """Start the stage and SIGKILL its whole process group, `kills` times: either after a random number of
+    new journal lines (so kills land inside transactions, between `begin` and `commit`) or after a random
+    short delay (while workers are busy); then run it to completion. Returns where each kill landed."""
     cmd = [sys.executable, "-m", f"stages.{stage}", "--config", str(cfg_file)]
-    times = []
+    landed = []
     for _ in range(kills):
         proc = subprocess.Popen(cmd, cwd=ROOT, start_new_session=True, stdout=subprocess.DEVNULL,
                                 stderr=subprocess.DEVNULL)
-        delay = rng.uniform(0.05, window)
-        try:
-            proc.wait(timeout=delay)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-            times.append(round(delay, 2))
+        by_lines = rng.random() < 0.7
+        target = journal_lines(dr) + rng.randint(1, 5)
+        deadline = time.monotonic() + rng.uniform(0.05, 0.5)
+        while proc.poll() is None:
+            if (by_lines and journal_lines(dr) >= target) or (not by_lines and time.monotonic() >= deadline):
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+                landed.append(f"after journal line {journal_lines(dr)}" if by_lines else "mid-work")
+                break
+            time.sleep(0.002)
     final = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert final.returncode == 0, final.stdout + final.stderr
-    return times
+    return landed
 
 
 def temporaries(dr: DataRoot) -> list[Path]:
@@ -75,13 +87,12 @@ def test_killed_sanitize_and_importer_converge(seed, tmp_path, built, database):
     client.drop_database(built.db.database)
     rng = random.Random(seed)
     dr = DataRoot(tmp_path / "data").ensure()
-    ids = generate(dr, rng, n_good=24, n_bad=2)
+    ids = generate(dr, rng, n_good=40, n_bad=2)
     cfg_file = write_config(tmp_path, {"data_root": str(dr.root), "secrets_dir": built.secrets_dir,
                                        "db.host": "127.0.0.1", "db.port": port, "pipeline.workers": 2,
                                        "pipeline.batch_size": 3})
-    killed = {stage: run_with_kills(stage, cfg_file, rng, rng.randint(1, 3), window)
-              for stage, window in (("sanitize", 2.5), ("importer", 2.5))}
-    assert any(killed.values()), "no run was killed: the window is too short to test anything"
+    killed = {stage: run_with_kills(stage, cfg_file, dr, rng, rng.randint(1, 3)) for stage in ("sanitize", "importer")}
+    assert all(killed.values()), f"a stage finished before any kill: {killed}"
 
     for state in ("raw", "staging", "reports"):
         assert dr.files(state) == [], (state, killed)
@@ -102,12 +113,17 @@ def test_killed_sanitize_and_importer_converge(seed, tmp_path, built, database):
 @pytest.mark.parametrize("seed", range(4))
 def test_killed_sync_converges(seed, tmp_path, sample_collector):
     entry, container = sample_collector
+    # 80 reports on the collector: the 20 samples and 60 copies under other names.
+    r = container.exec_run(["sh", "-c", "cd /srv/collector/archive && for i in $(seq 60); do "
+                            "cp extracted-spec-captiveportal-2014.yaml copy-$i.yaml && echo \"# $i\" >> copy-$i.yaml; done"],
+                           user="collector")
+    assert r.exit_code == 0
     rng = random.Random(100 + seed)
     dr = DataRoot(tmp_path / "data").ensure()
     cfg_file = write_config(tmp_path, {"data_root": str(dr.root), "collectors": [entry]})
-    run_with_kills("sync", cfg_file, rng, rng.randint(1, 3), 1.2)
+    assert run_with_kills("sync", cfg_file, dr, rng, rng.randint(1, 3)), "sync finished before any kill"
     pulled = dr.files("raw")
-    assert len(pulled) == 20 and len({journal.sha256_file(p) for p in pulled}) == 20
+    assert len(pulled) == 80 and len({journal.sha256_file(p) for p in pulled}) == 80
     left = container.exec_run(["sh", "-c", "find /srv/collector/archive -type f | wc -l"]).output.decode().strip()
     assert left == "0"
     assert temporaries(dr) == [] and journal.pending(dr)[0] == []

@@ -62,10 +62,10 @@ def test_a_set_restores_to_its_manifest(live):
         port = int(target.get_exposed_port(27017))
         db.wait_ready("127.0.0.1", port, cfg.db.user, pw.read_text().strip(), cfg.db.database, 60)
         script = (
-            f"restic restore --quiet {m['snapshots']['files']} --target /restore && "
+            f"restic --no-lock restore --quiet {m['snapshots']['files']} --target /restore >&2 && "
             "python3 -c 'import json; from pathlib import Path; from snapshots import manifest; "
             "print(json.dumps(manifest.directories(Path(\"/restore/data\"))))' && "
-            f"restic dump --quiet {m['snapshots']['db']} /database.dbdump | python3 -m snapshots.dbdump restore "
+            f"restic --no-lock dump --quiet {m['snapshots']['db']} /database.dbdump | python3 -m snapshots.dbdump restore "
             "--host aggr-snap-restoredb --password-file /run/secrets/db-password >&2")
         volumes = {cfg.backup.repository: {"bind": "/repo", "mode": "ro"},
                    str(secrets.path(cfg.secrets_dir, "restic-password")): {"bind": "/run/secrets/restic-password",
