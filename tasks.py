@@ -156,10 +156,10 @@ def where(c, name, config=None, json_=False):
         raise Exit(code=1)
 
 
-def _backup(cfg, action):
+def _backup(cfg, action, dry_run=False):
     from dr import backup
 
-    code, result = _call(backup.run, cfg, action)
+    code, result = _call(backup.run, cfg, action, dry_run)
     if code != 0:
         print(f"error: snapshots {action} failed (exit {code}); the reason is in the lines above", file=sys.stderr)
         raise Exit(code=code)
@@ -203,3 +203,18 @@ def snapshots(c, config=None, json_=False):
         r["paused_s"] = r.get("paused_seconds", "")
     print(_table(rows, ["set", "time", "state", "reports", "documents", "MB", "paused_s"]) if rows
           else "no snapshot sets in the repository")
+
+
+@task(help={"config": CONFIG_HELP, "dry_run": "only print which sets would be forgotten",
+            "json": "print JSON"})
+def forget(c, config=None, dry_run=False, json_=False):
+    """Apply the retention policy ([retention] keep_last/hourly/daily/weekly/monthly) to whole snapshot
+    sets, then prune the repository."""
+    cfg = _call(_load, config)
+    result = _backup(cfg, "forget", dry_run)
+    if json_:
+        print(json.dumps(result, indent=2))
+        return
+    verb = "would forget" if dry_run else "forgot"
+    print(f"{verb} {len(result['forget'])} set(s): {', '.join(result['forget']) or 'none'}; "
+          f"keeping {len(result['keep'])}: {', '.join(result['keep']) or 'none'}")

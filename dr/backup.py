@@ -21,8 +21,8 @@ def _is_local(repository: str) -> bool:
     return repository.startswith("/")
 
 
-def run(cfg: Config, action: str) -> tuple[int, object]:
-    """(exit code, parsed JSON result or the error text) of one snapshots.cli action."""
+def run(cfg: Config, action: str, dry_run: bool = False) -> tuple[int, object]:
+    """(exit code, parsed JSON result) of one snapshots.cli action (init, take, list, forget)."""
     if action == "init":
         secrets.ensure(cfg.secrets_dir, RESTIC_PASSWORD)
     volumes = {str(cfg.data_root_path): {"bind": "/data", "mode": "rw"},
@@ -31,6 +31,7 @@ def run(cfg: Config, action: str) -> tuple[int, object]:
                  f"db.host={services.container_name(cfg, 'db')}", "db.port=27017",
                  f"db.database={cfg.db.database}", f"db.user={cfg.db.user}",
                  f"backup.lock_timeout={cfg.backup.lock_timeout}"]
+    overrides += [f"retention.{k}={v}" for k, v in cfg.retention.as_dict().items()]
     repo = cfg.backup.repository
     if _is_local(repo):
         Path(repo).mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -45,6 +46,8 @@ def run(cfg: Config, action: str) -> tuple[int, object]:
             volumes[str(path)] = {"bind": f"/run/secrets/{name}", "mode": "ro"}
     (cfg.cache_path / "restic").mkdir(parents=True, exist_ok=True)
     cmd = ["python3", "-m", "snapshots.cli", action, "--host", socket.gethostname()]
+    if dry_run:
+        cmd.append("--dry-run")
     for o in overrides:
         cmd += ["--set", o]
     code, out = containers.run_tool(cfg, "backup", cmd, volumes, services.network_name(cfg), f"snapshot-{action}")

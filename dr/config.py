@@ -134,6 +134,13 @@ SCHEMA: dict[str, Any] = {
                             "restic repository: a local folder, or any restic URL (rest:, sftp:, s3:, ...)"),
         "lock_timeout": Field(int, 600, _positive, "seconds a snapshot waits for the exclusive lock"),
     },
+    "retention": {
+        "keep_last": Field(int, 3, lambda v: None if v >= 1 else "must be 1 or more", "newest sets to keep"),
+        "keep_hourly": Field(int, 24, lambda v: None if v >= 0 else "must be 0 or more"),
+        "keep_daily": Field(int, 7, lambda v: None if v >= 0 else "must be 0 or more"),
+        "keep_weekly": Field(int, 4, lambda v: None if v >= 0 else "must be 0 or more"),
+        "keep_monthly": Field(int, 12, lambda v: None if v >= 0 else "must be 0 or more"),
+    },
     "host": {
         "min_free_gb": Field(int, 10, _positive, "free disk needed on the data root and Docker's folder"),
         "dockerd_timeout": Field(int, 60, _positive, "seconds to wait for a daemon we start"),

@@ -1,7 +1,7 @@
 """Snapshot sets from the command line, as the backup image runs them (`invoke snapshot` and friends
 start this in the backup container):
 
-    python -m snapshots.cli init|take|list [--config FILE] [--set KEY=VALUE ...] [--host NAME]
+    python -m snapshots.cli init|take|list|forget [--dry-run] [--config FILE] [--set KEY=VALUE ...] [--host NAME]
 
 Prints JSON on stdout; errors are one sentence on stderr and a non-zero exit (2: configuration).
 """
@@ -41,7 +41,8 @@ def init(restic: Restic) -> dict:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m snapshots.cli")
-    p.add_argument("action", choices=("init", "take", "list"))
+    p.add_argument("action", choices=("init", "take", "list", "forget"))
+    p.add_argument("--dry-run", action="store_true", help="forget: only say which sets would go")
     p.add_argument("--config")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     p.add_argument("--host", help="host name recorded in the snapshots")
@@ -54,6 +55,8 @@ def main(argv=None) -> int:
             result = init(restic)
         elif args.action == "take":
             result = sets.take(cfg, restic, DataRoot(cfg.data_root), args.host)
+        elif args.action == "forget":
+            result = sets.forget(restic, cfg.retention, args.dry_run)
         else:
             result = sets.listing(restic)
     except DrError as exc:

@@ -124,3 +124,19 @@ def listing(restic: Restic) -> list[dict]:
                            added_bytes=sum(m.get("added_bytes", {}).values()))
         rows.append(row)
     return rows
+
+
+def forget(restic: Restic, policy, dry_run: bool = False) -> dict:
+    """Apply the retention policy to whole sets (all their parts together), then prune."""
+    from snapshots import retention
+
+    groups = grouped(restic)
+    status = {sid: all(k in parts for k in KINDS) for sid, parts in groups.items()}
+    kept = retention.keep(status, policy)
+    drop = sorted(set(groups) - kept)
+    ids = [snap["id"] for sid in drop for snap in groups[sid].values()]
+    if ids and not dry_run:
+        restic.run("forget", *ids)
+        restic.run("prune")
+    return {"keep": sorted(kept, reverse=True), "forget": drop, "snapshots_removed": 0 if dry_run else len(ids),
+            "dry_run": dry_run}

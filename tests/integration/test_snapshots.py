@@ -131,6 +131,26 @@ def test_a_failing_dump_leaves_no_complete_set(live, caplog):
     services.wait_healthy(live)
 
 
+def test_forget_keeps_whole_sets_by_policy(live):
+    import time
+
+    for _ in range(2):
+        time.sleep(1.1)  # set ids have one-second resolution
+        assert backup.run(live, "take")[0] == 0
+    rows = backup.run(live, "list")[1]
+    newest = rows[0]["set"]
+    assert len([r for r in rows if r["complete"]]) >= 3
+    one = config.load(overrides={**_overrides(live), "retention.keep_last": 1, "retention.keep_hourly": 0,
+                                 "retention.keep_daily": 0, "retention.keep_weekly": 0, "retention.keep_monthly": 0})
+    code, plan = backup.run(one, "forget", dry_run=True)
+    assert code == 0 and plan["keep"] == [newest] and len(plan["forget"]) == len(rows) - 1
+    assert [r["set"] for r in backup.run(live, "list")[1]] == [r["set"] for r in rows]  # dry run: unchanged
+    code, done = backup.run(one, "forget")
+    assert code == 0 and done["forget"] == plan["forget"]
+    after = backup.run(live, "list")[1]
+    assert [(r["set"], r["complete"]) for r in after] == [(newest, True)]  # never half a set
+
+
 def _overrides(cfg) -> dict:
     return {"instance": cfg.instance, "data_root": cfg.data_root, "secrets_dir": cfg.secrets_dir,
             "db.port": cfg.db.port, "webmirror.port": cfg.webmirror.port,

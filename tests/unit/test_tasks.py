@@ -14,7 +14,8 @@ def invoke(*args):
 def test_every_task_has_a_help_line():
     out = invoke("--list")
     assert out.returncode == 0
-    for name in ("bootstrap", "build", "rebuild", "status", "down", "config", "pipeline", "where"):
+    for name in ("bootstrap", "build", "rebuild", "status", "down", "config", "pipeline", "where",
+                 "repo-init", "snapshot", "snapshots", "forget"):
         line = next(l for l in out.stdout.splitlines() if l.strip().startswith(name + " "))
         assert len(line.split(None, 1)[1]) > 10, line
 
