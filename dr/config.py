@@ -323,6 +323,13 @@ def to_toml(values: dict, schema: dict = SCHEMA, docs: bool = False) -> str:
     return "\n".join(lines).lstrip() + "\n"
 
 
+def derive(cfg: Config, overrides: dict[str, Any]) -> Config:
+    """A configuration like cfg with some keys changed (dotted keys), validated; no file is read again."""
+    derived = Config(_validate(_apply_overrides(cfg.as_dict(), dict(overrides)), SCHEMA, ""))
+    object.__setattr__(derived, "source", cfg.source)
+    return derived
+
+
 def defaults() -> dict:
     def walk(schema):
         return {k: (walk(v) if isinstance(v, dict) else [] if isinstance(v, list) else v.default)

@@ -46,21 +46,8 @@ def _phase(report: RebuildReport, name: str, fn):
 def with_sample_collector(cfg: Config) -> Config:
     """Start the built-in sample collector; the configuration gains it as one more collector."""
     entry = collector.start(cfg)
-    values = cfg.as_dict()
-    values["collectors"] = [c for c in values["collectors"] if c["name"] != entry["name"]] + [entry]
-    return config.load(cfg.source if cfg.source != "built-in defaults" else None,
-                       overrides={"collectors": values["collectors"], **_scalar_overrides(cfg)})
-
-
-def _scalar_overrides(cfg: Config) -> dict:
-    """The configuration's values as dotted overrides (so a derived configuration keeps test settings)."""
-    out = {}
-    for key, value in cfg.as_dict().items():
-        if isinstance(value, dict):
-            out.update({f"{key}.{k}": v for k, v in value.items()})
-        elif not isinstance(value, list):
-            out[key] = value
-    return out
+    others = [c.as_dict() for c in cfg.collectors if c.name != entry["name"]]
+    return config.derive(cfg, {"collectors": others + [entry]})
 
 
 def _pipeline_note(results: list[dict]) -> str:

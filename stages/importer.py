@@ -24,7 +24,7 @@ import yaml
 
 from dr import db as dbconn
 from dr import secrets
-from stages import atomic, journal, lock, postprocess, quarantine, stage
+from stages import atomic, journal, lock, naming, postprocess, quarantine, stage
 from stages.cli import Summary, main as cli_main
 from stages.layout import DataRoot
 
@@ -87,11 +87,6 @@ def quarantine_one(dr: DataRoot, yaml_path: Path, error: str, summary: Summary) 
 
 
 # ---- 2. import ------------------------------------------------------------------------------------------
-
-def archive_dir(dr: DataRoot, report: dict) -> Path:
-    day = (report.get("start_time") or "1970-01-01")[:10]
-    return dr.state("archive") / day / report.get("probe_cc", "ZZ")
-
 
 def upsert(db, collection: str, docs: list[dict]) -> int:
     """Replace-or-insert by _id with the `update` command itself (pymongo's bulk_write cannot read
@@ -156,7 +151,7 @@ def import_prepare(dr: DataRoot, db, yaml_path: Path) -> journal.Transaction:
     if written != report["entries"] or len(ids) != report["entries"] or missing:
         raise ImportMismatch(f"{yaml_path.name}: the database wrote {written} measurements, the file has "
                              f"{report['entries']}" + (f"; not found: {missing}" if missing else ""))
-    target = archive_dir(dr, report)
+    target = dr.state("archive") / naming.archive_subdir(yaml_path.name)
     tx = journal.Transaction(STAGE, "imported", dr.relative(yaml_path),
                              info={"report_id": report.get("report_id"), "report_key": report["_id"],
                                    "entries": report["entries"]})

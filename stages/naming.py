@@ -105,6 +105,12 @@ def report_file_name(header: dict, when: dt.datetime) -> str:
     ]) + ".yaml"
 
 
+def archive_subdir(name: str) -> str:
+    """The archive folder of a canonically named report: "YYYY-MM-DD/CC" (from its first two fields)."""
+    stamp, cc = name.split("-", 2)[:2]
+    return f"{stamp[0:4]}-{stamp[4:6]}-{stamp[6:8]}/{cc}"
+
+
 def with_suffix_number(name: str, n: int) -> str:
     stem = name[: -len(".yaml")] if name.endswith(".yaml") else name
     return f"{stem}-{n}.yaml"

@@ -20,7 +20,6 @@ import base64
 import binascii
 import concurrent.futures as cf
 import contextlib
-import datetime as dt
 import gzip
 import hashlib
 import multiprocessing
@@ -380,13 +379,8 @@ def _quarantined(raw: Path, dr: DataRoot, member: str, index: int, q, settings: 
 
 def _places(dr: DataRoot, name: str) -> list[Path]:
     """Where a sanitized report of this name may already be: staging, reports, or its archive folder."""
-    places = [dr.state("staging") / name, dr.state("reports") / name]
-    try:
-        day = dt.datetime.strptime(name[:8], "%Y%m%d").strftime("%Y-%m-%d")
-        places.append(dr.state("archive") / day / name.split("-")[1] / name)
-    except (ValueError, IndexError):
-        pass
-    return places
+    return [dr.state("staging") / name, dr.state("reports") / name,
+            dr.state("archive") / naming.archive_subdir(name) / name]
 
 
 def content_digest(path: Path) -> str:

@@ -9,14 +9,10 @@ from stages.layout import DataRoot
 def locate(dr: DataRoot, needle: str) -> dict:
     """The report's history (committed moves, oldest first) and the files it is in now."""
     moves = journal.history(dr, needle)
-    now = []
-    for m in moves:
-        for s in m["steps"]:
-            if s["op"] == "rename" and (dr.root / s["dst"]).exists() and not s["dst"].endswith(".reason.json") \
-                    and not s["dst"].startswith("originals/"):
-                now.append(s["dst"])
-    now = [p for p in dict.fromkeys(now) if (dr.root / p).exists()]
-    # A later move takes a file away from where an earlier one put it.
+    # Every place a move put the report that still holds it (a later move empties earlier places).
+    placed = [s["dst"] for m in moves for s in m["steps"] if s["op"] == "rename"
+              and not s["dst"].endswith(".reason.json") and not s["dst"].startswith("originals/")]
+    now = [p for p in dict.fromkeys(placed) if (dr.root / p).exists()]
     return {
         "query": needle,
         "found": bool(moves),

@@ -89,7 +89,7 @@ def _errors(caplog):
 
 def test_missing_repository_wrong_password_and_bad_secret_are_one_clear_error(live, tmp_path, caplog):
     caplog.set_level(logging.INFO, logger="aggregator-dr")
-    missing = config.load(overrides={**_overrides(live), "backup.repository": str(tmp_path / "no-repo")})
+    missing = config.derive(live, {"backup.repository": str(tmp_path / "no-repo")})
     code, _ = backup.run(missing, "take")
     assert code == 1 and "there is no restic repository at /repo" in _errors(caplog)
     assert not os.path.exists(tmp_path / "no-repo" / "config")
@@ -101,7 +101,7 @@ def test_missing_repository_wrong_password_and_bad_secret_are_one_clear_error(li
         (other / name).write_text(secrets.read(live.secrets_dir, name) + "\n")
         os.chmod(other / name, 0o600)
     (other / "restic-password").write_text("not the password\n")
-    wrong = config.load(overrides={**_overrides(live), "secrets_dir": str(other)})
+    wrong = config.derive(live, {"secrets_dir": str(other)})
     caplog.clear()
     code, _ = backup.run(wrong, "take")
     assert code == 1 and "does not open the repository" in _errors(caplog)
@@ -140,8 +140,8 @@ def test_forget_keeps_whole_sets_by_policy(live):
     rows = backup.run(live, "list")[1]
     newest = rows[0]["set"]
     assert len([r for r in rows if r["complete"]]) >= 3
-    one = config.load(overrides={**_overrides(live), "retention.keep_last": 1, "retention.keep_hourly": 0,
-                                 "retention.keep_daily": 0, "retention.keep_weekly": 0, "retention.keep_monthly": 0})
+    one = config.derive(live, {"retention.keep_last": 1, "retention.keep_hourly": 0, "retention.keep_daily": 0,
+                               "retention.keep_weekly": 0, "retention.keep_monthly": 0})
     code, plan = backup.run(one, "forget", dry_run=True)
     assert code == 0 and plan["keep"] == [newest] and len(plan["forget"]) == len(rows) - 1
     assert [r["set"] for r in backup.run(live, "list")[1]] == [r["set"] for r in rows]  # dry run: unchanged
@@ -150,8 +150,3 @@ def test_forget_keeps_whole_sets_by_policy(live):
     after = backup.run(live, "list")[1]
     assert [(r["set"], r["complete"]) for r in after] == [(newest, True)]  # never half a set
 
-
-def _overrides(cfg) -> dict:
-    return {"instance": cfg.instance, "data_root": cfg.data_root, "secrets_dir": cfg.secrets_dir,
-            "db.port": cfg.db.port, "webmirror.port": cfg.webmirror.port,
-            "backup.repository": cfg.backup.repository}

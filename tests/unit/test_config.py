@@ -112,3 +112,11 @@ def test_effective_config_round_trips_through_toml(tmp_path):
     cfg = config.load(write(tmp_path, COLLECTOR + '\n[db]\nport = 27018\n'))
     again = config.load(write(tmp_path, config.to_toml(cfg.as_dict())))
     assert again.as_dict() == cfg.as_dict()
+
+
+def test_derive_changes_only_the_named_keys(tmp_path):
+    cfg = config.load(write(tmp_path, COLLECTOR + '\n[db]\nport = 27018\n'))
+    derived = config.derive(cfg, {"webmirror.port": 8081})
+    assert derived.webmirror.port == 8081 and derived.db.port == 27018 and derived.collectors == cfg.collectors
+    with pytest.raises(ConfigError, match="^db.port:"):
+        config.derive(cfg, {"db.port": 0})

@@ -286,3 +286,10 @@ def test_probe_ip_never_survives(tmp_path, seed):
     for d in decoys:
         if d in text:
             assert d.encode() in body  # other addresses are left alone
+
+
+def test_archive_folder_comes_from_the_canonical_name():
+    from stages import naming
+
+    assert naming.archive_subdir("20140807T141050Z-IT-AS3269-bridge_reachability-no_report_id-0.1.0-probe-2.yaml") \
+        == "2014-08-07/IT"
