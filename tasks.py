@@ -156,23 +156,29 @@ def where(c, name, config=None, json_=False):
         raise Exit(code=1)
 
 
-def _backup(cfg, action, dry_run=False):
+def _backup(cfg, action, dry_run=False, extra=(), offsite=False):
+    """The JSON result of one snapshots action in the backup image; exits when it failed without one
+    (a result that reports its own failure, like check's, is returned for the task to show)."""
     from dr import backup
 
-    code, result = _call(backup.run, cfg, action, dry_run)
-    if code != 0:
+    code, result = _call(backup.run, cfg, action, dry_run, tuple(extra), offsite)
+    if code != 0 and result is None:
         print(f"error: snapshots {action} failed (exit {code}); the reason is in the lines above", file=sys.stderr)
         raise Exit(code=code)
     return result
 
 
-@task(name="repo-init", help={"config": CONFIG_HELP})
-def repo_init(c, config=None):
-    """Create the encrypted restic repository (backup.repository); its password file is made in the
-    secrets directory when missing. Says so when the repository already exists."""
+OFFSITE_HELP = "work on the off-site repository (offsite.repository) instead of the primary one"
+
+
+@task(name="repo-init", help={"config": CONFIG_HELP, "offsite": OFFSITE_HELP})
+def repo_init(c, config=None, offsite=False):
+    """Create the encrypted restic repository (backup.repository, or offsite.repository); its password
+    file is made in the secrets directory when missing. Says so when the repository already exists."""
     cfg = _call(_load, config)
-    result = _backup(cfg, "init")
-    print(("created" if result["created"] else "already exists:") + f" restic repository {cfg.backup.repository}")
+    result = _backup(cfg, "init", offsite=offsite)
+    where = cfg.offsite.repository if offsite else cfg.backup.repository
+    print(("created" if result["created"] else "already exists:") + f" restic repository {where}")
 
 
 @task(help={"config": CONFIG_HELP, "json": "print the manifest as JSON"})
@@ -189,11 +195,11 @@ def snapshot(c, config=None, json_=False):
           f"pipeline paused {m['paused_seconds']:.1f}s; added {sum(m['added_bytes'].values()) / 1e6:.1f} MB")
 
 
-@task(help={"config": CONFIG_HELP, "json": "print JSON"})
-def snapshots(c, config=None, json_=False):
+@task(help={"config": CONFIG_HELP, "json": "print JSON", "offsite": OFFSITE_HELP})
+def snapshots(c, config=None, json_=False, offsite=False):
     """List snapshot sets (id, time, complete or not, sizes, paused seconds), newest first."""
     cfg = _call(_load, config)
-    rows = _backup(cfg, "list")
+    rows = _backup(cfg, "list", offsite=offsite)
     if json_:
         print(json.dumps(rows, indent=2))
         return
@@ -218,3 +224,60 @@ def forget(c, config=None, dry_run=False, json_=False):
     verb = "would forget" if dry_run else "forgot"
     print(f"{verb} {len(result['forget'])} set(s): {', '.join(result['forget']) or 'none'}; "
           f"keeping {len(result['keep'])}: {', '.join(result['keep']) or 'none'}")
+
+
+@task(help={"config": CONFIG_HELP, "json": "print JSON", "offsite": OFFSITE_HELP,
+            "read_data_subset": "also read back and decrypt this share of the repository's packs "
+                                "(restic syntax: 10%, 1/5, 500M)"})
+def check(c, config=None, read_data_subset=None, json_=False, offsite=False):
+    """Verify the repository (restic check) and read every complete set back against its manifest
+    (digests per state directory, counts per collection); exit 1 naming the sets that fail."""
+    cfg = _call(_load, config)
+    result = _backup(cfg, "check", extra=("--read-data-subset", read_data_subset) if read_data_subset else (),
+                     offsite=offsite)
+    if json_:
+        print(json.dumps(result, indent=2))
+    else:
+        rc = result["restic_check"]
+        print("restic check: " + ("ok" if rc["ok"] else f"FAILED: {rc['error']}")
+              + (f" (read back {read_data_subset} of the data)" if read_data_subset else "")
+              + "".join(f"\n    {line}" for line in rc.get("findings", [])))
+        for r in result["sets"]:
+            print(f"set {r['set']}: {r['verdict']}" + "".join(f"\n    {p}" for p in r["problems"]))
+        if not result["sets"]:
+            print("no snapshot sets in the repository")
+    if not result["ok"]:
+        print("error: the repository failed its check" + (f"; sets affected: {', '.join(result['failed_sets'])}"
+                                                         if result["failed_sets"] else ""), file=sys.stderr)
+        raise Exit(code=1)
+
+
+@task(help={"config": CONFIG_HELP, "json": "print JSON"})
+def offsite(c, config=None, json_=False):
+    """Copy every complete snapshot set the off-site repository lacks (restic copy; manifests last)."""
+    cfg = _call(_load, config)
+    result = _backup(cfg, "copy")
+    if json_:
+        print(json.dumps(result, indent=2))
+        return
+    print(f"copied {len(result['copied'])} set(s) to {result['repository']}: {', '.join(result['copied']) or 'none'}"
+          f"; {len(result['already_offsite'])} already there; {result['offsite_complete_sets']} complete off-site")
+
+
+@task(name="offsite-server", help={"config": CONFIG_HELP, "stop": "stop and remove it (its data volume is kept)"})
+def offsite_server(c, config=None, stop=False):
+    """Run the append-only rest-server for the off-site copy on this Docker host (its own image, network,
+    volume and user; meant for the host that keeps the copy, or for drills)."""
+    from dr import offsite as dr_offsite
+
+    cfg = _call(_load, config)
+    if stop:
+        _call(dr_offsite.stop, cfg)
+        print("offsite server stopped; its data volume is kept")
+        return
+    info = _call(dr_offsite.serve, cfg)
+    print(f"offsite server {info['state']}: {info['container']} on network {info['network']}, "
+          f"published on {info['published']}\n"
+          f"to use it from this host, set in the configuration:\n"
+          f"  [offsite]\n  repository = \"{info['repository']}\"\n  network = \"{info['network']}\"\n"
+          f"  user = \"{info['user']}\"   # password: the secret file offsite-http-password")

@@ -134,6 +134,17 @@ SCHEMA: dict[str, Any] = {
                             "restic repository: a local folder, or any restic URL (rest:, sftp:, s3:, ...)"),
         "lock_timeout": Field(int, 600, _positive, "seconds a snapshot waits for the exclusive lock"),
     },
+    "offsite": {
+        "repository": Field(str, "", lambda v: None if v == "" or re.match(r"^(rest|sftp|s3|b2|azure|gs|rclone):\S+$", v)
+                            else "must be a restic URL such as rest:http://backup-host:8000/aggregator, or empty",
+                            "restic URL of the off-site copy (an append-only rest-server); empty: none"),
+        "user": Field(str, "aggregator", _name, "rest-server user; its password is the secret offsite-http-password"),
+        "network": Field(str, "", lambda v: None if v == "" or re.match(r"^[a-z0-9][a-z0-9_.-]*$", v)
+                         else "must be a Docker network name or empty",
+                         "Docker network the backup container joins to reach it; empty: the default bridge"),
+        "serve_bind": Field(str, "127.0.0.1", _ip, "`invoke offsite-server`: address its port is published on"),
+        "serve_port": Field(int, 8000, _port, "`invoke offsite-server`: published port"),
+    },
     "retention": {
         "keep_last": Field(int, 3, lambda v: None if v >= 1 else "must be 1 or more", "newest sets to keep"),
         "keep_hourly": Field(int, 24, lambda v: None if v >= 0 else "must be 0 or more"),

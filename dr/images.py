@@ -23,7 +23,7 @@ _log = log.get("images")
 ROOT = Path(__file__).resolve().parents[1]
 DOCKERFILES = ROOT / "dockerfiles"
 # Build order matters only for readability; every image is FROM the base image.
-COMPONENTS = ("sync", "sanitizer", "importer", "db", "backup", "webmirror", "collector")
+COMPONENTS = ("sync", "sanitizer", "importer", "db", "backup", "webmirror", "offsite", "collector")
 LABEL_VERSION = "org.opencontainers.image.version"
 LABEL_REVISION = "org.opencontainers.image.revision"
 LABEL_COMPONENT = "org.aggregator-dr.component"

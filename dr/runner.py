@@ -14,12 +14,13 @@ import shutil
 import subprocess
 import threading
 from pathlib import Path
-from typing import IO, Callable, Iterable, Sequence
+from typing import IO, Callable, Iterable, Sequence, TypeVar
 
 from dr import log
 from dr.errors import CommandError, CommandNotFound
 
 _log = log.get("run")
+T = TypeVar("T")
 TAIL_LINES = 40
 
 
@@ -35,6 +36,18 @@ def _pump(stream: IO[bytes], sink, tail: collections.deque | None, prefix: str, 
         elif not quiet:
             _log.info("%s%s", prefix, line)
     stream.close()
+
+
+def _start(argv: list[str], env: dict[str, str] | None, cwd, stdin, stdout) -> subprocess.Popen:
+    if shutil.which(argv[0], path=(env or {}).get("PATH") or os.environ.get("PATH")) is None:
+        raise CommandNotFound(argv)
+    _log.info("$ %s", shlex.join(argv))
+    full_env = None
+    if env:
+        full_env = dict(os.environ)
+        full_env.update(env)
+    return subprocess.Popen(argv, stdin=stdin if stdin is not None else subprocess.DEVNULL, stdout=stdout,
+                            stderr=subprocess.PIPE, env=full_env, cwd=cwd)
 
 
 def run(
@@ -57,21 +70,7 @@ def run(
     `env` entries are added to the inherited environment and are never logged.
     """
     argv = [os.fspath(a) for a in argv]
-    if shutil.which(argv[0], path=(env or {}).get("PATH") or os.environ.get("PATH")) is None:
-        raise CommandNotFound(argv)
-    _log.info("$ %s", shlex.join(argv))
-    full_env = None
-    if env:
-        full_env = dict(os.environ)
-        full_env.update(env)
-    proc = subprocess.Popen(
-        argv,
-        stdin=stdin if stdin is not None else subprocess.DEVNULL,
-        stdout=stdout if stdout is not None else subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env=full_env,
-        cwd=cwd,
-    )
+    proc = _start(argv, env, cwd, stdin, stdout if stdout is not None else subprocess.PIPE)
     tail: collections.deque[str] = collections.deque(maxlen=TAIL_LINES)
     out_chunks: list[bytes] = []
     threads = [threading.Thread(target=_pump, args=(proc.stderr, None, tail, "  | ", quiet), daemon=True)]
@@ -96,6 +95,42 @@ def run(
     if proc.returncode not in tuple(ok_codes):
         raise CommandError(argv, proc.returncode, "\n".join(tail))
     return b"".join(out_chunks).decode("utf-8", "replace") if capture else ""
+
+
+def read(argv: Sequence[str | os.PathLike], consume: Callable[[IO[bytes]], T], *,
+         env: dict[str, str] | None = None, quiet: bool = False) -> T:
+    """Run argv and hand its binary stdout to consume(stream) (a tar or dump read as it is produced, never
+    stored); returns consume's result. stderr is streamed as progress. If consume raises, the command is
+    killed and the exception propagates (unless the command had already failed: then its CommandError);
+    if the command fails, CommandError is raised even when consume returned."""
+    argv = [os.fspath(a) for a in argv]
+    proc = _start(argv, env, None, None, subprocess.PIPE)
+    tail: collections.deque[str] = collections.deque(maxlen=TAIL_LINES)
+    pump = threading.Thread(target=_pump, args=(proc.stderr, None, tail, "  | ", quiet), daemon=True)
+    pump.start()
+    try:
+        result = consume(proc.stdout)
+        while proc.stdout.read(1 << 20):  # let the command finish writing what consume did not need
+            pass
+    except BaseException as exc:
+        killed = False
+        try:  # a command that failed closes its stdout as it exits: give it a moment to say so
+            proc.wait(timeout=2)
+        except subprocess.TimeoutExpired:
+            killed = True
+            proc.kill()
+            proc.wait()
+        pump.join()
+        if not killed and proc.returncode != 0:  # the command failed first: its reason is the one to give
+            raise CommandError(argv, proc.returncode, "\n".join(tail)) from exc
+        raise
+    finally:
+        proc.stdout.close()
+    proc.wait()
+    pump.join()
+    if proc.returncode != 0:
+        raise CommandError(argv, proc.returncode, "\n".join(tail))
+    return result
 
 
 def which(name: str, extra_dirs: Iterable[str | Path] = ()) -> str | None:

@@ -13,6 +13,9 @@ from dr.errors import SecretError
 _log = log.get("secrets")
 
 DB_PASSWORD = "db-password"
+RESTIC_PASSWORD = "restic-password"
+OFFSITE_RESTIC_PASSWORD = "offsite-restic-password"  # the off-site repository's own encryption password
+OFFSITE_HTTP_PASSWORD = "offsite-http-password"  # the rest-server user's password
 
 
 def path(secrets_dir: str | os.PathLike, name: str) -> Path:

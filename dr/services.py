@@ -39,6 +39,8 @@ class ServiceSpec:
     name: str
     image: str
     kwargs: dict
+    network: str | None = None  # default: the instance's network
+    named_volumes: tuple[str, ...] = ()  # Docker volumes to create before the start
 
 
 def db_spec(cfg: Config) -> ServiceSpec:
@@ -51,7 +53,7 @@ def db_spec(cfg: Config) -> ServiceSpec:
             str(pw_path): {"bind": "/run/secrets/db-password", "mode": "ro"},
         },
         ports={"27017/tcp": (cfg.db.bind, cfg.db.port)},
-    ))
+    ), named_volumes=(db_volume_name(cfg),))
 
 
 def webmirror_spec(cfg: Config) -> ServiceSpec:
@@ -65,7 +67,7 @@ def webmirror_spec(cfg: Config) -> ServiceSpec:
     ))
 
 
-def _start(cfg: Config, spec: ServiceSpec) -> str:
+def start_one(cfg: Config, spec: ServiceSpec) -> str:
     """Start one service; keep a running container whose image is current, replace a stale one."""
     name = container_name(cfg, spec.name)
     image = docker_api.client().images.get(spec.image)
@@ -77,10 +79,12 @@ def _start(cfg: Config, spec: ServiceSpec) -> str:
         _log.info("%s: replacing (%s, image %s)", name, existing.status,
                   "current" if existing.image.id == image.id else "outdated")
         existing.remove(force=True)
-    if spec.name == "db":
-        docker_api.ensure_volume(db_volume_name(cfg))
+    for volume in spec.named_volumes:
+        docker_api.ensure_volume(volume)
+    network = spec.network or network_name(cfg)
+    docker_api.ensure_network(network)
     docker_api.client().containers.run(
-        spec.image, name=name, detach=True, network=network_name(cfg),
+        spec.image, name=name, detach=True, network=network,
         restart_policy={"Name": "unless-stopped"},
         labels={"org.aggregator-dr.instance": cfg.instance, "org.aggregator-dr.service": spec.name},
         **spec.kwargs,
@@ -91,15 +95,28 @@ def _start(cfg: Config, spec: ServiceSpec) -> str:
 
 def start(cfg: Config) -> dict[str, str]:
     docker_api.ensure_network(network_name(cfg))
-    return {"db": _start(cfg, db_spec(cfg)), "webmirror": _start(cfg, webmirror_spec(cfg))}
+    return {"db": start_one(cfg, db_spec(cfg)), "webmirror": start_one(cfg, webmirror_spec(cfg))}
 
 
-def _health(cfg: Config, service: str) -> str:
+def health(cfg: Config, service: str) -> str:
     c = docker_api.container_or_none(container_name(cfg, service))
     if c is None:
         return "absent"
     c.reload()
     return c.attrs.get("State", {}).get("Health", {}).get("Status", c.status)
+
+
+def wait_one(cfg: Config, service: str, deadline: float) -> None:
+    """Wait for Docker's health check of one service container; its last log lines when it fails."""
+    while True:
+        state = health(cfg, service)
+        if state == "healthy":
+            return
+        if state in ("absent", "exited", "dead", "unhealthy") or time.monotonic() > deadline:
+            c = docker_api.container_or_none(container_name(cfg, service))
+            logs = c.logs(tail=30).decode(errors="replace") if c is not None else ""
+            raise ServiceError(f"{service} is {state}, not healthy; its last log lines:\n{logs}")
+        time.sleep(0.5)
 
 
 def wait_healthy(cfg: Config) -> dict[str, float]:
@@ -108,15 +125,7 @@ def wait_healthy(cfg: Config) -> dict[str, float]:
     start = time.monotonic()
     waited = {}
     for service in SERVICES:
-        while True:
-            state = _health(cfg, service)
-            if state == "healthy":
-                break
-            if state in ("absent", "exited", "dead", "unhealthy") or time.monotonic() > deadline:
-                c = docker_api.container_or_none(container_name(cfg, service))
-                logs = c.logs(tail=30).decode(errors="replace") if c is not None else ""
-                raise ServiceError(f"{service} is {state}, not healthy; its last log lines:\n{logs}")
-            time.sleep(0.5)
+        wait_one(cfg, service, deadline)
         waited[service] = round(time.monotonic() - start, 1)
     check_db(cfg)
     check_webmirror(cfg)
@@ -153,7 +162,7 @@ def status(cfg: Config) -> list[dict]:
         ports = c.attrs.get("NetworkSettings", {}).get("Ports") or {}
         published = ", ".join(f"{b['HostIp']}:{b['HostPort']}" for v in ports.values() if v for b in v)
         rows.append({
-            "service": service, "container": name, "state": c.status, "health": _health(cfg, service),
+            "service": service, "container": name, "state": c.status, "health": health(cfg, service),
             "image": (c.image.tags or [c.image.short_id])[0], "ports": published,
             "started": c.attrs.get("State", {}).get("StartedAt", "")[:19],
         })

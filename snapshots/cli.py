@@ -1,9 +1,13 @@
 """Snapshot sets from the command line, as the backup image runs them (`invoke snapshot` and friends
 start this in the backup container):
 
-    python -m snapshots.cli init|take|list|forget [--dry-run] [--config FILE] [--set KEY=VALUE ...] [--host NAME]
+    python -m snapshots.cli init|take|list|forget|check|copy [--offsite] [--dry-run] [--read-data-subset N%]
+                            [--config FILE] [--set KEY=VALUE ...] [--host NAME]
 
-Prints JSON on stdout; errors are one sentence on stderr and a non-zero exit (2: configuration).
+--offsite makes init, list, check and forget work on the off-site repository; copy copies complete sets
+from the primary repository to the off-site one. Prints JSON on stdout; errors are one sentence on stderr
+and a non-zero exit (2: configuration). A result with "ok": false (check found a problem) is printed too,
+and exits 1.
 """
 
 from __future__ import annotations
@@ -14,18 +18,27 @@ import sys
 from pathlib import Path
 
 from dr import config as dr_config
-from dr import log
-from dr.errors import DrError
-from snapshots import sets
+from dr import log, secrets
+from dr.errors import ConfigError, DrError
+from snapshots import check, offsite, sets
 from snapshots.restic import Restic, ResticError
 from stages.layout import DataRoot
 from stages.lock import LockTimeout
 
-PASSWORD = "restic-password"
+ACTIONS = ("init", "take", "list", "forget", "check", "copy")
 
 
 def restic_for(cfg) -> Restic:
-    return Restic(cfg.backup.repository, str(Path(cfg.secrets_dir) / PASSWORD), str(Path(cfg.cache_dir) / "restic"))
+    return Restic(cfg.backup.repository, str(Path(cfg.secrets_dir) / secrets.RESTIC_PASSWORD),
+                  str(Path(cfg.cache_dir) / "restic"))
+
+
+def offsite_restic_for(cfg) -> Restic:
+    if not cfg.offsite.repository:
+        raise ConfigError("no off-site repository is configured (offsite.repository)")
+    return Restic(cfg.offsite.repository, str(Path(cfg.secrets_dir) / secrets.OFFSITE_RESTIC_PASSWORD),
+                  str(Path(cfg.cache_dir) / "restic"), rest_user=cfg.offsite.user,
+                  rest_password_file=str(Path(cfg.secrets_dir) / secrets.OFFSITE_HTTP_PASSWORD))
 
 
 def init(restic: Restic) -> dict:
@@ -39,10 +52,29 @@ def init(restic: Restic) -> dict:
     return {"created": True, "repository": restic.repository}
 
 
+def act(args, cfg) -> object:
+    if args.action == "copy":
+        return offsite.copy(restic_for(cfg), offsite_restic_for(cfg))
+    restic = offsite_restic_for(cfg) if args.offsite else restic_for(cfg)
+    if args.action == "init":
+        return init(restic)
+    if args.action == "take":
+        if args.offsite:
+            raise ConfigError("sets are taken into the primary repository; `copy` puts them off-site")
+        return sets.take(cfg, restic, DataRoot(cfg.data_root), args.host)
+    if args.action == "forget":
+        return sets.forget(restic, cfg.retention, args.dry_run)
+    if args.action == "check":
+        return check.check(restic, args.read_data_subset)
+    return sets.listing(restic)
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m snapshots.cli")
-    p.add_argument("action", choices=("init", "take", "list", "forget"))
+    p.add_argument("action", choices=ACTIONS)
+    p.add_argument("--offsite", action="store_true", help="work on the off-site repository")
     p.add_argument("--dry-run", action="store_true", help="forget: only say which sets would go")
+    p.add_argument("--read-data-subset", help="check: also read back this share of the data (restic syntax)")
     p.add_argument("--config")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     p.add_argument("--host", help="host name recorded in the snapshots")
@@ -50,15 +82,7 @@ def main(argv=None) -> int:
     log.setup()
     try:
         cfg = dr_config.load(args.config, dr_config.parse_overrides(args.set))
-        restic = restic_for(cfg)
-        if args.action == "init":
-            result = init(restic)
-        elif args.action == "take":
-            result = sets.take(cfg, restic, DataRoot(cfg.data_root), args.host)
-        elif args.action == "forget":
-            result = sets.forget(restic, cfg.retention, args.dry_run)
-        else:
-            result = sets.listing(restic)
+        result = act(args, cfg)
     except DrError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
@@ -66,7 +90,7 @@ def main(argv=None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     print(json.dumps(result, indent=2))
-    return 0
+    return 1 if isinstance(result, dict) and result.get("ok") is False else 0
 
 
 if __name__ == "__main__":

@@ -111,8 +111,10 @@ def records(inp: BinaryIO) -> Iterator[tuple[bytes, bytes]]:
             return
 
 
-def restore(db, inp: BinaryIO, drop: bool = False) -> dict[str, int]:
-    """Restore a dump stream into db. Refuses non-empty collections unless drop=True. Returns counts."""
+def checked(inp: BinaryIO) -> Iterator[tuple[bytes, bytes, dict | None]]:
+    """Yield (type, BSON bytes, decoded metadata or None for documents) for every record after the header,
+    checking as it goes: our format and version, collection counts, and at the end record the stream's
+    sha256 and totals. Anything wrong raises DumpError; the end record is yielded only when all is well."""
     digest = hashlib.sha256()
     it = records(inp)
     kind, first = next(it)
@@ -123,6 +125,47 @@ def restore(db, inp: BinaryIO, drop: bool = False) -> dict[str, int]:
         raise DumpError(f"dump format version {header.get('version')} is not supported (want {VERSION})")
     digest.update(kind + first)
     counts: dict[str, int] = {}
+    current = None
+    for kind, raw in it:
+        if kind == b"D":
+            if current is None:
+                raise DumpError("the dump stream is corrupt (document before its collection)")
+            counts[current] += 1
+            digest.update(kind + raw)
+            yield kind, raw, None
+            continue
+        meta = bson.decode(raw)
+        if kind == b"Z":
+            if meta["sha256"] != digest.hexdigest():
+                raise DumpError("the dump stream is corrupt: its sha256 does not match its content")
+            if meta["collections"] != counts:
+                raise DumpError(f"the dump's counts {meta['collections']} do not match what it holds {counts}")
+            yield kind, raw, meta
+            return
+        digest.update(kind + raw)
+        if kind == b"C":
+            current = meta["name"]
+            counts[current] = 0
+        elif kind == b"E":
+            if meta["count"] != counts.get(meta["name"]):
+                raise DumpError(f"collection {meta['name']}: dump says {meta['count']} documents, "
+                                f"stream held {counts.get(meta['name'])}")
+        else:
+            raise DumpError("the dump stream is corrupt (a second header)")
+        yield kind, raw, meta
+    raise DumpError("the dump stream ends without its end record: it is truncated")
+
+
+def verify(inp: BinaryIO) -> dict[str, int]:
+    """Read a whole dump stream without a database; returns its count per collection if it is intact."""
+    for kind, _raw, meta in checked(inp):
+        if kind == b"Z":
+            return dict(meta["collections"])
+    raise DumpError("the dump stream ends without its end record: it is truncated")  # unreachable: checked raises
+
+
+def restore(db, inp: BinaryIO, drop: bool = False) -> dict[str, int]:
+    """Restore a dump stream into db. Refuses non-empty collections unless drop=True. Returns counts."""
     coll = None
     batch: list[RawBSONDocument] = []
     batch_bytes = 0
@@ -134,20 +177,14 @@ def restore(db, inp: BinaryIO, drop: bool = False) -> dict[str, int]:
             coll.insert_many(batch, ordered=True)
             batch, batch_bytes = [], 0
 
-    for kind, raw in it:
-        if kind == b"Z":
+    for kind, raw, meta in checked(inp):
+        if kind == b"D":
+            batch.append(RawBSONDocument(raw))
+            batch_bytes += len(raw)
+            if len(batch) >= BATCH_DOCS or batch_bytes >= BATCH_BYTES:
+                flush()
+        elif kind == b"C":
             flush()
-            trailer = bson.decode(raw)
-            if trailer["sha256"] != digest.hexdigest():
-                raise DumpError("the dump stream is corrupt: its sha256 does not match its content")
-            if trailer["collections"] != counts:
-                raise DumpError(f"the dump's counts {trailer['collections']} do not match what it holds {counts}")
-            for name, indexes in pending_indexes:
-                _create_indexes(db[name], indexes)
-            return counts
-        digest.update(kind + raw)
-        if kind == b"C":
-            meta = bson.decode(raw)
             name = meta["name"]
             if name in db.list_collection_names():
                 if drop:
@@ -155,25 +192,14 @@ def restore(db, inp: BinaryIO, drop: bool = False) -> dict[str, int]:
                 elif db[name].estimated_document_count() > 0:
                     raise DumpError(f"collection {db.name}.{name} is not empty; restore with --drop to replace it")
             coll = db.get_collection(name, codec_options=RAW)
-            counts[name] = 0
             pending_indexes.append((name, meta.get("indexes", [])))
-        elif kind == b"D":
-            if coll is None:
-                raise DumpError("the dump stream is corrupt (document before its collection)")
-            batch.append(RawBSONDocument(raw))
-            batch_bytes += len(raw)
-            counts[coll.name] += 1
-            if len(batch) >= BATCH_DOCS or batch_bytes >= BATCH_BYTES:
-                flush()
         elif kind == b"E":
             flush()
-            end = bson.decode(raw)
-            if end["count"] != counts.get(end["name"]):
-                raise DumpError(f"collection {end['name']}: dump says {end['count']} documents, "
-                                f"stream held {counts.get(end['name'])}")
-        else:
-            raise DumpError("the dump stream is corrupt (a second header)")
-    raise DumpError("the dump stream ends without its end record: it is truncated")
+        elif kind == b"Z":
+            for name, indexes in pending_indexes:
+                _create_indexes(db[name], indexes)
+            return dict(meta["collections"])
+    raise DumpError("the dump stream ends without its end record: it is truncated")  # unreachable: checked raises
 
 
 def _create_indexes(coll, indexes: list) -> None:
@@ -200,15 +226,26 @@ def _connect(args):
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m snapshots.dbdump", description=__doc__.split("\n\n")[0])
-    p.add_argument("action", choices=("dump", "restore"), help="dump to stdout, or restore from stdin")
+    p.add_argument("action", choices=("dump", "restore", "verify"),
+                   help="dump to stdout, restore from stdin, or verify a stream on stdin (no database needed)")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=27017)
     p.add_argument("--database", default="aggregator")
     p.add_argument("--user", default="aggregator")
-    p.add_argument("--password-file", required=True, help="file holding the database password")
+    p.add_argument("--password-file", help="file holding the database password (dump, restore)")
     p.add_argument("--drop", action="store_true", help="restore: replace collections that hold documents")
     p.add_argument("--counts-file", help="write the count per collection (JSON) here after a complete run")
     args = p.parse_args(argv)
+    if args.action == "verify":
+        try:
+            counts = verify(sys.stdin.buffer)
+        except DumpError as exc:
+            print(f"dbdump: {exc}", file=sys.stderr)
+            return 1
+        print(json.dumps({"collections": counts}))
+        return 0
+    if not args.password_file:
+        p.error("--password-file is required for dump and restore")
     try:
         client, db = _connect(args)
     except OSError as exc:

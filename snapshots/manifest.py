@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import hashlib
 import os
+import tarfile
 from pathlib import Path
+from typing import BinaryIO
 
 from dr.digest import sha256_file
 from stages import atomic
@@ -27,30 +29,62 @@ def _skipped(rel: str) -> bool:
     return atomic.is_temporary(Path(name)) or rel.startswith("raw/.incoming/") or rel == "raw/.incoming"
 
 
+class _Tally:
+    """Counts, bytes and the digest of one state directory, fed one file at a time in any order."""
+
+    def __init__(self):
+        self.lines: list[str] = []
+        self.files = self.reports = self.bytes = 0
+
+    def add(self, rel: str, size: int, sha256: str) -> None:
+        self.lines.append(f"{rel}\t{size}\t{sha256}\n")
+        self.files += 1
+        self.bytes += size
+        name = rel.rsplit("/", 1)[-1]
+        if not name.endswith(SIDECARS) and not name.startswith("."):
+            self.reports += 1
+
+    def summary(self) -> dict:
+        digest = hashlib.sha256("".join(sorted(self.lines)).encode()).hexdigest()
+        return {"files": self.files, "reports": self.reports, "bytes": self.bytes, "digest": digest}
+
+
 def directory_summary(root: Path, state: str) -> dict:
-    base = root / state
-    lines = []
-    files = reports = size = 0
-    for dirpath, dirs, names in os.walk(base):
+    tally = _Tally()
+    for dirpath, dirs, names in os.walk(root / state):
         rel_dir = os.path.relpath(dirpath, root)
         dirs[:] = sorted(d for d in dirs if not _skipped(f"{rel_dir}/{d}"))
         for name in sorted(names):
             rel = f"{rel_dir}/{name}"
-            if _skipped(rel):
-                continue
-            p = Path(dirpath) / name
-            st = p.stat()
-            lines.append(f"{rel}\t{st.st_size}\t{sha256_file(p)}\n")
-            files += 1
-            size += st.st_size
-            if not name.endswith(SIDECARS) and not name.startswith("."):
-                reports += 1
-    digest = hashlib.sha256("".join(sorted(lines)).encode()).hexdigest()
-    return {"files": files, "reports": reports, "bytes": size, "digest": digest}
+            if not _skipped(rel):
+                p = Path(dirpath) / name
+                tally.add(rel, p.stat().st_size, sha256_file(p))
+    return tally.summary()
 
 
 def directories(root: Path) -> dict:
     return {state: directory_summary(root, state) for state in STATE_DIRS}
+
+
+def directories_from_tar(stream: BinaryIO, prefix: str) -> dict:
+    """The same summary as directories(), computed from a tar stream (`restic dump -a tar`) whose members
+    are named `<prefix>/<state>/...`: the content is hashed as it streams past, nothing is written."""
+    tallies = {state: _Tally() for state in STATE_DIRS}
+    prefix = prefix.strip("/") + "/"
+    with tarfile.open(fileobj=stream, mode="r|") as tar:
+        for member in tar:
+            if not member.isfile() or not member.name.startswith(prefix):
+                continue
+            rel = member.name[len(prefix):]
+            state = rel.split("/", 1)[0]
+            if state not in tallies or _skipped(rel):
+                continue
+            digest = hashlib.sha256()
+            fh = tar.extractfile(member)
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(chunk)
+            tallies[state].add(rel, member.size, digest.hexdigest())
+    return {state: t.summary() for state, t in tallies.items()}
 
 
 def compare(expected: dict, actual: dict) -> list[str]:

@@ -19,7 +19,9 @@ EXIT_NO_REPOSITORY, EXIT_LOCKED, EXIT_WRONG_PASSWORD = 10, 11, 12
 
 
 class ResticError(DrError):
-    pass
+    def __init__(self, message: str, details: str = ""):
+        super().__init__(message)
+        self.details = details  # the tail of restic's output, for reports that name packs and blobs
 
 
 @dataclass
@@ -27,17 +29,28 @@ class Restic:
     repository: str
     password_file: str
     cache_dir: str | None = None
+    rest_user: str | None = None  # rest-server credentials (rest: repositories), given to restic in its
+    rest_password_file: str | None = None  # environment only
 
     def env(self) -> dict[str, str]:
         env = {"RESTIC_REPOSITORY": self.repository, "RESTIC_PASSWORD_FILE": self.password_file,
                "RESTIC_PROGRESS_FPS": "0.5"}
         if self.cache_dir:
             env["RESTIC_CACHE_DIR"] = self.cache_dir
+        if self.rest_user and self.rest_password_file:
+            try:
+                with open(self.rest_password_file, encoding="utf-8") as fh:
+                    env["RESTIC_REST_PASSWORD"] = fh.readline().strip()
+            except OSError:
+                raise ResticError(f"the rest-server password file {self.rest_password_file} is missing or "
+                                  "unreadable") from None
+            env["RESTIC_REST_USERNAME"] = self.rest_user
         return env
 
     def _explain(self, exc: CommandError) -> ResticError:
         if exc.returncode == EXIT_NO_REPOSITORY:
-            return ResticError(f"there is no restic repository at {self.repository} (run `invoke repo-init`)")
+            return ResticError(f"there is no restic repository at {self.repository} (run `invoke repo-init`"
+                               + (" --offsite" if self.rest_user else "") + ")")
         if exc.returncode == EXIT_WRONG_PASSWORD:
             return ResticError(f"the password in {self.password_file} does not open the repository at "
                                f"{self.repository}")
@@ -45,7 +58,7 @@ class Restic:
             return ResticError(f"the repository at {self.repository} is locked by another restic process")
         tail = exc.stderr_tail.strip().splitlines()
         return ResticError(f"restic {exc.argv[1] if len(exc.argv) > 1 else ''} failed (exit {exc.returncode}): "
-                           + (tail[-1] if tail else "no message"))
+                           + (tail[-1] if tail else "no message"), exc.stderr_tail)
 
     def run(self, *args: str, capture: bool = False, stdin=None, on_stdout=None, quiet: bool = False) -> str:
         if not os.access(self.password_file, os.R_OK):
@@ -53,6 +66,15 @@ class Restic:
         try:
             return runner.run(["restic", *args], env=self.env(), capture=capture, stdin=stdin,
                               on_stdout=on_stdout, quiet=quiet)
+        except CommandError as exc:
+            raise self._explain(exc) from None
+
+    def read(self, args: list[str], consume):
+        """Run restic with args and hand its binary stdout to consume (a `dump` read as it streams)."""
+        if not os.access(self.password_file, os.R_OK):
+            raise ResticError(f"the repository password file {self.password_file} is missing or unreadable")
+        try:
+            return runner.read(["restic", *args], consume, env=self.env())
         except CommandError as exc:
             raise self._explain(exc) from None
 

@@ -137,6 +137,11 @@ def forget(restic: Restic, policy, dry_run: bool = False) -> dict:
     ids = [snap["id"] for sid in drop for snap in groups[sid].values()]
     if ids and not dry_run:
         restic.run("forget", *ids)
+        # restic forget exits 0 even when the backend refused a delete (an append-only rest-server): check.
+        left = {snap["id"] for parts in grouped(restic).values() for snap in parts.values()} & set(ids)
+        if left:
+            raise ResticError(f"the repository refused to delete {len(left)} of {len(ids)} snapshots "
+                              f"(is it append-only?); nothing was pruned")
         restic.run("prune")
     return {"keep": sorted(kept, reverse=True), "forget": drop, "snapshots_removed": 0 if dry_run else len(ids),
             "dry_run": dry_run}

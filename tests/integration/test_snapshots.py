@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 import logging
 import os
+from pathlib import Path
 
 import docker
 import pytest
 from testcontainers.core.container import DockerContainer
 
 from conftest import free_port
-from dr import backup, collector, config, containers, db, rebuild, secrets, services
+from dr import backup, collector, config, containers, db, offsite, rebuild, secrets, services
 
 
 @pytest.fixture(scope="module")
@@ -24,6 +25,7 @@ def live(built, tmp_path_factory):
         "host.min_free_gb": 1})
     rebuild.rebuild(cfg, sample=True)
     yield cfg
+    offsite.stop(cfg, remove_data=True)
     collector.stop(cfg)
     services.down(cfg)
     client = docker.from_env()
@@ -83,6 +85,35 @@ def test_a_set_restores_to_its_manifest(live):
         restored.close()
 
 
+def test_check_reads_every_set_back_and_names_a_damaged_one(live, tmp_path):
+    import shutil
+
+    code, result = backup.run(live, "check", extra=("--read-data-subset", "100%"))
+    assert code == 0 and result["ok"], result
+    assert result["verified"] >= 1 and all(r["verdict"] == "ok" for r in result["sets"])
+
+    # Damage copies of the repository (the live one stays intact for the tests below).
+    packs = sorted((p for p in Path(live.backup.repository, "data").rglob("*") if p.is_file()),
+                   key=lambda p: p.stat().st_size)
+    flipped = tmp_path / "flipped"
+    shutil.copytree(live.backup.repository, flipped)
+    largest = flipped / packs[-1].relative_to(live.backup.repository)
+    data = bytearray(largest.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    largest.write_bytes(bytes(data))
+    code, result = backup.run(config.derive(live, {"backup.repository": str(flipped)}), "check")
+    assert code == 1 and not result["ok"]
+    assert result["failed_sets"], result
+    bad = [r for r in result["sets"] if r["verdict"] == "FAILED"]
+    assert all("cannot be read back" in " ".join(r["problems"]) for r in bad), bad
+
+    deleted = tmp_path / "deleted"
+    shutil.copytree(live.backup.repository, deleted)
+    (deleted / packs[-1].relative_to(live.backup.repository)).unlink()
+    code, result = backup.run(config.derive(live, {"backup.repository": str(deleted)}), "check")
+    assert code == 1 and not result["restic_check"]["ok"] and result["failed_sets"], result
+
+
 def _errors(caplog):
     return "\n".join(r.getMessage() for r in caplog.records)
 
@@ -129,6 +160,37 @@ def test_a_failing_dump_leaves_no_complete_set(live, caplog):
     assert [r["set"] for r in rows if r["complete"]] == complete_before
     assert any(not r["complete"] for r in rows)  # the interrupted set is listed, as incomplete
     services.wait_healthy(live)
+
+
+def test_offsite_copy_is_append_only_and_restores(live, caplog):
+    import time
+
+    caplog.set_level(logging.INFO, logger="aggregator-dr")
+    cfg = config.derive(live, {"offsite.repository": offsite.repository_url(live),
+                               "offsite.network": offsite.network_name(live), "offsite.serve_port": free_port()})
+    offsite.serve(cfg)
+    assert backup.run(cfg, "init", offsite=True) == (0, {"created": True, "repository": cfg.offsite.repository})
+    time.sleep(1.1)  # set ids have one-second resolution
+    assert backup.run(cfg, "take")[0] == 0
+    primary = [r["set"] for r in backup.run(cfg, "list")[1] if r["complete"]]
+    assert len(primary) >= 2
+    code, copied = backup.run(cfg, "copy")
+    assert code == 0 and copied["copied"] == primary and copied["offsite_complete_sets"] == len(primary)
+    code, again = backup.run(cfg, "copy")
+    assert code == 0 and again["copied"] == [] and again["already_offsite"] == primary
+    listed = backup.run(cfg, "list", offsite=True)[1]
+    assert [r["set"] for r in listed if r["complete"]] == primary
+
+    # From the Aggregator's side, deleting is refused: forget (keep one set) fails and nothing goes.
+    keep_one = config.derive(cfg, {"retention.keep_last": 1, "retention.keep_hourly": 0, "retention.keep_daily": 0,
+                                   "retention.keep_weekly": 0, "retention.keep_monthly": 0})
+    code, _ = backup.run(keep_one, "forget", offsite=True)
+    assert code == 1 and "the repository refused to delete 3 of 3 snapshots" in _errors(caplog)
+    assert [r["set"] for r in backup.run(cfg, "list", offsite=True)[1] if r["complete"]] == primary
+
+    # The copies read back whole and match their manifests (files by digest, the dump by its checks).
+    code, result = backup.run(cfg, "check", offsite=True)
+    assert code == 0 and result["ok"] and result["verified"] == len(primary), result
 
 
 def test_forget_keeps_whole_sets_by_policy(live):

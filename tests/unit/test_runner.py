@@ -47,3 +47,29 @@ def test_stdout_to_file(tmp_path):
 def test_timeout_kills_and_raises():
     with pytest.raises(CommandError, match="timeout"):
         runner.run(["sleep", "5"], timeout=0.5)
+
+
+def test_read_hands_the_binary_stream_to_the_consumer():
+    out = runner.read(["sh", "-c", "printf 'a\\0b'; echo progress >&2"], lambda stream: stream.read())
+    assert out == b"a\0b"
+
+
+def test_read_raises_the_commands_error_when_it_fails_midway():
+    def consume(stream):
+        data = stream.read()
+        if data != b"complete":
+            raise ValueError("truncated")
+        return data
+
+    with pytest.raises(CommandError) as err:
+        runner.read(["sh", "-c", "printf part; echo 'disk on fire' >&2; exit 4"], consume)
+    assert err.value.returncode == 4 and "disk on fire" in err.value.stderr_tail
+
+
+def test_read_kills_the_command_when_the_consumer_gives_up():
+    def consume(stream):
+        stream.read(10)
+        raise ValueError("not what I expected")
+
+    with pytest.raises(ValueError):
+        runner.read(["sh", "-c", "exec yes"], consume)

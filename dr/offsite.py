@@ -1,0 +1,64 @@
+"""The off-site rest-server, for the host that keeps the off-site copy (or, for tests and drills, this
+Docker host): Debian's restic-rest-server in its own image (`offsite`), on its own Docker network, with its
+own volume and its own user and password (the secret file offsite-http-password), started `--append-only`.
+
+The Aggregator reaches it as rest:http://<instance>-offsite:8000/<path> on that network; `invoke offsite`
+(snapshots/offsite.py) copies whole sets into it.
+"""
+
+from __future__ import annotations
+
+import time
+
+import docker.errors
+
+from dr import docker_api, log, secrets, services
+from dr.config import Config
+
+_log = log.get("offsite")
+SERVICE = "offsite"
+REPOSITORY_PATH = "aggregator"
+
+
+def network_name(cfg: Config) -> str:
+    return f"{cfg.instance}-offsite"
+
+
+def volume_name(cfg: Config) -> str:
+    return f"{cfg.instance}-offsite-data"
+
+
+def repository_url(cfg: Config) -> str:
+    return f"rest:http://{services.container_name(cfg, SERVICE)}:8000/{REPOSITORY_PATH}"
+
+
+def spec(cfg: Config) -> services.ServiceSpec:
+    pw_path, _ = secrets.ensure(cfg.secrets_dir, secrets.OFFSITE_HTTP_PASSWORD)
+    return services.ServiceSpec(SERVICE, cfg.image(SERVICE), dict(
+        environment={"OFFSITE_USER": cfg.offsite.user},
+        volumes={volume_name(cfg): {"bind": "/srv/restic", "mode": "rw"},
+                 str(pw_path): {"bind": f"/run/secrets/{secrets.OFFSITE_HTTP_PASSWORD}", "mode": "ro"}},
+        ports={"8000/tcp": (cfg.offsite.serve_bind, cfg.offsite.serve_port)},
+    ), network=network_name(cfg), named_volumes=(volume_name(cfg),))
+
+
+def serve(cfg: Config) -> dict:
+    """Start (or keep) the rest-server container and wait until it answers; what to configure to use it."""
+    state = services.start_one(cfg, spec(cfg))
+    services.wait_one(cfg, SERVICE, time.monotonic() + cfg.host.health_timeout)
+    return {"state": state, "container": services.container_name(cfg, SERVICE), "network": network_name(cfg),
+            "repository": repository_url(cfg), "user": cfg.offsite.user,
+            "published": f"{cfg.offsite.serve_bind}:{cfg.offsite.serve_port}"}
+
+
+def stop(cfg: Config, remove_data: bool = False) -> None:
+    c = docker_api.container_or_none(services.container_name(cfg, SERVICE))
+    if c is not None:
+        c.remove(force=True)
+    if remove_data:
+        try:
+            docker_api.client().volumes.get(volume_name(cfg)).remove(force=True)
+        except docker.errors.NotFound:
+            pass
+        for net in docker_api.client().networks.list(names=[network_name(cfg)]):
+            net.remove()
