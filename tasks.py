@@ -184,8 +184,17 @@ def repo_init(c, config=None, offsite=False):
 @task(help={"config": CONFIG_HELP, "json": "print the manifest as JSON"})
 def snapshot(c, config=None, json_=False):
     """Take a snapshot set: state directories + database dump + manifest, under the exclusive lock."""
+    from dr import monitoring
+
     cfg = _call(_load, config)
-    m = _backup(cfg, "take")
+    with monitoring.job(cfg, "snapshot") as run:
+        run.metrics["snapshot_set_complete"] = 0
+        m = _backup(cfg, "take")
+        run.metrics.update(snapshot_set_complete=1, snapshot_paused_seconds=m["paused_seconds"],
+                           snapshot_bytes_added=sum(m["added_bytes"].values()),
+                           snapshot_reports=sum(d["reports"] for d in m["directories"].values()),
+                           snapshot_bytes=sum(d["bytes"] for d in m["directories"].values()),
+                           snapshot_documents=sum(m["database"]["collections"].values()))
     if json_:
         print(json.dumps(m, indent=2))
         return
@@ -216,8 +225,15 @@ def snapshots(c, config=None, json_=False, offsite=False):
 def forget(c, config=None, dry_run=False, json_=False):
     """Apply the retention policy ([retention] keep_last/hourly/daily/weekly/monthly) to whole snapshot
     sets, then prune the repository."""
+    from dr import monitoring
+
     cfg = _call(_load, config)
-    result = _backup(cfg, "forget", dry_run)
+    if dry_run:
+        result = _backup(cfg, "forget", dry_run)
+    else:
+        with monitoring.job(cfg, "forget") as run:
+            result = _backup(cfg, "forget", dry_run)
+            run.metrics["forget_sets_removed"] = len(result["forget"])
     if json_:
         print(json.dumps(result, indent=2))
         return
@@ -232,31 +248,45 @@ def forget(c, config=None, dry_run=False, json_=False):
 def check(c, config=None, read_data_subset=None, json_=False, offsite=False):
     """Verify the repository (restic check) and read every complete set back against its manifest
     (digests per state directory, counts per collection); exit 1 naming the sets that fail."""
+    from dr import monitoring
+
     cfg = _call(_load, config)
-    result = _backup(cfg, "check", extra=("--read-data-subset", read_data_subset) if read_data_subset else (),
-                     offsite=offsite)
+    with monitoring.job(cfg, "check-offsite" if offsite else "check") as run:
+        result = _backup(cfg, "check", extra=("--read-data-subset", read_data_subset) if read_data_subset else (),
+                         offsite=offsite)
+        run.metrics.update(check_failed_sets=len(result["failed_sets"]), check_verified_sets=result["verified"],
+                           check_restic_ok=1 if result["restic_check"]["ok"] else 0)
+        _print_check(result, read_data_subset, json_)
+        if not result["ok"]:
+            print("error: the repository failed its check" + (f"; sets affected: {', '.join(result['failed_sets'])}"
+                                                             if result["failed_sets"] else ""), file=sys.stderr)
+            raise Exit(code=1)
+
+
+def _print_check(result, read_data_subset, json_):
     if json_:
         print(json.dumps(result, indent=2))
-    else:
-        rc = result["restic_check"]
-        print("restic check: " + ("ok" if rc["ok"] else f"FAILED: {rc['error']}")
-              + (f" (read back {read_data_subset} of the data)" if read_data_subset else "")
-              + "".join(f"\n    {line}" for line in rc.get("findings", [])))
-        for r in result["sets"]:
-            print(f"set {r['set']}: {r['verdict']}" + "".join(f"\n    {p}" for p in r["problems"]))
-        if not result["sets"]:
-            print("no snapshot sets in the repository")
-    if not result["ok"]:
-        print("error: the repository failed its check" + (f"; sets affected: {', '.join(result['failed_sets'])}"
-                                                         if result["failed_sets"] else ""), file=sys.stderr)
-        raise Exit(code=1)
+        return
+    rc = result["restic_check"]
+    print("restic check: " + ("ok" if rc["ok"] else f"FAILED: {rc['error']}")
+          + (f" (read back {read_data_subset} of the data)" if read_data_subset else "")
+          + "".join(f"\n    {line}" for line in rc.get("findings", [])))
+    for r in result["sets"]:
+        print(f"set {r['set']}: {r['verdict']}" + "".join(f"\n    {p}" for p in r["problems"]))
+    if not result["sets"]:
+        print("no snapshot sets in the repository")
 
 
 @task(help={"config": CONFIG_HELP, "json": "print JSON"})
 def offsite(c, config=None, json_=False):
     """Copy every complete snapshot set the off-site repository lacks (restic copy; manifests last)."""
+    from dr import monitoring
+
     cfg = _call(_load, config)
-    result = _backup(cfg, "copy")
+    with monitoring.job(cfg, "offsite") as run:
+        result = _backup(cfg, "copy")
+        run.metrics.update(offsite_sets_copied=len(result["copied"]),
+                           offsite_complete_sets=result["offsite_complete_sets"])
     if json_:
         print(json.dumps(result, indent=2))
         return
@@ -281,3 +311,24 @@ def offsite_server(c, config=None, stop=False):
           f"to use it from this host, set in the configuration:\n"
           f"  [offsite]\n  repository = \"{info['repository']}\"\n  network = \"{info['network']}\"\n"
           f"  user = \"{info['user']}\"   # password: the secret file offsite-http-password")
+
+
+@task(name="schedule-install", help={"config": CONFIG_HELP,
+                                     "dest": "write the units into this folder instead (nothing is enabled)"})
+def schedule_install(c, config=None, dest=None):
+    """Install systemd timers for snapshot ([schedule] snapshot, hourly), maintenance (forget, check, offsite;
+    daily) and drill (weekly); without systemd, print the equivalent crontab lines."""
+    from pathlib import Path
+
+    from dr import images, schedule
+
+    cfg = _call(_load, config)
+    config_file = Path(cfg.source) if cfg.source != "built-in defaults" else None
+    result = _call(schedule.install, cfg, images.ROOT, config_file, Path(dest) if dest else None)
+    for path in result["written"]:
+        print(f"wrote {path}")
+    if result["written"] and result.get("enabled"):
+        print("timers enabled: " + ", ".join(f"{schedule.PREFIX}-{j.name}.timer" for j in schedule.jobs(cfg)))
+    if not result["systemd"]:
+        print("this host does not run systemd; add these lines to root's crontab (crontab -e):")
+        print("\n".join(result["crontab"]))

@@ -78,6 +78,13 @@ def _host_key(v):
         "must be a public host key line such as 'ssh-ed25519 AAAA...'"
 
 
+PERIODS = ("hourly", "daily", "weekly")
+
+
+def _period(v):
+    return None if v in PERIODS else f"must be one of {', '.join(PERIODS)}"
+
+
 COLLECTOR = {
     "name": Field(str, "", _name, "raw/<name>/ receives this collector's reports"),
     "host": Field(str, "", _host),
@@ -151,6 +158,24 @@ SCHEMA: dict[str, Any] = {
         "keep_daily": Field(int, 7, lambda v: None if v >= 0 else "must be 0 or more"),
         "keep_weekly": Field(int, 4, lambda v: None if v >= 0 else "must be 0 or more"),
         "keep_monthly": Field(int, 12, lambda v: None if v >= 0 else "must be 0 or more"),
+    },
+    "schedule": {
+        "snapshot": Field(str, "hourly", _period, "how often `invoke snapshot` runs"),
+        "maintenance": Field(str, "daily", _period, "how often `invoke forget`, `invoke check` and `invoke offsite` run"),
+        "drill": Field(str, "weekly", _period, "how often `invoke drill` runs"),
+        "check_read_data_subset": Field(str, "5%", lambda v: None if re.match(r"^(\d+(\.\d+)?%|\d+/\d+|\d+[KMGT]?)$", v)
+                                        else "must be restic's syntax: 5%, 1/7 or 500M",
+                                        "share of the packs the scheduled check reads back"),
+    },
+    "monitoring": {
+        "textfile_dir": Field(str, "/var/lib/prometheus/node-exporter",
+                              lambda v: None if v == "" or os.path.isabs(v) else "must be an absolute path or empty",
+                              "Prometheus textfile-collector folder; each job writes aggregator_dr_<job>.prom "
+                              "there; empty: no metrics"),
+        "healthcheck_url": Field(str, "", lambda v: None if v == "" or re.match(r"^https?://\S+$", v)
+                                 else "must be an http:// or https:// URL, or empty",
+                                 "pinged when a job starts (<url>/start), succeeds (<url>) or fails (<url>/fail); "
+                                 "{job} in it is replaced by the job's name; empty: no pings"),
     },
     "host": {
         "min_free_gb": Field(int, 10, _positive, "free disk needed on the data root and Docker's folder"),

@@ -29,6 +29,7 @@ PACKAGES = (
     "git",              # image labels carry the commit
     "tar",
     "python3-venv",
+    "systemd",          # systemd-analyze checks the scheduled units (timers run where systemd is PID 1)
 )
 # trixie splits the client out of docker.io; bookworm has no such package.
 OPTIONAL_PACKAGES = ("docker-cli",)

@@ -1,8 +1,13 @@
-"""Settings every test run needs on this machine (no registry for Ryuk; containers reached over loopback)."""
+"""Settings every test run needs on this machine (no registry for Ryuk; containers reached over loopback),
+and fixtures shared by unit and integration tests."""
 
+import http.server
 import os
+import threading
 import sys
 from pathlib import Path
+
+import pytest
 
 # Shared helpers (tests/pipeline_helpers.py) are importable from every test folder.
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -10,3 +15,24 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ.setdefault("TESTCONTAINERS_RYUK_DISABLED", "true")
 os.environ.setdefault("TESTCONTAINERS_CONNECTION_MODE", "docker_host")
 os.environ.setdefault("TC_HOST", "127.0.0.1")
+
+
+@pytest.fixture
+def pings():
+    """A healthcheck receiver on loopback: (base URL, list of the paths it was pinged on)."""
+    seen = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            seen.append(self.path)
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(b"OK")
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}", seen
+    server.shutdown()

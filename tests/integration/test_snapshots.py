@@ -114,6 +114,36 @@ def test_check_reads_every_set_back_and_names_a_damaged_one(live, tmp_path):
     assert code == 1 and not result["restic_check"]["ok"] and result["failed_sets"], result
 
 
+def test_tasks_print_results_write_metrics_and_ping(live, tmp_path, pings):
+    import subprocess
+
+    url, seen = pings
+    metrics = tmp_path / "metrics"
+    cfg = config.derive(live, {"monitoring.textfile_dir": str(metrics), "monitoring.healthcheck_url": url + "/{job}"})
+    cfg_file = tmp_path / "config.toml"
+    cfg_file.write_text(config.to_toml(cfg.as_dict()))
+    root = Path(__file__).resolve().parents[2]
+
+    def invoke(*args):
+        return subprocess.run([str(root / "run"), "invoke", args[0], "--config", str(cfg_file), *args[1:]],
+                              cwd=root, capture_output=True, text=True, timeout=600)
+
+    snap = invoke("snapshot")
+    assert snap.returncode == 0, snap.stderr[-2000:]
+    assert snap.stdout.startswith("set ") and " complete: " in snap.stdout and "pipeline paused" in snap.stdout
+    prom = (metrics / "aggregator_dr_snapshot.prom").read_text()
+    assert 'aggregator_dr_snapshot_set_complete{job="snapshot"} 1' in prom
+    assert 'aggregator_dr_last_run_success{job="snapshot"} 1' in prom
+    assert seen == ["/snapshot/start", "/snapshot"]
+
+    listed = invoke("snapshots", "--json")
+    assert listed.returncode == 0 and json.loads(listed.stdout)[0]["set"] == snap.stdout.split()[1]
+    checked = invoke("check")
+    assert checked.returncode == 0, checked.stderr[-2000:]
+    assert checked.stdout.startswith("restic check: ok") and f"set {snap.stdout.split()[1]}: ok" in checked.stdout
+    assert 'aggregator_dr_check_failed_sets{job="check"} 0' in (metrics / "aggregator_dr_check.prom").read_text()
+
+
 def _errors(caplog):
     return "\n".join(r.getMessage() for r in caplog.records)
 
