@@ -332,3 +332,33 @@ def schedule_install(c, config=None, dest=None):
     if not result["systemd"]:
         print("this host does not run systemd; add these lines to root's crontab (crontab -e):")
         print("\n".join(result["crontab"]))
+
+
+@task(help={"config": CONFIG_HELP, "set": "the set to restore: an id from `invoke snapshots`, or latest (default)",
+            "target": "restore the state directories into this folder instead of the data root",
+            "db": "restore the database too (default; --no-db: only the files)",
+            "files": "restore the state directories (default; --no-files: only the database)",
+            "force": "replace a non-empty data root or database (the old files are moved aside, not deleted)",
+            "offsite": "restore from the off-site repository", "json": "print JSON"})
+def restore(c, config=None, set_="latest", target=None, db=True, files=True, force=False, offsite=False,
+            json_=False):
+    """Restore a snapshot set into the data root (or --target) and the database, and verify both against
+    the set's manifest (digests per directory, counts per collection); refuses to overwrite unless --force."""
+    cfg = _call(_load, config)
+    if target:
+        cfg = _call(dr_config.derive, cfg, {"data_root": str(target)})
+    extra = ["--snapshot-set", set_] + ([] if db else ["--no-db"]) + ([] if files else ["--no-files"])
+    extra += ["--force"] if force else []
+    result = _backup(cfg, "restore", extra=extra, offsite=offsite)
+    if json_:
+        print(json.dumps(result, indent=2))
+        return
+    print(f"restored set {result['set']} (taken {result['set_started']}), verified against its manifest:")
+    if "files" in result:
+        f = result["files"]
+        print(f"  files: {f['files']} files, {f['bytes'] / 1e6:.1f} MB into {cfg.data_root} in {f['seconds']:.1f}s"
+              + (f"; the previous content is in {f['moved_aside']}" if f["moved_aside"] else ""))
+    if "db" in result:
+        d = result["db"]
+        print(f"  database {d['database']}: " + ", ".join(f"{k} {v}" for k, v in sorted(d["collections"].items()))
+              + f" in {d['seconds']:.1f}s")

@@ -28,7 +28,8 @@ def _secret_mount(cfg: Config, name: str, volumes: dict) -> None:
 def run(cfg: Config, action: str, dry_run: bool = False, extra: tuple[str, ...] = (),
         offsite: bool = False) -> tuple[int, object]:
     """(exit code, parsed JSON result or None) of one snapshots.cli action (init, take, list, forget, check,
-    copy); offsite: the action works on the off-site repository; extra: more arguments (--read-data-subset)."""
+    copy, restore); offsite: the action works on the off-site repository; extra: more arguments
+    (--read-data-subset, --snapshot-set, --no-files, --no-db, --force)."""
     uses_primary = action == "copy" or not offsite
     uses_offsite = action == "copy" or offsite
     if action == "init":
@@ -38,13 +39,15 @@ def run(cfg: Config, action: str, dry_run: bool = False, extra: tuple[str, ...] 
     overrides = ["data_root=/data", "cache_dir=/cache", "secrets_dir=/run/secrets",
                  f"backup.lock_timeout={cfg.backup.lock_timeout}"]
     overrides += [f"retention.{k}={v}" for k, v in cfg.retention.as_dict().items()]
-    network = None
-    if action == "take":
+    networks: list[str] = []
+    if action == "take" or (action == "restore" and "--no-files" not in extra):
+        cfg.data_root_path.mkdir(parents=True, exist_ok=True)
         volumes[str(cfg.data_root_path)] = {"bind": "/data", "mode": "rw"}
+    if action == "take" or (action == "restore" and "--no-db" not in extra):
         overrides += [f"db.host={services.container_name(cfg, 'db')}", "db.port=27017",
                       f"db.database={cfg.db.database}", f"db.user={cfg.db.user}"]
         _secret_mount(cfg, secrets.DB_PASSWORD, volumes)
-        network = services.network_name(cfg)
+        networks.append(services.network_name(cfg))
     if uses_primary:
         repo = cfg.backup.repository
         if _is_local(repo):
@@ -60,7 +63,8 @@ def run(cfg: Config, action: str, dry_run: bool = False, extra: tuple[str, ...] 
         overrides += [f"offsite.repository={cfg.offsite.repository}", f"offsite.user={cfg.offsite.user}"]
         _secret_mount(cfg, secrets.OFFSITE_RESTIC_PASSWORD, volumes)
         _secret_mount(cfg, secrets.OFFSITE_HTTP_PASSWORD, volumes)
-        network = cfg.offsite.network or None
+        if cfg.offsite.network:
+            networks.append(cfg.offsite.network)
     cmd = ["python3", "-m", "snapshots.cli", action, "--host", socket.gethostname()]
     if offsite:
         cmd.append("--offsite")
@@ -69,7 +73,7 @@ def run(cfg: Config, action: str, dry_run: bool = False, extra: tuple[str, ...] 
     cmd += list(extra)
     for o in overrides:
         cmd += ["--set", o]
-    code, out = containers.run_tool(cfg, "backup", cmd, volumes, network, f"snapshot-{action}")
+    code, out = containers.run_tool(cfg, "backup", cmd, volumes, networks, f"snapshot-{action}")
     try:
         return code, json.loads(out)
     except ValueError:

@@ -12,17 +12,22 @@ from dr.errors import DrError
 _log = log.get("containers")
 
 
-def run_tool(cfg: Config, component: str, cmd: list[str], volumes: dict, network: str | None,
+def run_tool(cfg: Config, component: str, cmd: list[str], volumes: dict, network: str | list[str] | None,
              label: str, environment: dict | None = None) -> tuple[int, str]:
-    """(exit code, stdout) of cmd run in the component's image."""
+    """(exit code, stdout) of cmd run in the component's image; network: one name, or several (the container
+    joins all of them before it starts), or None for Docker's default bridge."""
     image = cfg.image(component)
     if docker_api.image_or_none(image) is None:
         raise DrError(f"image {image} is missing; run `invoke build` first")
-    container = docker_api.client().containers.run(
-        image, cmd, detach=True, volumes=volumes, network=network, environment=environment or {},
+    networks = [network] if isinstance(network, str) else list(network or [])
+    container = docker_api.client().containers.create(
+        image, cmd, volumes=volumes, network=networks[0] if networks else None, environment=environment or {},
         labels={"org.aggregator-dr.instance": cfg.instance, "org.aggregator-dr.tool": label},
     )
     try:
+        for extra in networks[1:]:
+            docker_api.client().networks.get(extra).connect(container)
+        container.start()
         for line in container.logs(stream=True, follow=True, stdout=False, stderr=True):
             _log.info("  [%s] %s", label, line.decode(errors="replace").rstrip())
         code = container.wait()["StatusCode"]

@@ -31,8 +31,11 @@ def _read_files(restic: Restic, snap: dict) -> dict:
 
 
 def _read_db(restic: Restic, snap: dict) -> dict:
-    """The collections' counts of a db snapshot, after the whole dump stream passed its checks."""
-    return restic.read(["dump", snap["id"], f"/{sets.DUMP_NAME}"], dbdump.verify)
+    """The database part of a manifest (counts per collection, reports per test/country), computed from a
+    db snapshot's dump stream after it passed its checks."""
+    tally: dict = {}
+    counts = restic.read(["dump", snap["id"], f"/{sets.DUMP_NAME}"], lambda stream: dbdump.verify(stream, tally))
+    return {"collections": counts, "reports_by_test_country": tally}
 
 
 def verify_set(restic: Restic, set_id: str, parts: dict, seen_trees: dict[str, dict]) -> dict:
@@ -54,8 +57,7 @@ def verify_set(restic: Restic, set_id: str, parts: dict, seen_trees: dict[str, d
         problems.append(f"files snapshot {files['short_id']} cannot be read back: {exc}")
     try:
         _log.info("set %s: reading the database dump %s back", set_id, parts["db"]["short_id"])
-        counts = _read_db(restic, parts["db"])
-        problems += manifest.compare({"database": expected["database"]}, {"database": {"collections": counts}})
+        problems += manifest.compare({"database": expected["database"]}, {"database": _read_db(restic, parts["db"])})
     except (ResticError, dbdump.DumpError) as exc:
         problems.append(f"database dump {parts['db']['short_id']} cannot be read back: {exc}")
     return {"set": set_id, "verdict": "ok" if not problems else "FAILED", "problems": problems}

@@ -1,10 +1,11 @@
 """Snapshot sets from the command line, as the backup image runs them (`invoke snapshot` and friends
 start this in the backup container):
 
-    python -m snapshots.cli init|take|list|forget|check|copy [--offsite] [--dry-run] [--read-data-subset N%]
+    python -m snapshots.cli init|take|list|forget|check|copy|restore [--offsite] [--dry-run]
+                            [--read-data-subset N%] [--snapshot-set ID] [--no-files] [--no-db] [--force]
                             [--config FILE] [--set KEY=VALUE ...] [--host NAME]
 
---offsite makes init, list, check and forget work on the off-site repository; copy copies complete sets
+--offsite makes init, list, check, forget and restore work on the off-site repository; copy copies complete sets
 from the primary repository to the off-site one. Prints JSON on stdout; errors are one sentence on stderr
 and a non-zero exit (2: configuration). A result with "ok": false (check found a problem) is printed too,
 and exits 1.
@@ -20,12 +21,12 @@ from pathlib import Path
 from dr import config as dr_config
 from dr import log, secrets
 from dr.errors import ConfigError, DrError
-from snapshots import check, offsite, sets
+from snapshots import check, dbdump, offsite, restore, sets
 from snapshots.restic import Restic, ResticError
 from stages.layout import DataRoot
 from stages.lock import LockTimeout
 
-ACTIONS = ("init", "take", "list", "forget", "check", "copy")
+ACTIONS = ("init", "take", "list", "forget", "check", "copy", "restore")
 
 
 def restic_for(cfg) -> Restic:
@@ -66,7 +67,32 @@ def act(args, cfg) -> object:
         return sets.forget(restic, cfg.retention, args.dry_run)
     if args.action == "check":
         return check.check(restic, args.read_data_subset)
+    if args.action == "restore":
+        return _restore(args, cfg, restic)
     return sets.listing(restic)
+
+
+def _restore(args, cfg, restic: Restic) -> dict:
+    import pymongo.errors
+
+    from dr import db as dbconn
+
+    client = None
+    if not args.no_db:
+        password = secrets.read(cfg.secrets_dir, secrets.DB_PASSWORD)
+        client = dbconn.client(cfg.db.host, cfg.db.port, cfg.db.user, password, cfg.db.database,
+                               socketTimeoutMS=600000)
+    try:
+        return restore.restore(restic, args.snapshot_set, None if args.no_files else Path(cfg.data_root),
+                               None if client is None else client[cfg.db.database], args.force,
+                               cfg.backup.lock_timeout)
+    except dbdump.DumpError as exc:
+        raise restore.RestoreError(f"the database dump cannot be restored: {exc}") from None
+    except pymongo.errors.PyMongoError as exc:
+        raise restore.RestoreError(f"database {cfg.db.host}:{cfg.db.port}: {type(exc).__name__}: {exc}") from None
+    finally:
+        if client is not None:
+            client.close()
 
 
 def main(argv=None) -> int:
@@ -75,6 +101,10 @@ def main(argv=None) -> int:
     p.add_argument("--offsite", action="store_true", help="work on the off-site repository")
     p.add_argument("--dry-run", action="store_true", help="forget: only say which sets would go")
     p.add_argument("--read-data-subset", help="check: also read back this share of the data (restic syntax)")
+    p.add_argument("--snapshot-set", default="latest", metavar="ID", help="restore: which set (default latest)")
+    p.add_argument("--no-files", action="store_true", help="restore: leave the data root alone")
+    p.add_argument("--no-db", action="store_true", help="restore: leave the database alone")
+    p.add_argument("--force", action="store_true", help="restore: replace a non-empty data root or database")
     p.add_argument("--config")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     p.add_argument("--host", help="host name recorded in the snapshots")

@@ -29,6 +29,8 @@ import bson
 from bson.codec_options import CodecOptions
 from bson.raw_bson import RawBSONDocument
 
+from snapshots import manifest
+
 FORMAT = "aggregator-dr-dbdump"
 VERSION = 1
 BATCH_DOCS = 1000
@@ -52,8 +54,9 @@ class _Writer:
         self.out.write(doc_bytes)
 
 
-def dump(db, out: BinaryIO) -> dict[str, int]:
-    """Write the whole database to `out`; returns the count per collection."""
+def dump(db, out: BinaryIO, tally: dict | None = None) -> dict[str, int]:
+    """Write the whole database to `out`; returns the count per collection. tally, when given, receives the
+    reports per test_name/country (snapshots.manifest.tally_report) as they pass."""
     from dr import __version__
 
     w = _Writer(out)
@@ -75,6 +78,8 @@ def dump(db, out: BinaryIO) -> dict[str, int]:
         for doc in coll.find({}, sort=[("_id", 1)], batch_size=BATCH_DOCS):
             w.record(b"D", doc.raw)
             n += 1
+            if tally is not None and name == manifest.REPORTS:
+                manifest.tally_report(tally, doc)
         w.record(b"E", bson.encode({"name": name, "count": n}))
         counts[name] = n
     digest = w.digest.hexdigest()
@@ -156,10 +161,16 @@ def checked(inp: BinaryIO) -> Iterator[tuple[bytes, bytes, dict | None]]:
     raise DumpError("the dump stream ends without its end record: it is truncated")
 
 
-def verify(inp: BinaryIO) -> dict[str, int]:
-    """Read a whole dump stream without a database; returns its count per collection if it is intact."""
-    for kind, _raw, meta in checked(inp):
-        if kind == b"Z":
+def verify(inp: BinaryIO, tally: dict | None = None) -> dict[str, int]:
+    """Read a whole dump stream without a database; returns its count per collection if it is intact.
+    tally, when given, receives the reports per test_name/country as they pass."""
+    current = None
+    for kind, raw, meta in checked(inp):
+        if kind == b"C":
+            current = meta["name"]
+        elif kind == b"D" and tally is not None and current == manifest.REPORTS:
+            manifest.tally_report(tally, bson.decode(raw))
+        elif kind == b"Z":
             return dict(meta["collections"])
     raise DumpError("the dump stream ends without its end record: it is truncated")  # unreachable: checked raises
 
@@ -256,7 +267,8 @@ def main(argv: list[str] | None = None) -> int:
             if sys.stdout.isatty():
                 print("dbdump: refusing to write a binary dump to a terminal; redirect stdout", file=sys.stderr)
                 return 2
-            counts = dump(db, sys.stdout.buffer)
+            tally: dict = {}
+            counts = dump(db, sys.stdout.buffer, tally)
         else:
             counts = restore(db, sys.stdin.buffer, drop=args.drop)
     except DumpError as exc:
@@ -268,8 +280,11 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         client.close()
     if args.counts_file:
+        summary = {"database": args.database, "collections": counts}
+        if args.action == "dump":
+            summary["reports_by_test_country"] = tally
         with open(args.counts_file, "w") as fh:
-            json.dump({"database": args.database, "collections": counts}, fh)
+            json.dump(summary, fh)
     total = sum(counts.values())
     print(f"dbdump: {args.action} of {args.database}: {len(counts)} collections, {total} documents "
           + ", ".join(f"{k}={v}" for k, v in sorted(counts.items())), file=sys.stderr)

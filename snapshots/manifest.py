@@ -104,4 +104,32 @@ def compare(expected: dict, actual: dict) -> list[str]:
         for coll, n in want_db.items():
             if have_db.get(coll, 0) != n:
                 problems.append(f"database {coll}: {have_db.get(coll, 0)} documents, the manifest says {n}")
+    want_tally = expected.get("database", {}).get("reports_by_test_country")
+    have_tally = actual.get("database", {}).get("reports_by_test_country")
+    if want_tally is not None and have_tally is not None:
+        for key in sorted(set(want_tally) | set(have_tally)):
+            want, have = want_tally.get(key, [0, 0]), have_tally.get(key, [0, 0])
+            if list(want) != list(have):
+                problems.append(f"reports of {key}: {have[0]} reports with {have[1]} measurements, the manifest "
+                                f"says {want[0]} with {want[1]}")
     return problems
+
+
+REPORTS = "reports"  # the collection with one document per report: test_name, probe_cc, entries
+
+
+def tally_report(tally: dict, doc) -> None:
+    """Add one report document to the per test_name/country tally: {"<test_name> <cc>": [reports, entries]}."""
+    key = f"{doc.get('test_name')} {doc.get('probe_cc')}"
+    row = tally.setdefault(key, [0, 0])
+    row[0] += 1
+    row[1] += int(doc.get("entries") or 0)
+
+
+def report_tally(db) -> dict:
+    """The same tally computed by the database (an aggregation over the reports collection)."""
+    tally: dict = {}
+    for row in db[REPORTS].aggregate([{"$group": {"_id": {"t": "$test_name", "c": "$probe_cc"},
+                                                  "reports": {"$sum": 1}, "entries": {"$sum": "$entries"}}}]):
+        tally[f"{row['_id'].get('t')} {row['_id'].get('c')}"] = [row["reports"], int(row["entries"])]
+    return tally

@@ -144,6 +144,32 @@ def test_tasks_print_results_write_metrics_and_ping(live, tmp_path, pings):
     assert 'aggregator_dr_check_failed_sets{job="check"} 0' in (metrics / "aggregator_dr_check.prom").read_text()
 
 
+def test_restore_refuses_to_overwrite_and_verifies(live, tmp_path, caplog):
+    caplog.set_level(logging.INFO, logger="aggregator-dr")
+    target = config.derive(live, {"data_root": str(tmp_path / "restored")})
+    code, result = backup.run(target, "restore", extra=("--no-db",))
+    assert code == 0, _errors(caplog)
+    m = result["manifest"]
+    assert result["files"]["directories"] == m["directories"] and result["files"]["moved_aside"] is None
+    assert len(list((tmp_path / "restored" / "archive").rglob("*.yaml"))) == m["directories"]["archive"]["reports"] - 1
+    assert not any(p.name.startswith(".restore-") for p in (tmp_path / "restored").iterdir())
+
+    caplog.clear()
+    code, _ = backup.run(target, "restore", extra=("--no-db",))
+    assert code == 1 and "/data is not empty (" in _errors(caplog)
+    assert f"archive: {m['directories']['archive']['files']} files" in _errors(caplog)
+    code, again = backup.run(target, "restore", extra=("--no-db", "--force"))
+    assert code == 0 and again["files"]["moved_aside"] == f"/data/.replaced-{m['set']}"
+    assert (tmp_path / "restored" / f".replaced-{m['set']}" / "archive").is_dir()  # moved aside, not deleted
+
+    caplog.clear()  # the live database holds documents: a restore into it needs --force
+    code, _ = backup.run(live, "restore", extra=("--no-files",))
+    assert code == 1 and f"database {live.db.database} is not empty" in _errors(caplog)
+    caplog.clear()
+    code, _ = backup.run(live, "restore", extra=("--snapshot-set", "20000101T000000Z", "--no-files"))
+    assert code == 1 and "there is no set 20000101T000000Z" in _errors(caplog)
+
+
 def _errors(caplog):
     return "\n".join(r.getMessage() for r in caplog.records)
 

@@ -1,0 +1,128 @@
+"""Restoring a snapshot set: its state directories into a data root, its dump into a database; each part
+verified against the set's manifest before it counts as restored.
+
+Files are restored beside the target first (`<target>/.restore-<set>/`, the same file system), compared
+with the manifest (digest per state directory), and only then moved into place under the data root's
+exclusive lock; whatever the target held before (allowed only with force) is moved aside to
+`<target>/.replaced-<set>/`, never deleted. The database is restored by streaming `restic dump` of the
+dump straight into snapshots.dbdump (no temporary file), then counted per collection.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from pathlib import Path
+
+from dr import log
+from dr.errors import DrError
+from snapshots import dbdump, manifest, sets
+from snapshots.restic import Restic
+from stages import lock
+from stages.layout import DataRoot
+
+_log = log.get("restore")
+IGNORED = (".lock",)  # lock files may exist in an empty data root
+
+
+class RestoreError(DrError):
+    pass
+
+
+def resolve(restic: Restic, wanted: str = "latest") -> tuple[str, dict]:
+    """(set id, parts) of the named set, or of the newest complete one for "latest"."""
+    groups = sets.grouped(restic)
+    complete = sorted((sid for sid, parts in groups.items() if all(k in parts for k in sets.KINDS)), reverse=True)
+    if wanted == "latest":
+        if not complete:
+            raise RestoreError(f"there is no complete snapshot set in {restic.repository}")
+        return complete[0], groups[complete[0]]
+    if wanted not in groups:
+        raise RestoreError(f"there is no set {wanted} in {restic.repository}; complete sets: "
+                           + (", ".join(complete[:10]) or "none"))
+    if wanted not in complete:
+        older = [s for s in complete if s < wanted]
+        raise RestoreError(f"set {wanted} is incomplete (it has only {', '.join(sorted(groups[wanted]))}); "
+                           f"the complete set before it: {older[0] if older else 'none'}")
+    return wanted, groups[wanted]
+
+
+def occupied(target: Path) -> dict[str, int]:
+    """Files per top-level entry of target (lock files and our own restore folders aside)."""
+    found: dict[str, int] = {}
+    if not target.is_dir():
+        return found
+    for entry in sorted(target.iterdir()):
+        if entry.name.startswith((".lock", ".restore-", ".replaced-")):
+            continue
+        n = sum(len(files) for _, _, files in os.walk(entry)) if entry.is_dir() else 1
+        if n:
+            found[entry.name] = n
+    return found
+
+
+def restore_files(restic: Restic, set_id: str, parts: dict, expected: dict, target: Path, force: bool,
+                  lock_timeout: float) -> dict:
+    there = occupied(target)
+    if there and not force:
+        raise RestoreError(f"{target} is not empty (" + ", ".join(f"{k}: {v} files" for k, v in there.items())
+                           + "); restore with --force to move that content aside and put the set in its place")
+    target.mkdir(parents=True, exist_ok=True)
+    staging = target / f".restore-{set_id}"
+    if staging.exists():
+        shutil.rmtree(staging)  # ours: the remains of an interrupted restore of the same set
+    t0 = time.monotonic()
+    restic.run("restore", parts["files"]["id"], "--target", str(staging))
+    restored = staging / parts["files"]["paths"][0].lstrip("/")
+    actual = manifest.directories(restored)
+    problems = manifest.compare({"directories": expected["directories"]}, {"directories": actual})
+    if problems:
+        shutil.rmtree(staging)
+        raise RestoreError("the restored files do not match the set's manifest; nothing was changed in "
+                           f"{target}:\n  " + "\n  ".join(problems))
+    seconds = time.monotonic() - t0
+    aside = target / f".replaced-{set_id}"
+    with lock.exclusive(DataRoot(target), lock_timeout):
+        moved = []
+        for entry in sorted(restored.iterdir()):
+            current = target / entry.name
+            if current.exists() and not entry.name.startswith(IGNORED):
+                aside.mkdir(exist_ok=True)
+                current.rename(aside / entry.name)
+                moved.append(entry.name)
+            if not entry.name.startswith(IGNORED):
+                entry.rename(current)
+    shutil.rmtree(staging)
+    return {"target": str(target), "directories": actual, "seconds": round(seconds, 2),
+            "bytes": sum(d["bytes"] for d in actual.values()), "files": sum(d["files"] for d in actual.values()),
+            "moved_aside": str(aside) if moved else None}
+
+
+def restore_db(restic: Restic, parts: dict, expected: dict, db, force: bool) -> dict:
+    non_empty = [c for c in db.list_collection_names() if db[c].estimated_document_count() > 0]
+    if non_empty and not force:
+        raise RestoreError(f"database {db.name} is not empty (collections {', '.join(sorted(non_empty))}); "
+                           "restore with --force to replace them")
+    t0 = time.monotonic()
+    restic.read(["dump", parts["db"]["id"], f"/{sets.DUMP_NAME}"], lambda stream: dbdump.restore(db, stream, force))
+    counts = {c: db[c].count_documents({}) for c in expected["database"]["collections"]}
+    tally = manifest.report_tally(db) if manifest.REPORTS in counts else {}
+    problems = manifest.compare({"database": expected["database"]},
+                                {"database": {"collections": counts, "reports_by_test_country": tally}})
+    if problems:
+        raise RestoreError("the restored database does not match the set's manifest:\n  " + "\n  ".join(problems))
+    return {"database": db.name, "collections": counts, "reports_by_test_country": tally,
+            "seconds": round(time.monotonic() - t0, 2)}
+
+
+def restore(restic: Restic, wanted: str, target: Path | None, db, force: bool, lock_timeout: float) -> dict:
+    """Restore the set's files into target (None: skip) and its dump into db (None: skip); verified."""
+    set_id, parts = resolve(restic, wanted)
+    expected = sets.read_manifest(restic, parts["manifest"]["id"])
+    result = {"set": set_id, "set_started": expected["started"], "manifest": expected}
+    if target is not None:
+        result["files"] = restore_files(restic, set_id, parts, expected, target, force, lock_timeout)
+    if db is not None:
+        result["db"] = restore_db(restic, parts, expected, db, force)
+    return result
