@@ -362,3 +362,39 @@ def restore(c, config=None, set_="latest", target=None, db=True, files=True, for
         d = result["db"]
         print(f"  database {d['database']}: " + ", ".join(f"{k} {v}" for k, v in sorted(d["collections"].items()))
               + f" in {d['seconds']:.1f}s")
+
+
+@task(help={"config": CONFIG_HELP, "set": "the set to drill: an id, or latest (default)",
+            "offsite": "drill the off-site copy", "json": "print the drill report as JSON"})
+def drill(c, config=None, set_="latest", offsite=False, json_=False):
+    """Restore drill: restore the set into a throwaway database and folder, verify it, query it, run the
+    importer over what was in flight, time every phase; writes a report to the drill history."""
+    from dr import drill as dr_drill
+    from dr import monitoring
+
+    cfg = _call(_load, config)
+    with monitoring.job(cfg, "drill") as run:
+        run.metrics["drill_pass"] = 0
+        report = _call(dr_drill.run, cfg, set_, offsite)
+        run.metrics.update(drill_pass=1, drill_restore_seconds=report["restore_seconds"],
+                           drill_total_seconds=report["total_seconds"], drill_rpo_seconds=report["rpo_seconds"],
+                           drill_bytes_restored=report["bytes_restored"])
+    print(json.dumps(report, indent=2) if json_ else dr_drill.markdown(report), end="")
+
+
+@task(help={"config": CONFIG_HELP, "json": "print JSON"})
+def drills(c, config=None, json_=False):
+    """List the drill history (newest first): time, set, verdict, restore seconds, recovery point."""
+    from dr import drill as dr_drill
+
+    cfg = _call(_load, config)
+    rows = dr_drill.history(cfg)
+    if json_:
+        print(json.dumps(rows, indent=2))
+        return
+    for r in rows:
+        r["restore_s"] = r.get("restore_seconds", "")
+        r["rpo_s"] = r.get("rpo_seconds", "")
+        r["MB"] = f"{r.get('bytes_restored', 0) / 1e6:.1f}"
+    print(_table(rows, ["started", "set", "verdict", "restore_s", "rpo_s", "MB"]) if rows
+          else f"no drills yet in {cfg.drill.history_dir}")

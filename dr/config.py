@@ -159,6 +159,12 @@ SCHEMA: dict[str, Any] = {
         "keep_weekly": Field(int, 4, lambda v: None if v >= 0 else "must be 0 or more"),
         "keep_monthly": Field(int, 12, lambda v: None if v >= 0 else "must be 0 or more"),
     },
+    "drill": {
+        "history_dir": Field(str, "/var/lib/aggregator-dr/drills", _absolute, "drill reports (JSON and Markdown)"),
+        "keep": Field(int, 30, _positive, "drill reports kept in history_dir"),
+        "work_dir": Field(str, "", lambda v: None if v == "" or os.path.isabs(v) else "must be an absolute path or empty",
+                          "where a drill restores its throwaway data folder; empty: <cache_dir>/drill"),
+    },
     "schedule": {
         "snapshot": Field(str, "hourly", _period, "how often `invoke snapshot` runs"),
         "maintenance": Field(str, "daily", _period, "how often `invoke forget`, `invoke check` and `invoke offsite` run"),

@@ -170,6 +170,37 @@ def test_restore_refuses_to_overwrite_and_verifies(live, tmp_path, caplog):
     assert code == 1 and "there is no set 20000101T000000Z" in _errors(caplog)
 
 
+def test_drill_restores_into_a_sandbox_and_reports(live, tmp_path):
+    from dr import drill
+
+    cfg = config.derive(live, {"drill.history_dir": str(tmp_path / "drills"), "drill.keep": 2})
+    before = {c.name for c in docker.from_env().containers.list(all=True)}
+    report = drill.run(cfg)
+    assert report["verdict"] == "pass", report
+    newest = [r for r in backup.run(live, "list")[1] if r["complete"]][0]
+    assert report["set"] == newest["set"] and report["rpo_seconds"] >= 0
+    assert report["documents_restored"] == newest["documents"]
+    assert set(report["phases"]) == {"start", "restore", "queries", "pipeline"}
+    assert report["queries"]["reports"] == 18
+    assert {c.name for c in docker.from_env().containers.list(all=True)} == before  # sandbox gone
+    assert not docker.from_env().networks.list(names=[f"{live.instance}-drill"])
+    for _ in range(2):
+        drill.run(cfg)
+    assert len(drill.history(cfg)) == 2 and len(list((tmp_path / "drills").glob("*.md"))) == 2
+
+    # A damaged repository fails the drill, and the failing report is kept.
+    import shutil
+    damaged = tmp_path / "damaged"
+    shutil.copytree(live.backup.repository, damaged)
+    for pack in (damaged / "data").rglob("*"):
+        if pack.is_file():
+            pack.unlink()
+    from dr.drill import DrillFailed
+    with pytest.raises(DrillFailed, match="FAILED"):
+        drill.run(config.derive(cfg, {"backup.repository": str(damaged)}))
+    assert drill.history(cfg)[0]["verdict"] == "FAIL"
+
+
 def _errors(caplog):
     return "\n".join(r.getMessage() for r in caplog.records)
 
