@@ -12,6 +12,7 @@ from pathlib import Path
 from dr import containers, log, secrets, services
 from dr.config import Config
 from dr.errors import DrError
+from snapshots.restic import BACKUP_HOSTNAME
 
 _log = log.get("backup")
 
@@ -73,7 +74,8 @@ def run(cfg: Config, action: str, dry_run: bool = False, extra: tuple[str, ...] 
     cmd += list(extra)
     for o in overrides:
         cmd += ["--set", o]
-    code, out = containers.run_tool(cfg, "backup", cmd, volumes, networks, f"snapshot-{action}")
+    code, out = containers.run_tool(cfg, "backup", cmd, volumes, networks, f"snapshot-{action}",
+                                    hostname=BACKUP_HOSTNAME)
     try:
         return code, json.loads(out)
     except ValueError:

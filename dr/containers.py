@@ -13,7 +13,7 @@ _log = log.get("containers")
 
 
 def run_tool(cfg: Config, component: str, cmd: list[str], volumes: dict, network: str | list[str] | None,
-             label: str, environment: dict | None = None) -> tuple[int, str]:
+             label: str, environment: dict | None = None, hostname: str | None = None) -> tuple[int, str]:
     """(exit code, stdout) of cmd run in the component's image; network: one name, or several (the container
     joins all of them before it starts), or None for Docker's default bridge."""
     image = cfg.image(component)
@@ -22,6 +22,7 @@ def run_tool(cfg: Config, component: str, cmd: list[str], volumes: dict, network
     networks = [network] if isinstance(network, str) else list(network or [])
     container = docker_api.client().containers.create(
         image, cmd, volumes=volumes, network=networks[0] if networks else None, environment=environment or {},
+        hostname=hostname,
         labels={"org.aggregator-dr.instance": cfg.instance, "org.aggregator-dr.tool": label},
     )
     try:

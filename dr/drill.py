@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
-from dr import backup, config as dr_config, db as dbconn, docker_api, log, pipeline, secrets, services
+from dr import backup, config as dr_config, db as dbconn, docker_api, log, pipeline, secrets
 from dr.config import Config
 from dr.errors import DrError
 

@@ -1,10 +1,11 @@
 """`invoke rebuild`: a freshly installed Debian host becomes a working Aggregator.
 
-Phases: preflight, host bootstrap, base image, component images, start services, wait for health; with
-`sample`, also start the built-in sample collector and run the whole pipeline on it (sync, sanitize,
-importer), so that the web mirror publishes the sample reports.
-(Restore of the latest snapshot set and verification come with the restore issue.) Every phase is timed;
-the total is the recovery time of this host.
+Phases: preflight, host bootstrap, base image, component images, start services, wait for health, restore
+(the latest complete snapshot set, when the repository has one and this host's data root and database are
+empty; verified against its manifest by the restore itself), verify (the services answer, the database
+holds what the set's manifest says), then the pipeline once (so that reports restored in raw/, staging/ and
+reports/ move on; with `sample`, after starting the built-in sample collector). Every phase is timed; the
+total is the measured recovery time (RTO) of this host.
 """
 
 from __future__ import annotations
@@ -12,7 +13,9 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from dr import collector, config, host, images, log, pipeline, services
+from pathlib import Path
+
+from dr import backup, collector, config, db, host, images, log, pipeline, secrets, services
 from dr.config import Config
 from dr.errors import DrError
 
@@ -69,14 +72,19 @@ def rebuild(cfg: Config, refresh_base: bool = False, sample: bool = False) -> Re
     _phase(report, "start", lambda: ", ".join(f"{k} {v}" for k, v in services.start(cfg).items()))
     _phase(report, "health", lambda: ", ".join(f"{k} healthy after {v}s"
                                                 for k, v in services.wait_healthy(cfg).items()))
-    if sample:
-        holder = {}
+    restored: dict = {}
+    _phase(report, "restore", lambda: restore_latest(cfg, restored))
+    if restored:
+        _phase(report, "verify", lambda: verify(cfg, restored["manifest"]))
+    if sample or restored:
+        holder = {"cfg": cfg}
 
         def start_sample():
             holder["cfg"] = with_sample_collector(cfg)
             return f"sample collector {collector.container_name(cfg)} with the built-in reports"
 
-        _phase(report, "collector", start_sample)
+        if sample:
+            _phase(report, "collector", start_sample)
 
         def run_pipeline():
             results = pipeline.run(holder["cfg"])
@@ -92,3 +100,60 @@ def rebuild(cfg: Config, refresh_base: bool = False, sample: bool = False) -> Re
 
 class PipelineFailed(DrError):
     pass
+
+
+def _database_empty(cfg: Config) -> bool:
+    password = secrets.read(cfg.secrets_dir, secrets.DB_PASSWORD)
+    client = db.client(cfg.db.bind, cfg.db.port, cfg.db.user, password, cfg.db.database)
+    try:
+        d = client[cfg.db.database]
+        return all(d[c].estimated_document_count() == 0 for c in d.list_collection_names())
+    finally:
+        client.close()
+
+
+def restore_latest(cfg: Config, restored: dict) -> str:
+    """Restore the newest complete set when there is one and this host holds no data yet; says why not
+    otherwise. Fills `restored` with the restore's result."""
+    from snapshots.restore import occupied
+
+    repo = cfg.backup.repository
+    if repo.startswith("/") and not (Path(repo) / "config").is_file():
+        return f"no repository at {repo}: nothing to restore (a new Aggregator)"
+    if not secrets.path(cfg.secrets_dir, secrets.RESTIC_PASSWORD).exists():
+        raise DrError(f"the repository {repo} exists but its password file "
+                      f"{secrets.path(cfg.secrets_dir, secrets.RESTIC_PASSWORD)} does not: copy it from your "
+                      "off-host copy of the secrets (docs/runbook.md)")
+    there = occupied(cfg.data_root_path)
+    if there or not _database_empty(cfg):
+        return (f"this host already holds data ({', '.join(there) or 'the database'}): kept; "
+                "restore explicitly with `invoke restore --force` if that is what you want")
+    code, rows = backup.run(cfg, "list")
+    if code != 0:
+        raise DrError(f"cannot list the snapshot sets in {repo} (exit {code}); the reason is in the log above")
+    if not any(r["complete"] for r in rows):
+        return f"the repository {repo} has no complete snapshot set: nothing to restore"
+    code, result = backup.run(cfg, "restore", extra=("--snapshot-set", "latest"))
+    if code != 0:
+        raise DrError(f"the restore of the latest set failed (exit {code}); the reason is in the log above; "
+                      "docs/runbook.md says what to do")
+    restored.update(result)
+    f, d = result["files"], result["db"]
+    return (f"set {result['set']} (taken {result['set_started']}): {f['files']} files, {f['bytes'] / 1e6:.1f} MB, "
+            f"{sum(d['collections'].values())} documents, verified against its manifest")
+
+
+def verify(cfg: Config, manifest: dict) -> str:
+    """The services answer as users reach them, and the live database holds what the set's manifest says."""
+    services.check_db(cfg)
+    services.check_webmirror(cfg)
+    password = secrets.read(cfg.secrets_dir, secrets.DB_PASSWORD)
+    client = db.client(cfg.db.bind, cfg.db.port, cfg.db.user, password, cfg.db.database)
+    try:
+        counts = {c: client[cfg.db.database][c].count_documents({}) for c in manifest["database"]["collections"]}
+    finally:
+        client.close()
+    if counts != manifest["database"]["collections"]:
+        raise DrError(f"after the restore the database holds {counts}, the set's manifest says "
+                      f"{manifest['database']['collections']}")
+    return "db and webmirror answer; " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))

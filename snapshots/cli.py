@@ -22,11 +22,19 @@ from dr import config as dr_config
 from dr import log, secrets
 from dr.errors import ConfigError, DrError
 from snapshots import check, dbdump, offsite, restore, sets
-from snapshots.restic import Restic, ResticError
+from snapshots.restic import BACKUP_HOSTNAME, Restic, ResticError
 from stages.layout import DataRoot
-from stages.lock import LockTimeout
+from stages.lock import Lock, LockTimeout
 
 ACTIONS = ("init", "take", "list", "forget", "check", "copy", "restore")
+
+
+def repo_lock(cfg) -> Lock:
+    """One run of ours at a time per host (the restic cache folder is the host's, shared by every backup
+    container): a scheduled snapshot waits for a running check instead of failing on restic's lock, and
+    whatever restic lock of ours exists while we hold this one is stale."""
+    return Lock(Path(cfg.cache_dir) / "restic" / ".aggregator-dr.lock", exclusive=True,
+                timeout=cfg.backup.lock_timeout, what="lock of our restic runs")
 
 
 def restic_for(cfg) -> Restic:
@@ -51,6 +59,20 @@ def init(restic: Restic) -> dict:
             raise
     restic.run("init")
     return {"created": True, "repository": restic.repository}
+
+
+def _clear_stale(args, cfg) -> None:
+    repos = []
+    if args.action == "copy" or not args.offsite:
+        repos.append(restic_for(cfg))
+    if args.action == "copy" or args.offsite:
+        repos.append(offsite_restic_for(cfg))
+    for r in repos:
+        try:
+            r.clear_stale_locks(BACKUP_HOSTNAME)
+        except ResticError as exc:
+            if "no restic repository" not in str(exc):  # init creates it; other actions say so themselves
+                raise
 
 
 def act(args, cfg) -> object:
@@ -112,7 +134,9 @@ def main(argv=None) -> int:
     log.setup()
     try:
         cfg = dr_config.load(args.config, dr_config.parse_overrides(args.set))
-        result = act(args, cfg)
+        with repo_lock(cfg):
+            _clear_stale(args, cfg)
+            result = act(args, cfg)
     except DrError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code

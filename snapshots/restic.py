@@ -16,6 +16,8 @@ from dr.errors import CommandError, DrError
 _log = log.get("restic")
 
 EXIT_NO_REPOSITORY, EXIT_LOCKED, EXIT_WRONG_PASSWORD = 10, 11, 12
+# The backup containers' fixed host name: restic records it in its locks, so our own stale locks are known.
+BACKUP_HOSTNAME = "aggregator-dr-backup"
 
 
 class ResticError(DrError):
@@ -77,6 +79,28 @@ class Restic:
             return runner.read(["restic", *args], consume, env=self.env())
         except CommandError as exc:
             raise self._explain(exc) from None
+
+    def clear_stale_locks(self, ours: str) -> list[str]:
+        """Remove the restic locks a killed run of ours left behind. Call it only while holding our own
+        host-wide repository lock (snapshots.cli does): then no run of ours is active, so every lock whose
+        host name is `ours` (the backup containers' fixed host name) is stale. A lock from anywhere else
+        (an operator's restic) is left alone, and only restic's own stale-lock rule applies to it."""
+        ids = self.run("--no-lock", "list", "locks", capture=True, quiet=True).split()
+        if not ids:
+            return []
+        hosts = {}
+        for lock_id in ids:
+            try:
+                hosts[lock_id] = json.loads(self.run("--no-lock", "cat", "lock", lock_id, capture=True,
+                                                     quiet=True)).get("hostname")
+            except (ResticError, ValueError):
+                hosts[lock_id] = None  # vanished meanwhile, or unreadable: not provably ours
+        if all(h == ours for h in hosts.values()):
+            _log.info("removing %d stale restic lock(s) left by a killed run of ours", len(ids))
+            self.run("unlock", "--remove-all")
+            return ids
+        self.run("unlock")  # restic's own rule: only locks it can tell are stale
+        return [i for i, h in hosts.items() if h == ours]
 
     def json(self, *args: str):
         return json.loads(self.run(*args, "--json", capture=True, quiet=True) or "null")

@@ -84,19 +84,35 @@ def restore_files(restic: Restic, set_id: str, parts: dict, expected: dict, targ
     seconds = time.monotonic() - t0
     aside = target / f".replaced-{set_id}"
     with lock.exclusive(DataRoot(target), lock_timeout):
-        moved = []
-        for entry in sorted(restored.iterdir()):
-            current = target / entry.name
-            if current.exists() and not entry.name.startswith(IGNORED):
-                aside.mkdir(exist_ok=True)
-                current.rename(aside / entry.name)
-                moved.append(entry.name)
-            if not entry.name.startswith(IGNORED):
-                entry.rename(current)
+        moved = [name for entry in sorted(restored.iterdir()) if not entry.name.startswith(IGNORED)
+                 for name in _swap_in(entry, target / entry.name, aside / entry.name)]
     shutil.rmtree(staging)
     return {"target": str(target), "directories": actual, "seconds": round(seconds, 2),
             "bytes": sum(d["bytes"] for d in actual.values()), "files": sum(d["files"] for d in actual.values()),
             "moved_aside": str(aside) if moved else None}
+
+
+def _swap_in(restored: Path, current: Path, aside: Path) -> list[str]:
+    """Put one restored top-level entry in place; whatever was there goes to `aside`. A folder that exists on
+    both sides keeps its inode (its content is exchanged), so bind mounts of it, such as the web mirror's
+    archive/, see the restored content. Returns what was moved aside."""
+    moved = []
+    if restored.is_dir() and current.is_dir() and not current.is_symlink():
+        for child in sorted(current.iterdir()):
+            aside.mkdir(parents=True, exist_ok=True)
+            child.rename(aside / child.name)
+            moved.append(f"{current.name}/{child.name}")
+        for child in sorted(restored.iterdir()):
+            child.rename(current / child.name)
+        os.chmod(current, restored.stat().st_mode & 0o7777)
+        restored.rmdir()
+        return moved
+    if current.exists() or current.is_symlink():
+        aside.parent.mkdir(parents=True, exist_ok=True)
+        current.rename(aside)
+        moved.append(current.name)
+    restored.rename(current)
+    return moved
 
 
 def restore_db(restic: Restic, parts: dict, expected: dict, db, force: bool) -> dict:

@@ -114,3 +114,22 @@ def walk(value):
             yield from walk(v)
     else:
         yield value
+
+
+def generate(dr: DataRoot, rng, n_good: int, n_bad: int, entries=(5, 40), body=(1000, 40000)) -> dict[str, str]:
+    """Generated reports in raw/gen/ (by default a few hundred KB each, so that stages take long enough to
+    be killed mid-way) and n_bad files that are not reports. Returns {raw file name: report id}."""
+    ids = {}
+    for i in range(n_good):
+        rid = f"seed{rng.randint(0, 10**9)}r{i}"
+        entry_list = [{"input": f"http://site{j}.example/", "body": "x" * rng.randint(*body), "n": j,
+                       "headers": [["Server", ["nginx"]], ["X-Probe", ["10.9.8.7"]]]}
+                      for j in range(rng.randint(*entries))]
+        text = report({**HEADER, "report_id": rid, "probe_ip": "10.9.8.7", "start_time": 1.4e9 + i}, entry_list)
+        p = dr.state("raw") / "gen" / f"report-{i:05d}.yaml"
+        ids[p.name] = rid
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text(text)
+    for i in range(n_bad):
+        (dr.state("raw") / "gen" / f"bad-{i}.yaml").write_text("- not\n- a report\n")
+    return ids

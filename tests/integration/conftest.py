@@ -7,8 +7,10 @@ directory and loopback ports, so they never touch a live Aggregator on the same 
 
 from __future__ import annotations
 
+import contextlib
 import socket
 
+import docker
 import pytest
 from testcontainers.core.container import DockerContainer
 
@@ -23,6 +25,33 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+@contextlib.contextmanager
+def running_instance(root, name: str, sample: bool = False, reports: list | None = None, **overrides):
+    """An Aggregator instance of its own (services up by `rebuild`, a repository folder configured) in root;
+    everything it created in Docker is removed afterwards. reports, when given, receives rebuild's report."""
+    from dr import collector, offsite, rebuild, services
+
+    values = {"instance": name, "data_root": str(root / "data"), "secrets_dir": str(root / "secrets"),
+              "db.port": free_port(), "webmirror.port": free_port(), "backup.repository": str(root / "repo"),
+              "host.min_free_gb": 1, "monitoring.textfile_dir": str(root / "metrics"),
+              "drill.history_dir": str(root / "drills")}
+    values.update(overrides)
+    cfg = config.load(overrides=values)
+    report = rebuild.rebuild(cfg, sample=sample)
+    if reports is not None:
+        reports.append(report)
+    try:
+        yield cfg
+    finally:
+        offsite.stop(cfg, remove_data=True)
+        collector.stop(cfg)
+        services.down(cfg)
+        client = docker.from_env()
+        client.volumes.get(services.db_volume_name(cfg)).remove(force=True)
+        for net in client.networks.list(names=[services.network_name(cfg)]):
+            net.remove()
+
+
 @pytest.fixture(scope="session")
 def cfg(tmp_path_factory):
     root = tmp_path_factory.mktemp("instance")
@@ -33,6 +62,9 @@ def cfg(tmp_path_factory):
         "db.port": free_port(),
         "webmirror.port": free_port(),
         "host.min_free_gb": 1,
+        "backup.repository": str(root / "repo"),
+        "monitoring.textfile_dir": str(root / "metrics"),
+        "drill.history_dir": str(root / "drills"),
     })
 
 

@@ -14,29 +14,11 @@ from pathlib import Path
 import pytest
 
 from dr import config
-from pipeline_helpers import HEADER, report
+from pipeline_helpers import generate
 from stages import atomic, journal
 from stages.layout import DataRoot
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def generate(dr: DataRoot, rng: random.Random, n_good: int, n_bad: int) -> set[str]:
-    """Reports of a few hundred KB each (so that stages take long enough to be killed mid-way)."""
-    ids = set()
-    for i in range(n_good):
-        rid = f"seed{rng.randint(0, 10**9)}r{i}"
-        ids.add(rid)
-        entries = [{"input": f"http://site{j}.example/", "body": "x" * rng.randint(1000, 40000), "n": j,
-                    "headers": [["Server", ["nginx"]], ["X-Probe", ["10.9.8.7"]]]}
-                   for j in range(rng.randint(5, 40))]
-        text = report({**HEADER, "report_id": rid, "probe_ip": "10.9.8.7", "start_time": 1.4e9 + i}, entries)
-        p = dr.state("raw") / "gen" / f"report-{i:03d}.yaml"
-        p.parent.mkdir(parents=True, exist_ok=True)
-        p.write_text(text)
-    for i in range(n_bad):
-        (dr.state("raw") / "gen" / f"bad-{i}.yaml").write_text("- not\n- a report\n")
-    return ids
 
 
 def write_config(tmp_path, cfg_values: dict) -> Path:
@@ -99,7 +81,7 @@ def test_killed_sanitize_and_importer_converge(seed, tmp_path, built, database):
     assert temporaries(dr) == []
     assert journal.pending(dr)[0] == []
     published = [p for p in dr.files("archive") if p.suffix == ".yaml"]
-    assert sorted(p.name.split("-")[4] for p in published) == sorted(ids)  # each report exactly once
+    assert sorted(p.name.split("-")[4] for p in published) == sorted(ids.values())  # each report exactly once
     assert len([p for p in dr.files("quarantine") if p.suffix == ".yaml"]) == 2
     db = client[built.db.database]
     assert db.reports.count_documents({}) == len(ids)

@@ -8,7 +8,7 @@ import urllib.request
 import docker
 import pytest
 
-from dr import collector, db, rebuild, secrets, services
+from dr import images, collector, db, rebuild, secrets, services
 
 
 @pytest.fixture
@@ -30,8 +30,11 @@ def test_rebuild_starts_healthy_services_and_down_keeps_data(instance):
     cfg = instance
     report = rebuild.rebuild(cfg)
     phases = [p[0] for p in report.phases]
-    assert phases == ["preflight", "bootstrap", "images", "start", "health"]
-    assert "7 images (7 unchanged)" in dict((p[0], p[2]) for p in report.phases)["images"]
+    assert phases == ["preflight", "bootstrap", "images", "start", "health", "restore"]
+    notes = dict((p[0], p[2]) for p in report.phases)
+    n = len(images.COMPONENTS)
+    assert f"{n} images ({n} unchanged)" in notes["images"]
+    assert notes["restore"].startswith("no repository at ")  # a new Aggregator: nothing to restore
 
     rows = {r["service"]: r for r in services.status(cfg)}
     assert rows["db"]["health"] == "healthy" and rows["webmirror"]["health"] == "healthy"

@@ -1,0 +1,204 @@
+"""Snapshot sets under stress: taken while the pipeline moves a few thousand reports, and `invoke snapshot`
+killed at random moments. Real pipeline stages in their images, real restic, real FerretDB."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import docker
+import pytest
+
+from conftest import running_instance
+from dr import backup, config, drill, pipeline
+from pipeline_helpers import generate
+from stages.layout import REPORT_STATES, DataRoot
+
+ROOT = Path(__file__).resolve().parents[2]
+REPORTS = 2500
+
+
+@pytest.fixture(scope="module")
+def busy(built, tmp_path_factory):
+    root = tmp_path_factory.mktemp("busy")
+    with running_instance(root, "aggr-busy", **{"pipeline.workers": 2}) as cfg:
+        assert backup.run(cfg, "init")[0] == 0
+        yield cfg
+
+
+def journal_lines(dr: DataRoot) -> int:
+    try:
+        return dr.journal.read_bytes().count(b"\n")
+    except FileNotFoundError:
+        return 0
+
+
+def where_is_each_report(root: Path, raw_names: dict[str, str]) -> dict[str, list[str]]:
+    """report id -> the state directories holding it (a restored data root, read by file names)."""
+    seen: dict[str, list[str]] = {}
+    for state in REPORT_STATES:
+        for p in DataRoot(root).files(state):
+            if p.suffix != ".yaml":
+                continue
+            rid = raw_names.get(p.name) if state == "raw" else p.name.split("-")[4]
+            seen.setdefault(rid, []).append(state)
+    return seen
+
+
+def test_a_set_taken_while_the_pipeline_is_busy_restores_consistently(busy):
+    cfg = busy
+    dr = DataRoot(cfg.data_root).ensure()
+    raw_names = generate(dr, random.Random(7), REPORTS, 0, entries=(1, 3), body=(50, 400))
+    ids = set(raw_names.values())
+
+    results = []
+    runner = threading.Thread(target=lambda: results.extend(pipeline.run(cfg)))
+    runner.start()
+    taken = []
+    # One set while the sanitizer works, one while the importer works.
+    for ready in (lambda: journal_lines(dr) >= 300,
+                  lambda: len(DataRoot(cfg.data_root).files("archive")) >= 100):
+        while not ready():
+            assert runner.is_alive(), f"the pipeline finished before the snapshot: {results}"
+            time.sleep(0.2)
+        code, m = backup.run(cfg, "take")
+        assert code == 0
+        taken.append(m)
+    runner.join()
+    assert [r["exit_code"] for r in results] == [0, 0], results
+
+    for m in taken:
+        pending = sum(m["directories"][s]["reports"] for s in ("raw", "staging", "reports"))
+        assert pending > 0 and m["directories"]["archive"]["reports"] + m["directories"]["staging"]["reports"] > 0, \
+            f"set {m['set']} was not taken mid-flight: {m['directories']}"
+        with drill.sandbox(cfg, "busy") as sb:
+            code, restored = backup.run(sb.cfg, "restore", extra=("--snapshot-set", m["set"]))
+            assert code == 0  # files and database verified against the manifest by the restore itself
+            where = where_is_each_report(Path(sb.cfg.data_root), raw_names)
+            assert set(where) == ids, "reports missing from, or foreign to, the set"
+            doubled = {rid: states for rid, states in where.items() if len(states) != 1}
+            assert not doubled, f"reports in more than one state: {list(doubled.items())[:5]}"
+            archived = {p.name for p in DataRoot(sb.cfg.data_root).files("archive") if p.suffix == ".yaml"}
+            in_db = {d["report_file"] for d in sb.db["reports"].find({}, {"report_file": 1})}
+            assert archived <= in_db, "an archived report without its documents in the dump"
+            assert sb.db["reports"].count_documents({}) == m["database"]["collections"].get("reports", 0)
+
+
+def _snapshot_cmd(cfg_file: Path) -> list[str]:
+    return [str(ROOT / "run"), "invoke", "snapshot", "--config", str(cfg_file)]
+
+
+# Moments to kill at, by what the backup container logs: our start-up (restic locks), waiting for the data
+# root's lock, the files backup, the dump streaming into restic, the manifest being stored.
+MOMENTS = ("list locks", "waiting for the exclusive lock", "$ restic backup --json --host",
+           "--stdin-filename database.dbdump", "--stdin-filename manifest.json")
+
+
+def _backup_container(instance: str, timeout: float = 60):
+    client = docker.from_env()
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = client.containers.list(filters={"label": [f"org.aggregator-dr.instance={instance}",
+                                                           "org.aggregator-dr.tool=snapshot-take"]})
+        if found:
+            return found[0]
+        time.sleep(0.05)
+    return None
+
+
+def _wait_for_log(container, marker: str) -> bool:
+    for line in container.logs(stream=True, follow=True):
+        if marker in line.decode(errors="replace"):
+            return True
+    return False  # the container ended first
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_killing_snapshot_never_leaves_a_complete_set_that_does_not_restore(busy, seed, tmp_path):
+    cfg = busy
+    rng = random.Random(1000 + seed)
+    cfg_file = tmp_path / "config.toml"
+    cfg_file.write_text(config.to_toml(cfg.as_dict()))
+    before = {r["set"] for r in backup.run(cfg, "list")[1] if r["complete"]}
+    landed = []
+    for _ in range(2):
+        time.sleep(1.1)  # set ids have one-second resolution
+        proc = subprocess.Popen(_snapshot_cmd(cfg_file), cwd=ROOT, start_new_session=True,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        moment = rng.choice(MOMENTS)
+        whole = rng.random() < 0.7  # the host process and its container (a crash), or only the host process
+        container = _backup_container(cfg.instance)
+        assert container is not None, "invoke snapshot started no backup container"
+        seen = _wait_for_log(container, moment)
+        time.sleep(rng.uniform(0, 0.4))
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        if whole:
+            try:
+                container.kill()
+            except docker.errors.APIError:
+                pass  # it had finished
+        container.remove(force=True) if whole else container.wait(timeout=600)
+        landed.append(f"{'crash' if whole else 'host process'} at {moment!r}{'' if seen else ' (never reached)'}")
+    # The next run succeeds: the data root's lock died with its holder, restic locks of ours are cleared.
+    time.sleep(1.1)
+    final = subprocess.run(_snapshot_cmd(cfg_file), cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert final.returncode == 0, final.stderr[-3000:]
+    # Every set listed as complete reads back whole and matches its manifest.
+    code, result = backup.run(cfg, "check")
+    assert code == 0 and result["ok"], (landed, json.dumps(result)[:3000])
+    complete = {r["set"] for r in backup.run(cfg, "list")[1] if r["complete"]}
+    assert len(complete - before) >= 1, landed
+
+
+def _start_restic_that_hangs(cfg, hostname: str):
+    """A restic backup holding its repository lock (its stdin command sleeps), as a killed run would leave."""
+    from dr import secrets
+
+    pw = secrets.path(cfg.secrets_dir, secrets.RESTIC_PASSWORD)
+    return docker.from_env().containers.run(
+        cfg.image("backup"), ["restic", "backup", "--stdin-filename", "hang", "--stdin-from-command", "--",
+                              "sleep", "300"], detach=True, hostname=hostname,
+        volumes={cfg.backup.repository: {"bind": "/repo", "mode": "rw"},
+                 str(pw): {"bind": "/run/secrets/restic-password", "mode": "ro"}},
+        environment={"RESTIC_REPOSITORY": "/repo", "RESTIC_PASSWORD_FILE": "/run/secrets/restic-password"},
+        labels={"org.aggregator-dr.instance": cfg.instance})
+
+
+def _locks(cfg) -> list[str]:
+    return os.listdir(Path(cfg.backup.repository) / "locks")
+
+
+def test_stale_restic_locks_of_ours_are_cleared_and_foreign_ones_kept(busy, caplog):
+    import logging
+
+    from snapshots.restic import BACKUP_HOSTNAME
+
+    caplog.set_level(logging.INFO, logger="aggregator-dr")
+    for hostname, ours in ((BACKUP_HOSTNAME, True), ("an-operators-laptop", False)):
+        c = _start_restic_that_hangs(busy, hostname)
+        try:
+            deadline = time.monotonic() + 30
+            while not _locks(busy) and time.monotonic() < deadline:
+                time.sleep(0.2)
+            assert _locks(busy), "restic took no lock"
+        finally:
+            c.kill()  # killed: its lock stays behind
+            c.remove(force=True)
+        caplog.clear()
+        code, result = backup.run(busy, "check")  # check needs restic's exclusive lock
+        text = "\n".join(r.getMessage() for r in caplog.records)
+        if ours:
+            assert code == 0 and result["ok"] and "removing 1 stale restic lock(s)" in text
+            assert _locks(busy) == []
+        else:
+            assert code == 1 and "is locked by another restic process" in result["restic_check"]["error"]
+            assert len(_locks(busy)) == 1  # an operator's lock is theirs to remove
+            for name in _locks(busy):
+                os.remove(Path(busy.backup.repository) / "locks" / name)
