@@ -157,7 +157,7 @@ def main():
                           f"restore --host {services.container_name(sb.cfg, 'db')} --password-file /run/secrets/db-password >&2; "
                           f"e=$EPOCHREALTIME; echo db $(python3 -c \"print($e - $s)\")")
                 out = plain_restic(sb.cfg, work, script, "plain-restore", {
-                    cfg.backup.repository: {"bind": "/repo", "mode": "ro"},
+                    cfg.backup.repository: {"bind": "/repo", "mode": "rw"},
                     str(db_pw): {"bind": "/run/secrets/db-password", "mode": "ro"}})
                 r["plain_restore"] = {k: round(float(v), 1) for k, v in (line.split() for line in
                                                                           out.strip().splitlines())}

@@ -29,7 +29,7 @@ def _secret_mount(cfg: Config, name: str, volumes: dict) -> None:
 def run(cfg: Config, action: str, dry_run: bool = False, extra: tuple[str, ...] = (),
         offsite: bool = False) -> tuple[int, object]:
     """(exit code, parsed JSON result or None) of one snapshots.cli action (init, take, list, forget, check,
-    copy, restore); offsite: the action works on the off-site repository; extra: more arguments
+    copy, restore, artifacts-restore); offsite: the action works on the off-site repository; extra: more arguments
     (--read-data-subset, --snapshot-set, --no-files, --no-db, --force)."""
     uses_primary = action == "copy" or not offsite
     uses_offsite = action == "copy" or offsite
@@ -44,6 +44,12 @@ def run(cfg: Config, action: str, dry_run: bool = False, extra: tuple[str, ...] 
     if action == "take" or (action == "restore" and "--no-files" not in extra):
         cfg.data_root_path.mkdir(parents=True, exist_ok=True)
         volumes[str(cfg.data_root_path)] = {"bind": "/data", "mode": "rw"}
+    artifacts = cfg.cache_path / "go"
+    if action == "take" and artifacts.is_dir():
+        volumes[str(artifacts)] = {"bind": "/artifacts", "mode": "ro"}
+    if action == "artifacts-restore":
+        artifacts.mkdir(parents=True, exist_ok=True)
+        volumes[str(artifacts)] = {"bind": "/artifacts", "mode": "rw"}
     if action == "take" or (action == "restore" and "--no-db" not in extra):
         overrides += [f"db.host={services.container_name(cfg, 'db')}", "db.port=27017",
                       f"db.database={cfg.db.database}", f"db.user={cfg.db.user}"]

@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import json
+import os
 import shutil
 import tempfile
 import time
@@ -57,6 +58,10 @@ def _copy_secret(src_dir: str, dst_dir: Path, name: str) -> None:
 @contextlib.contextmanager
 def sandbox(cfg: Config, label: str = "drill") -> Iterator[Sandbox]:
     """A throwaway data folder and database for cfg's repository; everything is removed on exit."""
+    # No Ryuk reaper: it is an image from a registry (never pulled here); the sandbox removes what it made.
+    os.environ.setdefault("TESTCONTAINERS_RYUK_DISABLED", "true")
+    os.environ.setdefault("TESTCONTAINERS_CONNECTION_MODE", "docker_host")
+    os.environ.setdefault("TC_HOST", "127.0.0.1")
     from testcontainers.core.container import DockerContainer
 
     work = Path(cfg.drill.work_dir or cfg.cache_path / "drill")

@@ -72,11 +72,10 @@ def build(art: GoArtifact, cache_dir: Path) -> Path:
     """Return the cached binary, building it from the module proxy when it is not cached yet."""
     target = cached_path(cache_dir, art)
     meta = target.with_suffix(".json")
-    if target.is_file() and meta.is_file():
-        recorded = json.loads(meta.read_text())["sha256"]
-        if sha256_file(target) == recorded:
-            _log.info("%s %s: cached (%s)", art.name, art.version, target)
-            return target
+    if cached(art, cache_dir):
+        _log.info("%s %s: cached (%s)", art.name, art.version, target)
+        return target
+    if target.is_file():
         _log.info("%s %s: cached file does not match its sha256, rebuilding", art.name, art.version)
     go = go_binary()
     env = {"GOTOOLCHAIN": "local", "CGO_ENABLED": "0", "GOFLAGS": "-mod=mod"}
@@ -106,6 +105,13 @@ def build(art: GoArtifact, cache_dir: Path) -> Path:
     }, indent=2) + "\n")
     _log.info("%s %s built: sha256 %s", art.name, art.version, digest)
     return target
+
+
+def cached(art: GoArtifact, cache_dir: Path) -> bool:
+    """The artifact is in the cache and matches the sha256 recorded beside it."""
+    target = cached_path(cache_dir, art)
+    meta = target.with_suffix(".json")
+    return target.is_file() and meta.is_file() and sha256_file(target) == json.loads(meta.read_text())["sha256"]
 
 
 def metadata(art: GoArtifact, cache_dir: Path) -> dict:

@@ -63,6 +63,8 @@ def rebuild(cfg: Config, refresh_base: bool = False, sample: bool = False) -> Re
     _phase(report, "preflight", lambda: "; ".join(host.preflight(cfg)))
     _phase(report, "bootstrap", lambda: host.bootstrap(cfg).summary())
 
+    _phase(report, "artifacts", lambda: restore_artifacts(cfg, refresh_base))
+
     def build():
         built = images.build_all(cfg, refresh_base=refresh_base)
         unchanged = sum(1 for b in built if b.unchanged)
@@ -112,18 +114,48 @@ def _database_empty(cfg: Config) -> bool:
         client.close()
 
 
+def _repository_usable(cfg: Config) -> str | None:
+    """Why the repository cannot be used for a restore, or None."""
+    repo = cfg.backup.repository
+    if repo.startswith("/") and not (Path(repo) / "config").is_file():
+        return f"no repository at {repo}"
+    if not secrets.path(cfg.secrets_dir, secrets.RESTIC_PASSWORD).exists():
+        raise DrError(f"the repository {repo} exists but its password file "
+                      f"{secrets.path(cfg.secrets_dir, secrets.RESTIC_PASSWORD)} does not: copy it from your "
+                      "off-host copy of the secrets (docs/runbook.md)")
+    return None
+
+
+def restore_artifacts(cfg: Config, refresh_base: bool) -> str:
+    """The Go binaries from the repository when they are not in the cache (no Go module proxy needed)."""
+    from dr import gobuild
+
+    missing = [a.name for a in gobuild.ARTIFACTS if not gobuild.cached(a, cfg.cache_path)]
+    if not missing:
+        return "Go binaries cached: " + ", ".join(f"{a.name} {a.version}" for a in gobuild.ARTIFACTS)
+    why_not = _repository_usable(cfg)
+    if why_not:
+        return f"{why_not}: {', '.join(missing)} will be built from the Go module proxy"
+    from dr import baseimage
+
+    baseimage.ensure(cfg, refresh=refresh_base)
+    images.build_one(cfg, "backup", images.git_revision())  # needs no Go binary
+    code, result = backup.run(cfg, "artifacts-restore")
+    if code != 0:
+        return f"could not read the build artifacts from the repository (exit {code}); building them instead"
+    return (f"restored {', '.join(result['restored'])} from artifacts snapshot {result['snapshot']} "
+            f"({result['taken']}), sha256 verified") if result.get("restored") else result.get("reason", "nothing")
+
+
 def restore_latest(cfg: Config, restored: dict) -> str:
     """Restore the newest complete set when there is one and this host holds no data yet; says why not
     otherwise. Fills `restored` with the restore's result."""
     from snapshots.restore import occupied
 
     repo = cfg.backup.repository
-    if repo.startswith("/") and not (Path(repo) / "config").is_file():
-        return f"no repository at {repo}: nothing to restore (a new Aggregator)"
-    if not secrets.path(cfg.secrets_dir, secrets.RESTIC_PASSWORD).exists():
-        raise DrError(f"the repository {repo} exists but its password file "
-                      f"{secrets.path(cfg.secrets_dir, secrets.RESTIC_PASSWORD)} does not: copy it from your "
-                      "off-host copy of the secrets (docs/runbook.md)")
+    why_not = _repository_usable(cfg)
+    if why_not:
+        return f"{why_not}: nothing to restore (a new Aggregator)"
     there = occupied(cfg.data_root_path)
     if there or not _database_empty(cfg):
         return (f"this host already holds data ({', '.join(there) or 'the database'}): kept; "

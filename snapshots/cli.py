@@ -1,7 +1,7 @@
 """Snapshot sets from the command line, as the backup image runs them (`invoke snapshot` and friends
 start this in the backup container):
 
-    python -m snapshots.cli init|take|list|forget|check|copy|restore [--offsite] [--dry-run]
+    python -m snapshots.cli init|take|list|forget|check|copy|restore|artifacts-restore [--offsite] [--dry-run]
                             [--read-data-subset N%] [--snapshot-set ID] [--no-files] [--no-db] [--force]
                             [--config FILE] [--set KEY=VALUE ...] [--host NAME]
 
@@ -21,12 +21,13 @@ from pathlib import Path
 from dr import config as dr_config
 from dr import log, secrets
 from dr.errors import ConfigError, DrError
-from snapshots import check, dbdump, offsite, restore, sets
+from snapshots import artifacts, check, dbdump, offsite, restore, sets
 from snapshots.restic import BACKUP_HOSTNAME, Restic, ResticError
 from stages.layout import DataRoot
 from stages.lock import Lock, LockTimeout
 
-ACTIONS = ("init", "take", "list", "forget", "check", "copy", "restore")
+ACTIONS = ("init", "take", "list", "forget", "check", "copy", "restore", "artifacts-restore")
+ARTIFACTS = Path("/artifacts")  # where dr/backup.py mounts the host's <cache_dir>/go
 
 
 def repo_lock(cfg) -> Lock:
@@ -84,7 +85,15 @@ def act(args, cfg) -> object:
     if args.action == "take":
         if args.offsite:
             raise ConfigError("sets are taken into the primary repository; `copy` puts them off-site")
-        return sets.take(cfg, restic, DataRoot(cfg.data_root), args.host)
+        result = sets.take(cfg, restic, DataRoot(cfg.data_root), args.host)
+        if ARTIFACTS.is_dir():  # after the set, outside the lock; a failure here never spoils the set
+            try:
+                result["artifacts"] = artifacts.save(restic, ARTIFACTS, args.host)
+            except ResticError as exc:
+                result["artifacts"] = {"saved": False, "error": str(exc)}
+        return result
+    if args.action == "artifacts-restore":
+        return artifacts.restore(restic, ARTIFACTS)
     if args.action == "forget":
         return sets.forget(restic, cfg.retention, args.dry_run)
     if args.action == "check":

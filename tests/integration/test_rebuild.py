@@ -30,11 +30,12 @@ def test_rebuild_starts_healthy_services_and_down_keeps_data(instance):
     cfg = instance
     report = rebuild.rebuild(cfg)
     phases = [p[0] for p in report.phases]
-    assert phases == ["preflight", "bootstrap", "images", "start", "health", "restore"]
+    assert phases == ["preflight", "bootstrap", "artifacts", "images", "start", "health", "restore"]
     notes = dict((p[0], p[2]) for p in report.phases)
     n = len(images.COMPONENTS)
     assert f"{n} images ({n} unchanged)" in notes["images"]
     assert notes["restore"].startswith("no repository at ")  # a new Aggregator: nothing to restore
+    assert notes["artifacts"].startswith("Go binaries cached: ferretdb v1.24.2")
 
     rows = {r["service"]: r for r in services.status(cfg)}
     assert rows["db"]["health"] == "healthy" and rows["webmirror"]["health"] == "healthy"

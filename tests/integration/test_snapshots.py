@@ -12,7 +12,7 @@ import pytest
 from testcontainers.core.container import DockerContainer
 
 from conftest import free_port, running_instance
-from dr import backup, config, containers, db, offsite, secrets, services
+from dr import backup, config, containers, db, images, offsite, secrets, services
 
 
 @pytest.fixture(scope="module")
@@ -37,6 +37,7 @@ def test_a_set_restores_to_its_manifest(live):
     assert m["directories"]["quarantine"]["reports"] == 1
     assert m["database"]["collections"]["reports"] == 18
     assert m["paused_seconds"] > 0 and m["journal_position"] > 0
+    assert m["artifacts"]["saved"] is True and m["artifacts"]["artifacts"] == ["ferretdb-v1.24.2/ferretdb"]
     code, rows = backup.run(cfg, "list")
     assert code == 0 and rows[0]["set"] == m["set"] and rows[0]["complete"]
     assert rows[0]["reports"] == sum(d["reports"] for d in m["directories"].values())
@@ -80,24 +81,25 @@ def test_check_reads_every_set_back_and_names_a_damaged_one(live, tmp_path):
     assert code == 0 and result["ok"], result
     assert result["verified"] >= 1 and all(r["verdict"] == "ok" for r in result["sets"])
 
-    # Damage copies of the repository (the live one stays intact for the tests below).
-    packs = sorted((p for p in Path(live.backup.repository, "data").rglob("*") if p.is_file()),
-                   key=lambda p: p.stat().st_size)
+    # Damage copies of the repository (the live one stays intact for the tests below): one byte flipped in
+    # the middle of every pack (sets and the build artifacts share none), then every pack deleted.
     flipped = tmp_path / "flipped"
     shutil.copytree(live.backup.repository, flipped)
-    largest = flipped / packs[-1].relative_to(live.backup.repository)
-    data = bytearray(largest.read_bytes())
-    data[len(data) // 2] ^= 0xFF
-    largest.write_bytes(bytes(data))
+    for pack in (p for p in (flipped / "data").rglob("*") if p.is_file()):
+        data = bytearray(pack.read_bytes())
+        data[len(data) // 2] ^= 0xFF
+        pack.write_bytes(bytes(data))
     code, result = backup.run(config.derive(live, {"backup.repository": str(flipped)}), "check")
     assert code == 1 and not result["ok"]
     assert result["failed_sets"], result
     bad = [r for r in result["sets"] if r["verdict"] == "FAILED"]
-    assert all("cannot be read back" in " ".join(r["problems"]) for r in bad), bad
+    assert all(("cannot be read back" in " ".join(r["problems"]) or "manifest unreadable" in " ".join(r["problems"]))
+               for r in bad), bad
 
     deleted = tmp_path / "deleted"
     shutil.copytree(live.backup.repository, deleted)
-    (deleted / packs[-1].relative_to(live.backup.repository)).unlink()
+    for pack in (p for p in (deleted / "data").rglob("*") if p.is_file()):
+        pack.unlink()
     code, result = backup.run(config.derive(live, {"backup.repository": str(deleted)}), "check")
     assert code == 1 and not result["restic_check"]["ok"] and result["failed_sets"], result
 
@@ -203,8 +205,12 @@ def test_rebuild_on_a_new_host_restores_the_latest_set(live, tmp_path):
     copy.write_text(secrets.read(live.secrets_dir, secrets.RESTIC_PASSWORD) + "\n")
     reports = []
     with running_instance(tmp_path, "aggr-rebuilt", reports=reports, **{
-            "backup.repository": live.backup.repository, "secrets_dir": str(tmp_path / "secrets")}) as cfg:
+            "backup.repository": live.backup.repository, "secrets_dir": str(tmp_path / "secrets"),
+            "cache_dir": str(tmp_path / "cache")}) as cfg:  # an empty cache: no Go binary on this "host"
         phases = {name: note for name, _, note in reports[0].phases}
+        assert phases["artifacts"].startswith("restored ferretdb-v1.24.2/ferretdb from artifacts snapshot")
+        n = len(images.COMPONENTS)  # the restored binary is byte-identical: the db image is a cache hit
+        assert f"{n} images ({n} unchanged)" in phases["images"]
         assert phases["restore"].startswith(f"set {newest['set']} ") and "verified" in phases["restore"]
         assert "reports 18" in phases["verify"] and "pipeline" in phases
         assert len(list((Path(cfg.data_root) / "archive").rglob("*.yaml"))) == 18
@@ -275,7 +281,8 @@ def test_offsite_copy_is_append_only_and_restores(live, caplog):
     offsite.serve(cfg)
     assert backup.run(cfg, "init", offsite=True) == (0, {"created": True, "repository": cfg.offsite.repository})
     time.sleep(1.1)  # set ids have one-second resolution
-    assert backup.run(cfg, "take")[0] == 0
+    code, m = backup.run(cfg, "take")
+    assert code == 0 and m["artifacts"]["saved"] is False  # the same binaries are kept only once
     primary = [r["set"] for r in backup.run(cfg, "list")[1] if r["complete"]]
     assert len(primary) >= 2
     code, copied = backup.run(cfg, "copy")

@@ -1,0 +1,87 @@
+"""Build artifacts that Debian's archive cannot give back (the FerretDB binary built from its Go module),
+kept in the repository so that a rebuild works when the Go module proxy is out of reach.
+
+The artifact folder (`<cache_dir>/go`: `<name>-<version>/<name>` plus `<name>.json` with its version, module
+checksum, Go version and sha256) is stored as its own restic snapshot tagged `kind:artifacts` and
+`artifacts:<fingerprint>`, where the fingerprint is a sha256 over the binaries' names and sha256s; a new
+snapshot is made only when that changes. These snapshots belong to no set, so `forget` never removes them.
+Restoring checks every binary against the sha256 recorded beside it before it is put in place.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from pathlib import Path
+
+from dr import log
+from dr.digest import sha256_file
+from snapshots.restic import Restic, ResticError
+
+_log = log.get("artifacts")
+KIND = "artifacts"
+
+
+def inventory(folder: Path) -> dict[str, str]:
+    """{"<name>-<version>/<name>": sha256} of every artifact whose metadata file is beside it."""
+    found = {}
+    for meta in sorted(folder.glob("*/*.json")):
+        binary = meta.with_suffix("")
+        if binary.is_file():
+            found[f"{meta.parent.name}/{binary.name}"] = json.loads(meta.read_text())["sha256"]
+    return found
+
+
+def fingerprint(items: dict[str, str]) -> str:
+    return hashlib.sha256("".join(f"{k} {v}\n" for k, v in sorted(items.items())).encode()).hexdigest()[:16]
+
+
+def _latest(restic: Restic) -> dict | None:
+    snaps = [s for s in restic.json("snapshots", "--tag", f"kind:{KIND}") or []]
+    return max(snaps, key=lambda s: s["time"]) if snaps else None
+
+
+def save(restic: Restic, folder: Path, host: str) -> dict:
+    """Store the artifact folder unless the newest artifacts snapshot already holds the same binaries."""
+    items = inventory(folder)
+    if not items:
+        return {"saved": False, "reason": f"no artifacts in {folder}"}
+    for rel, digest in items.items():
+        if sha256_file(folder / rel) != digest:
+            raise ResticError(f"artifact {folder / rel} does not match the sha256 recorded beside it; "
+                              "rebuild it (`invoke build`) before it is kept in the repository")
+    fp = fingerprint(items)
+    latest = _latest(restic)
+    if latest and f"artifacts:{fp}" in (latest.get("tags") or []):
+        return {"saved": False, "fingerprint": fp, "snapshot": latest["short_id"], "artifacts": sorted(items)}
+    summary = restic.backup("--host", host, "--tag", f"kind:{KIND}", "--tag", f"artifacts:{fp}", str(folder))
+    return {"saved": True, "fingerprint": fp, "snapshot": summary["snapshot_id"][:8], "artifacts": sorted(items)}
+
+
+def restore(restic: Restic, folder: Path) -> dict:
+    """Put the newest stored artifacts into folder (only those missing or different), each one verified."""
+    latest = _latest(restic)
+    if latest is None:
+        return {"restored": [], "reason": "the repository holds no build artifacts"}
+    tmp = folder / ".restore-artifacts"
+    shutil.rmtree(tmp, ignore_errors=True)
+    restic.run("restore", latest["id"], "--target", str(tmp))
+    got = tmp / latest["paths"][0].lstrip("/")
+    restored = []
+    try:
+        for rel, digest in inventory(got).items():
+            if sha256_file(got / rel) != digest:
+                raise ResticError(f"the stored artifact {rel} does not match its recorded sha256")
+            dest = folder / rel
+            if dest.is_file() and dest.with_suffix(".json").is_file() and sha256_file(dest) == digest:
+                continue
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(got / rel, dest.with_name(dest.name + ".tmp"))
+            os.replace(dest.with_name(dest.name + ".tmp"), dest)
+            shutil.copy2((got / rel).with_suffix(".json"), dest.with_suffix(".json"))
+            restored.append(rel)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return {"restored": restored, "snapshot": latest["short_id"], "taken": latest["time"][:19]}
