@@ -133,3 +133,11 @@ def generate(dr: DataRoot, rng, n_good: int, n_bad: int, entries=(5, 40), body=(
     for i in range(n_bad):
         (dr.state("raw") / "gen" / f"bad-{i}.yaml").write_text("- not\n- a report\n")
     return ids
+
+
+def journal_lines(dr: DataRoot) -> int:
+    """How many lines the data root's journal has (a measure of the pipeline's progress)."""
+    try:
+        return dr.journal.read_bytes().count(b"\n")
+    except FileNotFoundError:
+        return 0

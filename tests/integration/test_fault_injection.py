@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from dr import config
-from pipeline_helpers import generate
+from pipeline_helpers import generate, journal_lines
 from stages import atomic, journal
 from stages.layout import DataRoot
 
@@ -26,13 +26,6 @@ def write_config(tmp_path, cfg_values: dict) -> Path:
     path = tmp_path / "config.toml"
     path.write_text(config.to_toml(cfg.as_dict()))
     return path
-
-
-def journal_lines(dr: DataRoot) -> int:
-    try:
-        return dr.journal.read_bytes().count(b"\n")
-    except FileNotFoundError:
-        return 0
 
 
 def run_with_kills(stage: str, cfg_file: Path, dr: DataRoot, rng: random.Random, kills: int) -> list[str]:

@@ -17,7 +17,7 @@ import pytest
 
 from conftest import running_instance
 from dr import backup, config, drill, pipeline
-from pipeline_helpers import generate
+from pipeline_helpers import generate, journal_lines
 from stages.layout import REPORT_STATES, DataRoot
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -30,13 +30,6 @@ def busy(built, tmp_path_factory):
     with running_instance(root, "aggr-busy", **{"pipeline.workers": 2}) as cfg:
         assert backup.run(cfg, "init")[0] == 0
         yield cfg
-
-
-def journal_lines(dr: DataRoot) -> int:
-    try:
-        return dr.journal.read_bytes().count(b"\n")
-    except FileNotFoundError:
-        return 0
 
 
 def where_is_each_report(root: Path, raw_names: dict[str, str]) -> dict[str, list[str]]:
