@@ -41,7 +41,7 @@ def note(**kv):
 
 
 @contextmanager
-def instance(work: Path, name: str, **overrides):
+def instance(work: Path, name: str, keep_data: bool = False, **overrides):
     import docker
 
     from dr import collector
@@ -58,7 +58,7 @@ def instance(work: Path, name: str, **overrides):
         collector.stop(cfg)
         services.down(cfg)
         client = docker.from_env()
-        for v in client.volumes.list(filters={"name": services.db_volume_name(cfg)}):
+        for v in [] if keep_data else client.volumes.list(filters={"name": services.db_volume_name(cfg)}):
             v.remove(force=True)
         for net in client.networks.list(names=[services.network_name(cfg)]):
             net.remove()
@@ -97,14 +97,24 @@ def main():
     p.add_argument("--mb", type=float, default=2048, help="generated: size of the raw reports")
     p.add_argument("--report-mb", type=float, default=32)
     p.add_argument("--work", type=Path, default=None, help="scratch folder (default: a temporary one)")
+    p.add_argument("--reuse", type=Path, default=None,
+                   help="the scratch folder of an earlier run that was stopped after its pipeline: reuse its "
+                        "data root and database (kept afterwards), start again from a new repository")
+    p.add_argument("--only-snapshots", action="store_true",
+                   help="stop after the snapshot sets and the plain restic backup")
     args = p.parse_args()
     log.setup()
-    work = Path(tempfile.mkdtemp(prefix="aggr-drbench-", dir=args.work))
+    work = args.reuse or Path(tempfile.mkdtemp(prefix="aggr-drbench-", dir=args.work))
+    if args.reuse:
+        shutil.rmtree(work / "a" / "repo", ignore_errors=True)
+        shutil.rmtree(work / "plain-repo", ignore_errors=True)
     r: dict = {"set": args.set}
     try:
-        with instance(work / "a", "aggr-bench") as cfg:
+        with instance(work / "a", "aggr-bench", keep_data=bool(args.reuse)) as cfg:
             _, r["rebuild_seconds"] = timed(rebuild.rebuild, cfg, sample=args.set == "samples")
-            if args.set == "generated":
+            if args.set == "generated" and args.reuse:
+                r["data_reused_from"] = str(args.reuse)
+            elif args.set == "generated":
                 from pipeline_bench import make_set
 
                 files = make_set("generated", work, args.mb, args.report_mb)
@@ -140,6 +150,9 @@ def main():
             r["plain_restic_backup_files"] = {k: round(float(v), 1) for k, v in (line.split() for line in
                                                                                   out.strip().splitlines())}
             note(plain_restic_backup_files=r["plain_restic_backup_files"])
+            if args.only_snapshots:
+                print(json.dumps(r, indent=2))
+                return
 
             # Drill of the latest set.
             report = drill.run(cfg)
@@ -175,7 +188,8 @@ def main():
                                          "total_seconds": round(rep.total, 1),
                                          "restore_note": dict((n, t) for n, _, t in rep.phases)["restore"]}
     finally:
-        shutil.rmtree(work, ignore_errors=True)
+        if not args.reuse:
+            shutil.rmtree(work, ignore_errors=True)
     print(json.dumps(r, indent=2))
 
 

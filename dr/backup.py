@@ -38,7 +38,8 @@ def run(cfg: Config, action: str, dry_run: bool = False, extra: tuple[str, ...] 
     (cfg.cache_path / "restic").mkdir(parents=True, exist_ok=True)
     volumes = {str(cfg.cache_path / "restic"): {"bind": "/cache/restic", "mode": "rw"}}
     overrides = ["data_root=/data", "cache_dir=/cache", "secrets_dir=/run/secrets",
-                 f"backup.lock_timeout={cfg.backup.lock_timeout}"]
+                 f"backup.lock_timeout={cfg.backup.lock_timeout}",
+                 f"backup.dump_under_lock={'true' if cfg.backup.dump_under_lock else 'false'}"]
     overrides += [f"retention.{k}={v}" for k, v in cfg.retention.as_dict().items()]
     networks: list[str] = []
     if action == "take" or (action == "restore" and "--no-files" not in extra):

@@ -140,6 +140,8 @@ SCHEMA: dict[str, Any] = {
         "repository": Field(str, "/var/lib/aggregator-dr/restic", lambda v: None if v.strip() else "must not be empty",
                             "restic repository: a local folder, or any restic URL (rest:, sftp:, s3:, ...)"),
         "lock_timeout": Field(int, 600, _positive, "seconds a snapshot waits for the exclusive lock"),
+        "dump_under_lock": Field(bool, False, None, "hold the pipeline's lock during the database dump too "
+                                 "(false: only during the files snapshot; the dump follows it)"),
     },
     "offsite": {
         "repository": Field(str, "", lambda v: None if v == "" or re.match(r"^(rest|sftp|s3|b2|azure|gs|rclone):\S+$", v)
@@ -290,13 +292,15 @@ def _apply_overrides(table: dict, overrides: dict[str, Any]) -> dict:
 
 
 def parse_overrides(items: list[str]) -> dict[str, Any]:
-    """KEY=VALUE strings (command line --set) -> overrides for load(); digits become integers."""
+    """KEY=VALUE strings (command line --set) -> overrides for load(); digits become integers, true and
+    false booleans."""
     out: dict[str, Any] = {}
     for item in items:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
             raise ConfigError(f"--set {item!r}: expected KEY=VALUE")
-        out[key.strip()] = int(value) if value.strip().lstrip("-").isdigit() else value
+        v = value.strip()
+        out[key.strip()] = int(v) if v.lstrip("-").isdigit() else {"true": True, "false": False}.get(v, value)
     return out
 
 

@@ -75,7 +75,9 @@ def dump(db, out: BinaryIO, tally: dict | None = None) -> dict[str, int]:
         w.record(b"C", bson.encode({"name": name, "options": dict(info.get("options", {})), "indexes": indexes}))
         n = 0
         coll = db.get_collection(name, codec_options=RAW)
-        for doc in coll.find({}, sort=[("_id", 1)], batch_size=BATCH_DOCS):
+        # Natural order, no sort: FerretDB 1.x sorts in memory (a 3.9 GB database made it grow to 14 GB and
+        # spend minutes); restore does not need an order.
+        for doc in coll.find({}, batch_size=BATCH_DOCS):
             w.record(b"D", doc.raw)
             n += 1
             if tally is not None and name == manifest.REPORTS:

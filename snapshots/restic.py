@@ -122,8 +122,11 @@ class Restic:
                 last[0] = time.monotonic()
                 done = msg.get("bytes_done", 0) / 1e6
                 total = msg.get("total_bytes", 0) / 1e6
-                _log.info("  restic: %3.0f%%  %.1f / %.1f MB  %s files", 100 * msg.get("percent_done", 0), done,
-                          total, msg.get("files_done", 0))
+                if total:
+                    _log.info("  restic: %3.0f%%  %.1f / %.1f MB  %s files", 100 * msg.get("percent_done", 0),
+                              done, total, msg.get("files_done", 0))
+                else:  # a stream (--stdin-from-command): restic knows no total until it ends
+                    _log.info("  restic: %.1f MB read from the stream in %s s", done, msg.get("seconds_elapsed", 0))
             elif kind == "summary":
                 summary.update(msg)
             elif kind == "error":

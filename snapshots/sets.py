@@ -2,9 +2,12 @@
 all tagged `set:<id>`; the id is the UTC time the set started (YYYYMMDDTHHMMSSZ).
 
 Taking a set: hold the data root's exclusive lock (no stage can move a report meanwhile), finish any
-transaction a dead process left, compute the directories' manifest, back up the files, stream the dump
-into restic (`--stdin-from-command`: no dump file on disk; a failing dump fails the set), release the lock,
-then store the manifest. Only a set with all three parts is complete; the manifest is written last, so a
+transaction a dead process left, compute the directories' manifest, back up the files, release the lock,
+then stream the dump into restic (`--stdin-from-command`: no dump file on disk; a failing dump fails the
+set) and store the manifest. The dump comes after the files snapshot, so every report the set holds in
+archive/ has its documents in the dump (a report moves to archive/ only after its documents are written,
+and nothing is ever deleted from the database). With `backup.dump_under_lock` the dump is taken under the
+lock too (the pipeline then waits for the whole dump: minutes for a database of a few GB). Only a set with all three parts is complete; the manifest is written last, so a
 set interrupted at any point is listed as incomplete and never mistaken for a good one.
 """
 
@@ -42,11 +45,20 @@ def _now() -> str:
     return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def _dump(cfg, restic: Restic, host: str, set_id: str, counts_file: Path) -> dict:
+    """The database dump streamed into restic (no file on disk); a failing dump fails the set."""
+    db = cfg.db
+    return restic.backup(
+        "--host", host, *_tags(set_id, "db"), "--stdin-filename", DUMP_NAME, "--stdin-from-command",
+        "--", "python3", "-m", "snapshots.dbdump", "dump", "--host", db.host, "--port", str(db.port),
+        "--database", db.database, "--user", db.user,
+        "--password-file", str(Path(cfg.secrets_dir) / "db-password"), "--counts-file", str(counts_file))
+
+
 def take(cfg, restic: Restic, dr: DataRoot, host: str | None = None) -> dict:
     host = host or socket.gethostname()
     started = dt.datetime.now(dt.timezone.utc)
     set_id = new_id(started)
-    db = cfg.db
     with tempfile.TemporaryDirectory(prefix="set-") as tmp:
         counts_file = Path(tmp) / "counts.json"
         _log.info("set %s: waiting for the exclusive lock on %s", set_id, dr.root)
@@ -59,12 +71,12 @@ def take(cfg, restic: Restic, dr: DataRoot, host: str | None = None) -> dict:
             excludes = [a for pattern in (".*.tmp-*", f"{dr.root}/raw/.incoming", f"{dr.root}/.lock",
                                           f"{dr.root}/.lock-*") for a in ("--exclude", pattern)]
             files = restic.backup("--host", host, *_tags(set_id, "files"), *excludes, str(dr.root))
-            dump = restic.backup(
-                "--host", host, *_tags(set_id, "db"), "--stdin-filename", DUMP_NAME, "--stdin-from-command",
-                "--", "python3", "-m", "snapshots.dbdump", "dump", "--host", db.host, "--port", str(db.port),
-                "--database", db.database, "--user", db.user,
-                "--password-file", str(Path(cfg.secrets_dir) / "db-password"), "--counts-file", str(counts_file))
+            if cfg.backup.dump_under_lock:
+                dump = _dump(cfg, restic, host, set_id, counts_file)
             paused = round(time.monotonic() - paused_from, 3)
+        if not cfg.backup.dump_under_lock:
+            # After the files snapshot, so every report it holds in archive/ has its documents in the dump.
+            dump = _dump(cfg, restic, host, set_id, counts_file)
         counts = json.loads(counts_file.read_text())
         body = {
             "format": manifest.FORMAT, "set": set_id, "host": host, "version": __version__,

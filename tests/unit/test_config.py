@@ -120,3 +120,11 @@ def test_derive_changes_only_the_named_keys(tmp_path):
     assert derived.webmirror.port == 8081 and derived.db.port == 27018 and derived.collectors == cfg.collectors
     with pytest.raises(ConfigError, match="^db.port:"):
         config.derive(cfg, {"db.port": 0})
+
+
+def test_command_line_overrides_parse_integers_and_booleans():
+    from dr.config import parse_overrides
+
+    assert parse_overrides(["db.port=27018", "backup.dump_under_lock=true", "offsite.repository=rest:http://h:8000/a"]) \
+        == {"db.port": 27018, "backup.dump_under_lock": True, "offsite.repository": "rest:http://h:8000/a"}
+    assert config.load(overrides=parse_overrides(["backup.dump_under_lock=false"])).backup.dump_under_lock is False
