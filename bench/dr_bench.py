@@ -178,10 +178,8 @@ def main():
             note(plain_restore=r["plain_restore"])
 
         # RTO: a second instance with nothing but the repository and its password.
-        (work / "b" / "secrets").mkdir(parents=True, mode=0o700)
-        pw = work / "b" / "secrets" / secrets.RESTIC_PASSWORD
-        pw.touch(mode=0o600)
-        pw.write_text((work / "a" / "secrets" / secrets.RESTIC_PASSWORD).read_text())
+        secrets.put(work / "b" / "secrets", secrets.RESTIC_PASSWORD,
+                    secrets.read(work / "a" / "secrets", secrets.RESTIC_PASSWORD))
         with instance(work / "b", "aggr-bench-rto", **{"backup.repository": str(work / "a" / "repo")}) as cfg2:
             rep = rebuild.rebuild(cfg2)
             r["rebuild_with_restore"] = {"phases": {n: round(s, 1) for n, s, _ in rep.phases},

@@ -47,14 +47,6 @@ class Sandbox:
         return self.client[self.cfg.db.database]
 
 
-def _copy_secret(src_dir: str, dst_dir: Path, name: str) -> None:
-    if secrets.path(src_dir, name).exists():
-        value = secrets.read(src_dir, name)
-        dst = dst_dir / name
-        dst.touch(mode=0o600)
-        dst.write_text(value + "\n")
-
-
 @contextlib.contextmanager
 def sandbox(cfg: Config, label: str = "drill") -> Iterator[Sandbox]:
     """A throwaway data folder and database for cfg's repository; everything is removed on exit."""
@@ -72,9 +64,9 @@ def sandbox(cfg: Config, label: str = "drill") -> Iterator[Sandbox]:
     instance = f"{cfg.instance}-{label}"
     try:
         sec = tmp / "secrets"
-        sec.mkdir(mode=0o700)
         for name in (secrets.RESTIC_PASSWORD, secrets.OFFSITE_RESTIC_PASSWORD, secrets.OFFSITE_HTTP_PASSWORD):
-            _copy_secret(cfg.secrets_dir, sec, name)
+            if secrets.path(cfg.secrets_dir, name).exists():
+                secrets.put(sec, name, secrets.read(cfg.secrets_dir, name))
         pw_path, _ = secrets.ensure(sec, secrets.DB_PASSWORD)
         docker_api.ensure_network(instance)
         container = (DockerContainer(cfg.image("db"))

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from pathlib import Path
 
-from dr import backup, collector, config, db, host, images, log, pipeline, secrets, services
+from dr import backup, collector, config, host, images, log, pipeline, secrets, services
 from dr.config import Config
 from dr.errors import DrError
 
@@ -105,8 +105,7 @@ class PipelineFailed(DrError):
 
 
 def _database_empty(cfg: Config) -> bool:
-    password = secrets.read(cfg.secrets_dir, secrets.DB_PASSWORD)
-    client = db.client(cfg.db.bind, cfg.db.port, cfg.db.user, password, cfg.db.database)
+    client = services.db_client(cfg)
     try:
         d = client[cfg.db.database]
         return all(d[c].estimated_document_count() == 0 for c in d.list_collection_names())
@@ -179,8 +178,7 @@ def verify(cfg: Config, manifest: dict) -> str:
     """The services answer as users reach them, and the live database holds what the set's manifest says."""
     services.check_db(cfg)
     services.check_webmirror(cfg)
-    password = secrets.read(cfg.secrets_dir, secrets.DB_PASSWORD)
-    client = db.client(cfg.db.bind, cfg.db.port, cfg.db.user, password, cfg.db.database)
+    client = services.db_client(cfg)
     try:
         counts = {c: client[cfg.db.database][c].count_documents({}) for c in manifest["database"]["collections"]}
     finally:

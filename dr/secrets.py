@@ -42,21 +42,28 @@ def read(secrets_dir: str | os.PathLike, name: str) -> str:
     return value
 
 
-def ensure(secrets_dir: str | os.PathLike, name: str) -> tuple[Path, bool]:
-    """Create a random secret when none exists; return (path, created). An existing one is never changed."""
+def put(secrets_dir: str | os.PathLike, name: str, value: str) -> Path:
+    """Write one secret (mode 0600, in a 0700 folder), atomically; returns its path."""
     d = Path(secrets_dir)
     d.mkdir(parents=True, exist_ok=True, mode=0o700)
     os.chmod(d, 0o700)
     p = d / name
-    if p.exists():
-        read(secrets_dir, name)  # validates mode and content
-        return p, False
     tmp = d / f".{name}.tmp"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as fh:
-        fh.write(_random.token_urlsafe(32) + "\n")
+        fh.write(value + "\n")
         fh.flush()
         os.fsync(fh.fileno())
     os.rename(tmp, p)
+    return p
+
+
+def ensure(secrets_dir: str | os.PathLike, name: str) -> tuple[Path, bool]:
+    """Create a random secret when none exists; return (path, created). An existing one is never changed."""
+    p = path(secrets_dir, name)
+    if p.exists():
+        read(secrets_dir, name)  # validates mode and content
+        return p, False
+    put(secrets_dir, name, _random.token_urlsafe(32))
     _log.info("created secret %s (mode 0600)", p)
     return p, True

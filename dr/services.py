@@ -132,6 +132,12 @@ def wait_healthy(cfg: Config) -> dict[str, float]:
     return waited
 
 
+def db_client(cfg: Config, **kwargs):
+    """A pymongo client of this instance's database, from the host (its published address)."""
+    password = secrets.read(cfg.secrets_dir, secrets.DB_PASSWORD)
+    return db.client(cfg.db.bind, cfg.db.port, cfg.db.user, password, cfg.db.database, **kwargs)
+
+
 def check_db(cfg: Config) -> None:
     password = secrets.read(cfg.secrets_dir, secrets.DB_PASSWORD)
     try:

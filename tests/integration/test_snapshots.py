@@ -199,10 +199,7 @@ def test_rebuild_on_a_new_host_restores_the_latest_set(live, tmp_path):
     from dr import rebuild
 
     newest = [r for r in backup.run(live, "list")[1] if r["complete"]][0]
-    (tmp_path / "secrets").mkdir(mode=0o700)
-    copy = tmp_path / "secrets" / secrets.RESTIC_PASSWORD
-    copy.touch(mode=0o600)
-    copy.write_text(secrets.read(live.secrets_dir, secrets.RESTIC_PASSWORD) + "\n")
+    secrets.put(tmp_path / "secrets", secrets.RESTIC_PASSWORD, secrets.read(live.secrets_dir, secrets.RESTIC_PASSWORD))
     reports = []
     with running_instance(tmp_path, "aggr-rebuilt", reports=reports, **{
             "backup.repository": live.backup.repository, "secrets_dir": str(tmp_path / "secrets"),
@@ -237,18 +234,15 @@ def test_missing_repository_wrong_password_and_bad_secret_are_one_clear_error(li
 
     before = repo_snapshot_count(live)
     other = tmp_path / "secrets"
-    other.mkdir(mode=0o700)
-    for name in (secrets.DB_PASSWORD, "restic-password"):
-        (other / name).write_text(secrets.read(live.secrets_dir, name) + "\n")
-        os.chmod(other / name, 0o600)
-    (other / "restic-password").write_text("not the password\n")
+    secrets.put(other, secrets.DB_PASSWORD, secrets.read(live.secrets_dir, secrets.DB_PASSWORD))
+    secrets.put(other, secrets.RESTIC_PASSWORD, "not the password")
     wrong = config.derive(live, {"secrets_dir": str(other)})
     caplog.clear()
     code, _ = backup.run(wrong, "take")
     assert code == 1 and "does not open the repository" in _errors(caplog)
     assert repo_snapshot_count(live) == before
 
-    os.chmod(other / "restic-password", 0o644)
+    os.chmod(other / secrets.RESTIC_PASSWORD, 0o644)
     from dr.errors import SecretError
     with pytest.raises(SecretError, match="must not be readable by group or others"):
         backup.run(wrong, "take")
