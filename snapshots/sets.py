@@ -82,6 +82,7 @@ def take(cfg, restic: Restic, dr: DataRoot, host: str | None = None) -> dict:
             "format": manifest.FORMAT, "set": set_id, "host": host, "version": __version__,
             "started": started.strftime("%Y-%m-%dT%H:%M:%SZ"), "locked": locked_at, "ended": _now(),
             "paused_seconds": paused, "lock_waited_seconds": round(lk.waited, 3), "recovered": recovered,
+            "dump_under_lock": cfg.backup.dump_under_lock,
             "journal_position": position, "directories": directories, "database": counts,
             "snapshots": {"files": files["snapshot_id"], "db": dump["snapshot_id"]},
             "added_bytes": {"files": files.get("data_added", 0), "db": dump.get("data_added", 0)},
