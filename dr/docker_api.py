@@ -42,6 +42,20 @@ def ensure_network(name: str):
     return client().networks.create(name, driver="bridge", labels={"org.aggregator-dr.network": name})
 
 
+def remove_network(name: str) -> None:
+    """Remove the network of exactly this name, if there is one (Docker's name filter matches parts)."""
+    for n in client().networks.list(names=[name]):
+        if n.name == name:
+            n.remove()
+
+
+def remove_volume(name: str) -> None:
+    try:
+        client().volumes.get(name).remove(force=True)
+    except docker.errors.NotFound:
+        pass
+
+
 def ensure_volume(name: str):
     try:
         return client().volumes.get(name)

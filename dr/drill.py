@@ -92,8 +92,7 @@ def sandbox(cfg: Config, label: str = "drill") -> Iterator[Sandbox]:
                 container.stop()
             except Exception as exc:  # teardown must go on: the network and folder are still to remove
                 _log.warning("could not remove the drill database container: %s", exc)
-        for net in docker_api.client().networks.list(names=[instance]):
-            net.remove()
+        docker_api.remove_network(instance)
         shutil.rmtree(tmp, ignore_errors=True)
 
 

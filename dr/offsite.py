@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import time
 
-import docker.errors
 
 from dr import docker_api, log, secrets, services
 from dr.config import Config
@@ -56,9 +55,5 @@ def stop(cfg: Config, remove_data: bool = False) -> None:
     if c is not None:
         c.remove(force=True)
     if remove_data:
-        try:
-            docker_api.client().volumes.get(volume_name(cfg)).remove(force=True)
-        except docker.errors.NotFound:
-            pass
-        for net in docker_api.client().networks.list(names=[network_name(cfg)]):
-            net.remove()
+        docker_api.remove_volume(volume_name(cfg))
+        docker_api.remove_network(network_name(cfg))

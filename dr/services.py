@@ -7,6 +7,8 @@ default). `down` stops and removes containers and never touches data (volume, da
 
 from __future__ import annotations
 
+import hashlib
+import json
 import time
 import urllib.request
 from dataclasses import dataclass
@@ -42,6 +44,15 @@ class ServiceSpec:
     network: str | None = None  # default: the instance's network
     named_volumes: tuple[str, ...] = ()  # Docker volumes to create before the start
 
+    def fingerprint(self, image_id: str) -> str:
+        """What the container is made of: image, network and every run setting (ports, mounts, ...).
+        A running container whose fingerprint differs (say the configured port changed) is replaced."""
+        text = json.dumps([image_id, self.network, self.kwargs], sort_keys=True, default=str)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+SPEC_LABEL = "org.aggregator-dr.spec"
+
 
 def db_spec(cfg: Config) -> ServiceSpec:
     pw_path, _ = secrets.ensure(cfg.secrets_dir, secrets.DB_PASSWORD)
@@ -68,16 +79,19 @@ def webmirror_spec(cfg: Config) -> ServiceSpec:
 
 
 def start_one(cfg: Config, spec: ServiceSpec) -> str:
-    """Start one service; keep a running container whose image is current, replace a stale one."""
+    """Start one service; keep a running container made from the same image and settings, replace any
+    other one (stopped, older image, or another port, mount or network than the configuration says)."""
     name = container_name(cfg, spec.name)
     image = docker_api.client().images.get(spec.image)
+    fingerprint = spec.fingerprint(image.id)
     existing = docker_api.container_or_none(name)
     if existing is not None:
-        if existing.image.id == image.id and existing.status == "running":
-            _log.info("%s: running, image current", name)
+        current = existing.labels.get(SPEC_LABEL) == fingerprint
+        if current and existing.status == "running":
+            _log.info("%s: running, image and settings current", name)
             return "running"
-        _log.info("%s: replacing (%s, image %s)", name, existing.status,
-                  "current" if existing.image.id == image.id else "outdated")
+        _log.info("%s: replacing (%s, %s)", name, existing.status,
+                  "image and settings current" if current else "image or settings changed")
         existing.remove(force=True)
     for volume in spec.named_volumes:
         docker_api.ensure_volume(volume)
@@ -86,7 +100,8 @@ def start_one(cfg: Config, spec: ServiceSpec) -> str:
     docker_api.client().containers.run(
         spec.image, name=name, detach=True, network=network,
         restart_policy={"Name": "unless-stopped"},
-        labels={"org.aggregator-dr.instance": cfg.instance, "org.aggregator-dr.service": spec.name},
+        labels={"org.aggregator-dr.instance": cfg.instance, "org.aggregator-dr.service": spec.name,
+                SPEC_LABEL: fingerprint},
         **spec.kwargs,
     )
     # Components on the project network reach the database as <instance>-db:27017.

@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import socket
 
-import docker
 import pytest
 from testcontainers.core.container import DockerContainer
 
@@ -29,7 +28,7 @@ def free_port() -> int:
 def running_instance(root, name: str, sample: bool = False, reports: list | None = None, **overrides):
     """An Aggregator instance of its own (services up by `rebuild`, a repository folder configured) in root;
     everything it created in Docker is removed afterwards. reports, when given, receives rebuild's report."""
-    from dr import collector, offsite, rebuild, services
+    from dr import rebuild
 
     values = {"instance": name, "data_root": str(root / "data"), "secrets_dir": str(root / "secrets"),
               "db.port": free_port(), "webmirror.port": free_port(), "backup.repository": str(root / "repo"),
@@ -37,19 +36,25 @@ def running_instance(root, name: str, sample: bool = False, reports: list | None
               "drill.history_dir": str(root / "drills")}
     values.update(overrides)
     cfg = config.load(overrides=values)
+    remove_instance(cfg)  # what a killed earlier run may have left: containers, database volume, network
     report = rebuild.rebuild(cfg, sample=sample)
     if reports is not None:
         reports.append(report)
     try:
         yield cfg
     finally:
-        offsite.stop(cfg, remove_data=True)
-        collector.stop(cfg)
-        services.down(cfg)
-        client = docker.from_env()
-        client.volumes.get(services.db_volume_name(cfg)).remove(force=True)
-        for net in client.networks.list(names=[services.network_name(cfg)]):
-            net.remove()
+        remove_instance(cfg)
+
+
+def remove_instance(cfg) -> None:
+    """Every container, volume and network of the instance in Docker (its data root is tmp_path's)."""
+    from dr import collector, docker_api, offsite, services
+
+    offsite.stop(cfg, remove_data=True)
+    collector.stop(cfg)
+    services.down(cfg)
+    docker_api.remove_volume(services.db_volume_name(cfg))
+    docker_api.remove_network(services.network_name(cfg))
 
 
 @pytest.fixture(scope="session")

@@ -5,25 +5,18 @@ import json
 import urllib.error
 import urllib.request
 
-import docker
 import pytest
 
-from dr import images, collector, db, rebuild, secrets, services
+from dr import config, images, db, rebuild, secrets, services
+
+from conftest import free_port, remove_instance
 
 
 @pytest.fixture
 def instance(built):
+    remove_instance(built)  # what a killed earlier run may have left
     yield built
-    collector.stop(built)
-    services.down(built)
-    client = docker.from_env()
-    for name in (services.db_volume_name(built),):
-        try:
-            client.volumes.get(name).remove(force=True)
-        except docker.errors.NotFound:
-            pass
-    for net in client.networks.list(names=[services.network_name(built)]):
-        net.remove()
+    remove_instance(built)
 
 
 def test_rebuild_starts_healthy_services_and_down_keeps_data(instance):
@@ -54,6 +47,13 @@ def test_rebuild_starts_healthy_services_and_down_keeps_data(instance):
     # A second rebuild keeps the running, current containers.
     again = rebuild.rebuild(cfg)
     assert "db running, webmirror running" in dict((p[0], p[2]) for p in again.phases)["start"]
+
+    # Another port in the configuration replaces the running container (a kept one would publish the old).
+    moved = config.derive(cfg, {"webmirror.port": free_port()})
+    assert services.start(moved) == {"db": "running", "webmirror": "started"}
+    services.wait_healthy(moved)
+    with urllib.request.urlopen(f"http://127.0.0.1:{moved.webmirror.port}/hello.txt", timeout=10) as resp:
+        assert resp.read() == b"published\n"
 
     assert sorted(services.down(cfg)) == [f"{cfg.instance}-db", f"{cfg.instance}-webmirror"]
     assert all(r["state"] == "absent" for r in services.status(cfg))
