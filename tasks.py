@@ -156,12 +156,12 @@ def where(c, name, config=None, json_=False):
         raise Exit(code=1)
 
 
-def _backup(cfg, action, dry_run=False, extra=(), offsite=False):
+def _backup(cfg, action, dry_run=False, extra=(), offsite=False, **parts):
     """The JSON result of one snapshots action in the backup image; exits when it failed without one
     (a result that reports its own failure, like check's, is returned for the task to show)."""
     from dr import backup
 
-    code, result = _call(backup.run, cfg, action, dry_run, tuple(extra), offsite)
+    code, result = _call(backup.run, cfg, action, dry_run, tuple(extra), offsite, **parts)
     if code != 0 and result is None:
         print(f"error: snapshots {action} failed (exit {code}); the reason is in the lines above", file=sys.stderr)
         raise Exit(code=code)
@@ -347,9 +347,8 @@ def restore(c, config=None, set_="latest", target=None, db=True, files=True, for
     cfg = _call(_load, config)
     if target:
         cfg = _call(dr_config.derive, cfg, {"data_root": str(target)})
-    extra = ["--snapshot-set", set_] + ([] if db else ["--no-db"]) + ([] if files else ["--no-files"])
-    extra += ["--force"] if force else []
-    result = _backup(cfg, "restore", extra=extra, offsite=offsite)
+    extra = ["--snapshot-set", set_] + (["--force"] if force else [])
+    result = _backup(cfg, "restore", extra=extra, offsite=offsite, files=files, db=db)
     if json_:
         print(json.dumps(result, indent=2))
         return
@@ -365,14 +364,24 @@ def restore(c, config=None, set_="latest", target=None, db=True, files=True, for
 
 
 @task(help={"config": CONFIG_HELP, "set": "the set to drill: an id, or latest (default)",
-            "offsite": "drill the off-site copy", "json": "print the drill report as JSON"})
-def drill(c, config=None, set_="latest", offsite=False, json_=False):
+            "offsite": "drill the off-site copy", "json": "print the drill report as JSON",
+            "bare-host": "execute docs/runbook.md on a simulated fresh Debian server with a copy of the "
+                         "repository and secrets (restores the latest set; takes minutes)",
+            "keep": "--bare-host: leave the server container and its folder for inspection"})
+def drill(c, config=None, set_="latest", offsite=False, json_=False, bare_host=False, keep=False):
     """Restore drill: restore the set into a throwaway database and folder, verify it, query it, run the
-    importer over what was in flight, time every phase; writes a report to the drill history."""
+    importer over what was in flight, time every phase; writes a report to the drill history.
+    --bare-host: the runbook, command by command, on a fresh Debian server in a container."""
     from dr import drill as dr_drill
     from dr import monitoring
 
     cfg = _call(_load, config)
+    if bare_host:
+        from dr import bare_host as dr_bare_host
+
+        report = _call(dr_bare_host.run, cfg, keep)
+        print(json.dumps(report, indent=2) if json_ else dr_bare_host.markdown(report), end="")
+        return
     with monitoring.job(cfg, "drill") as run:
         run.metrics["drill_pass"] = 0
         report = _call(dr_drill.run, cfg, set_, offsite)

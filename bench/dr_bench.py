@@ -102,10 +102,15 @@ def main():
                         "data root and database (kept afterwards), start again from a new repository")
     p.add_argument("--only-snapshots", action="store_true",
                    help="stop after the snapshot sets and the plain restic backup")
+    p.add_argument("--only-restores", action="store_true",
+                   help="with --reuse: keep the repository of that earlier run and measure only the restores "
+                        "(drill, plain restic restore, rebuild with restore) of its latest set")
     args = p.parse_args()
+    if args.only_restores and not args.reuse:
+        p.error("--only-restores needs --reuse")
     log.setup()
     work = args.reuse or Path(tempfile.mkdtemp(prefix="aggr-drbench-", dir=args.work))
-    if args.reuse:
+    if args.reuse and not args.only_restores:
         shutil.rmtree(work / "a" / "repo", ignore_errors=True)
         shutil.rmtree(work / "plain-repo", ignore_errors=True)
     r: dict = {"set": args.set}
@@ -126,69 +131,86 @@ def main():
                 results, r["pipeline_seconds"] = timed(pipeline.run, cfg)
                 assert all(x["exit_code"] == 0 for x in results), results
                 note(pipeline_seconds=r["pipeline_seconds"], raw_mb=r["raw_mb"])
-            ok(backup.run(cfg, "init"), "repo-init")
-            sets = []
-            for label in ("first", "no_change"):
-                time.sleep(1.1)
-                m, seconds = timed(lambda: ok(backup.run(cfg, "take"), "snapshot"))
-                sets.append(m)
-                r[f"snapshot_{label}"] = {"seconds": seconds, "paused_seconds": m["paused_seconds"],
-                                          "added_mb": round(sum(m["added_bytes"].values()) / 1e6, 1)}
-                note(**{f"snapshot_{label}": r[f"snapshot_{label}"]})
-            m = sets[-1]
-            r["data_root_mb"] = round(sum(d["bytes"] for d in m["directories"].values()) / 1e6, 1)
-            r["documents"] = m["database"]["collections"]
-            r["repository_mb"] = round(sum(f.stat().st_size for f in Path(cfg.backup.repository).rglob("*")
-                                           if f.is_file()) / 1e6, 1)
-
-            # The same data root, plain restic (a repository of its own), first and no-change.
-            excludes = "--exclude '.*.tmp-*' --exclude /data/raw/.incoming --exclude /data/.lock --exclude '/data/.lock-*'"
-            script = ("export RESTIC_REPOSITORY=/work/plain-repo; restic init -q >&2; "
-                      "for run in first no_change; do s=$EPOCHREALTIME; restic backup -q " + excludes +
-                      " /data >&2; e=$EPOCHREALTIME; echo $run $(python3 -c \"print($e - $s)\"); sleep 1; done")
-            out = plain_restic(cfg, work, script, "plain-backup")
-            r["plain_restic_backup_files"] = {k: round(float(v), 1) for k, v in (line.split() for line in
-                                                                                  out.strip().splitlines())}
-            note(plain_restic_backup_files=r["plain_restic_backup_files"])
-            if args.only_snapshots:
-                print(json.dumps(r, indent=2))
-                return
-
-            # Drill of the latest set.
-            report = drill.run(cfg)
-            r["drill"] = {k: report[k] for k in ("phases", "restore_seconds", "total_seconds", "bytes_restored",
-                                                  "documents_restored")}
-            note(drill=r["drill"])
-
-            # Plain restore of the same set: restic restore of the files, restic dump | dbdump restore.
-            with drill.sandbox(cfg, "plain") as sb:
-                db_pw = secrets.path(sb.cfg.secrets_dir, secrets.DB_PASSWORD)
-                script = (f"export RESTIC_REPOSITORY=/repo; s=$EPOCHREALTIME; "
-                          f"restic restore -q {m['snapshots']['files']} --target /work/plain-restore >&2; "
-                          f"e=$EPOCHREALTIME; echo files $(python3 -c \"print($e - $s)\"); s=$EPOCHREALTIME; "
-                          f"restic dump -q {m['snapshots']['db']} /database.dbdump | python3 -m snapshots.dbdump "
-                          f"restore --host {services.container_name(sb.cfg, 'db')} --password-file /run/secrets/db-password >&2; "
-                          f"e=$EPOCHREALTIME; echo db $(python3 -c \"print($e - $s)\")")
-                out = plain_restic(sb.cfg, work, script, "plain-restore", {
-                    cfg.backup.repository: {"bind": "/repo", "mode": "rw"},
-                    str(db_pw): {"bind": "/run/secrets/db-password", "mode": "ro"}})
-                r["plain_restore"] = {k: round(float(v), 1) for k, v in (line.split() for line in
-                                                                          out.strip().splitlines())}
-                shutil.rmtree(work / "plain-restore", ignore_errors=True)
-            note(plain_restore=r["plain_restore"])
-
-        # RTO: a second instance with nothing but the repository and its password.
-        secrets.put(work / "b" / "secrets", secrets.RESTIC_PASSWORD,
-                    secrets.read(work / "a" / "secrets", secrets.RESTIC_PASSWORD))
-        with instance(work / "b", "aggr-bench-rto", **{"backup.repository": str(work / "a" / "repo")}) as cfg2:
-            rep = rebuild.rebuild(cfg2)
-            r["rebuild_with_restore"] = {"phases": {n: round(s, 1) for n, s, _ in rep.phases},
-                                         "total_seconds": round(rep.total, 1),
-                                         "restore_note": dict((n, t) for n, _, t in rep.phases)["restore"]}
+            if args.only_restores:
+                latest = next(row for row in ok(backup.run(cfg, "list"), "snapshots") if row["complete"])
+                r["set"] = latest["set"]
+                restores(cfg, work, latest["snapshots"], r)
+            else:
+                snapshots(cfg, work, args, r)
+                if args.only_snapshots:
+                    print(json.dumps(r, indent=2))
+                    return
+                restores(cfg, work, r.pop("_latest_parts"), r)
+        rto(work, r)
     finally:
         if not args.reuse:
             shutil.rmtree(work, ignore_errors=True)
     print(json.dumps(r, indent=2))
+
+
+def snapshots(cfg, work: Path, args, r: dict) -> None:
+    """Two sets (first, no change) and plain restic backups of the same data root."""
+    ok(backup.run(cfg, "init"), "repo-init")
+    sets = []
+    for label in ("first", "no_change"):
+        time.sleep(1.1)
+        m, seconds = timed(lambda: ok(backup.run(cfg, "take"), "snapshot"))
+        sets.append(m)
+        r[f"snapshot_{label}"] = {"seconds": seconds, "paused_seconds": m["paused_seconds"],
+                                  "added_mb": round(sum(m["added_bytes"].values()) / 1e6, 1)}
+        note(**{f"snapshot_{label}": r[f"snapshot_{label}"]})
+    m = sets[-1]
+    r["data_root_mb"] = round(sum(d["bytes"] for d in m["directories"].values()) / 1e6, 1)
+    r["documents"] = m["database"]["collections"]
+    r["repository_mb"] = round(sum(f.stat().st_size for f in Path(cfg.backup.repository).rglob("*")
+                                   if f.is_file()) / 1e6, 1)
+
+    # The same data root, plain restic (a repository of its own), first and no-change.
+    excludes = "--exclude '.*.tmp-*' --exclude /data/raw/.incoming --exclude /data/.lock --exclude '/data/.lock-*'"
+    script = ("export RESTIC_REPOSITORY=/work/plain-repo; restic init -q >&2; "
+              "for run in first no_change; do s=$EPOCHREALTIME; restic backup -q " + excludes +
+              " /data >&2; e=$EPOCHREALTIME; echo $run $(python3 -c \"print($e - $s)\"); sleep 1; done")
+    out = plain_restic(cfg, work, script, "plain-backup")
+    r["plain_restic_backup_files"] = {k: round(float(v), 1) for k, v in (line.split() for line in
+                                                                          out.strip().splitlines())}
+    note(plain_restic_backup_files=r["plain_restic_backup_files"])
+    r["_latest_parts"] = m["snapshots"]
+
+
+def restores(cfg, work: Path, parts: dict, r: dict) -> None:
+    """The drill of the latest set, then a plain restore of the same set: restic restore of the files,
+    restic dump | dbdump restore."""
+    report = drill.run(cfg)
+    r["drill"] = {k: report[k] for k in ("phases", "restore_seconds", "total_seconds", "bytes_restored",
+                                          "documents_restored")}
+    note(drill=r["drill"])
+    with drill.sandbox(cfg, "plain") as sb:
+        db_pw = secrets.path(sb.cfg.secrets_dir, secrets.DB_PASSWORD)
+        script = (f"export RESTIC_REPOSITORY=/repo; s=$EPOCHREALTIME; "
+                  f"restic restore -q {parts['files']} --target /work/plain-restore >&2; "
+                  f"e=$EPOCHREALTIME; echo files $(python3 -c \"print($e - $s)\"); s=$EPOCHREALTIME; "
+                  f"restic dump -q {parts['db']} /database.dbdump | python3 -m snapshots.dbdump "
+                  f"restore --host {services.container_name(sb.cfg, 'db')} --password-file /run/secrets/db-password >&2; "
+                  f"e=$EPOCHREALTIME; echo db $(python3 -c \"print($e - $s)\")")
+        out = plain_restic(sb.cfg, work, script, "plain-restore", {
+            cfg.backup.repository: {"bind": "/repo", "mode": "rw"},
+            str(db_pw): {"bind": "/run/secrets/db-password", "mode": "ro"}})
+        r["plain_restore"] = {k: round(float(v), 1) for k, v in (line.split() for line in
+                                                                  out.strip().splitlines())}
+        shutil.rmtree(work / "plain-restore", ignore_errors=True)
+    note(plain_restore=r["plain_restore"])
+
+
+def rto(work: Path, r: dict) -> None:
+    """RTO: a second instance with nothing but the repository and its password."""
+    secrets.put(work / "b" / "secrets", secrets.RESTIC_PASSWORD,
+                secrets.read(work / "a" / "secrets", secrets.RESTIC_PASSWORD))
+    with instance(work / "b", "aggr-bench-rto", **{"backup.repository": str(work / "a" / "repo")}) as cfg2:
+        rep = rebuild.rebuild(cfg2)
+        r["rebuild_with_restore"] = {"phases": {n: round(s, 1) for n, s, _ in rep.phases},
+                                     "total_seconds": round(rep.total, 1),
+                                     "restore_note": dict((n, t) for n, _, t in rep.phases)["restore"]}
+    note(rebuild_with_restore=r["rebuild_with_restore"])
 
 
 if __name__ == "__main__":

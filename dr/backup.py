@@ -27,10 +27,10 @@ def _secret_mount(cfg: Config, name: str, volumes: dict) -> None:
 
 
 def run(cfg: Config, action: str, dry_run: bool = False, extra: tuple[str, ...] = (),
-        offsite: bool = False) -> tuple[int, object]:
+        offsite: bool = False, files: bool = True, db: bool = True) -> tuple[int, object]:
     """(exit code, parsed JSON result or None) of one snapshots.cli action (init, take, list, forget, check,
     copy, restore, artifacts-restore); offsite: the action works on the off-site repository; extra: more arguments
-    (--read-data-subset, --snapshot-set, --no-files, --no-db, --force)."""
+    (--read-data-subset, --snapshot-set, --force); files, db: restore the state directories, the database."""
     uses_primary = action == "copy" or not offsite
     uses_offsite = action == "copy" or offsite
     if action == "init":
@@ -42,7 +42,7 @@ def run(cfg: Config, action: str, dry_run: bool = False, extra: tuple[str, ...] 
                  f"backup.dump_under_lock={'true' if cfg.backup.dump_under_lock else 'false'}"]
     overrides += [f"retention.{k}={v}" for k, v in cfg.retention.as_dict().items()]
     networks: list[str] = []
-    if action == "take" or (action == "restore" and "--no-files" not in extra):
+    if action == "take" or (action == "restore" and files):
         cfg.data_root_path.mkdir(parents=True, exist_ok=True)
         volumes[str(cfg.data_root_path)] = {"bind": "/data", "mode": "rw"}
     artifacts = cfg.cache_path / "go"
@@ -51,7 +51,7 @@ def run(cfg: Config, action: str, dry_run: bool = False, extra: tuple[str, ...] 
     if action == "artifacts-restore":
         artifacts.mkdir(parents=True, exist_ok=True)
         volumes[str(artifacts)] = {"bind": "/artifacts", "mode": "rw"}
-    if action == "take" or (action == "restore" and "--no-db" not in extra):
+    if action == "take" or (action == "restore" and db):
         overrides += [f"db.host={services.container_name(cfg, 'db')}", "db.port=27017",
                       f"db.database={cfg.db.database}", f"db.user={cfg.db.user}"]
         _secret_mount(cfg, secrets.DB_PASSWORD, volumes)
@@ -78,6 +78,8 @@ def run(cfg: Config, action: str, dry_run: bool = False, extra: tuple[str, ...] 
         cmd.append("--offsite")
     if dry_run:
         cmd.append("--dry-run")
+    if action == "restore":
+        cmd += ([] if files else ["--no-files"]) + ([] if db else ["--no-db"])
     cmd += list(extra)
     for o in overrides:
         cmd += ["--set", o]

@@ -119,6 +119,22 @@ def _doubles(sb: Sandbox) -> list[str]:
     return problems
 
 
+def _resolve(cfg: Config, wanted: str, offsite: bool) -> str:
+    """The set id to drill. For latest: the newest set whose parts are all there; when its manifest cannot
+    be read, the drill fails naming it (an older set is not a drill of the latest one)."""
+    if wanted != "latest":
+        return wanted
+    code, rows = backup.run(cfg, "list", offsite=offsite)
+    if code != 0:
+        raise DrillFailed(f"cannot list the snapshot sets (exit {code}); the reason is in the log above")
+    for row in rows:
+        if row.get("problem"):
+            raise DrillFailed(f"set {row['set']}, the newest, cannot be restored: {row['problem']}")
+        if row["complete"]:
+            return row["set"]
+    raise DrillFailed("the repository has no complete snapshot set")
+
+
 def run(cfg: Config, wanted: str = "latest", offsite: bool = False) -> dict:
     """One drill; returns its report (also saved in the history). Raises DrillFailed after saving a failing
     report."""
@@ -130,6 +146,7 @@ def run(cfg: Config, wanted: str = "latest", offsite: bool = False) -> dict:
               else cfg.backup.repository, "requested": wanted, "problems": []}
     t = time.monotonic()
     try:
+        report["set"] = wanted = _resolve(cfg, wanted, offsite)
         with sandbox(cfg) as sb:
             phases["start"] = round(time.monotonic() - t, 2)
             t = time.monotonic()
@@ -165,7 +182,7 @@ def run(cfg: Config, wanted: str = "latest", offsite: bool = False) -> dict:
     report["phases"] = phases
     report["restore_seconds"] = round(phases.get("start", 0) + phases.get("restore", 0), 2)
     report["total_seconds"] = round(sum(phases.values()), 2)
-    report["verdict"] = "pass" if not report["problems"] and "set" in report else "FAIL"
+    report["verdict"] = "pass" if not report["problems"] and "set_started" in report else "FAIL"
     save(cfg, report)
     if report["verdict"] != "pass":
         raise DrillFailed(f"drill of set {report.get('set', wanted)} FAILED: " + "; ".join(report["problems"]))
@@ -187,14 +204,15 @@ def markdown(report: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def save(cfg: Config, report: dict) -> Path:
-    """Write <history_dir>/<time>.json and .md; keep the newest drill.keep reports."""
+def save(cfg: Config, report: dict, folder: Path | None = None, render=markdown) -> Path:
+    """Write <folder>/<time>.json and .md (render makes the Markdown); keep the newest drill.keep reports.
+    folder: the drill history (drill.history_dir) by default."""
     from stages import atomic
 
-    hist = Path(cfg.drill.history_dir)
+    hist = folder or Path(cfg.drill.history_dir)
     hist.mkdir(parents=True, exist_ok=True)
     stem = report["started"].replace(":", "").replace("-", "")
-    atomic.write_bytes(hist / f"{stem}.md", markdown(report).encode())
+    atomic.write_bytes(hist / f"{stem}.md", render(report).encode())
     atomic.write_bytes(hist / f"{stem}.json", (json.dumps(report, indent=2) + "\n").encode())
     reports = sorted(hist.glob("*.json"))
     for old in reports[:-cfg.drill.keep]:

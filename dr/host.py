@@ -26,6 +26,7 @@ PACKAGES = (
     "rsync",            # stages run on the host in development and tests
     "openssh-client",
     "ca-certificates",
+    "curl",             # the runbook checks the web mirror with it
     "git",              # image labels carry the commit
     "tar",
     "python3-venv",

@@ -7,6 +7,7 @@ commit; they are applied after every other step, so unchanged inputs are a full 
 
 from __future__ import annotations
 
+import os
 import subprocess
 import time
 from dataclasses import dataclass
@@ -24,6 +25,11 @@ ROOT = Path(__file__).resolve().parents[1]
 DOCKERFILES = ROOT / "dockerfiles"
 # Build order matters only for readability; every image is FROM the base image.
 COMPONENTS = ("sync", "sanitizer", "importer", "db", "backup", "webmirror", "offsite", "collector")
+# Not part of the Aggregator: built only when the bare-host drill needs them (`invoke drill --bare-host`).
+TOOLS = ("aptcache",)
+# Docker's predefined build arguments for an http proxy (apt inside a build honours them); passed on when
+# set in our environment, for a site that reaches Debian's archive through a proxy or a package cache.
+PROXY_VARS = ("http_proxy", "HTTP_PROXY", "no_proxy", "NO_PROXY")
 LABEL_VERSION = "org.opencontainers.image.version"
 LABEL_REVISION = "org.opencontainers.image.revision"
 LABEL_COMPONENT = "org.aggregator-dr.component"
@@ -72,7 +78,7 @@ def build_one(cfg: Config, component: str, revision: str) -> BuiltImage:
         path=str(ROOT),
         dockerfile=f"dockerfiles/{component}/Dockerfile",
         tag=tag,
-        buildargs={"BASE_IMAGE": cfg.base_image},
+        buildargs={"BASE_IMAGE": cfg.base_image, **{k: os.environ[k] for k in PROXY_VARS if k in os.environ}},
         labels=labels(component, revision),
         rm=True,
         forcerm=True,

@@ -63,20 +63,20 @@ class Restic:
                            + (tail[-1] if tail else "no message"), exc.stderr_tail)
 
     def run(self, *args: str, capture: bool = False, stdin=None, on_stdout=None, quiet: bool = False) -> str:
-        if not os.access(self.password_file, os.R_OK):
-            raise ResticError(f"the repository password file {self.password_file} is missing or unreadable")
-        try:
-            return runner.run(["restic", *args], env=self.env(), capture=capture, stdin=stdin,
-                              on_stdout=on_stdout, quiet=quiet)
-        except CommandError as exc:
-            raise self._explain(exc) from None
+        return self._call(runner.run, ["restic", *args], capture=capture, stdin=stdin, on_stdout=on_stdout,
+                          quiet=quiet)
 
     def read(self, args: list[str], consume):
         """Run restic with args and hand its binary stdout to consume (a `dump` read as it streams)."""
+        return self._call(runner.read, ["restic", *args], consume)
+
+    def _call(self, how, argv: list[str], *args, **kwargs):
+        """One restic run through the runner (how: runner.run or runner.read), with the repository's
+        environment; a missing password file or restic's failure becomes a ResticError that says why."""
         if not os.access(self.password_file, os.R_OK):
             raise ResticError(f"the repository password file {self.password_file} is missing or unreadable")
         try:
-            return runner.read(["restic", *args], consume, env=self.env())
+            return how(argv, *args, env=self.env(), **kwargs)
         except CommandError as exc:
             raise self._explain(exc) from None
 

@@ -137,7 +137,7 @@ def test_tasks_print_results_write_metrics_and_ping(live, tmp_path, pings):
 def test_restore_refuses_to_overwrite_and_verifies(live, tmp_path, caplog):
     caplog.set_level(logging.INFO, logger="aggregator-dr")
     target = config.derive(live, {"data_root": str(tmp_path / "restored")})
-    code, result = backup.run(target, "restore", extra=("--no-db",))
+    code, result = backup.run(target, "restore", db=False)
     assert code == 0, _errors(caplog)
     m = result["manifest"]
     assert result["files"]["directories"] == m["directories"] and result["files"]["moved_aside"] is None
@@ -145,18 +145,18 @@ def test_restore_refuses_to_overwrite_and_verifies(live, tmp_path, caplog):
     assert not any(p.name.startswith(".restore-") for p in (tmp_path / "restored").iterdir())
 
     caplog.clear()
-    code, _ = backup.run(target, "restore", extra=("--no-db",))
+    code, _ = backup.run(target, "restore", db=False)
     assert code == 1 and "/data is not empty (" in _errors(caplog)
     assert f"archive: {m['directories']['archive']['files']} files" in _errors(caplog)
-    code, again = backup.run(target, "restore", extra=("--no-db", "--force"))
+    code, again = backup.run(target, "restore", extra=("--force",), db=False)
     assert code == 0 and again["files"]["moved_aside"] == f"/data/.replaced-{m['set']}"
     assert (tmp_path / "restored" / f".replaced-{m['set']}" / "archive").is_dir()  # moved aside, not deleted
 
     caplog.clear()  # the live database holds documents: a restore into it needs --force
-    code, _ = backup.run(live, "restore", extra=("--no-files",))
+    code, _ = backup.run(live, "restore", files=False)
     assert code == 1 and f"database {live.db.database} is not empty" in _errors(caplog)
     caplog.clear()
-    code, _ = backup.run(live, "restore", extra=("--snapshot-set", "20000101T000000Z", "--no-files"))
+    code, _ = backup.run(live, "restore", extra=("--snapshot-set", "20000101T000000Z"), files=False)
     assert code == 1 and "there is no set 20000101T000000Z" in _errors(caplog)
 
 
@@ -266,7 +266,7 @@ def test_a_failing_dump_leaves_no_complete_set(live, caplog):
     services.wait_healthy(live)
 
 
-def test_offsite_copy_is_append_only_and_restores(live, caplog):
+def test_offsite_copy_is_append_only_and_restores(live, caplog, tmp_path):
     import time
 
     caplog.set_level(logging.INFO, logger="aggregator-dr")
@@ -299,6 +299,23 @@ def test_offsite_copy_is_append_only_and_restores(live, caplog):
     # The copies read back whole and match their manifests (files by digest, the dump by its checks).
     code, result = backup.run(cfg, "check", offsite=True)
     assert code == 0 and result["ok"] and result["verified"] == len(primary), result
+
+    # The primary damaged (a copy of it with every pack file deleted): its drill fails naming the newest
+    # set; the off-site copy still restores that set, verified.
+    import shutil
+
+    from dr import drill
+
+    damaged = tmp_path / "damaged"
+    shutil.copytree(live.backup.repository, damaged)
+    for pack in (p for p in (damaged / "data").rglob("*") if p.is_file()):
+        pack.unlink()
+    dcfg = config.derive(cfg, {"backup.repository": str(damaged), "drill.history_dir": str(tmp_path / "drills")})
+    with pytest.raises(drill.DrillFailed, match=f"set {primary[0]}, the newest, cannot be restored"):
+        drill.run(dcfg)
+    report = drill.run(dcfg, offsite=True)
+    assert report["verdict"] == "pass" and report["set"] == primary[0]
+    assert report["repository"] == cfg.offsite.repository
 
 
 def test_forget_keeps_whole_sets_by_policy(live):

@@ -15,9 +15,9 @@ def dockerfiles():
     return sorted((ROOT / "dockerfiles").glob("*/Dockerfile"))
 
 
-def test_every_component_has_a_dockerfile_and_nothing_else_hides_there():
+def test_every_component_and_tool_has_a_dockerfile_and_nothing_else_hides_there():
     names = {p.parent.name for p in dockerfiles()}
-    assert names == set(images.COMPONENTS)
+    assert names == set(images.COMPONENTS) | set(images.TOOLS)
 
 
 def test_no_dockerfile_names_an_image_we_did_not_build():
