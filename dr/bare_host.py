@@ -258,14 +258,14 @@ def verify_inside(set_id: str, documents: int) -> int:
     """Run inside the server after the runbook (`./run python -c ...`): the restored Aggregator answers as
     users reach it and holds at least the set's documents (the rebuild's verify phase compared them exactly,
     before the pipeline moved reports that were in flight). Exit code for the drill."""
-    from dr import config
+    from dr import config, db
 
     cfg = config.load()
     services.wait_healthy(cfg)
     client = services.db_client(cfg)
     try:
         d = client[cfg.db.database]
-        have = sum(d[c].count_documents({}) for c in d.list_collection_names())
+        have = sum(db.count(d, c) for c in d.list_collection_names())
     finally:
         client.close()
     if have < documents:

@@ -106,14 +106,14 @@ def _doubles(sb: Sandbox) -> list[str]:
     documents announce."""
     problems = []
     archived = _archived_reports(Path(sb.cfg.data_root))
-    reports = sb.db["reports"].count_documents({})
+    reports = dbconn.count(sb.db, "reports")
     if reports != len(archived):
         problems.append(f"{reports} reports documents for {len(archived)} archived reports")
     files = [d["report_file"] for d in sb.db["reports"].find({}, {"report_file": 1})]
     if len(files) != len(set(files)):
         problems.append(f"{len(files) - len(set(files))} reports imported twice")
     announced = sum(int(d.get("entries") or 0) for d in sb.db["reports"].find({}, {"entries": 1}))
-    measurements = sb.db["measurements"].count_documents({})
+    measurements = dbconn.count(sb.db, "measurements")
     if measurements != announced:
         problems.append(f"{measurements} measurements, the reports announce {announced}")
     return problems

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from pathlib import Path
 
-from dr import backup, collector, config, host, images, log, pipeline, secrets, services
+from dr import backup, collector, config, db, host, images, log, pipeline, secrets, services
 from dr.config import Config
 from dr.errors import DrError
 
@@ -108,7 +108,7 @@ def _database_empty(cfg: Config) -> bool:
     client = services.db_client(cfg)
     try:
         d = client[cfg.db.database]
-        return all(d[c].estimated_document_count() == 0 for c in d.list_collection_names())
+        return all(db.count(d, c) == 0 for c in d.list_collection_names())
     finally:
         client.close()
 
@@ -180,7 +180,7 @@ def verify(cfg: Config, manifest: dict) -> str:
     services.check_webmirror(cfg)
     client = services.db_client(cfg)
     try:
-        counts = {c: client[cfg.db.database][c].count_documents({}) for c in manifest["database"]["collections"]}
+        counts = {c: db.count(client[cfg.db.database], c) for c in manifest["database"]["collections"]}
     finally:
         client.close()
     if counts != manifest["database"]["collections"]:

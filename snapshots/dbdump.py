@@ -29,6 +29,7 @@ import bson
 from bson.codec_options import CodecOptions
 from bson.raw_bson import RawBSONDocument
 
+from dr import db as dbconn
 from snapshots import manifest
 
 FORMAT = "aggregator-dr-dbdump"
@@ -178,16 +179,22 @@ def verify(inp: BinaryIO, tally: dict | None = None) -> dict[str, int]:
 
 
 def restore(db, inp: BinaryIO, drop: bool = False) -> dict[str, int]:
-    """Restore a dump stream into db. Refuses non-empty collections unless drop=True. Returns counts."""
+    """Restore a dump stream into db. Refuses non-empty collections unless drop=True. Returns the documents
+    per collection whose writes the database acknowledged (the caller compares them with what it expects;
+    the stream's own counts are checked by `checked`)."""
     coll = None
     batch: list[RawBSONDocument] = []
     batch_bytes = 0
     pending_indexes: list[tuple[str, list]] = []
+    written: dict[str, int] = {}
 
     def flush():
         nonlocal batch, batch_bytes
         if batch:
-            coll.insert_many(batch, ordered=True)
+            # Ordered: any failed write raises; acknowledged means every document of the batch is stored.
+            # (inserted_ids lists no RawBSONDocument ids, so count the batch.)
+            if coll.insert_many(batch, ordered=True).acknowledged:
+                written[coll.name] += len(batch)
             batch, batch_bytes = [], 0
 
     for kind, raw, meta in checked(inp):
@@ -202,16 +209,17 @@ def restore(db, inp: BinaryIO, drop: bool = False) -> dict[str, int]:
             if name in db.list_collection_names():
                 if drop:
                     db.drop_collection(name)
-                elif db[name].estimated_document_count() > 0:
+                elif dbconn.count(db, name) > 0:
                     raise DumpError(f"collection {db.name}.{name} is not empty; restore with --drop to replace it")
             coll = db.get_collection(name, codec_options=RAW)
+            written[name] = 0
             pending_indexes.append((name, meta.get("indexes", [])))
         elif kind == b"E":
             flush()
         elif kind == b"Z":
             for name, indexes in pending_indexes:
                 _create_indexes(db[name], indexes)
-            return dict(meta["collections"])
+            return written
     raise DumpError("the dump stream ends without its end record: it is truncated")  # unreachable: checked raises
 
 

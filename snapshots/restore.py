@@ -15,6 +15,7 @@ import shutil
 import time
 from pathlib import Path
 
+from dr import db as dbconn
 from dr import log
 from dr.errors import DrError
 from snapshots import dbdump, manifest, sets
@@ -116,16 +117,20 @@ def _swap_in(restored: Path, current: Path, aside: Path) -> list[str]:
 
 
 def restore_db(restic: Restic, parts: dict, expected: dict, db, force: bool) -> dict:
-    non_empty = [c for c in db.list_collection_names() if db[c].estimated_document_count() > 0]
+    non_empty = [c for c in db.list_collection_names() if dbconn.count(db, c) > 0]
     if non_empty and not force:
         raise RestoreError(f"database {db.name} is not empty (collections {', '.join(sorted(non_empty))}); "
                            "restore with --force to replace them")
     t0 = time.monotonic()
-    restic.read(["dump", parts["db"]["id"], f"/{sets.DUMP_NAME}"], lambda stream: dbdump.restore(db, stream, force))
-    counts = {c: db[c].count_documents({}) for c in expected["database"]["collections"]}
+    written = restic.read(["dump", parts["db"]["id"], f"/{sets.DUMP_NAME}"],
+                          lambda stream: dbdump.restore(db, stream, force))
+    counts = {c: dbconn.count(db, c) for c in expected["database"]["collections"]}
     tally = manifest.report_tally(db) if manifest.REPORTS in counts else {}
     problems = manifest.compare({"database": expected["database"]},
                                 {"database": {"collections": counts, "reports_by_test_country": tally}})
+    problems += [f"{c}: the database acknowledged {n} documents written, the set has "
+                 f"{expected['database']['collections'].get(c, 0)}" for c, n in sorted(written.items())
+                 if n != expected["database"]["collections"].get(c, 0)]
     if problems:
         raise RestoreError("the restored database does not match the set's manifest:\n  " + "\n  ".join(problems))
     return {"database": db.name, "collections": counts, "reports_by_test_country": tally,

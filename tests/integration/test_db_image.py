@@ -49,6 +49,27 @@ def test_db_accepts_pymongo_and_keeps_data_across_restart(built, db_password_fil
         client.close()
 
 
+def test_the_fast_count_is_the_exact_count(built, db_password_file):
+    """dr.db.count (collStats, answered from SQLite's b-tree) is what verification uses instead of
+    count_documents (which reads every document): it must equal count_documents after inserts of small and
+    page-overflowing documents, after deletes, and be 0 for a collection that does not exist."""
+    from dr import db
+
+    cfg = built
+    with db_container(cfg, db_password_file) as container:
+        client = connect(cfg, container, db_password_file)
+        d = client[cfg.db.database]
+        assert db.count(d, "nothing") == 0
+        d.small.insert_many([{"_id": i, "n": i} for i in range(3000)])
+        d.big.insert_many([{"_id": i, "blob": "x" * 20000} for i in range(40)])  # overflow pages
+        assert (db.count(d, "small"), db.count(d, "big")) == (3000, 40)
+        d.small.delete_many({"n": {"$lt": 1234}})
+        d.big.delete_one({"_id": 7})
+        assert db.count(d, "small") == d.small.count_documents({}) == 1766
+        assert db.count(d, "big") == d.big.count_documents({}) == 39
+        client.close()
+
+
 def test_db_refuses_wrong_and_missing_credentials(built, db_password_file):
     cfg = built
     with db_container(cfg, db_password_file) as container:
