@@ -203,6 +203,7 @@ def restores(cfg, work: Path, parts: dict, r: dict) -> None:
 
 def rto(work: Path, r: dict) -> None:
     """RTO: a second instance with nothing but the repository and its password."""
+    shutil.rmtree(work / "b", ignore_errors=True)  # an earlier --reuse run's second host
     secrets.put(work / "b" / "secrets", secrets.RESTIC_PASSWORD,
                 secrets.read(work / "a" / "secrets", secrets.RESTIC_PASSWORD))
     with instance(work / "b", "aggr-bench-rto", **{"backup.repository": str(work / "a" / "repo")}) as cfg2:
