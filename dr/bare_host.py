@@ -32,7 +32,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from dr import backup, baseimage, docker_api, drill, images, log, services
+from dr import backup, baseimage, config, docker_api, drill, images, log, services
 from dr.config import Config
 from dr.errors import DrError
 
@@ -127,13 +127,30 @@ def runbook_steps(text: str) -> list[Step]:
     return steps
 
 
-def _latest_complete_set(cfg: Config) -> dict:
+def _check_repository(cfg: Config) -> None:
     if not cfg.backup.repository.startswith("/") or not (Path(cfg.backup.repository) / "config").is_file():
         raise BareHostFailed(f"the bare-host drill copies a local repository folder; there is none at "
                              f"{cfg.backup.repository} (backup.repository)")
-    code, rows = backup.run(cfg, "list")
+
+
+def _copy_repository(cfg: Config, dest: Path) -> None:
+    """Copy the repository while holding our host-wide lock of restic runs (snapshots.cli.repo_lock), so
+    that no set is being written into it meanwhile."""
+    from snapshots.cli import repo_lock
+    from stages.lock import LockTimeout
+
+    try:
+        with repo_lock(cfg):
+            shutil.copytree(cfg.backup.repository, dest)
+    except LockTimeout as exc:
+        raise BareHostFailed(f"cannot copy the repository: {exc}") from None
+
+
+def _latest_complete_set(cfg: Config, copy: Path) -> dict:
+    """The newest complete set of the copy of cfg's repository."""
+    code, rows = backup.run(config.derive(cfg, {"backup.repository": str(copy)}), "list")
     if code != 0:
-        raise BareHostFailed(f"cannot list the snapshot sets in {cfg.backup.repository} (exit {code})")
+        raise BareHostFailed(f"cannot list the snapshot sets of the copy of {cfg.backup.repository} (exit {code})")
     complete = [r for r in rows if r["complete"]]
     if not complete:
         raise BareHostFailed(f"the repository {cfg.backup.repository} has no complete snapshot set to restore")
@@ -159,7 +176,7 @@ def prepare(cfg: Config, work: Path) -> dict[str, dict]:
     _log.info("copying the checkout, the secrets and the repository %s into %s", cfg.backup.repository, work)
     _copy_checkout(work / "checkout")
     shutil.copytree(cfg.secrets_dir, work / "recovery" / "secrets")
-    shutil.copytree(cfg.backup.repository, work / "repository")
+    _copy_repository(cfg, work / "repository")
     volumes = {
         str(work / "checkout"): {"bind": CHECKOUT, "mode": "rw"},
         str(work / "recovery"): {"bind": RECOVERY, "mode": "ro"},
@@ -258,7 +275,7 @@ def verify_inside(set_id: str, documents: int) -> int:
     """Run inside the server after the runbook (`./run python -c ...`): the restored Aggregator answers as
     users reach it and holds at least the set's documents (the rebuild's verify phase compared them exactly,
     before the pipeline moved reports that were in flight). Exit code for the drill."""
-    from dr import config, db
+    from dr import db
 
     cfg = config.load()
     services.wait_healthy(cfg)
@@ -301,9 +318,9 @@ def run(cfg: Config, keep: bool = False) -> dict:
     """The whole drill; returns its report (also saved in <drill.history_dir>/bare-host/). Raises
     BareHostFailed after saving a failing report."""
     steps = runbook_steps(RUNBOOK.read_text())
-    source = _latest_complete_set(cfg)
+    _check_repository(cfg)
     started = dt.datetime.now(dt.timezone.utc)
-    report = {"started": started.strftime("%Y-%m-%dT%H:%M:%SZ"), "set": source["set"],
+    report = {"started": started.strftime("%Y-%m-%dT%H:%M:%SZ"), "set": None,
               "repository": cfg.backup.repository, "steps": [], "problems": []}
     base = Path(cfg.drill.work_dir or cfg.cache_path / "drill")
     base.mkdir(parents=True, exist_ok=True)
@@ -312,6 +329,9 @@ def run(cfg: Config, keep: bool = False) -> dict:
     t0 = time.monotonic()
     try:
         volumes = prepare(cfg, work)
+        # The set the runbook must restore: the newest complete one of the copy it gets.
+        source = _latest_complete_set(cfg, work / "repository")
+        report["set"] = source["set"]
         baseimage.ensure(cfg)
         docker_api.ensure_network(network_name(cfg))
         proxy = start_aptcache(cfg)
