@@ -85,13 +85,14 @@ def _run_container(cfg: Config, stage: str, args: list[str], volumes: dict, netw
 
 
 def run(cfg: Config, stage: str | None = None) -> list[dict]:
-    """Run one stage, or every stage in order (sync only when collectors are configured); stops at a stage
-    that fails (exit 1 or 2)."""
+    """Run one stage, or every stage in order (sync only when collectors are configured). Stops at a stage
+    that hit an infrastructure or usage error; inputs that failed on their own (named in the summary's
+    `failed`, tried again next run) do not keep the later stages from running."""
     results = []
     names = [stage] if stage else [s for s in STAGES if s != "sync" or cfg.collectors]
     for name in names:
         summary = run_stage(cfg, name)
         results.append(summary)
-        if summary["exit_code"] not in (0,):
+        if summary.get("errors") or summary["exit_code"] not in (0, 1):
             break
     return results

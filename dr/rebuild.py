@@ -93,7 +93,8 @@ def rebuild(cfg: Config, refresh_base: bool = False, sample: bool = False) -> Re
             report.pipeline = results
             failed = [r for r in results if r["exit_code"]]
             if failed:
-                raise PipelineFailed(f"stage {failed[0]['stage']} failed: {'; '.join(failed[0]['errors'][:3])}")
+                why = failed[0]["errors"] or [f"{f['input']}: {f['error']}" for f in failed[0].get("failed", [])]
+                raise PipelineFailed(f"stage {failed[0]['stage']} failed: {'; '.join(why[:3])}")
             return _pipeline_note(results)
 
         _phase(report, "pipeline", run_pipeline)

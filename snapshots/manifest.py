@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import stat
 import tarfile
 from pathlib import Path
 from typing import BinaryIO
@@ -58,7 +59,9 @@ def directory_summary(root: Path, state: str) -> dict:
             rel = f"{rel_dir}/{name}"
             if not _skipped(rel):
                 p = Path(dirpath) / name
-                tally.add(rel, p.stat().st_size, sha256_file(p))
+                st = os.lstat(p)
+                if stat.S_ISREG(st.st_mode):  # a link, FIFO or device is never opened (the tar side skips them too)
+                    tally.add(rel, st.st_size, sha256_file(p))
     return tally.summary()
 
 

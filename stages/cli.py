@@ -25,7 +25,10 @@ class Summary:
     outcomes: Counter = field(default_factory=Counter)
     bytes_in: int = 0
     seconds: float = 0.0
-    errors: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)      # infrastructure errors: the stage stopped
+    failed: list[dict] = field(default_factory=list)     # inputs that failed this run, retried next run
+    quarantined: list[dict] = field(default_factory=list)  # inputs set aside this run, with their reason
+    flagged: list[dict] = field(default_factory=list)    # inputs stored with entries altered (see importer)
     recovered: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     _start: float = field(default_factory=time.monotonic, repr=False)
@@ -37,22 +40,36 @@ class Summary:
         self.seconds = round(time.monotonic() - self._start, 3)
         return self
 
+    def quarantine(self, source: str, reason: str, error: str, to: str = "") -> None:
+        """Name one input set aside this run (counted as quarantined:<reason>)."""
+        self.count(f"quarantined:{reason}")
+        self.quarantined.append({"input": source, "reason": reason, "error": error[:500], "to": to})
+
+    def fail(self, source: str, reason: str, error: str) -> None:
+        """Name one input that failed this run; it stays where it is and is tried again next run."""
+        self.count("failed")
+        self.failed.append({"input": source, "reason": reason, "error": error[:500]})
+
     @property
     def exit_code(self) -> int:
-        return EXIT_INFRA if self.errors else EXIT_OK
+        return EXIT_INFRA if self.errors or self.failed else EXIT_OK
 
     def line(self) -> str:
         parts = [f"{v} {k}" for k, v in sorted(self.outcomes.items())] or ["nothing to do"]
         mb = self.bytes_in / 1e6
         rate = f", {mb / self.seconds:.1f} MB/s" if self.seconds > 0 and mb > 0 else ""
         text = f"{self.stage}: {', '.join(parts)}; {mb:.1f} MB in {self.seconds:.1f}s{rate}"
+        if self.failed:
+            text += f"; {len(self.failed)} input(s) failed, tried again next run: " + \
+                "; ".join(f"{f['input']}: {f['error']}" for f in self.failed[:3])
         if self.errors:
             text += f"; {len(self.errors)} error(s): " + "; ".join(self.errors[:3])
         return text
 
     def as_dict(self) -> dict:
         return {"stage": self.stage, "outcomes": dict(self.outcomes), "bytes": self.bytes_in,
-                "seconds": self.seconds, "errors": self.errors, "recovered": self.recovered, "notes": self.notes,
+                "seconds": self.seconds, "errors": self.errors, "failed": self.failed,
+                "quarantined": self.quarantined, "flagged": self.flagged, "recovered": self.recovered, "notes": self.notes,
                 "exit_code": self.exit_code}
 
 

@@ -19,14 +19,16 @@ import os
 import sys
 from pathlib import Path
 
+import bson
 import pymongo
 import yaml
 
 from dr import db as dbconn
 from dr import secrets
-from stages import atomic, journal, lock, naming, postprocess, quarantine, stage
+from stages import atomic, failures, journal, lock, naming, postprocess, quarantine, stage
 from stages.cli import Summary, main as cli_main
-from stages.layout import DataRoot
+from stages.inputs import NOT_REGULAR, InputError
+from stages.layout import REGULAR, DataRoot
 
 STAGE = "importer"
 BATCH = 500
@@ -87,50 +89,121 @@ def quarantine_one(dr: DataRoot, yaml_path: Path, error: str, summary: Summary) 
 
 
 # ---- 2. import ------------------------------------------------------------------------------------------
+# What the database refuses of one report stays that report's problem:
+# - a command too large for the client or the server is split until each document goes alone;
+# - a document the database refuses (alone) is stored as a stub: its ids and common fields plus
+#   "refused": {"error", "archive", "document"}, and the report document lists it in "refused_entries";
+#   the archived file keeps everything;
+# - a stub refused too, or counts that do not add up, fail the report (tried again next run, poison after).
 
-def upsert(db, collection: str, docs: list[dict]) -> int:
+DUPLICATE_KEY = 11000
+AUTH_CODES = frozenset({13, 18})  # Unauthorized, AuthenticationFailed: the machine's problem, not the input's
+STUB_FIELDS = ("_id", "report_key", "test_name", "probe_cc", "probe_asn", "start_time", "index", "report_id",
+               "report_file", "entries")
+
+
+def _whole_command_refused(exc: Exception) -> bool:
+    if isinstance(exc, pymongo.errors.OperationFailure):
+        return exc.code not in AUTH_CODES
+    return isinstance(exc, (pymongo.errors.DocumentTooLarge, bson.errors.InvalidDocument, OverflowError))
+
+
+def _split_until_alone(db, write, docs: list[dict]) -> tuple[int, list[tuple[dict, str]]]:
+    """write(docs) -> (written, refused [(doc, error)]); when the client or the server refuses the command as
+    a whole, halves are written apart until a refused document is alone. A dropped connection counts as a
+    refusal only while the database still answers (FerretDB 1.x closes the connection on some documents),
+    and a document alone is tried twice before it counts as refused; otherwise it is DatabaseDown."""
+    try:
+        return write(docs)
+    except Exception as exc:  # noqa: BLE001 - sorted below; what is not a refusal is re-raised
+        if isinstance(exc, pymongo.errors.ConnectionFailure):
+            if not _alive(db.client):
+                raise DatabaseDown(f"database unreachable: {exc}") from None
+            if len(docs) == 1:
+                try:
+                    return write(docs)
+                except pymongo.errors.ConnectionFailure as again:
+                    if not _alive(db.client):
+                        raise DatabaseDown(f"database unreachable: {again}") from None
+                    return 0, [(docs[0], f"the database closed the connection on this document: {again}"[:500])]
+        elif not _whole_command_refused(exc):
+            raise
+        elif len(docs) == 1:
+            return 0, [(docs[0], f"{type(exc).__name__}: {exc}"[:500])]
+    mid = len(docs) // 2
+    w1, r1 = _split_until_alone(db, write, docs[:mid])
+    w2, r2 = _split_until_alone(db, write, docs[mid:])
+    return w1 + w2, r1 + r2
+
+
+def _errmsg(error: dict) -> str:
+    return f"code {error.get('code')}: {error.get('errmsg', '')}"[:500]
+
+
+def _upsert(db, collection: str, docs: list[dict]) -> tuple[int, list[tuple[dict, str]]]:
     """Replace-or-insert by _id with the `update` command itself (pymongo's bulk_write cannot read
-    FerretDB's reply when a write fails, and we want the server's error text). Returns the server's count
-    of documents matched or inserted."""
+    FerretDB's reply when a write fails). Returns (documents matched or inserted, refused)."""
     reply = db.command({"update": collection, "ordered": False,
                         "updates": [{"q": {"_id": d["_id"]}, "u": d, "upsert": True} for d in docs]})
     errors = reply.get("writeErrors") or []
-    if errors:
-        first = errors[0]
-        raise ImportMismatch(f"{collection}: {len(errors)} document(s) refused, first "
-                             f"{docs[first['index']]['_id']}: {first.get('errmsg', '')[:300]}")
-    return int(reply.get("n", 0))
+    return int(reply.get("n", 0)), [(docs[e["index"]], _errmsg(e)) for e in errors]
 
 
-DUPLICATE_KEY = 11000
-
-
-def _store(db, docs: list[dict]) -> int:
-    """Insert; documents already there (a rerun after a crash) are replaced instead. Returns how many
-    documents the server says it wrote. No query first: FerretDB 1.x pushes only `_id` equality down to
-    SQLite, and even that costs a scan per lookup, so reading back every id is quadratic."""
-    reply = db.command({"insert": "measurements", "ordered": False, "documents": docs})
+def _insert(db, collection: str, docs: list[dict]) -> tuple[int, list[tuple[dict, str]]]:
+    """Insert; documents already there (a rerun after a crash) are replaced instead. No query first:
+    FerretDB 1.x pushes only `_id` equality down to SQLite, and even that costs a scan per lookup, so
+    reading back every id is quadratic."""
+    reply = db.command({"insert": collection, "ordered": False, "documents": docs})
     errors = reply.get("writeErrors") or []
-    other = [e for e in errors if e.get("code") != DUPLICATE_KEY]
-    if other:
-        raise ImportMismatch(f"measurements: {len(other)} document(s) refused, first: "
-                             f"{other[0].get('errmsg', '')[:300]}")
+    refused = [(docs[e["index"]], _errmsg(e)) for e in errors if e.get("code") != DUPLICATE_KEY]
     written = int(reply.get("n", 0))
-    if errors:
-        written += upsert(db, "measurements", [docs[e["index"]] for e in errors])
-    return written
+    again = [docs[e["index"]] for e in errors if e.get("code") == DUPLICATE_KEY]
+    if again:
+        w, r = _split_until_alone(db, lambda d: _upsert(db, collection, d), again)
+        written, refused = written + w, refused + r
+    return written, refused
 
 
-def import_prepare(dr: DataRoot, db, yaml_path: Path) -> journal.Transaction:
+def stub(doc: dict, error: str, where: str) -> dict:
+    """What is stored of a document the database refused."""
+    document = doc["index"] + 2 if "index" in doc else 1
+    return {**{k: doc[k] for k in STUB_FIELDS if k in doc},
+            "refused": {"error": error, "archive": where, "document": document}}
+
+
+def store(db, collection: str, docs: list[dict], where: str) -> tuple[int, list[dict]]:
+    """Write docs; refused ones are stored as stubs. Returns (written, the refused documents' stubs)."""
+    written, refused = _split_until_alone(db, lambda d: _insert(db, collection, d), docs)
+    stubs = [stub(doc, error, where) for doc, error in refused]
+    if stubs:
+        w, still = _split_until_alone(db, lambda d: _insert(db, collection, d), stubs)
+        if still:
+            raise ImportMismatch(f"{collection}: the database refuses even the stub of {still[0][0]['_id']}: "
+                                 f"{still[0][1]}")
+        written += w
+    return written, stubs
+
+
+def import_prepare(dr: DataRoot, db, yaml_path: Path, summary: Summary | None = None) -> journal.Transaction:
     """Store the report's documents and check the database's own count of what it wrote against the file,
     then read back its first and last measurement and the report (no lock needed: ids are deterministic,
     so a rerun replaces instead of adding); return the transaction that moves the pair to the archive."""
     jsonl = yaml_path.with_suffix(".jsonl")
+    where = f"archive/{naming.archive_subdir(yaml_path.name)}/{yaml_path.name}"
     report = None
     ids: list[str] = []
     written = 0
+    refused: list[int] = []
     batch: list[dict] = []
     batch_bytes = 0
+
+    def flush():
+        nonlocal written, batch, batch_bytes
+        w, stubs = store(db, "measurements", batch, where)
+        written += w
+        refused.extend(s["index"] for s in stubs)
+        batch, batch_bytes = [], 0
+
     for coll, doc in postprocess.read_jsonl(jsonl):
         if coll == "reports":
             report = doc
@@ -139,22 +212,28 @@ def import_prepare(dr: DataRoot, db, yaml_path: Path) -> journal.Transaction:
         batch.append(doc)
         batch_bytes += len(json.dumps(doc))
         if len(batch) >= BATCH or batch_bytes >= BATCH_BYTES:
-            written += _store(db, batch)
-            batch, batch_bytes = [], 0
+            flush()
     if batch:
-        written += _store(db, batch)
+        flush()
     if report is None:
         raise ImportMismatch(f"{jsonl.name}: no report document (truncated file?)")
-    upsert(db, "reports", [report])
+    if refused:
+        report["refused_entries"] = refused[:postprocess.MAX_LISTED]
+        report["refused_entries_count"] = len(refused)
+    _, report_stub = store(db, "reports", [report], where)
     probes = [("measurements", i) for i in ids[:1] + ids[-1:]] + [("reports", report["_id"])]
     missing = [i for coll, i in probes if db[coll].find_one({"_id": i}, {"_id": 1}) is None]
     if written != report["entries"] or len(ids) != report["entries"] or missing:
         raise ImportMismatch(f"{yaml_path.name}: the database wrote {written} measurements, the file has "
                              f"{report['entries']}" + (f"; not found: {missing}" if missing else ""))
+    flags = {"omitted_entries": report.get("omitted_entries_count", 0), "refused_entries": len(refused),
+             "report_refused": bool(report_stub)}
     target = dr.state("archive") / naming.archive_subdir(yaml_path.name)
     tx = journal.Transaction(STAGE, "imported", dr.relative(yaml_path),
                              info={"report_id": report.get("report_id"), "report_key": report["_id"],
-                                   "entries": report["entries"]})
+                                   "entries": report["entries"], **{k: v for k, v in flags.items() if v}})
+    if summary is not None and any(flags.values()):
+        summary.flagged.append({"input": dr.relative(yaml_path), "to": f"{where}", **flags})
     for p in (jsonl, yaml_path):
         tx.rename(p, target / p.name, journal.sha256_file(p), p.stat().st_size)
     return tx
@@ -192,42 +271,171 @@ def write_index(dr: DataRoot) -> int:
 
 # ---- the stage ------------------------------------------------------------------------------------------
 
-def _yaml_files(dr: DataRoot, state: str) -> list[Path]:
-    return [p for p in dr.files(state) if p.name.endswith(".yaml") and p.parent == dr.state(state)]
+def _inputs(dr: DataRoot, state: str) -> tuple[list[Path], list[tuple[Path, str]]]:
+    """(the reports waiting in a state directory, entries there that are not regular files)."""
+    reports, others = [], []
+    for p, kind in dr.entries(state):
+        if p.parent != dr.state(state):
+            continue
+        if kind != REGULAR:
+            others.append((p, kind))
+        elif p.name.endswith(".yaml"):
+            reports.append(p)
+    return reports, others
+
+
+def quarantine_node(dr: DataRoot, path: Path, kind: str, summary: Summary) -> None:
+    """A link, FIFO, device or many-named file where reports wait: moved to quarantine, never opened."""
+    rel = dr.relative(path)
+    tx = journal.Transaction(STAGE, "quarantined", rel)
+    error = f"{rel} is a {kind}; stages read only regular files inside the data root"
+    target, _ = quarantine.add(tx, dr, path, path.name, None, 0, NOT_REGULAR,
+                               {"error": error, "kind": kind, "source": rel})
+    journal.run(dr, tx)
+    summary.quarantine(rel, NOT_REGULAR, error, dr.relative(target))
+
+
+def quarantine_poison(dr: DataRoot, yaml_path: Path, details: dict, summary: Summary) -> None:
+    """A report that failed twice in a row for the same reason: its files go to quarantine/poison/."""
+    rel = dr.relative(yaml_path)
+    tx = journal.Transaction(STAGE, "quarantined", rel)
+    targets = []
+    for p in (yaml_path, yaml_path.with_suffix(".jsonl")):
+        if p.is_file() and not p.is_symlink():
+            target, same = quarantine.add(tx, dr, p, p.name, journal.sha256_file(p), p.stat().st_size,
+                                          failures.POISON, {"source": dr.relative(p), **details})
+            if same:
+                tx.remove(p)
+            targets.append(dr.relative(target))
+    journal.run(dr, tx)
+    summary.quarantine(rel, failures.POISON, details["errors"][-1]["error"], ", ".join(targets))
+
+
+def _report_key(jsonl: Path) -> str | None:
+    """The report key of a post-processed report (its first document's), or None if unreadable."""
+    try:
+        for _, doc in postprocess.read_jsonl(jsonl):
+            return str(doc.get("report_key") or doc["_id"])
+    except (OSError, ValueError, KeyError, InputError):
+        return None
+    return None
+
+
+def forget_partial(db, key: str | None) -> None:
+    """Remove what a poison report left in the database (one scan; poison is rare)."""
+    if key is not None:
+        db.measurements.delete_many({"report_key": key})
+        db.reports.delete_one({"_id": key})
+
+
+class DatabaseDown(Exception):
+    pass
+
+
+def _alive(client) -> bool:
+    try:
+        client.admin.command("ping")
+        return True
+    except pymongo.errors.PyMongoError:
+        return False
+
+
+def _reason(exc: BaseException, client=None) -> str:
+    """The kind of a report's failure; raises DatabaseDown when the failure is the database's, not the
+    report's (a connection drop with the database still answering counts as the report's: FerretDB 1.x
+    closes the connection on some documents)."""
+    if isinstance(exc, DatabaseDown):
+        raise exc
+    if isinstance(exc, pymongo.errors.OperationFailure) and exc.code in AUTH_CODES:
+        raise DatabaseDown(f"the database refuses our credentials: {exc}")
+    if isinstance(exc, pymongo.errors.ConnectionFailure):
+        if client is None or not _alive(client):
+            raise DatabaseDown(f"database unreachable: {exc}")
+        return "connection_lost"
+    return type(exc).__name__
+
+
+def postprocess_all(cfg, dr: DataRoot, summary: Summary, fails: failures.Failures) -> None:
+    staged, others = _inputs(dr, "staging")
+    for path, kind in others:
+        with lock.shared(dr, cfg.pipeline.lock_timeout):
+            quarantine_node(dr, path, kind, summary)
+    for p in staged:
+        rel = dr.relative(p)
+        try:
+            tx, size = postprocess_prepare(dr, p)
+        except (ValueError, UnicodeDecodeError, yaml.YAMLError) as exc:
+            with lock.shared(dr, cfg.pipeline.lock_timeout):
+                quarantine_one(dr, p, f"cannot post-process: {exc}"[:500], summary)
+            continue
+        except Exception as exc:  # noqa: BLE001 - one report's failure is that report's only
+            if isinstance(exc, OSError) and exc.errno in failures.INFRA_ERRNOS:
+                raise
+            error = f"{p.name}: {type(exc).__name__}: {exc}"[:500]
+
+            def set_aside(previous, p=p, exc=exc, error=error):
+                with lock.shared(dr, cfg.pipeline.lock_timeout):
+                    quarantine_poison(dr, p, failures.details(STAGE, previous, type(exc).__name__, error), summary)
+            failures.handle(fails, summary, rel, type(exc).__name__, error, set_aside)
+            continue
+        fails.clear(rel)
+        with lock.shared(dr, cfg.pipeline.lock_timeout):
+            journal.run(dr, tx)
+        summary.count("postprocessed")
+        summary.bytes_in += size
+
+
+def import_all(cfg, dr: DataRoot, summary: Summary, fails: failures.Failures) -> None:
+    todo, others = _inputs(dr, "reports")
+    for path, kind in others:
+        with lock.shared(dr, cfg.pipeline.lock_timeout):
+            quarantine_node(dr, path, kind, summary)
+    if not todo:
+        return
+    try:
+        client, db = connect(cfg)
+        ensure_indexes(db)
+    except pymongo.errors.PyMongoError as exc:
+        summary.errors.append(f"database error: {exc}")
+        return
+    try:
+        for p in todo:
+            rel = dr.relative(p)
+            try:
+                tx = import_prepare(dr, db, p, summary)
+            except Exception as exc:  # noqa: BLE001 - sorted by _reason: the database's, or this report's
+                if isinstance(exc, OSError) and exc.errno in failures.INFRA_ERRNOS:
+                    raise
+                reason = _reason(exc, client)
+                error = f"{p.name}: {type(exc).__name__}: {exc}"[:500]
+
+                def set_aside(previous, p=p, reason=reason, error=error):
+                    key = _report_key(p.with_suffix(".jsonl"))
+                    with lock.shared(dr, cfg.pipeline.lock_timeout):
+                        quarantine_poison(dr, p, failures.details(STAGE, previous, reason, error), summary)
+                    forget_partial(db, key)
+                failures.handle(fails, summary, rel, reason, error, set_aside)
+                continue
+            fails.clear(rel)
+            with lock.shared(dr, cfg.pipeline.lock_timeout):
+                journal.run(dr, tx)
+            summary.count("imported")
+    except DatabaseDown as exc:
+        summary.errors.append(str(exc))
+    finally:
+        client.close()
 
 
 def run(cfg, dr: DataRoot) -> Summary:
     with stage.running(cfg, dr, STAGE, temp_dirs=("reports", "archive")) as summary:
-        # The work (parsing, writing JSON lines, upserting) runs without the lock; only the moves hold it.
-        for p in _yaml_files(dr, "staging"):
-            try:
-                tx, size = postprocess_prepare(dr, p)
-            except (ValueError, UnicodeDecodeError, yaml.YAMLError) as exc:
-                with lock.shared(dr, cfg.pipeline.lock_timeout):
-                    quarantine_one(dr, p, f"cannot post-process: {exc}"[:500], summary)
-                continue
-            with lock.shared(dr, cfg.pipeline.lock_timeout):
-                journal.run(dr, tx)
-            summary.count("postprocessed")
-            summary.bytes_in += size
-        todo = _yaml_files(dr, "reports")
-        if todo:
-            client, db = connect(cfg)
-            try:
-                ensure_indexes(db)
-                for p in todo:
-                    try:
-                        tx = import_prepare(dr, db, p)
-                    except ImportMismatch as exc:
-                        summary.errors.append(str(exc))
-                        continue
-                    with lock.shared(dr, cfg.pipeline.lock_timeout):
-                        journal.run(dr, tx)
-                    summary.count("imported")
-            except pymongo.errors.PyMongoError as exc:
-                summary.errors.append(f"database error: {exc}")
-            finally:
-                client.close()
+        # The work (parsing, writing JSON lines, writing to the database) runs without the lock; only the
+        # moves hold it.
+        fails = failures.Failures.load(dr, STAGE)
+        try:
+            postprocess_all(cfg, dr, summary, fails)
+            import_all(cfg, dr, summary, fails)
+        finally:
+            fails.save()
         if summary.outcomes.get("imported") or not (dr.state("archive") / "index.json").exists():
             with lock.shared(dr, cfg.pipeline.lock_timeout):
                 write_index(dr)

@@ -7,14 +7,20 @@ as too large without filling memory or disk.
 
 from __future__ import annotations
 
+import errno
 import gzip
 import io
+import os
 import re
 import tarfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Iterator
+
+from stages.layout import REGULAR, kind_of
+
+NOT_REGULAR = "not_a_regular_file"
 
 
 class InputError(Exception):
@@ -26,6 +32,24 @@ class InputError(Exception):
 class TooLarge(InputError):
     def __init__(self, message: str):
         super().__init__("too_large", message)
+
+
+def open_input(path: Path) -> IO[bytes]:
+    """Open an input for reading without following a link, and only if it is a regular file with one name
+    (checked on the open descriptor, so a file swapped for a link after it was listed is refused too; a
+    FIFO is opened non-blocking and refused, never read)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise InputError(NOT_REGULAR, f"{path.name} is a symbolic link; not read") from None
+        raise
+    kind = kind_of(os.fstat(fd))
+    if kind != REGULAR:
+        os.close(fd)
+        raise InputError(NOT_REGULAR, f"{path.name} is a {kind}; not read")
+    os.set_blocking(fd, True)
+    return os.fdopen(fd, "rb")
 
 
 class LimitedReader(io.RawIOBase):
@@ -74,7 +98,7 @@ def _is_tar(head: bytes) -> bool:
 
 def open_members(path: Path, limit: int) -> Iterator[Member]:
     """Yield the report(s) a raw file holds: itself (plain or gunzipped) or each regular tar member."""
-    with open(path, "rb") as raw:
+    with open_input(path) as raw:
         head = raw.read(512)
         raw.seek(0)
         stream: IO[bytes] = raw

@@ -3,6 +3,8 @@ every report went (`invoke where`) and the write-ahead log that makes every move
 
 A move of a report is a transaction of steps, run in order:
   rename(src, dst, sha256)   put a file in place: a durable temporary, or a report moving between states
+  move(src, dst)             move something that is not a regular file (a link, a FIFO, a device) as it is,
+                             never opening it: done when dst exists and src does not
   remove(path)               delete an input, only after every rename of the transaction is durable
 `begin` is journalled (with all steps) before the first step and `commit` after the last. After a crash,
 `recover` finishes every begun transaction whose renames can still complete (each is idempotent: a
@@ -75,6 +77,10 @@ class Transaction:
         self.steps.append({"op": "rename", "src": str(src), "dst": str(dst), "sha256": sha256, "size": size})
         return self
 
+    def move(self, src: Path, dst: Path) -> "Transaction":
+        self.steps.append({"op": "move", "src": str(src), "dst": str(dst)})
+        return self
+
     def remove(self, path: Path) -> "Transaction":
         self.steps.append({"op": "remove", "path": str(path)})
         return self
@@ -106,12 +112,17 @@ def _absolute_step(dr: DataRoot, step: dict) -> dict:
 
 def _rename_done(step: dict) -> bool:
     dst = Path(step["dst"])
-    return dst.exists() and sha256_file(dst) == step["sha256"]
+    if step["op"] == "move":
+        return os.path.lexists(dst) and not os.path.lexists(step["src"])
+    return dst.is_file() and not dst.is_symlink() and sha256_file(dst) == step["sha256"]
 
 
 def _apply(steps: list[dict]) -> None:
     for step in steps:
-        if step["op"] == "rename":
+        if step["op"] == "move":
+            if not _rename_done(step):
+                atomic.move(Path(step["src"]), Path(step["dst"]))
+        elif step["op"] == "rename":
             src, dst = Path(step["src"]), Path(step["dst"])
             if _rename_done(step):
                 # Already in place (this transaction got that far, or identical content was there):
@@ -164,8 +175,8 @@ def recover(dr: DataRoot, stage: str | None = None) -> list[str]:
     for entry in txs:
         steps = [_absolute_step(dr, s) for s in entry["steps"]]
         tx = Transaction(entry["stage"], entry["outcome"], entry["report"], txid=entry["txid"])
-        renames = [s for s in steps if s["op"] == "rename"]
-        if all(_rename_done(s) or Path(s["src"]).exists() for s in renames):
+        renames = [s for s in steps if s["op"] in ("rename", "move")]
+        if all(_rename_done(s) or os.path.lexists(s["src"]) for s in renames):
             _apply(steps)
             append(dr, _entry(dr, tx, "commit"))
             done.append(f"finished interrupted {entry['stage']} of {entry['report']}")
@@ -196,5 +207,5 @@ def history(dr: DataRoot, needle: str) -> list[dict]:
                 places.update(v for k, v in s.items() if k in ("src", "dst", "path"))
             if any(n and (n in places or any(n in p for p in places)) for n in names):
                 found.append(b)
-                names.update(s["dst"] for s in b["steps"] if s["op"] == "rename" and not atomic.is_temporary(Path(s["dst"])))
+                names.update(s["dst"] for s in b["steps"] if s["op"] in ("rename", "move") and not atomic.is_temporary(Path(s["dst"])))
     return found

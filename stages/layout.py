@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
+
+from dr.errors import DrError
 
 # Where a report can be, in pipeline order, and the private folders beside them.
 REPORT_STATES = ("raw", "staging", "reports", "archive", "quarantine")
@@ -39,6 +42,9 @@ class DataRoot:
         self.root.mkdir(parents=True, exist_ok=True)
         for name in STATE_DIRS:
             d = self.state(name)
+            if d.is_symlink():  # a stage must never read or write outside the data root
+                raise DrError(f"{d} is a symbolic link; every state directory must be a real folder "
+                              "inside the data root")
             d.mkdir(exist_ok=True)
             os.chmod(d, 0o700 if name in PRIVATE else 0o755)
         return self
@@ -46,14 +52,43 @@ class DataRoot:
     def relative(self, path: Path) -> str:
         return str(Path(path).relative_to(self.root))
 
-    def files(self, name: str):
-        """Every report file in a state directory (temporaries and sidecars excluded), sorted."""
+    def files(self, name: str) -> list[Path]:
+        """Every report file in a state directory (temporaries and sidecars excluded), sorted. Only regular
+        files: a link is never followed, and nothing that is not a regular file is listed (see `entries`)."""
+        return [p for p, kind in self.entries(name) if kind == REGULAR]
+
+    def entries(self, name: str) -> list[tuple[Path, str]]:
+        """(path, kind) of everything a stage may find in a state directory, sorted, without following
+        links: kind is REGULAR, or what else it is (symbolic link, FIFO, socket, device, hard link: a
+        regular file with more than one name, which may be a file outside the data root)."""
         base = self.state(name)
         out = []
         for dirpath, dirs, files in os.walk(base):
-            dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-            for f in sorted(files):
+            here = Path(dirpath)
+            links = [d for d in dirs if (here / d).is_symlink()]
+            dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d not in links)
+            for f in sorted(files + links):
                 if f.startswith(".") or f.endswith(".reason.json"):
                     continue
-                out.append(Path(dirpath) / f)
-        return out
+                p = here / f
+                try:
+                    out.append((p, kind_of(os.lstat(p))))
+                except FileNotFoundError:
+                    continue
+        return sorted(out)
+
+
+REGULAR = "regular file"
+
+
+def kind_of(st: os.stat_result) -> str:
+    """What a directory entry is, from its lstat (REGULAR only for a regular file with one name)."""
+    mode = st.st_mode
+    if stat.S_ISREG(mode):
+        return REGULAR if st.st_nlink == 1 else f"hard link ({st.st_nlink} names)"
+    for test, kind in ((stat.S_ISLNK, "symbolic link"), (stat.S_ISFIFO, "FIFO"), (stat.S_ISSOCK, "socket"),
+                       (stat.S_ISBLK, "block device"), (stat.S_ISCHR, "character device"),
+                       (stat.S_ISDIR, "directory")):
+        if test(mode):
+            return kind
+    return "special file"

@@ -27,9 +27,11 @@ import re
 from pathlib import Path
 from typing import IO, Iterator
 
+import bson
 import yaml
 
 from stages import naming
+from stages.inputs import open_input
 from stages.yamldocs import HeaderLoader
 
 HEADER_NOISE = ("report_file", "sanitizer_version", "sanitizer_dropped")
@@ -151,18 +153,81 @@ def documents(fh: IO[bytes], file_name: str) -> Iterator[tuple[str, dict]]:
 
 
 def write_jsonl(yaml_path: Path, out: IO[bytes]) -> dict:
-    """Write the report's documents as JSON lines; returns the report document (written last)."""
+    """Write the report's documents as JSON lines; returns the report document (written last). A document
+    larger than the database stores has its largest values replaced by references (see `fit`)."""
     report = None
-    with open(yaml_path, "rb") as fh:
+    omitted: list[int] = []
+    where = f"archive/{naming.archive_subdir(yaml_path.name)}/{yaml_path.name}"
+    with open_input(yaml_path) as fh:
         for coll, doc in documents(fh, yaml_path.name):
-            out.write((json.dumps({"c": coll, "d": doc}, ensure_ascii=False, sort_keys=True) + "\n").encode())
             if coll == "reports":
                 report = doc
+                if omitted:
+                    doc["omitted_entries"] = omitted[:MAX_LISTED]
+                    doc["omitted_entries_count"] = len(omitted)
+            line = json.dumps({"c": coll, "d": doc}, ensure_ascii=False, sort_keys=True)
+            if len(line) > FIT_CHECK_BYTES and fit(doc, where):
+                if coll == "measurements":
+                    omitted.append(doc["index"])
+                line = json.dumps({"c": coll, "d": doc}, ensure_ascii=False, sort_keys=True)
+            out.write((line + "\n").encode())
     return report
 
 
+# ---- documents larger than the database stores -----------------------------------------------------------
+# A document over MAX_STORED_BYTES (BSON) keeps its shape: its largest strings are replaced, largest first,
+# by {"omitted": {"bytes", "sha256"}} until it fits (a document of many small values has its whole
+# entry or header replaced). The document gets "omitted": {"archive", "document", "paths"}: the sanitized
+# report in the archive, which keeps everything, and the document's number in it (the header is 1).
+MAX_STORED_BYTES = 8 << 20       # FerretDB and MongoDB refuse 16 MiB; half of it keeps batches sendable
+FIT_CHECK_BYTES = 1 << 20        # JSON shorter than this is far below the limit in BSON too
+MIN_OMITTED = 1024               # smaller values are not worth a reference
+MAX_LISTED = 1000
+
+
+def stored_size(doc: dict) -> int:
+    return len(bson.encode(doc))
+
+
+def fit(doc: dict, where: str) -> bool:
+    """Make doc fit MAX_STORED_BYTES in place; True when something was replaced."""
+    if stored_size(doc) <= MAX_STORED_BYTES:
+        return False
+    body = "entry" if "entry" in doc else "header"
+    paths: list[str] = []
+    leaves = sorted(_large_strings(doc[body], body), key=lambda leaf: -leaf[0])
+    excess = stored_size(doc) - MAX_STORED_BYTES
+    for size, path, parent, key in leaves:
+        if excess <= 0:
+            break
+        parent[key] = _reference(parent[key])
+        paths.append(path)
+        excess -= size
+    if stored_size(doc) > MAX_STORED_BYTES:
+        doc[body] = _reference(json.dumps(doc[body], ensure_ascii=False, sort_keys=True))
+        paths = [body]
+    doc["omitted"] = {"archive": where, "document": doc["index"] + 2 if body == "entry" else 1, "paths": paths}
+    return True
+
+
+def _reference(value: str) -> dict:
+    data = value.encode("utf-8", "replace")
+    return {"omitted": {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}}
+
+
+def _large_strings(value, path: str):
+    """(size, path, parent, key) of every string of at least MIN_OMITTED characters inside value."""
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, v in items:
+        if isinstance(v, str):
+            if len(v) >= MIN_OMITTED:
+                yield len(v.encode("utf-8", "replace")), f"{path}/{key}", value, key
+        elif isinstance(v, (dict, list)):
+            yield from _large_strings(v, f"{path}/{key}")
+
+
 def read_jsonl(path: Path) -> Iterator[tuple[str, dict]]:
-    with open(path, "rb") as fh:
+    with open_input(path) as fh:
         for line in fh:
             rec = json.loads(line)
             yield rec["c"], rec["d"]

@@ -16,7 +16,6 @@ import hashlib
 import ipaddress
 import json
 import re
-import socket
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,37 +37,89 @@ def _usable_ip(value) -> str | None:
     return str(ip) if value.strip() == str(ip) else value.strip()
 
 
+def ip_forms(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> list[str]:
+    """The textual forms of an address that are searched for literally (case-insensitively): the usual
+    form, the reverse-DNS name, and for IPv4 the dashed forms ISPs put in host names (1-2-3-4, 4-3-2-1);
+    for IPv6 the expanded form. Other IPv6 spellings (upper case, other zero compressions, IPv4-mapped)
+    are found by parsing every IPv6-looking token (see Redactor)."""
+    forms = [str(ip), ip.reverse_pointer]
+    if ip.version == 4:
+        octets = str(ip).split(".")
+        forms += ["-".join(octets), "-".join(reversed(octets))]
+    else:
+        forms.append(ip.exploded)
+    return forms
+
+
+_V6_TOKEN = re.compile(r"[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*")
+
+
 class Redactor:
-    """Replaces a set of addresses in strings and bytes, respecting digit boundaries (1.2.3.4 is not
-    found inside 11.2.3.45)."""
+    """Replaces a set of addresses in strings and bytes, in every textual form (see ip_forms), respecting
+    digit boundaries (1.2.3.4 is not found inside 11.2.3.45). Bytes are searched as Latin-1 text (one
+    character per byte) and for the packed 4- or 16-byte address."""
 
     def __init__(self, addresses):
         self.addresses = [a for a in dict.fromkeys(addresses) if a]
+        self._ips = []
+        forms = []
+        for a in self.addresses:
+            forms.append(a)
+            try:
+                ip = ipaddress.ip_address(a)
+            except ValueError:
+                continue
+            same = [ip] + ([ip.ipv4_mapped] if ip.version == 6 and ip.ipv4_mapped else [])
+            for one in same:  # an IPv4-mapped probe address is also hidden as the IPv4 address it maps
+                self._ips.append(one)
+                forms += ip_forms(one)
+        self._forms = [f.lower() for f in dict.fromkeys(forms)]
+        # What a string must contain for any form to be there (digits have no case; the first label of a
+        # reverse-DNS name is enough to look closer).
+        self._clues = list(dict.fromkeys(f.split(".in-addr")[0].split(".ip6")[0] for f in self._forms))
+        self._v6 = any(ip.version == 6 for ip in self._ips)
+        self._mapped = any(ip.version == 4 for ip in self._ips)
         if self.addresses:
-            alt = "|".join(re.escape(a) for a in sorted(self.addresses, key=len, reverse=True))
-            self._text = re.compile(rf"(?<![0-9A-Za-z])(?:{alt})(?![0-9])")
-            self._bytes = re.compile(rf"(?<![0-9A-Za-z])(?:{alt})(?![0-9])".encode())
-            self._packed = []
-            for a in self.addresses:
-                try:
-                    fam = socket.AF_INET6 if ":" in a else socket.AF_INET
-                    self._packed.append(socket.inet_pton(fam, a))
-                except OSError:
-                    pass
+            alt = "|".join(re.escape(f) for f in sorted(self._forms, key=len, reverse=True))
+            self._text = re.compile(rf"(?<![0-9A-Za-z])(?:{alt})(?![0-9])", re.IGNORECASE)
+            self._packed = [ip.packed for ip in self._ips]
 
     def __bool__(self):
         return bool(self.addresses)
 
+    def _has_clue(self, s: str) -> bool:
+        """A cheap first look (most strings hold no address): IPv4 forms are digits, dots and dashes, which
+        have no case; IPv6 forms are looked for in lower case, and any IPv6-looking token is parsed."""
+        if any(c in s for c in self._clues):
+            return True
+        if ":" in s and (self._v6 or (self._mapped and "ffff" in s.lower())):
+            return True
+        return self._v6 and any(c in s.lower() for c in self._clues)
+
     def text(self, s: str) -> str:
-        if not self.addresses or not any(a in s for a in self.addresses):
+        if not self.addresses or not self._has_clue(s):
             return s
-        return self._text.sub(REDACTED, s)
+        s = self._text.sub(REDACTED, s)
+        if ":" in s and (self._v6 or self._mapped):
+            s = _V6_TOKEN.sub(self._v6_token, s)
+        return s
+
+    def _v6_token(self, m: re.Match) -> str:
+        token = m.group(0)
+        for candidate in (token, token.rstrip("."), token.rstrip(".:")):
+            try:
+                ip = ipaddress.IPv6Address(candidate)
+            except ValueError:
+                continue
+            if ip in self._ips or (ip.ipv4_mapped is not None and ip.ipv4_mapped in self._ips):
+                return token.replace(candidate, REDACTED, 1)
+            return token
+        return token
 
     def data(self, b: bytes) -> bytes:
         if not self.addresses:
             return b
-        if any(a.encode() in b for a in self.addresses):
-            b = self._bytes.sub(REDACTED.encode(), b)
+        b = self.text(b.decode("latin-1")).encode("latin-1")
         for packed in self._packed:
             if packed in b:
                 b = b.replace(packed, b"\0" * len(packed))

@@ -5,28 +5,36 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import stat
 from pathlib import Path
 
 from stages import atomic, journal
 from stages.layout import DataRoot
 
 
-def free_path(path: Path, sha256: str) -> tuple[Path, bool]:
-    """A path for a file: itself if free, (itself, True) if it holds identical content, else path.N."""
+def free_path(path: Path, sha256: str | None) -> tuple[Path, bool]:
+    """A path for a file: itself if free, (itself, True) if it holds identical content, else path.N.
+    Only regular files are ever read to compare (sha256 None: never the same)."""
     candidate, n = path, 1
-    while candidate.exists():
-        if journal.sha256_file(candidate) == sha256:
+    while os.path.lexists(candidate):
+        if sha256 is not None and _regular(candidate) and journal.sha256_file(candidate) == sha256:
             return candidate, True
         n += 1
         candidate = path.with_name(f"{path.name}.{n}")
     return candidate, False
 
 
-def add(tx: journal.Transaction, dr: DataRoot, src: Path, name: str, sha256: str, size: int,
+def _regular(path: Path) -> bool:
+    return stat.S_ISREG(os.lstat(path).st_mode)
+
+
+def add(tx: journal.Transaction, dr: DataRoot, src: Path, name: str, sha256: str | None, size: int,
         reason: str, details: dict) -> tuple[Path, bool]:
     """Add the steps that put src in quarantine/<reason>/<name> with its reason file to a transaction.
     Returns (target, already there). When identical content is already quarantined, src is removed
-    unless it is the transaction's input (the caller removes inputs)."""
+    unless it is the transaction's input (the caller removes inputs). sha256 None: src is not a regular
+    file and is moved as it is, never opened."""
     target, same = free_path(dr.state("quarantine") / reason / name, sha256)
     sidecar = target.with_name(target.name + ".reason.json")
     body = (json.dumps({"reason": reason, **details, "time": journal.now()}, indent=2) + "\n").encode()
@@ -34,6 +42,8 @@ def add(tx: journal.Transaction, dr: DataRoot, src: Path, name: str, sha256: str
     with atomic.writing(side_tmp) as fh:
         fh.write(body)
     tx.rename(side_tmp, sidecar, hashlib.sha256(body).hexdigest(), len(body))
-    if not same:
+    if sha256 is None:
+        tx.move(src, target)
+    elif not same:
         tx.rename(src, target, sha256, size)
     return target, same

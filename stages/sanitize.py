@@ -20,27 +20,30 @@ import base64
 import binascii
 import concurrent.futures as cf
 import contextlib
+import errno
 import gzip
 import hashlib
 import multiprocessing
 import os
 import shutil
 import sys
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
 
 from dr import __version__
-from stages import atomic, journal, lock, naming, privacy, quarantine, stage, yamldocs
+from stages import atomic, failures, journal, lock, naming, privacy, quarantine, stage, yamldocs
 from stages.cli import Summary, main as cli_main
-from stages.inputs import InputError, open_members
-from stages.layout import DataRoot
+from stages.inputs import NOT_REGULAR, InputError, open_input, open_members
+from stages.layout import REGULAR, DataRoot
 
 STAGE = "sanitize"
 SANITIZER_VERSION = f"aggregator-dr {__version__}"
 REPORT_FILE_LINE = b"report_file: "
-REASONS = ("empty", "invalid_header", "unparseable", "unsafe_tag", "too_large", "not_a_report")
+REASONS = ("empty", "invalid_header", "unparseable", "unsafe_tag", "too_large", "not_a_report", NOT_REGULAR)
+
 
 
 @dataclass(frozen=True)
@@ -85,7 +88,9 @@ class FileResult:
     original_tmp: Path | None
     original_name: str
     original_sha256: str
-    error: str = ""                  # an infrastructure error: nothing was decided for this file
+    error: str = ""                  # nothing was decided for this file: why
+    reason: str = ""                 # the failure's kind (the same kind twice in a row: poison)
+    infra: bool = False              # the machine's fault (disk full...), not the input's: stop the stage
 
 
 # ---- one report --------------------------------------------------------------------------------------
@@ -301,18 +306,18 @@ def _member_bytes(raw: Path, index: int, limit: int, tmp: Path) -> tuple[str, in
 def _original(raw: Path, dr: DataRoot) -> tuple[Path, str, str]:
     """A compressed copy of the raw file in originals/ (as a temporary): (tmp, final name, sha256)."""
     rel = raw.relative_to(dr.state("raw"))
-    with open(raw, "rb") as fh:
+    with open_input(raw) as fh:
         gz = fh.read(2) == b"\x1f\x8b"
     final = dr.state("originals") / (str(rel) if gz else str(rel) + ".gz")
     tmp = atomic.temp_path(final)
     digest = hashlib.sha256()
     with atomic.writing(tmp) as out:
         if gz:
-            with open(raw, "rb") as src:
+            with open_input(raw) as src:
                 shutil.copyfileobj(src, out, 1 << 20)
         else:
             # Level 1: these are private archival copies; level 9 took a third of the sanitizer's time.
-            with open(raw, "rb") as src, gzip.GzipFile(filename=rel.name, mode="wb", fileobj=out, mtime=0,
+            with open_input(raw) as src, gzip.GzipFile(filename=rel.name, mode="wb", fileobj=out, mtime=0,
                                                        compresslevel=1) as z:
                 shutil.copyfileobj(src, z, 1 << 20)
     with open(tmp, "rb") as fh:
@@ -324,13 +329,14 @@ def _original(raw: Path, dr: DataRoot) -> tuple[Path, str, str]:
 def sanitize_file(raw: Path, root: str, settings: Settings) -> FileResult:
     """Worker: decide the fate of one raw file, writing only durable temporary files."""
     dr = DataRoot(root)
-    bridges = privacy.BridgeDB.load(settings.bridge_db)
     rel = raw.relative_to(dr.state("raw"))
-    size = raw.stat().st_size
     outputs: list[Output] = []
     staging = dr.state("staging")
     members = 0
+    size = 0
     try:
+        bridges = privacy.BridgeDB.load(settings.bridge_db)
+        size = raw.lstat().st_size
         try:
             for index, member in enumerate(open_members(raw, settings.max_report_bytes)):
                 members += 1
@@ -354,12 +360,22 @@ def sanitize_file(raw: Path, root: str, settings: Settings) -> FileResult:
             q.tmp, q.name = None, raw.name
         orig_tmp, orig_name, orig_sha = _original(raw, dr)
         return FileResult(raw, size, outputs, orig_tmp, orig_name, orig_sha)
-    except OSError as exc:
+    except Exception as exc:  # noqa: BLE001 - whatever one input does, it fails only that input
         for o in outputs:
             if o.tmp is not None:
                 with contextlib.suppress(FileNotFoundError):
                     o.tmp.unlink()
-        return FileResult(raw, size, [], None, "", "", error=f"{rel}: {exc}")
+        return failed_result(raw, size, rel, exc)
+
+
+def failed_result(raw: Path, size: int, rel, exc: BaseException) -> FileResult:
+    """The result of a file on which the worker failed: an OSError of the machine (disk full) stops the
+    stage; anything else fails this input only."""
+    infra = isinstance(exc, OSError) and exc.errno in failures.INFRA_ERRNOS
+    reason = f"{type(exc).__name__}" + (f":{errno.errorcode.get(exc.errno, exc.errno)}"
+                                         if isinstance(exc, OSError) and exc.errno else "")
+    return FileResult(raw, size, [], None, "", "", error=f"{rel}: {type(exc).__name__}: {exc}"[:500],
+                      reason=reason, infra=infra)
 
 
 def _quarantined(raw: Path, dr: DataRoot, member: str, index: int, q, settings: Settings) -> Output:
@@ -457,66 +473,157 @@ def commit(dr: DataRoot, result: FileResult, summary: Summary) -> None:
 
 # ---- the stage ----------------------------------------------------------------------------------------
 
-def pending_raw(dr: DataRoot) -> list[Path]:
-    return dr.files("raw")
+def pending_raw(dr: DataRoot) -> tuple[list[Path], list[tuple[Path, str]]]:
+    """(regular files to sanitize, other entries to quarantine without reading them)."""
+    files, others = [], []
+    for path, kind in dr.entries("raw"):
+        if kind == REGULAR:
+            files.append(path)
+        else:
+            others.append((path, kind))
+    return files, others
 
 
 def _workers(cfg) -> int:
     return cfg.pipeline.workers or os.cpu_count() or 1
 
 
+def quarantine_node(dr: DataRoot, path: Path, kind: str, summary: Summary) -> None:
+    """Something in raw/ that is not a regular file (a link, FIFO, socket, device, or a file with more than
+    one name): moved to quarantine as it is, never opened."""
+    raw_rel = dr.relative(path)
+    tx = journal.Transaction(STAGE, "quarantined", raw_rel)
+    error = f"{raw_rel} is a {kind}; stages read only regular files inside the data root"
+    target, _ = quarantine.add(tx, dr, path, path.name, None, 0, NOT_REGULAR,
+                               {"error": error, "kind": kind, "source": raw_rel,
+                                "sanitizer_version": SANITIZER_VERSION})
+    journal.run(dr, tx)
+    summary.quarantine(raw_rel, NOT_REGULAR, error, dr.relative(target))
+
+
+def quarantine_poison(dr: DataRoot, result: "FileResult", previous: dict, summary: Summary) -> None:
+    raw_rel = dr.relative(result.raw)
+    tx = journal.Transaction(STAGE, "quarantined", raw_rel)
+    target, same = quarantine.add(tx, dr, result.raw, result.raw.name, journal.sha256_file(result.raw),
+                                  result.size, failures.POISON,
+                                  {"source": raw_rel, "sanitizer_version": SANITIZER_VERSION,
+                                   **failures.details(STAGE, previous, result.reason, result.error)})
+    if same:
+        tx.remove(result.raw)
+    journal.run(dr, tx)
+    summary.quarantine(raw_rel, failures.POISON, result.error, dr.relative(target))
+
+
+class _Run:
+    """One run's bookkeeping in the parent: results to commit in batches, failures and poison."""
+
+    def __init__(self, cfg, dr: DataRoot, summary: Summary):
+        self.cfg, self.dr, self.summary = cfg, dr, summary
+        self.batch: list[FileResult] = []
+        self.failures = failures.Failures.load(dr, STAGE)
+        self.stopped = False
+
+    def collect(self, result: FileResult) -> None:
+        rel = self.dr.relative(result.raw)
+        if result.infra:
+            self.summary.errors.append(result.error)
+            self.stopped = True
+            return
+        if result.error:
+            def set_aside(previous):
+                with lock.shared(self.dr, self.cfg.pipeline.lock_timeout):
+                    quarantine_poison(self.dr, result, previous, self.summary)
+            failures.handle(self.failures, self.summary, rel, result.reason, result.error, set_aside)
+            return
+        self.failures.clear(rel)
+        self.summary.bytes_in += result.size
+        self.batch.append(result)
+        if len(self.batch) >= self.cfg.pipeline.batch_size:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.batch:
+            with lock.shared(self.dr, self.cfg.pipeline.lock_timeout):
+                for r in self.batch:
+                    commit(self.dr, r, self.summary)
+            self.batch.clear()
+        self.failures.save()
+
+
 def run(cfg, dr: DataRoot) -> Summary:
     settings = Settings.from_config(cfg)
     privacy.BridgeDB.load(settings.bridge_db)  # a broken bridge database stops the stage before any work
     with stage.running(cfg, dr, STAGE, temp_dirs=("staging", "originals", "quarantine")) as summary:
-        todo = pending_raw(dr)
+        todo, others = pending_raw(dr)
+        if others:
+            with lock.shared(dr, cfg.pipeline.lock_timeout):
+                for path, kind in others:
+                    quarantine_node(dr, path, kind, summary)
         if not todo:
             return summary
-        workers = min(_workers(cfg), len(todo))
-        batch: list[FileResult] = []
-
-        def flush():
-            with lock.shared(dr, cfg.pipeline.lock_timeout):
-                for r in batch:
-                    commit(dr, r, summary)
-            batch.clear()
-
-        if workers == 1:
-            results = (sanitize_file(p, str(dr.root), settings) for p in todo)
-            for r in results:
-                _collect(r, summary, batch)
-                if len(batch) >= cfg.pipeline.batch_size:
-                    flush()
-        else:
-            # spawn, not fork: workers must not inherit the lock descriptors (a worker outliving a killed
-            # parent would otherwise keep the stage lock).
-            with cf.ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-                inflight: set[cf.Future] = set()
-                it = iter(todo)
-                for p in it:
-                    inflight.add(pool.submit(sanitize_file, p, str(dr.root), settings))
-                    if len(inflight) >= 2 * workers:
-                        break
-                while inflight:
-                    done, inflight = cf.wait(inflight, return_when=cf.FIRST_COMPLETED)
-                    for fut in done:
-                        _collect(fut.result(), summary, batch)
-                        nxt = next(it, None)
-                        if nxt is not None:
-                            inflight.add(pool.submit(sanitize_file, nxt, str(dr.root), settings))
-                    if len(batch) >= cfg.pipeline.batch_size:
-                        flush()
-        if batch:
-            flush()
+        state = _Run(cfg, dr, summary)
+        try:
+            _sanitize_all(todo, str(dr.root), settings, min(_workers(cfg), len(todo)), state)
+        finally:
+            state.flush()
     return summary
 
 
-def _collect(result: FileResult, summary: Summary, batch: list) -> None:
-    if result.error:
-        summary.errors.append(result.error)
-        return
-    summary.bytes_in += result.size
-    batch.append(result)
+def _sanitize_all(todo: list[Path], root: str, settings: Settings, workers: int, state: _Run) -> None:
+    """Sanitize every file in worker processes (spawned, not forked: a worker must not inherit the lock
+    descriptors, or one outliving a killed parent would keep the stage lock). A worker that dies (killed,
+    out of memory, crashed in C code) breaks the pool: the files it had in flight are then run one at a
+    time in a pool of their own, so that only the file that kills a worker fails."""
+    pending = list(todo)
+    while pending and not state.stopped:
+        suspects, pending = _pool_pass(pending, root, settings, workers, state)
+        for path in suspects:
+            if state.stopped:
+                break
+            died_again, _ = _pool_pass([path], root, settings, 1, state)
+            if died_again:
+                state.collect(failed_result(path, _size(path), state.dr.relative(path),
+                                            WorkerDied("the worker process died while sanitizing this file")))
+
+
+class WorkerDied(Exception):
+    pass
+
+
+def _size(path: Path) -> int:
+    with contextlib.suppress(OSError):
+        return path.lstat().st_size
+    return 0
+
+
+def _pool_pass(todo: list[Path], root: str, settings: Settings, workers: int,
+               state: _Run) -> tuple[list[Path], list[Path]]:
+    """Run todo through one pool, collecting results. Returns (the files in flight when a worker died,
+    the files not started then); both empty when the pool stayed whole."""
+    ctx = multiprocessing.get_context("spawn")
+    with cf.ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+        inflight: dict[cf.Future, Path] = {}
+        it = iter(todo)
+        for p in it:
+            inflight[pool.submit(sanitize_file, p, root, settings)] = p
+            if len(inflight) >= 2 * workers:
+                break
+        while inflight:
+            done, _ = cf.wait(inflight, return_when=cf.FIRST_COMPLETED)
+            for fut in done:
+                path = inflight.pop(fut)
+                try:
+                    result = fut.result()
+                except BrokenProcessPool:
+                    # Which of the files in flight killed the worker is not known yet.
+                    return [path, *inflight.values()], list(it)
+                state.collect(result)
+                if state.stopped:
+                    return [], []
+                nxt = next(it, None)
+                if nxt is not None:
+                    inflight[pool.submit(sanitize_file, nxt, root, settings)] = nxt
+    return [], []
 
 
 def main(argv=None) -> int:

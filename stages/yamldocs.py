@@ -23,6 +23,11 @@ STANDARD_TAGS = frozenset(YAML_TAG + t for t in (
     "merge", "value"))
 STRING_PYTHON_TAGS = frozenset({YAML_TAG + "python/unicode", YAML_TAG + "python/str"})
 BINARY_TAG = YAML_TAG + "binary"
+# Legacy reports nest at most 9 levels; the database takes 100, and post-processing may double the levels
+# of nested lists ({"array": [...]}).
+MAX_DEPTH = 32
+_MAP_START, _SEQ_START = yaml.MappingStartEvent, yaml.SequenceStartEvent
+_MAP_END, _SEQ_END = yaml.MappingEndEvent, yaml.SequenceEndEvent
 
 
 class DocError(Exception):
@@ -118,16 +123,39 @@ def parse(frame: Frame, max_expansion_factor: int = 10, expansion_slack: int = 1
     except yaml.YAMLError as exc:
         raise DocError("unparseable", str(exc), frame.line) from None
     events = events[1:-1]  # without StreamStart and StreamEnd
-    # Tags need a '!', anchors (hence aliases) an '&': a document with neither has nothing to check.
+    # Tags need a '!', anchors (hence aliases) an '&': a document with neither has only its depth to check.
     if "!" in frame.text or "&" in frame.text:
         check(events, frame.line, max_expansion_factor * len(events) + expansion_slack)
+    else:
+        check_depth(events, frame.line)
     return events
 
 
+def _too_deep(first_line: int, ev) -> DocError:
+    line = first_line + (ev.start_mark.line if ev.start_mark else 0)
+    return DocError("unparseable", f"nested deeper than {MAX_DEPTH} levels (line {line})", line)
+
+
+def check_depth(events: list, first_line: int) -> None:
+    """Refuse documents nested deeper than MAX_DEPTH (documents without anchors: plain nesting)."""
+    depth = 0
+    for ev in events:
+        kind = type(ev)
+        if kind is _MAP_START or kind is _SEQ_START:
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise _too_deep(first_line, ev)
+        elif kind is _MAP_END or kind is _SEQ_END:
+            depth -= 1
+
+
 def check(events: list, first_line: int, max_nodes: int) -> None:
-    """Refuse unknown tags and alias bombs; rewrite python string tags to plain strings, in place."""
+    """Refuse unknown tags, alias bombs and nesting deeper than MAX_DEPTH (counting what aliases bring:
+    a chain of aliases can nest deeply in a few lines); rewrite python string tags to plain strings, in
+    place."""
     anchors: dict[str, int] = {}
-    stack: list[list] = []   # [anchor, node count] of open collections
+    heights: dict[str, int] = {}  # anchor -> levels of nesting its node holds (a scalar: 0)
+    stack: list[list] = []   # [anchor, node count, tallest child] of open collections
     total = 0
     for i, ev in enumerate(events):
         tag = getattr(ev, "tag", None)
@@ -139,20 +167,27 @@ def check(events: list, first_line: int, max_nodes: int) -> None:
                 raise DocError("unsafe_tag", f"tag {tag} is not allowed (line {line})", line)
         if isinstance(ev, (yaml.ScalarEvent, yaml.AliasEvent)):
             n = 1 if isinstance(ev, yaml.ScalarEvent) else anchors.get(ev.anchor, 1)
+            height = 0 if isinstance(ev, yaml.ScalarEvent) else heights.get(ev.anchor, 0)
             if isinstance(ev, yaml.ScalarEvent) and ev.anchor:
-                anchors[ev.anchor] = 1
+                anchors[ev.anchor], heights[ev.anchor] = 1, 0
             total += n
             if stack:
                 stack[-1][1] += n
+                stack[-1][2] = max(stack[-1][2], height)
+            if len(stack) + height > MAX_DEPTH:
+                raise _too_deep(first_line, ev)
         elif isinstance(ev, yaml.CollectionStartEvent):
-            stack.append([ev.anchor, 1])
+            stack.append([ev.anchor, 1, 0])
             total += 1
+            if len(stack) > MAX_DEPTH:
+                raise _too_deep(first_line, ev)
         elif isinstance(ev, yaml.CollectionEndEvent):
-            anchor, n = stack.pop()
+            anchor, n, tallest = stack.pop()
             if anchor:
-                anchors[anchor] = n
+                anchors[anchor], heights[anchor] = n, tallest + 1
             if stack:
                 stack[-1][1] += n
+                stack[-1][2] = max(stack[-1][2], tallest + 1)
         if total > max_nodes:
             line = first_line + (ev.start_mark.line if ev.start_mark else 0)
             raise DocError("too_large", f"aliases expand to more than {max_nodes} nodes (alias bomb?) "
