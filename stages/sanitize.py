@@ -550,7 +550,8 @@ class _Run:
         self.failures.save()
 
 
-def run(cfg, dr: DataRoot) -> Summary:
+def run(cfg, dr: DataRoot, worker=None) -> Summary:
+    """worker: the function a worker process runs on one raw file (sanitize_file; tests give others)."""
     settings = Settings.from_config(cfg)
     privacy.BridgeDB.load(settings.bridge_db)  # a broken bridge database stops the stage before any work
     with stage.running(cfg, dr, STAGE, temp_dirs=("staging", "originals", "quarantine")) as summary:
@@ -563,24 +564,25 @@ def run(cfg, dr: DataRoot) -> Summary:
             return summary
         state = _Run(cfg, dr, summary)
         try:
-            _sanitize_all(todo, str(dr.root), settings, min(_workers(cfg), len(todo)), state)
+            _sanitize_all(worker or sanitize_file, todo, str(dr.root), settings, min(_workers(cfg), len(todo)),
+                          state)
         finally:
             state.flush()
     return summary
 
 
-def _sanitize_all(todo: list[Path], root: str, settings: Settings, workers: int, state: _Run) -> None:
+def _sanitize_all(worker, todo: list[Path], root: str, settings: Settings, workers: int, state: _Run) -> None:
     """Sanitize every file in worker processes (spawned, not forked: a worker must not inherit the lock
     descriptors, or one outliving a killed parent would keep the stage lock). A worker that dies (killed,
     out of memory, crashed in C code) breaks the pool: the files it had in flight are then run one at a
     time in a pool of their own, so that only the file that kills a worker fails."""
     pending = list(todo)
     while pending and not state.stopped:
-        suspects, pending = _pool_pass(pending, root, settings, workers, state)
+        suspects, pending = _pool_pass(worker, pending, root, settings, workers, state)
         for path in suspects:
             if state.stopped:
                 break
-            died_again, _ = _pool_pass([path], root, settings, 1, state)
+            died_again, _ = _pool_pass(worker, [path], root, settings, 1, state)
             if died_again:
                 state.collect(failed_result(path, _size(path), state.dr.relative(path),
                                             WorkerDied("the worker process died while sanitizing this file")))
@@ -596,7 +598,7 @@ def _size(path: Path) -> int:
     return 0
 
 
-def _pool_pass(todo: list[Path], root: str, settings: Settings, workers: int,
+def _pool_pass(worker, todo: list[Path], root: str, settings: Settings, workers: int,
                state: _Run) -> tuple[list[Path], list[Path]]:
     """Run todo through one pool, collecting results. Returns (the files in flight when a worker died,
     the files not started then); both empty when the pool stayed whole."""
@@ -605,7 +607,7 @@ def _pool_pass(todo: list[Path], root: str, settings: Settings, workers: int,
         inflight: dict[cf.Future, Path] = {}
         it = iter(todo)
         for p in it:
-            inflight[pool.submit(sanitize_file, p, root, settings)] = p
+            inflight[pool.submit(worker, p, root, settings)] = p
             if len(inflight) >= 2 * workers:
                 break
         while inflight:
@@ -622,7 +624,7 @@ def _pool_pass(todo: list[Path], root: str, settings: Settings, workers: int,
                     return [], []
                 nxt = next(it, None)
                 if nxt is not None:
-                    inflight[pool.submit(sanitize_file, nxt, root, settings)] = nxt
+                    inflight[pool.submit(worker, nxt, root, settings)] = nxt
     return [], []
 
 

@@ -19,6 +19,7 @@ The collector's host key is pinned from the configuration (StrictHostKeyChecking
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import shlex
@@ -30,13 +31,14 @@ from pathlib import Path
 
 from dr import runner
 from dr.errors import CommandError
-from stages import atomic, journal, lock, stage
+from stages import atomic, failures, journal, lock, stage
 from stages.cli import Summary, main as cli_main
 from stages.layout import DataRoot
 
 STAGE = "sync"
 _COMPONENT = re.compile(r"^[A-Za-z0-9_+@=:,][A-Za-z0-9._+@=:,-]{0,254}$")  # no leading "-" or "."
 MAX_DEPTH = 6
+PARTIAL_TRANSFER = (23, 24)  # rsync: some files could not be transferred / vanished during the transfer
 
 
 @dataclass(frozen=True)
@@ -102,7 +104,9 @@ class Remote:
                 result[name] = digest
         return result
 
-    def pull(self, names: list[str], dest: Path) -> None:
+    def pull(self, names: list[str], dest: Path) -> str:
+        """Pull names into dest. Returns rsync's complaint when some files could not be pulled (exit 23:
+        unreadable there, 24: vanished): those are missing from dest, the others are pulled."""
         with tempfile.NamedTemporaryFile("wb", delete=False) as fh:
             fh.write(b"\0".join(n.encode() for n in names) + b"\0")
             listing = fh.name
@@ -111,6 +115,11 @@ class Remote:
                         "--chmod=F600,D700", "--partial-dir=.rsync-partial", f"--timeout={self.timeout * 4}",
                         "-e", shlex.join(self.ssh_command()),
                         f"{self.target()}:{self.c.archive_path.rstrip('/')}/", f"{dest}/"])
+            return ""
+        except CommandError as exc:
+            if exc.returncode in PARTIAL_TRANSFER:
+                return exc.stderr_tail.strip()[-500:]
+            raise
         finally:
             os.unlink(listing)
 
@@ -141,7 +150,25 @@ def _fits(dr: DataRoot, reserve: int, size: int) -> bool:
     return shutil.disk_usage(dr.root).free - size >= reserve
 
 
-def sync_collector(cfg, dr: DataRoot, collector, summary: Summary, workdir: Path) -> bool:
+def poison_note(dr: DataRoot, collector: str, rel: str) -> Path:
+    """The reason file of a collector's file that sync gave up on; while it exists the file is skipped
+    (left on the collector). Remove it to try again."""
+    return dr.state("quarantine") / failures.POISON / STAGE / collector / (rel + ".reason.json")
+
+
+def set_aside_remote(dr: DataRoot, collector: str, rel: str, previous: dict, complaint: str,
+                     summary: Summary) -> None:
+    """A file on a collector that could not be pulled twice for the same reason: it stays there, and its
+    reason file (which makes later runs skip it) says why."""
+    note = poison_note(dr, collector, rel)
+    body = {"reason": failures.POISON, "collector": collector, "remote": rel, "left_on_collector": True,
+            **failures.details(STAGE, previous, "not_pulled", f"not pulled: {complaint}"), "time": journal.now()}
+    atomic.write_bytes(note, (json.dumps(body, indent=2) + "\n").encode())
+    summary.quarantine(f"{collector}:{rel}", failures.POISON, f"not pulled: {complaint}", dr.relative(note))
+
+
+def sync_collector(cfg, dr: DataRoot, collector, summary: Summary, workdir: Path,
+                   fails: failures.Failures) -> bool:
     """Pull one collector. Returns False when it stopped short of the free-space reserve."""
     remote = Remote(collector, cfg.sync.ssh_timeout, workdir)
     incoming = dr.state("raw") / ".incoming" / collector.name
@@ -155,6 +182,9 @@ def sync_collector(cfg, dr: DataRoot, collector, summary: Summary, workdir: Path
         if not safe_name(rel):
             summary.count("refused:unsafe_name")
             summary.notes.append(f"{collector.name}: refused unsafe name {rel!r}")
+            continue
+        if poison_note(dr, collector.name, rel).exists():
+            summary.count("skipped:poison")
             continue
         wanted.append(RemoteFile(rel, size))
     todo, short = [], False
@@ -172,15 +202,22 @@ def sync_collector(cfg, dr: DataRoot, collector, summary: Summary, workdir: Path
                              f"{cfg.sync.reserve_mb} MB reserve on {dr.root} ({len(wanted) - len(todo)} left)")
     if not todo:
         return not short
-    remote.pull([f.rel for f in todo], incoming)
+    complaint = remote.pull([f.rel for f in todo], incoming)
     sums = remote.sha256([f.rel for f in todo])
     verified: dict[str, str] = {}
     batch = []
     for f in todo:
         local = incoming / f.rel
+        source = f"{collector.name}:{f.rel}"
         if not local.is_file():
-            summary.notes.append(f"{collector.name}: {f.rel} was not pulled (gone from the collector?)")
+            if complaint:  # rsync said it could not pull some files: this file's failure
+                failures.handle(fails, summary, source, "not_pulled", f"{source}: not pulled: {complaint}",
+                                lambda previous, f=f: set_aside_remote(dr, collector.name, f.rel, previous,
+                                                                       complaint, summary))
+            else:
+                summary.notes.append(f"{collector.name}: {f.rel} was not pulled (gone from the collector?)")
             continue
+        fails.clear(source)
         digest = journal.sha256_file(local)
         if sums.get(f.rel) != digest or local.stat().st_size != f.size:
             summary.count("changed")
@@ -211,20 +248,24 @@ def sync_collector(cfg, dr: DataRoot, collector, summary: Summary, workdir: Path
     if removed:
         journal.append(dr, {"time": journal.now(), "op": "note", "stage": STAGE, "event": "removed_from_collector",
                             "collector": collector.name, "files": removed})
-    summary.count("removed_from_collector", len(removed))
+    if removed:
+        summary.count("removed_from_collector", len(removed))
     return not short
 
 
 def run(cfg, dr: DataRoot) -> Summary:
     with stage.running(cfg, dr, STAGE) as summary, tempfile.TemporaryDirectory(prefix="sync-") as tmp:
+        fails = failures.Failures.load(dr, STAGE)
         for collector in cfg.collectors:
             try:
-                if not sync_collector(cfg, dr, collector, summary, Path(tmp)):
+                if not sync_collector(cfg, dr, collector, summary, Path(tmp), fails):
                     summary.errors.append(summary.notes[-1])
                     break  # the disk is short: no other collector fits either
             except CommandError as exc:
                 summary.errors.append(f"{collector.name}: {exc.argv[0]} failed (exit {exc.returncode}): "
                                       f"{exc.stderr_tail.strip()[-300:]}")
+            finally:
+                fails.save()
     with contextlib.suppress(OSError):
         for d in (dr.state("raw") / ".incoming").glob("*/.rsync-partial"):
             if not any(d.iterdir()):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 
 import pytest
@@ -115,3 +116,21 @@ def test_full_disk_stops_cleanly_and_removes_only_what_was_pulled(sample_collect
     assert sorted(left + pulled) == [f"big-{i}.yaml" for i in range(5)]  # each report in exactly one place
     for p in dr.files("raw"):
         assert p.stat().st_size == 700 * 1024
+
+
+def test_a_file_the_collector_cannot_read_fails_alone_then_is_left_there_as_poison(sample_collector, tmp_path):
+    entry, container = sample_collector
+    put_remote(container, "unreadable.yaml", text="x")
+    container.exec_run(["chmod", "000", f"{ARCHIVE}/unreadable.yaml"], user="collector")
+    dr = DataRoot(tmp_path / "data")
+    first = sync.run(make_cfg(dr.root, entry), dr)
+    assert first.outcomes == {"pulled": 20, "removed_from_collector": 20, "failed": 1}, first.errors
+    assert first.exit_code == 1 and not first.errors
+    assert first.failed[0]["input"] == "sample:unreadable.yaml" and first.failed[0]["reason"] == "not_pulled"
+    second = sync.run(make_cfg(dr.root, entry), dr)
+    assert second.outcomes == {"quarantined:poison": 1} and second.exit_code == 0
+    note = sync.poison_note(dr, "sample", "unreadable.yaml")
+    assert note.exists() and len(json.loads(note.read_text())["errors"]) == 2
+    third = sync.run(make_cfg(dr.root, entry), dr)
+    assert third.outcomes == {"skipped:poison": 1} and third.exit_code == 0
+    assert remote_files(container) == ["unreadable.yaml"]  # never removed: nothing was pulled
