@@ -3,9 +3,12 @@ credentials.
 
 1. post-process (staging -> reports): each sanitized report gets its database documents as JSON lines
    (see postprocess); the pair <name>.yaml + <name>.jsonl moves to reports/ in one transaction.
-2. import (reports -> archive): bulk upserts keyed by the deterministic ids; then the database's counts
+2. import (reports -> archive): batched inserts keyed by the deterministic ids (a document already there
+   is replaced); what the database refuses is stored as a stub (see below); then the database's counts
    for the report are checked against the file, and only then does the pair move to
-   archive/<YYYY-MM-DD>/<CC>/. Re-running after a crash anywhere converges: upserts overwrite, never add.
+   archive/<YYYY-MM-DD>/<CC>/. Re-running after a crash anywhere converges: ids are deterministic, so a
+   rerun replaces, never adds. A report that fails twice in a row for the same reason is poison
+   (stages/failures.py); only the database's own failures stop the stage.
 3. publication: archive/index.json (name, size, sha256, test_name, CC, date of every published report) is
    rewritten atomically after each run that changed the archive.
 
