@@ -79,10 +79,19 @@ def _host_key(v):
 
 
 PERIODS = ("hourly", "daily", "weekly")
+EVERY_MINUTES = (1, 2, 3, 4, 5, 6, 10, 12, 15, 20, 30)  # "<n>min": n divides the hour, so runs stay evenly spaced
+
+
+def every_minutes(period: str) -> int | None:
+    """n for a period "<n>min", else None."""
+    m = re.fullmatch(r"([1-9]\d*)min", period)
+    return int(m.group(1)) if m else None
 
 
 def _period(v):
-    return None if v in PERIODS else f"must be one of {', '.join(PERIODS)}"
+    if v in PERIODS or every_minutes(v) in EVERY_MINUTES:
+        return None
+    return f"must be {', '.join(PERIODS)} or <n>min with n one of {', '.join(map(str, EVERY_MINUTES))}"
 
 
 COLLECTOR = {
@@ -168,6 +177,8 @@ SCHEMA: dict[str, Any] = {
                           "where a drill restores its throwaway data folder; empty: <cache_dir>/drill"),
     },
     "schedule": {
+        "pipeline": Field(str, "5min", _period, "how often `invoke pipeline` runs (sync, sanitize, import); one run "
+                          "at a time"),
         "snapshot": Field(str, "hourly", _period, "how often `invoke snapshot` runs"),
         "maintenance": Field(str, "daily", _period, "how often `invoke forget`, `invoke check` and `invoke offsite` run"),
         "drill": Field(str, "weekly", _period, "how often `invoke drill` runs"),

@@ -1,7 +1,16 @@
 """Running one of our tools in its image: `docker run` with the given mounts and network, stderr streamed
-as progress, stdout returned (a JSON summary by convention), the container removed afterwards."""
+as progress, stdout returned (a JSON summary by convention), the container removed afterwards.
+
+The tool only knows the paths it sees inside its container (/repo, /data, /run/secrets/..., /cache); what it
+says goes to an operator on the host. So everything it hands back (its log lines and its stdout) names the
+host's paths instead: each bind path is replaced by the host path mounted there (host_paths), and a URL never
+shows credentials. Service containers' log lines quoted in errors get the same (mounts gives their binds).
+"""
 
 from __future__ import annotations
+
+import json
+import re
 
 import docker.errors
 
@@ -10,15 +19,63 @@ from dr.config import Config
 from dr.errors import DrError
 
 _log = log.get("containers")
+# user[:password]@ right after a URL's scheme
+_CREDENTIALS = re.compile(r"(?<=://)[^/@\s]+@")
+
+
+def host_paths(text: str, binds: dict[str, str]) -> str:
+    """text with every container path in binds ({bind path: host path}) replaced by its host path, and
+    credentials removed from URLs. A bind path is replaced only as a whole path or a path's beginning:
+    /data in "/data", "/data/raw/x" or "at /data." but not in "/database" or "/srv/data"; the longest bind
+    path wins (/run/secrets/db-password before /run/secrets), and a replacement is never replaced again."""
+    text = _CREDENTIALS.sub("", text)
+    if not binds:
+        return text
+    alternatives = "|".join(re.escape(b) for b in sorted(binds, key=len, reverse=True))
+    pattern = re.compile(rf"(?<![\w.~/-])(?:{alternatives})(?![\w-]|\.[\w-])")
+    return pattern.sub(lambda m: binds[m.group(0)], text)
+
+
+def bind_map(volumes: dict) -> dict[str, str]:
+    """{bind path: host path} of a docker volumes argument, leaving out paths mounted where they are."""
+    return {spec["bind"]: host for host, spec in volumes.items() if spec["bind"] != host}
+
+
+def mounts(container) -> dict[str, str]:
+    """{bind path: host path} of a container's bind mounts, as Docker reports them (for its log lines)."""
+    return {m["Destination"]: m["Source"] for m in container.attrs.get("Mounts", [])
+            if m.get("Type") == "bind" and m["Destination"] != m["Source"]}
+
+
+def host_output(out: str, binds: dict[str, str]) -> str:
+    """The tool's stdout with host paths: in every string of a JSON result (so the result stays valid JSON
+    whatever the host paths hold), else in the text."""
+    try:
+        result = json.loads(out)
+    except ValueError:
+        return host_paths(out, binds)
+
+    def walk(value):
+        if isinstance(value, str):
+            return host_paths(value, binds)
+        if isinstance(value, list):
+            return [walk(v) for v in value]
+        if isinstance(value, dict):
+            return {walk(k): walk(v) for k, v in value.items()}
+        return value
+
+    return json.dumps(walk(result), indent=2)
 
 
 def run_tool(cfg: Config, component: str, cmd: list[str], volumes: dict, network: str | list[str] | None,
              label: str, environment: dict | None = None, hostname: str | None = None) -> tuple[int, str]:
     """(exit code, stdout) of cmd run in the component's image; network: one name, or several (the container
-    joins all of them before it starts), or None for Docker's default bridge."""
+    joins all of them before it starts), or None for Docker's default bridge. Its log lines and stdout name
+    host paths (host_paths)."""
     image = cfg.image(component)
     if docker_api.image_or_none(image) is None:
         raise DrError(f"image {image} is missing; run `invoke build` first")
+    binds = bind_map(volumes)
     networks = [network] if isinstance(network, str) else list(network or [])
     container = docker_api.client().containers.create(
         image, cmd, volumes=volumes, network=networks[0] if networks else None, environment=environment or {},
@@ -30,7 +87,7 @@ def run_tool(cfg: Config, component: str, cmd: list[str], volumes: dict, network
             docker_api.client().networks.get(extra).connect(container)
         container.start()
         for line in container.logs(stream=True, follow=True, stdout=False, stderr=True):
-            _log.info("  [%s] %s", label, line.decode(errors="replace").rstrip())
+            _log.info("  [%s] %s", label, host_paths(line.decode(errors="replace").rstrip(), binds))
         code = container.wait()["StatusCode"]
         out = container.logs(stdout=True, stderr=False).decode(errors="replace")
     finally:
@@ -38,4 +95,4 @@ def run_tool(cfg: Config, component: str, cmd: list[str], volumes: dict, network
             container.remove(force=True)
         except docker.errors.APIError:
             pass
-    return code, out
+    return code, host_output(out, binds)

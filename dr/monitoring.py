@@ -13,6 +13,7 @@ import contextlib
 import re
 import time
 import urllib.request
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
@@ -30,6 +31,21 @@ PING_TIMEOUT = 10
 class Run:
     job: str
     metrics: dict[str, float] = field(default_factory=dict)  # extra gauges: name -> value
+
+
+def pipeline_metrics(summaries: list[dict]) -> dict[str, float]:
+    """The pipeline job's gauges from its stage summaries (`invoke pipeline --json`): reports pulled,
+    sanitized and imported; inputs quarantined (any reason) and, among them, poison (failed twice in a row for
+    the same reason); inputs that failed this run and are tried again next run; infrastructure errors."""
+    outcomes: Counter = Counter()
+    for s in summaries:
+        outcomes.update(s["outcomes"])
+    return {"pipeline_reports_pulled": outcomes["pulled"], "pipeline_reports_sanitized": outcomes["sanitized"],
+            "pipeline_reports_imported": outcomes["imported"],
+            "pipeline_quarantined": sum(n for k, n in outcomes.items() if k.startswith("quarantined:")),
+            "pipeline_poison": outcomes["quarantined:poison"],
+            "pipeline_failed_inputs": sum(len(s.get("failed", [])) for s in summaries),
+            "pipeline_errors": sum(len(s["errors"]) for s in summaries)}
 
 
 def metrics_path(cfg: Config, job: str) -> Path:

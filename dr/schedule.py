@@ -2,6 +2,10 @@
 systemd. Each job is a oneshot `./run invoke ...` in the project checkout with the configuration file, so a
 scheduled run is exactly what an operator would type. Every job writes its metrics and pings through
 dr.monitoring (the tasks do it themselves), so the units stay plain.
+
+One run of a job at a time: a timer does not start its oneshot service again while that service is still
+running (it stays "activating" until its last ExecStart ends; the elapsed timer is simply skipped), and each
+crontab line runs under `flock -n` on the job's own lock file, so a slow run is never overlapped by the next.
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dr import log, runner
-from dr.config import Config
+from dr.config import Config, every_minutes
 
 _log = log.get("schedule")
 
@@ -20,6 +24,8 @@ PREFIX = "aggregator-dr"
 # systemd OnCalendar value and cron fields for each period; spread over the hour so jobs do not collide.
 CALENDAR = {"hourly": "*-*-* *:05:00", "daily": "*-*-* 03:20:00", "weekly": "Sun *-*-* 04:40:00"}
 CRON = {"hourly": "5 * * * *", "daily": "20 3 * * *", "weekly": "40 4 * * 0"}
+# "<n>min" periods start at minute 2 (modulo n), so the default 5 minutes stay clear of :05, :20 and :40.
+FIRST_MINUTE = 2
 
 
 @dataclass
@@ -28,6 +34,19 @@ class Job:
     period: str
     commands: list[list[str]]  # invoke arguments, run in order; the job fails at the first failing one
     description: str
+    background: bool = True  # maintenance: nice and idle I/O, so it never slows the Aggregator's own work
+
+
+def calendar(period: str) -> str:
+    """systemd OnCalendar value of a period."""
+    n = every_minutes(period)
+    return f"*-*-* *:{FIRST_MINUTE % n:02d}/{n}:00" if n else CALENDAR[period]
+
+
+def cron(period: str) -> str:
+    """crontab time fields of a period."""
+    n = every_minutes(period)
+    return f"{FIRST_MINUTE % n}-59/{n} * * * *" if n else CRON[period]
 
 
 def jobs(cfg: Config) -> list[Job]:
@@ -35,6 +54,8 @@ def jobs(cfg: Config) -> list[Job]:
     if cfg.offsite.repository:
         maintenance.append(["offsite"])
     return [
+        Job("pipeline", cfg.schedule.pipeline, [["pipeline"]], "run the pipeline (sync, sanitize, import)",
+            background=False),
         Job("snapshot", cfg.schedule.snapshot, [["snapshot"]], "take a snapshot set"),
         Job("maintenance", cfg.schedule.maintenance, maintenance,
             "apply retention, verify the repository" + (", copy sets off-site" if cfg.offsite.repository else "")),
@@ -53,12 +74,16 @@ def systemd_units(cfg: Config, project: Path, config_file: Path | None) -> dict[
     for j in jobs(cfg):
         # '%' starts a specifier in unit files ("5%" -> "5%%")
         execs = "\n".join(f"ExecStart={_invoke(project, config_file, a).replace('%', '%%')}" for a in j.commands)
+        priority = "Nice=10\nIOSchedulingClass=idle\n" if j.background else ""
+        # Type=oneshot: the timer never starts the service again while it runs (see the module's docstring).
         units[f"{PREFIX}-{j.name}.service"] = (
             f"[Unit]\nDescription=Aggregator DR: {j.description}\nAfter=docker.service\nWants=docker.service\n\n"
-            f"[Service]\nType=oneshot\nWorkingDirectory={project}\n{execs}\nNice=10\nIOSchedulingClass=idle\n")
+            f"[Service]\nType=oneshot\nWorkingDirectory={project}\n{execs}\n{priority}")
+        # a random delay spreads the hourly and longer jobs; a job every few minutes starts on time
+        delay = "" if every_minutes(j.period) else "RandomizedDelaySec=120\n"
         units[f"{PREFIX}-{j.name}.timer"] = (
             f"[Unit]\nDescription=Aggregator DR: {j.description} ({j.period})\n\n"
-            f"[Timer]\nOnCalendar={CALENDAR[j.period]}\nPersistent=true\nRandomizedDelaySec=120\n\n"
+            f"[Timer]\nOnCalendar={calendar(j.period)}\nPersistent=true\n{delay}\n"
             f"[Install]\nWantedBy=timers.target\n")
     return units
 
@@ -69,7 +94,7 @@ def crontab_lines(cfg: Config, project: Path, config_file: Path | None) -> list[
     for j in jobs(cfg):
         # '%' ends the command in a crontab line unless escaped
         chain = " && ".join(_invoke(project, config_file, a) for a in j.commands).replace("%", "\\%")
-        lines.append(f"{CRON[j.period]} flock -n /run/lock/{PREFIX}-{j.name}.lock sh -c "
+        lines.append(f"{cron(j.period)} flock -n /run/lock/{PREFIX}-{j.name}.lock sh -c "
                      f"{shlex.quote(chain)} 2>&1 | logger -t {PREFIX}-{j.name}")
     return lines
 

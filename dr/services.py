@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import docker.errors
 
-from dr import db, docker_api, log, secrets
+from dr import containers, db, docker_api, log, secrets
 from dr.config import Config
 from dr.errors import ServiceError
 
@@ -129,7 +129,8 @@ def wait_one(cfg: Config, service: str, deadline: float) -> None:
             return
         if state in ("absent", "exited", "dead", "unhealthy") or time.monotonic() > deadline:
             c = docker_api.container_or_none(container_name(cfg, service))
-            logs = c.logs(tail=30).decode(errors="replace") if c is not None else ""
+            logs = "" if c is None else containers.host_paths(c.logs(tail=30).decode(errors="replace"),
+                                                              containers.mounts(c))
             raise ServiceError(f"{service} is {state}, not healthy; its last log lines:\n{logs}")
         time.sleep(0.5)
 

@@ -5,7 +5,9 @@ The artifact folder (`<cache_dir>/go`: `<name>-<version>/<name>` plus `<name>.js
 checksum, Go version and sha256) is stored as its own restic snapshot tagged `kind:artifacts` and
 `artifacts:<fingerprint>`, where the fingerprint is a sha256 over the binaries' names and sha256s; a new
 snapshot is made only when that changes. These snapshots belong to no set, so `forget` never removes them.
-Restoring checks every binary against the sha256 recorded beside it before it is put in place.
+Restoring checks every binary against the sha256 recorded beside it before it is put in place; `check` reads
+the newest artifacts snapshot back in full the same way (it is small), since restic's own check reads only a
+share of the packs, if any.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import hashlib
 import json
 import os
 import shutil
+import tarfile
 from pathlib import Path
 
 from dr import log
@@ -85,3 +88,49 @@ def restore(restic: Restic, folder: Path) -> dict:
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return {"restored": restored, "snapshot": latest["short_id"], "taken": latest["time"][:19]}
+
+
+def tar_digests(stream, prefix: str) -> tuple[dict[str, str], dict[str, str]]:
+    """({file: sha256 of its content}, {artifact: sha256 recorded beside it}) of a `restic dump -a tar` of the
+    artifact folder whose members are named `<prefix>/...`; the content is hashed as it streams past."""
+    content, recorded = {}, {}
+    prefix = prefix.strip("/") + "/"
+    with tarfile.open(fileobj=stream, mode="r|") as tar:
+        for member in tar:
+            if not member.isfile() or not member.name.startswith(prefix):
+                continue
+            rel = member.name[len(prefix):]
+            fh = tar.extractfile(member)
+            if rel.count("/") == 1 and rel.endswith(".json"):  # an artifact's metadata (see inventory)
+                recorded[rel.removesuffix(".json")] = json.loads(fh.read())["sha256"]
+            else:
+                content[rel] = hashlib.file_digest(fh, "sha256").hexdigest()
+    return content, recorded
+
+
+def problems(content: dict[str, str], recorded: dict[str, str]) -> list[str]:
+    """What is wrong with an artifact folder read back (tar_digests): artifacts missing or different from the
+    sha256 recorded beside them, or no artifact at all."""
+    found = [f"{rel} is missing" if rel not in content else f"{rel} does not match its recorded sha256"
+             for rel, digest in sorted(recorded.items()) if content.get(rel) != digest]
+    return found if recorded else ["it holds no artifact with its metadata"]
+
+
+def verify(restic: Restic) -> dict:
+    """Read the newest artifacts snapshot (the one a rebuild restores) back in full and compare every
+    artifact with the sha256 recorded beside it; nothing is written to disk.
+    {verdict: ok | none | FAILED, snapshot, artifacts, problems}."""
+    latest = _latest(restic)
+    if latest is None:
+        return {"verdict": "none", "snapshot": None, "artifacts": [], "problems": []}
+    path = latest["paths"][0]
+    _log.info("reading the build artifacts snapshot %s back", latest["short_id"])
+    try:
+        content, recorded = restic.read(["dump", "--archive", "tar", latest["id"], path],
+                                        lambda stream: tar_digests(stream, path))
+    except (ResticError, OSError, ValueError, KeyError, EOFError, tarfile.TarError) as exc:
+        return {"verdict": "FAILED", "snapshot": latest["short_id"], "artifacts": [],
+                "problems": [f"artifacts snapshot {latest['short_id']} cannot be read back: {exc}"]}
+    found = problems(content, recorded)
+    return {"verdict": "FAILED" if found else "ok", "snapshot": latest["short_id"], "artifacts": sorted(recorded),
+            "problems": [f"artifacts snapshot {latest['short_id']}: {p}" for p in found]}

@@ -1,12 +1,14 @@
-"""Integrity of the repository and of every complete set.
+"""Integrity of the repository, of every complete set and of the build artifacts.
 
-Two layers, as restic's design suggests (everything is content-addressed; verify by reading back):
+Three steps, as restic's design suggests (everything is content-addressed; verify by reading back):
 1. `restic check` (structure: indexes, packs, trees), with `--read-data-subset` to also read back and
    decrypt that share of the data;
 2. every complete set read back in full and compared with its manifest: the files snapshot streamed as a tar
    (`restic dump -a tar`) and hashed as it passes, the database dump streamed through the dump verifier
    (framing, sha256, counts). Nothing is written to disk. A set whose files snapshot has the same root tree as
-   one already verified holds the same content (content addressing), so it is not read twice.
+   one already verified holds the same content (content addressing), so it is not read twice;
+3. the newest build-artifacts snapshot (snapshots/artifacts.py) read back in full, every artifact compared
+   with the sha256 recorded beside it: a rebuild on a bare host depends on it, and it belongs to no set.
 
 A damaged pack shows up in step 2 as the set(s) that cannot be read, so the operator knows which sets are
 affected, not only which pack.
@@ -17,7 +19,7 @@ from __future__ import annotations
 import tarfile
 
 from dr import log
-from snapshots import dbdump, manifest, sets
+from snapshots import artifacts, dbdump, manifest, sets
 from snapshots.restic import Restic, ResticError
 
 _log = log.get("check")
@@ -64,7 +66,8 @@ def verify_set(restic: Restic, set_id: str, parts: dict, seen_trees: dict[str, d
 
 
 def check(restic: Restic, read_data_subset: str | None = None) -> dict:
-    """restic check, then every complete set against its manifest. ok is True only if everything passed."""
+    """restic check, then every complete set against its manifest, then the build artifacts. ok is True only
+    if everything passed (no artifacts snapshot at all passes: its verdict is "none")."""
     args = ["check"] + (["--read-data-subset", read_data_subset] if read_data_subset else [])
     try:
         restic.run(*args)
@@ -81,6 +84,7 @@ def check(restic: Restic, read_data_subset: str | None = None) -> dict:
             continue
         results.append(verify_set(restic, set_id, parts, seen_trees))
     failed = [r["set"] for r in results if r["verdict"] == "FAILED"]
-    return {"ok": structure["ok"] and not failed, "restic_check": structure, "read_data_subset": read_data_subset,
-            "sets": results, "failed_sets": failed,
+    built = artifacts.verify(restic)
+    return {"ok": structure["ok"] and not failed and built["verdict"] != "FAILED", "restic_check": structure,
+            "read_data_subset": read_data_subset, "sets": results, "failed_sets": failed, "artifacts": built,
             "verified": sum(1 for r in results if r["verdict"] == "ok")}

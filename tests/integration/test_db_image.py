@@ -96,3 +96,30 @@ def test_db_without_password_file_exits_with_a_clear_message(built):
         assert "password file /run/secrets/db-password is missing" in logs
     finally:
         out.remove(force=True)
+
+
+def test_a_service_that_cannot_start_is_reported_with_host_paths(built, tmp_path):
+    """The db service with an empty password file: the error quotes the container's last log lines, which
+    name the host's secret file, not /run/secrets/db-password where the container sees it."""
+    import time
+
+    from dr import config, docker_api, services
+    from dr.errors import ServiceError
+
+    cfg = config.derive(built, {"instance": "aggr-hostpaths"})
+    empty = tmp_path / "db-password"
+    empty.write_text("")
+    empty.chmod(0o600)
+    spec = services.ServiceSpec("db", cfg.image("db"), dict(
+        environment={"DB_NAME": cfg.db.database, "DB_USER": cfg.db.user,
+                     "DB_PASSWORD_FILE": "/run/secrets/db-password"},
+        volumes={str(empty): {"bind": "/run/secrets/db-password", "mode": "ro"}}))
+    try:
+        services.start_one(cfg, spec)
+        with pytest.raises(ServiceError) as failed:
+            services.wait_one(cfg, "db", time.monotonic() + 10)
+    finally:
+        services.down(cfg)
+        docker_api.remove_network(services.network_name(cfg))
+    assert f"db: password file {empty} is missing or empty" in str(failed.value), str(failed.value)
+    assert "/run/secrets" not in str(failed.value)

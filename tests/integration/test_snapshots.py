@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
+import subprocess
 from pathlib import Path
 
 import docker
@@ -13,6 +15,8 @@ from testcontainers.core.container import DockerContainer
 
 from conftest import free_port, running_instance
 from dr import backup, config, containers, db, images, offsite, secrets, services
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -27,9 +31,34 @@ def repo_snapshot_count(cfg) -> int:
     return len(os.listdir(os.path.join(repo, "snapshots"))) if os.path.isdir(os.path.join(repo, "snapshots")) else 0
 
 
+def restic_script(cfg, script: str, label: str, network=None, volumes=None) -> tuple[int, str]:
+    """Run a bash script with restic on cfg's repository (read-only at /repo) in the backup image."""
+    volumes = {cfg.backup.repository: {"bind": "/repo", "mode": "ro"},
+               str(secrets.path(cfg.secrets_dir, secrets.RESTIC_PASSWORD)): {"bind": "/run/secrets/restic-password",
+                                                                             "mode": "ro"}, **(volumes or {})}
+    return containers.run_tool(cfg, "backup", ["bash", "-o", "pipefail", "-c", script], volumes, network, label,
+                               environment={"RESTIC_REPOSITORY": "/repo",
+                                            "RESTIC_PASSWORD_FILE": "/run/secrets/restic-password"})
+
+
+def flip_a_byte(pack: Path) -> None:
+    """Damage a pack file the way a failing disk does: one byte in its middle flipped."""
+    data = bytearray(pack.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    pack.write_bytes(bytes(data))
+
+
+def invoke(cfg, tmp_path, *args) -> subprocess.CompletedProcess:
+    """`./run invoke TASK --config FILE ...` with cfg written to FILE, as an operator runs it."""
+    cfg_file = tmp_path / "config.toml"
+    cfg_file.write_text(config.to_toml(cfg.as_dict()))
+    return subprocess.run([str(ROOT / "run"), "invoke", args[0], "--config", str(cfg_file), *args[1:]],
+                          cwd=ROOT, capture_output=True, text=True, timeout=600)
+
+
 def test_a_set_restores_to_its_manifest(live):
     cfg = live
-    assert backup.run(cfg, "init") == (0, {"created": True, "repository": "/repo"})
+    assert backup.run(cfg, "init") == (0, {"created": True, "repository": cfg.backup.repository})
     assert backup.run(cfg, "init")[1]["created"] is False
     code, m = backup.run(cfg, "take")
     assert code == 0
@@ -58,14 +87,8 @@ def test_a_set_restores_to_its_manifest(live):
             "print(json.dumps(manifest.directories(Path(\"/restore/data\"))))' && "
             f"restic --no-lock dump --quiet {m['snapshots']['db']} /database.dbdump | python3 -m snapshots.dbdump restore "
             "--host aggr-snap-restoredb --password-file /run/secrets/db-password >&2")
-        volumes = {cfg.backup.repository: {"bind": "/repo", "mode": "ro"},
-                   str(secrets.path(cfg.secrets_dir, "restic-password")): {"bind": "/run/secrets/restic-password",
-                                                                            "mode": "ro"},
-                   str(pw): {"bind": "/run/secrets/db-password", "mode": "ro"}}
-        code, out = containers.run_tool(cfg, "backup", ["bash", "-o", "pipefail", "-c", script], volumes,
-                                        services.network_name(cfg), "verify",
-                                        environment={"RESTIC_REPOSITORY": "/repo",
-                                                     "RESTIC_PASSWORD_FILE": "/run/secrets/restic-password"})
+        code, out = restic_script(cfg, script, "verify", services.network_name(cfg),
+                                  {str(pw): {"bind": "/run/secrets/db-password", "mode": "ro"}})
         assert code == 0, out
         assert json.loads(out) == m["directories"]
         restored = db.client("127.0.0.1", port, cfg.db.user, pw.read_text().strip(), cfg.db.database)
@@ -86,9 +109,7 @@ def test_check_reads_every_set_back_and_names_a_damaged_one(live, tmp_path):
     flipped = tmp_path / "flipped"
     shutil.copytree(live.backup.repository, flipped)
     for pack in (p for p in (flipped / "data").rglob("*") if p.is_file()):
-        data = bytearray(pack.read_bytes())
-        data[len(data) // 2] ^= 0xFF
-        pack.write_bytes(bytes(data))
+        flip_a_byte(pack)
     code, result = backup.run(config.derive(live, {"backup.repository": str(flipped)}), "check")
     assert code == 1 and not result["ok"]
     assert result["failed_sets"], result
@@ -104,21 +125,59 @@ def test_check_reads_every_set_back_and_names_a_damaged_one(live, tmp_path):
     assert code == 1 and not result["restic_check"]["ok"] and result["failed_sets"], result
 
 
-def test_tasks_print_results_write_metrics_and_ping(live, tmp_path, pings):
-    import subprocess
+def artifacts_data_packs(repository: Path, cfg) -> list[Path]:
+    """The pack files of a local repository that hold file data of an artifacts snapshot, as restic finds them."""
+    script = ("for p in $(restic --no-lock list packs); do "
+              "restic --no-lock find --json --pack $p --tag kind:artifacts | grep -q '\"object_type\":\"blob\"' "
+              "&& echo $p; done; true")
+    code, out = restic_script(config.derive(cfg, {"backup.repository": str(repository)}), script, "find-packs")
+    assert code == 0, out
+    return [repository / "data" / p[:2] / p for p in out.split()]
 
+
+def test_check_reads_the_build_artifacts_back_whole(live, tmp_path):
+    """A damaged pack of the build artifacts passes restic's own check (it reads no data without
+    --read-data-subset) and harms no set; `invoke check` reads the artifacts back in full and fails naming them."""
+    import shutil
+
+    assert backup.run(live, "init")[0] == 0  # the sets of the tests above, or one of its own when run alone
+    if not any(r["complete"] for r in backup.run(live, "list")[1]):
+        assert backup.run(live, "take")[0] == 0
+    damaged = tmp_path / "damaged"
+    shutil.copytree(live.backup.repository, damaged)
+    packs = artifacts_data_packs(damaged, live)
+    assert packs and all(p.is_file() for p in packs), packs
+    flip_a_byte(packs[0])
+
+    cfg = config.derive(live, {"backup.repository": str(damaged), "monitoring.textfile_dir": str(tmp_path / "m")})
+    out = invoke(cfg, tmp_path, "check")
+    assert out.returncode == 1, out.stdout + out.stderr[-2000:]
+    lines = out.stdout.splitlines()
+    assert lines[0] == "restic check: ok"
+    assert all(line.endswith(": ok") for line in lines if line.startswith("set ")), out.stdout
+    at = lines.index("artifacts: FAILED")
+    assert re.match(r"    artifacts snapshot [0-9a-f]{8} cannot be read back: restic dump failed", lines[at + 1]), \
+        out.stdout
+    assert re.search(r"error: the repository failed its check; the build artifacts \(snapshot [0-9a-f]{8}\) are "
+                     r"damaged", out.stderr), out.stderr[-2000:]
+    assert 'aggregator_dr_check_artifacts_ok{job="check"} 0' in (tmp_path / "m" / "aggregator_dr_check.prom").read_text()
+
+
+def test_check_of_a_repository_without_artifacts_says_none(built, tmp_path):
+    cfg = config.derive(built, {"backup.repository": str(tmp_path / "repository"),
+                                "secrets_dir": str(tmp_path / "secrets"), "monitoring.textfile_dir": ""})
+    assert backup.run(cfg, "init")[0] == 0
+    out = invoke(cfg, tmp_path, "check")
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.splitlines()[-2:] == ["no snapshot sets in the repository", "artifacts: none in the repository"]
+
+
+def test_tasks_print_results_write_metrics_and_ping(live, tmp_path, pings):
     url, seen = pings
     metrics = tmp_path / "metrics"
     cfg = config.derive(live, {"monitoring.textfile_dir": str(metrics), "monitoring.healthcheck_url": url + "/{job}"})
-    cfg_file = tmp_path / "config.toml"
-    cfg_file.write_text(config.to_toml(cfg.as_dict()))
-    root = Path(__file__).resolve().parents[2]
 
-    def invoke(*args):
-        return subprocess.run([str(root / "run"), "invoke", args[0], "--config", str(cfg_file), *args[1:]],
-                              cwd=root, capture_output=True, text=True, timeout=600)
-
-    snap = invoke("snapshot")
+    snap = invoke(cfg, tmp_path, "snapshot")
     assert snap.returncode == 0, snap.stderr[-2000:]
     assert snap.stdout.startswith("set ") and " complete: " in snap.stdout and "pipeline paused" in snap.stdout
     prom = (metrics / "aggregator_dr_snapshot.prom").read_text()
@@ -126,12 +185,23 @@ def test_tasks_print_results_write_metrics_and_ping(live, tmp_path, pings):
     assert 'aggregator_dr_last_run_success{job="snapshot"} 1' in prom
     assert seen == ["/snapshot/start", "/snapshot"]
 
-    listed = invoke("snapshots", "--json")
+    listed = invoke(cfg, tmp_path, "snapshots", "--json")
     assert listed.returncode == 0 and json.loads(listed.stdout)[0]["set"] == snap.stdout.split()[1]
-    checked = invoke("check")
+    checked = invoke(cfg, tmp_path, "check")
     assert checked.returncode == 0, checked.stderr[-2000:]
     assert checked.stdout.startswith("restic check: ok") and f"set {snap.stdout.split()[1]}: ok" in checked.stdout
+    assert re.search(r"^artifacts: ok \(snapshot [0-9a-f]{8}: ferretdb-v1.24.2/ferretdb read back", checked.stdout, re.M)
     assert 'aggregator_dr_check_failed_sets{job="check"} 0' in (metrics / "aggregator_dr_check.prom").read_text()
+    assert 'aggregator_dr_check_artifacts_ok{job="check"} 1' in (metrics / "aggregator_dr_check.prom").read_text()
+
+    # The pipeline is a job too: the samples are through already, so a run has nothing to do and succeeds.
+    piped = invoke(cfg, tmp_path, "pipeline")
+    assert piped.returncode == 0, piped.stderr[-2000:]
+    prom = (metrics / "aggregator_dr_pipeline.prom").read_text()
+    assert 'aggregator_dr_last_run_success{job="pipeline"} 1' in prom
+    assert 'aggregator_dr_pipeline_errors{job="pipeline"} 0' in prom
+    assert 'aggregator_dr_pipeline_reports_imported{job="pipeline"} 0' in prom
+    assert seen[-2:] == ["/pipeline/start", "/pipeline"]
 
 
 def test_restore_refuses_to_overwrite_and_verifies(live, tmp_path, caplog):
@@ -146,10 +216,10 @@ def test_restore_refuses_to_overwrite_and_verifies(live, tmp_path, caplog):
 
     caplog.clear()
     code, _ = backup.run(target, "restore", db=False)
-    assert code == 1 and "/data is not empty (" in _errors(caplog)
+    assert code == 1 and f"{tmp_path / 'restored'} is not empty (" in _errors(caplog)
     assert f"archive: {m['directories']['archive']['files']} files" in _errors(caplog)
     code, again = backup.run(target, "restore", extra=("--force",), db=False)
-    assert code == 0 and again["files"]["moved_aside"] == f"/data/.replaced-{m['set']}"
+    assert code == 0 and again["files"]["moved_aside"] == str(tmp_path / "restored" / f".replaced-{m['set']}")
     assert (tmp_path / "restored" / f".replaced-{m['set']}" / "archive").is_dir()  # moved aside, not deleted
 
     caplog.clear()  # the live database holds documents: a restore into it needs --force
@@ -229,7 +299,7 @@ def test_missing_repository_wrong_password_and_bad_secret_are_one_clear_error(li
     caplog.set_level(logging.INFO, logger="aggregator-dr")
     missing = config.derive(live, {"backup.repository": str(tmp_path / "no-repo")})
     code, _ = backup.run(missing, "take")
-    assert code == 1 and "there is no restic repository at /repo" in _errors(caplog)
+    assert code == 1 and f"there is no restic repository at {tmp_path / 'no-repo'} " in _errors(caplog)
     assert not os.path.exists(tmp_path / "no-repo" / "config")
 
     before = repo_snapshot_count(live)
@@ -247,6 +317,32 @@ def test_missing_repository_wrong_password_and_bad_secret_are_one_clear_error(li
     with pytest.raises(SecretError, match="must not be readable by group or others"):
         backup.run(wrong, "take")
     assert repo_snapshot_count(live) == before
+
+
+# A container path at the start of a path: /repo, /data, /cache, /artifacts or /run/secrets, not inside a longer one.
+CONTAINER_PATH = re.compile(r"(?<![\w.-])/(repo|data|cache|artifacts|run/secrets)\b")
+
+
+def test_errors_name_the_hosts_paths_not_the_containers(built, tmp_path):
+    """What restic says in the backup container about its repository (/repo) and its password file
+    (/run/secrets/restic-password) reaches the operator naming the host's folder and file."""
+    cfg = config.derive(built, {"backup.repository": str(tmp_path / "restic-repository"),
+                                "secrets_dir": str(tmp_path / "secrets"), "monitoring.textfile_dir": ""})
+    assert backup.run(cfg, "init")[0] == 0  # the repository, and its password file
+    folder = tmp_path / "not-a-repository"
+    folder.mkdir()
+    out = invoke(config.derive(cfg, {"backup.repository": str(folder)}), tmp_path, "snapshots")
+    assert out.returncode == 1
+    assert f"error: there is no restic repository at {folder} (run `invoke repo-init`)" in out.stderr, out.stderr
+    assert not CONTAINER_PATH.search(out.stderr), out.stderr
+
+    secrets.put(cfg.secrets_dir, secrets.RESTIC_PASSWORD, "not the password")
+    out = invoke(cfg, tmp_path, "snapshots")
+    assert out.returncode == 1
+    password_file = secrets.path(cfg.secrets_dir, secrets.RESTIC_PASSWORD)
+    assert (f"error: the password in {password_file} does not open the repository at {tmp_path / 'restic-repository'}"
+            in out.stderr), out.stderr
+    assert not CONTAINER_PATH.search(out.stderr), out.stderr
 
 
 def test_a_failing_dump_leaves_no_complete_set(live, caplog):
@@ -290,8 +386,6 @@ def test_offsite_copy_is_append_only_and_restores(live, caplog, tmp_path):
     keep_one = config.derive(cfg, {"retention.keep_last": 1, "retention.keep_hourly": 0, "retention.keep_daily": 0,
                                    "retention.keep_weekly": 0, "retention.keep_monthly": 0})
     code, _ = backup.run(keep_one, "forget", offsite=True)
-    import re
-
     refused = re.search(r"the repository refused to delete (\d+) of (\d+) snapshots", _errors(caplog))
     assert code == 1 and refused and refused.group(1) == refused.group(2), _errors(caplog)[-2000:]
     assert [r["set"] for r in backup.run(cfg, "list", offsite=True)[1] if r["complete"]] == primary

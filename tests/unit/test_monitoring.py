@@ -1,5 +1,7 @@
 """Job metrics (Prometheus textfile) and healthcheck pings, against a real HTTP server on loopback."""
 
+import re
+
 import pytest
 
 from dr import config, monitoring
@@ -48,3 +50,64 @@ def test_no_textfile_dir_means_no_metrics(tmp_path):
     with monitoring.job(cfg, "forget"):
         pass
     assert monitoring.write_metrics(cfg, monitoring.Run("forget"), True, 0.0, 1.0) is None
+
+
+# Stage summaries as the stages print them (`invoke pipeline --json`); "failed" is optional.
+SUMMARIES = [
+    {"stage": "sync", "outcomes": {"pulled": 3, "duplicate": 1}, "errors": [], "exit_code": 0},
+    {"stage": "sanitize", "outcomes": {"sanitized": 2, "quarantined:yaml_error": 1}, "errors": [], "exit_code": 0},
+    {"stage": "importer", "outcomes": {"imported": 1, "quarantined:poison": 1, "failed": 1}, "errors": [],
+     "failed": [{"input": "/srv/data/staging/a.yaml", "reason": "db_write", "error": "short write"}],
+     "exit_code": 1},
+]
+
+
+def test_pipeline_gauges_from_stage_summaries(tmp_path):
+    assert monitoring.pipeline_metrics(SUMMARIES) == {
+        "pipeline_reports_pulled": 3, "pipeline_reports_sanitized": 2, "pipeline_reports_imported": 1,
+        "pipeline_quarantined": 2, "pipeline_poison": 1, "pipeline_failed_inputs": 1, "pipeline_errors": 0}
+    stopped = [{"stage": "sanitize", "outcomes": {}, "errors": ["disk full", "lock timeout"], "exit_code": 1}]
+    assert monitoring.pipeline_metrics(stopped)["pipeline_errors"] == 2
+    assert monitoring.pipeline_metrics(stopped)["pipeline_failed_inputs"] == 0  # no "failed" list: none
+    assert set(monitoring.pipeline_metrics([]).values()) == {0}
+
+    cfg = config.load(overrides={"monitoring.textfile_dir": str(tmp_path)})
+    with monitoring.job(cfg, "pipeline") as run:
+        run.metrics.update(monitoring.pipeline_metrics(SUMMARIES))
+    text = (tmp_path / "aggregator_dr_pipeline.prom").read_text()
+    assert metric(text, "pipeline_poison", "pipeline") == 1
+    assert metric(text, "pipeline_reports_imported", "pipeline") == 1
+    assert metric(text, "last_run_success", "pipeline") == 1
+
+
+def test_the_pipeline_task_is_a_monitored_job(tmp_path, pings):
+    """`invoke pipeline` runs as the job "pipeline": a run that cannot start (its images are missing) is a
+    failed run in its metrics and pings, with one clear line and no traceback; a --stage run is not the
+    scheduled job and leaves no metrics and sends no pings."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    url, seen = pings
+    cfg_file = tmp_path / "config.toml"
+    cfg_file.write_text(config.to_toml(config.load(overrides={
+        "monitoring.textfile_dir": str(tmp_path / "metrics"), "monitoring.healthcheck_url": url + "/{job}",
+        "images.prefix": "aggregator-dr-no-such-images", "data_root": str(tmp_path / "data")}).as_dict()))
+
+    def invoke(*args):
+        return subprocess.run([sys.executable, "-m", "invoke", "pipeline", "--config", str(cfg_file), *args],
+                              capture_output=True, text=True, cwd=Path(__file__).resolve().parents[2])
+
+    out = invoke()
+    assert out.returncode != 0 and "Traceback" not in out.stderr
+    assert re.search(r"^error: (image aggregator-dr-no-such-images/sanitizer:latest is missing|the Docker daemon "
+                     r"does not answer)", out.stderr, re.M), out.stderr  # unit tests may run without Docker
+    text = (tmp_path / "metrics" / "aggregator_dr_pipeline.prom").read_text()
+    assert metric(text, "last_run_success", "pipeline") == 0
+    assert seen == ["/pipeline/start", "/pipeline/fail"]
+
+    (tmp_path / "metrics" / "aggregator_dr_pipeline.prom").unlink()
+    out = invoke("--stage", "sanitize")
+    assert out.returncode != 0 and "Traceback" not in out.stderr
+    assert not (tmp_path / "metrics" / "aggregator_dr_pipeline.prom").exists()
+    assert seen == ["/pipeline/start", "/pipeline/fail"]

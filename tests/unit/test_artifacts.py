@@ -1,0 +1,39 @@
+"""The build artifacts read back as `restic dump -a tar` streams them: each binary's content against the
+sha256 recorded beside it (the form snapshots/artifacts.py saves and restores)."""
+
+import json
+
+from dr.digest import sha256_file
+from snapshots import artifacts
+from test_manifest import tar_of
+
+
+def make_artifacts(folder):
+    binary = folder / "ferretdb-v1.24.2" / "ferretdb"
+    binary.parent.mkdir(parents=True)
+    binary.write_bytes(b"\x7fELF" + bytes(range(256)) * 64)
+    binary.with_suffix(".json").write_text(json.dumps({"version": "v1.24.2", "sha256": sha256_file(binary)}))
+    return binary
+
+
+def read_back(folder):
+    return artifacts.tar_digests(tar_of(folder, "artifacts"), "/artifacts")
+
+
+def test_artifacts_read_back_match_their_recorded_sha256(tmp_path):
+    make_artifacts(tmp_path)
+    content, recorded = read_back(tmp_path)
+    assert recorded == artifacts.inventory(tmp_path)  # the same view as saving and restoring have
+    assert artifacts.problems(content, recorded) == []
+
+
+def test_a_changed_or_missing_binary_or_none_at_all_is_a_problem(tmp_path):
+    binary = make_artifacts(tmp_path)
+    data = bytearray(binary.read_bytes())
+    data[100] ^= 0x01
+    binary.write_bytes(bytes(data))
+    assert artifacts.problems(*read_back(tmp_path)) == ["ferretdb-v1.24.2/ferretdb does not match its recorded sha256"]
+    binary.unlink()
+    assert artifacts.problems(*read_back(tmp_path)) == ["ferretdb-v1.24.2/ferretdb is missing"]
+    binary.with_suffix(".json").unlink()
+    assert artifacts.problems(*read_back(tmp_path)) == ["it holds no artifact with its metadata"]
