@@ -21,6 +21,7 @@ from pathlib import Path
 
 from dr import log
 from dr.digest import sha256_file
+from snapshots import manifest
 from snapshots.restic import Restic, ResticError
 
 _log = log.get("artifacts")
@@ -94,17 +95,11 @@ def tar_digests(stream, prefix: str) -> tuple[dict[str, str], dict[str, str]]:
     """({file: sha256 of its content}, {artifact: sha256 recorded beside it}) of a `restic dump -a tar` of the
     artifact folder whose members are named `<prefix>/...`; the content is hashed as it streams past."""
     content, recorded = {}, {}
-    prefix = prefix.strip("/") + "/"
-    with tarfile.open(fileobj=stream, mode="r|") as tar:
-        for member in tar:
-            if not member.isfile() or not member.name.startswith(prefix):
-                continue
-            rel = member.name[len(prefix):]
-            fh = tar.extractfile(member)
-            if rel.count("/") == 1 and rel.endswith(".json"):  # an artifact's metadata (see inventory)
-                recorded[rel.removesuffix(".json")] = json.loads(fh.read())["sha256"]
-            else:
-                content[rel] = hashlib.file_digest(fh, "sha256").hexdigest()
+    for rel, _, fh in manifest.tar_files(stream, prefix):
+        if rel.count("/") == 1 and rel.endswith(".json"):  # an artifact's metadata (see inventory)
+            recorded[rel.removesuffix(".json")] = json.loads(fh.read())["sha256"]
+        else:
+            content[rel] = hashlib.file_digest(fh, "sha256").hexdigest()
     return content, recorded
 
 

@@ -69,24 +69,24 @@ def directories(root: Path) -> dict:
     return {state: directory_summary(root, state) for state in STATE_DIRS}
 
 
-def directories_from_tar(stream: BinaryIO, prefix: str) -> dict:
-    """The same summary as directories(), computed from a tar stream (`restic dump -a tar`) whose members
-    are named `<prefix>/<state>/...`: the content is hashed as it streams past, nothing is written."""
-    tallies = {state: _Tally() for state in STATE_DIRS}
+def tar_files(stream: BinaryIO, prefix: str):
+    """(path under prefix, size, content stream) of every regular file of a tar stream (`restic dump -a
+    tar`) whose members are named `<prefix>/...`, read as it streams past: nothing is written."""
     prefix = prefix.strip("/") + "/"
     with tarfile.open(fileobj=stream, mode="r|") as tar:
         for member in tar:
-            if not member.isfile() or not member.name.startswith(prefix):
-                continue
-            rel = member.name[len(prefix):]
-            state = rel.split("/", 1)[0]
-            if state not in tallies or _skipped(rel):
-                continue
-            digest = hashlib.sha256()
-            fh = tar.extractfile(member)
-            for chunk in iter(lambda: fh.read(1 << 20), b""):
-                digest.update(chunk)
-            tallies[state].add(rel, member.size, digest.hexdigest())
+            if member.isfile() and member.name.startswith(prefix):
+                yield member.name[len(prefix):], member.size, tar.extractfile(member)
+
+
+def directories_from_tar(stream: BinaryIO, prefix: str) -> dict:
+    """The same summary as directories(), computed from a tar stream whose members are named
+    `<prefix>/<state>/...`: the content is hashed as it streams past, nothing is written."""
+    tallies = {state: _Tally() for state in STATE_DIRS}
+    for rel, size, fh in tar_files(stream, prefix):
+        state = rel.split("/", 1)[0]
+        if state in tallies and not _skipped(rel):
+            tallies[state].add(rel, size, hashlib.file_digest(fh, "sha256").hexdigest())
     return {state: t.summary() for state, t in tallies.items()}
 
 

@@ -11,7 +11,7 @@ import pytest
 
 from pipeline_helpers import HEADER, load_docs, put_raw, report
 from dr import config
-from stages import importer, journal, postprocess, sanitize
+from stages import importer, journal, sanitize
 from stages.layout import DataRoot
 
 
