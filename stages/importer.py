@@ -212,6 +212,8 @@ def import_prepare(dr: DataRoot, db, yaml_path: Path, summary: Summary | None = 
             report = doc
             continue
         ids.append(doc["_id"])
+        if doc.get("refused"):  # post-processing could not convert it (see postprocess.documents)
+            refused.append(doc["index"])
         batch.append(doc)
         batch_bytes += len(json.dumps(doc))
         if len(batch) >= BATCH or batch_bytes >= BATCH_BYTES:

@@ -125,12 +125,30 @@ def report_key(header: dict, file_name: str) -> str:
     return f"{rid}~{m.group(1)}" if m else rid
 
 
+def _each_document(fh: IO[bytes]) -> Iterator[tuple[object, str]]:
+    """(document, "") or (None, error) for every document: one that cannot be built (a !!timestamp or
+    !!int that is not one, ...) costs only itself."""
+    loader = ReportLoader(fh)
+    try:
+        while loader.check_node():
+            node = loader.get_node()
+            try:
+                yield loader.construct_document(node), ""
+            except (yaml.YAMLError, ValueError, TypeError, AttributeError, RecursionError) as exc:
+                loader.constructed_objects, loader.recursive_objects, loader.state_generators = {}, {}, []
+                loader.deep_construct = False
+                yield None, f"{type(exc).__name__}: {exc}"[:500]
+    finally:
+        loader.dispose()
+
+
 def documents(fh: IO[bytes], file_name: str) -> Iterator[tuple[str, dict]]:
-    """(collection, document) for a sanitized report, streamed document by document."""
-    docs = yaml.load_all(fh, Loader=ReportLoader)
-    header = next(docs, None)
+    """(collection, document) for a sanitized report, streamed document by document. An entry that cannot
+    be built is stored as a stub: "refused": {"error", "archive", "document"} (the archive keeps it)."""
+    docs = _each_document(fh)
+    header, error = next(docs, (None, "empty"))
     if not isinstance(header, dict):
-        raise ValueError(f"{file_name}: no report header")
+        raise ValueError(f"{file_name}: no report header" + (f" ({error})" if error else ""))
     key = report_key(header, file_name)
     test_name = naming.canonical_test_name(header.get("test_name"))
     when = naming.start_time(header)
@@ -141,7 +159,14 @@ def documents(fh: IO[bytes], file_name: str) -> Iterator[tuple[str, dict]]:
               "header": normalize({k: v for k, v in header.items() if k != "test_name"}),
               "original_test_name": normalize(header.get("test_name"))}
     n = 0
-    for entry in docs:
+    for entry, error in docs:
+        if error:
+            where = f"archive/{naming.archive_subdir(file_name)}/{file_name}"
+            yield "measurements", {"_id": f"{key}:{n:06d}", **common, "index": n, "input": None, "entry": None,
+                                   "refused": {"error": f"cannot be converted: {error}", "archive": where,
+                                               "document": n + 2}}
+            n += 1
+            continue
         if entry is None:
             continue
         flat = normalize(flatten_entry(entry))

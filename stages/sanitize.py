@@ -203,7 +203,10 @@ def _header(frames, first_line_hint: str):
         if len(events) < 2 or not isinstance(events[1], yaml.MappingStartEvent):
             raise Quarantine("not_a_report", "the first document is not a mapping (no report header)",
                              frame.line)
-        header = yamldocs.construct(frame)
+        try:
+            header = yamldocs.construct(frame)
+        except (yaml.YAMLError, ValueError, TypeError, AttributeError) as exc:  # e.g. !!binary, !!set, !!timestamp
+            raise Quarantine("invalid_header", f"header: cannot be read: {exc}"[:500], frame.line) from None
         if not isinstance(header.get("test_name"), str) or not header.get("test_name").strip():
             raise Quarantine("invalid_header", "the header has no test_name", frame.line)
         when = naming.start_time(header)
@@ -253,7 +256,7 @@ def sanitize_stream(stream, report_file: str, out_tmp: Path, settings: Settings,
         clean = redactor.obj(header)
         if "probe_ip" in clean:
             clean["probe_ip"] = privacy.SANITIZED_PROBE_IP
-        clean["report_file"] = report_file
+        clean["report_file"] = redactor.text(report_file)  # raw and tar member names are the sender's
         clean["sanitizer_version"] = SANITIZER_VERSION
         if dropped:
             clean["sanitizer_dropped"] = dropped
