@@ -85,10 +85,10 @@ def postprocess_prepare(dr: DataRoot, yaml_path: Path) -> tuple[journal.Transact
 def quarantine_one(dr: DataRoot, yaml_path: Path, error: str, summary: Summary) -> None:
     """A staged report that cannot be post-processed (it should not happen: the sanitizer validated it)."""
     tx = journal.Transaction(STAGE, "quarantined", dr.relative(yaml_path))
-    quarantine.add(tx, dr, yaml_path, yaml_path.name, journal.sha256_file(yaml_path), yaml_path.stat().st_size,
-                   "postprocess", {"error": error, "source": dr.relative(yaml_path)})
+    target, _ = quarantine.add(tx, dr, yaml_path, yaml_path.name, journal.sha256_file(yaml_path),
+                               yaml_path.stat().st_size, "postprocess", {"error": error, "source": dr.relative(yaml_path)})
     journal.run(dr, tx)
-    summary.count("quarantined:postprocess")
+    summary.quarantine(dr.relative(yaml_path), "postprocess", error, dr.relative(target))
 
 
 # ---- 2. import ------------------------------------------------------------------------------------------

@@ -97,7 +97,11 @@ class Redactor:
         return self._v6 and any(c in s.lower() for c in self._clues)
 
     def text(self, s: str) -> str:
-        if not self.addresses or not self._has_clue(s):
+        if not self.addresses:
+            return s
+        if "\x00" in s:  # post-processing strips NUL bytes: an address split by them must be found now
+            s = s.replace("\x00", "")
+        if not self._has_clue(s):
             return s
         s = self._text.sub(REDACTED, s)
         if ":" in s and (self._v6 or self._mapped):
@@ -105,8 +109,11 @@ class Redactor:
         return s
 
     def _v6_token(self, m: re.Match) -> str:
+        """An IPv6-looking token, or its start up to a '.' (a host name may follow: ...:807.dyn.example)."""
         token = m.group(0)
-        for candidate in (token, token.rstrip("."), token.rstrip(".:")):
+        cuts = [i for i, ch in enumerate(token) if ch == "."]
+        candidates = [token, token.rstrip(".:")] + [token[:i] for i in reversed(cuts)]
+        for candidate in candidates:
             try:
                 ip = ipaddress.IPv6Address(candidate)
             except ValueError:

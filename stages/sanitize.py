@@ -36,7 +36,7 @@ import yaml
 from dr import __version__
 from stages import atomic, failures, journal, lock, naming, privacy, quarantine, stage, yamldocs
 from stages.cli import Summary, main as cli_main
-from stages.inputs import NOT_REGULAR, InputError, open_input, open_members
+from stages.inputs import NOT_REGULAR, InputError, clean_name, open_input, open_members
 from stages.layout import REGULAR, DataRoot
 
 STAGE = "sanitize"
@@ -433,6 +433,12 @@ def _final_name(dr: DataRoot, name: str, content_sha256: str) -> tuple[str, bool
         candidate = naming.with_suffix_number(name, n)
 
 
+def _input_name(raw_rel: str, raw: Path, member: str) -> str:
+    """How a summary names an input: the raw file, or `<raw file> member <name>` inside an archive."""
+    whole = (raw.name, clean_name(raw.name), f"/{raw_rel.removeprefix('raw/')}")
+    return raw_rel if member in whole else f"{raw_rel} member {member}"
+
+
 def commit(dr: DataRoot, result: FileResult, summary: Summary) -> None:
     """One journal transaction for one raw file: originals, outputs, then the raw file goes."""
     raw_rel = dr.relative(result.raw)
@@ -456,6 +462,9 @@ def commit(dr: DataRoot, result: FileResult, summary: Summary) -> None:
             tx.rename(out.tmp, dr.state("staging") / name, out.sha256, out.size)
             summary.count("sanitized")
             placed.append({"member": out.member, "to": f"staging/{name}", **out.info})
+            if out.info.get("dropped"):  # entries that could not be read: listed in its sanitizer_dropped
+                summary.flagged.append({"input": _input_name(raw_rel, result.raw, out.member),
+                                        "to": f"staging/{name}", "dropped_entries": out.info["dropped"]})
         else:
             src = out.tmp if out.tmp is not None else result.raw
             sha = out.sha256 or journal.sha256_file(result.raw)
@@ -466,7 +475,8 @@ def commit(dr: DataRoot, result: FileResult, summary: Summary) -> None:
             if same and src != result.raw:
                 tx.remove(src)
             raw_moved = raw_moved or (src == result.raw and not same)
-            summary.count(f"quarantined:{out.reason}")
+            summary.quarantine(_input_name(raw_rel, result.raw, out.member), out.reason, out.error,
+                               dr.relative(target))
             placed.append({"member": out.member, "to": dr.relative(target), "reason": out.reason})
     if not raw_moved:
         tx.remove(result.raw)

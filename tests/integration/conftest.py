@@ -9,13 +9,22 @@ from __future__ import annotations
 
 import contextlib
 import socket
+from pathlib import Path
 
 import pytest
 from testcontainers.core.container import DockerContainer
 
 from dr import config, db, host, images, secrets
 
-pytestmark = pytest.mark.docker
+
+
+def pytest_collection_modifyitems(items):
+    """Every test in this folder needs Docker: mark it, so that `pytest -m "not docker"` runs only the unit
+    tests (a module-level pytestmark in a conftest marks nothing)."""
+    here = Path(__file__).resolve().parent
+    for item in items:
+        if here in Path(str(item.fspath)).resolve().parents:
+            item.add_marker(pytest.mark.docker)
 
 
 def free_port() -> int:
