@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import shutil
 import socket
 import sys
@@ -28,6 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 
 from dr import backup, config, containers, drill, log, pipeline, rebuild, secrets, services  # noqa: E402
+from snapshots import manifest  # noqa: E402
 
 
 def free_port() -> int:
@@ -166,7 +168,7 @@ def snapshots(cfg, work: Path, args, r: dict) -> None:
                                    if f.is_file()) / 1e6, 1)
 
     # The same data root, plain restic (a repository of its own), first and no-change.
-    excludes = "--exclude '.*.tmp-*' --exclude /data/raw/.incoming --exclude /data/.lock --exclude '/data/.lock-*'"
+    excludes = shlex.join(manifest.restic_excludes("/data"))
     script = ("export RESTIC_REPOSITORY=/work/plain-repo; restic init -q >&2; "
               "for run in first no_change; do s=$EPOCHREALTIME; restic backup -q " + excludes +
               " /data >&2; e=$EPOCHREALTIME; echo $run $(python3 -c \"print($e - $s)\"); sleep 1; done")

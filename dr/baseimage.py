@@ -74,10 +74,6 @@ def package_list(root: Path) -> str:
     return "\n".join(sorted(out.splitlines())) + "\n"
 
 
-def exists(cfg: Config) -> bool:
-    return docker_api.image_or_none(cfg.base_image) is not None
-
-
 def ensure(cfg: Config, refresh: bool = False) -> BaseImageResult:
     image = cfg.base_image
     current = docker_api.image_or_none(image)

@@ -20,8 +20,15 @@ from stages import atomic
 from stages.layout import STATE_DIRS
 
 FORMAT = 1
-# What the file snapshot leaves out: in-flight temporaries, unverified pulls, lock files.
+# What the file snapshot leaves out: in-flight temporaries, unverified pulls, lock files (paths relative to
+# the data root, except the first, a name pattern matched anywhere).
 EXCLUDES = (".*.tmp-*", "raw/.incoming", ".lock", ".lock-*")
+
+
+def restic_excludes(root: Path | str) -> list[str]:
+    """EXCLUDES as `restic backup` arguments for a data root at root."""
+    patterns = [EXCLUDES[0]] + [f"{root}/{p}" for p in EXCLUDES[1:]]
+    return [a for pattern in patterns for a in ("--exclude", pattern)]
 SIDECARS = (".jsonl", ".reason.json")
 
 

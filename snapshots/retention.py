@@ -3,7 +3,7 @@
 A complete set is kept when any rule keeps it (as restic and borg do): the newest `keep_last`; the newest
 set in each of the last `keep_hourly` hours, `keep_daily` days, `keep_weekly` ISO weeks and
 `keep_monthly` months that have sets. The newest complete set is always kept. Incomplete sets are never
-kept on their own, except one newer than the newest complete set (it may be a snapshot in progress).
+kept on their own, except those newer than the newest complete set (one may be a snapshot in progress).
 """
 
 from __future__ import annotations

@@ -68,9 +68,8 @@ def take(cfg, restic: Restic, dr: DataRoot, host: str | None = None) -> dict:
             recovered = journal.recover(dr, None)
             directories = manifest.directories(dr.root)
             position = journal.position(dr)
-            excludes = [a for pattern in (".*.tmp-*", f"{dr.root}/raw/.incoming", f"{dr.root}/.lock",
-                                          f"{dr.root}/.lock-*") for a in ("--exclude", pattern)]
-            files = restic.backup("--host", host, *_tags(set_id, "files"), *excludes, str(dr.root))
+            files = restic.backup("--host", host, *_tags(set_id, "files"), *manifest.restic_excludes(dr.root),
+                                  str(dr.root))
             if cfg.backup.dump_under_lock:
                 dump = _dump(cfg, restic, host, set_id, counts_file)
             paused = round(time.monotonic() - paused_from, 3)

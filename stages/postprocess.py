@@ -1,7 +1,8 @@
 """Post-processing: a sanitized report becomes database documents (JSON lines, one per document).
 
-Line 1 is the report (its header) for the `reports` collection; each following line is one entry for the
-`measurements` collection. Values are normalized so that they are plain JSON and storable in the database:
+One line per entry for the `measurements` collection, in the report's order, then, last, the report (its
+header) for the `reports` collection (written last: it carries the entry count). Values are normalized so
+that they are plain JSON and storable in the database:
 - mapping keys become strings (a list key is stringified as JSON); '.' in a key becomes '．' (U+FF0E) and
   a leading '$' becomes '＄' (U+FF04), as FerretDB refuses both; NUL bytes are stripped from keys and
   strings;
@@ -11,6 +12,8 @@ Line 1 is the report (its header) for the `reports` collection; each following l
   ISO 8601 strings; NaN and infinities become strings (FerretDB 1.x drops the connection on NaN);
   integers beyond 64 bits become strings;
 - 2012 reports nest each entry's data under `report:`; it is flattened into the entry;
+- a document larger than the database stores has its largest values replaced by references (see fit), and
+  an entry that cannot be built at all is stored as a stub with "refused" (see documents);
 - test_name variants are mapped to canonical names (naming.TEST_NAME_VARIANTS).
 Ids are deterministic: the report key is its report_id (else a hash of the canonical header), with the
 file's collision suffix appended when it has one; a measurement's id is the report key and its index.

@@ -212,10 +212,6 @@ class BridgeDB:
             raise ValueError(f"bridge database {path} must be a JSON object of 'ip:port' entries")
         return cls(data)
 
-    @property
-    def fail_closed(self) -> bool:
-        return self.entries is None
-
     def private(self, bridge: Bridge) -> dict | None:
         """The replacement fields for a private bridge, or None for a public one."""
         if self.entries is None:
