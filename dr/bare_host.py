@@ -26,13 +26,12 @@ from __future__ import annotations
 import datetime as dt
 import re
 import shutil
-import subprocess
 import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from dr import backup, baseimage, config, docker_api, drill, images, log, services
+from dr import backup, baseimage, config, docker_api, drill, images, log, runner, services
 from dr.config import Config
 from dr.errors import DrError
 
@@ -160,9 +159,9 @@ def _latest_complete_set(cfg: Config, copy: Path) -> dict:
 def _copy_checkout(dest: Path) -> None:
     """What an operator's clone or tarball holds: tracked and untracked files, not what git ignores."""
     if (ROOT / ".git").exists():
-        out = subprocess.run(["git", "-C", str(ROOT), "ls-files", "-z", "--cached", "--others",
-                              "--exclude-standard"], capture_output=True, check=True).stdout
-        for rel in sorted(set(p for p in out.decode().split("\0") if p)):
+        out = runner.run(["git", "-C", str(ROOT), "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+                         capture=True, quiet=True)
+        for rel in sorted(set(p for p in out.split("\0") if p)):
             src = ROOT / rel
             if src.is_file():
                 (dest / rel).parent.mkdir(parents=True, exist_ok=True)

@@ -9,15 +9,15 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import contextlib
 import shutil
-import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from dr import docker_api, log, runner
 from dr.config import Config
-from dr.errors import DrError
+from dr.errors import CommandError, DrError
 
 _log = log.get("base")
 
@@ -50,7 +50,8 @@ def _mounts_under(root: Path) -> list[str]:
 
 def _unmount_all(root: Path) -> None:
     for mnt in sorted(_mounts_under(root), key=len, reverse=True):
-        subprocess.run(["umount", "-l", mnt], check=False)
+        with contextlib.suppress(CommandError):  # what stays mounted is named just below
+            runner.run(["umount", "-l", mnt], quiet=True)
     left = _mounts_under(root)
     if left:
         raise DrError(f"refusing to delete {root}: still mounted: {', '.join(left)}")

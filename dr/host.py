@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from dr import log, runner
 from dr.config import Config
-from dr.errors import CommandError, PreflightError
+from dr.errors import CommandError, CommandNotFound, PreflightError
 
 _log = log.get("host")
 
@@ -100,15 +99,15 @@ def preflight(cfg: Config) -> list[str]:
 
 def _installed(pkg: str) -> bool:
     try:
-        out = subprocess.run(["dpkg-query", "-W", "-f=${Status}", pkg], capture_output=True, text=True)
-    except FileNotFoundError:
+        out = runner.run(["dpkg-query", "-W", "-f=${Status}", pkg], capture=True, quiet=True, ok_codes=(0, 1))
+    except CommandNotFound:
         raise PreflightError("dpkg-query not found: this does not look like a Debian host") from None
-    return out.returncode == 0 and out.stdout.strip().endswith(" installed")
+    return out.strip().endswith(" installed")
 
 
 def _available(pkg: str) -> bool:
-    out = subprocess.run(["apt-cache", "show", "--no-all-versions", pkg], capture_output=True, text=True)
-    return out.returncode == 0 and "Package:" in out.stdout
+    out = runner.run(["apt-cache", "show", "--no-all-versions", pkg], capture=True, quiet=True, ok_codes=(0, 100))
+    return "Package:" in out
 
 
 def ensure_packages(names=PACKAGES, optional=OPTIONAL_PACKAGES) -> tuple[list[str], list[str]]:
@@ -160,10 +159,7 @@ def start_dockerd(timeout: int) -> None:
         if dockerd is None:
             raise PreflightError("dockerd is not installed (package docker.io)")
         DOCKERD_LOG.parent.mkdir(parents=True, exist_ok=True)
-        _log.info("$ %s (detached; log in %s)", dockerd, DOCKERD_LOG)
-        with open(DOCKERD_LOG, "ab") as logf:
-            subprocess.Popen([dockerd], stdout=logf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                             start_new_session=True, close_fds=True)
+        runner.start_detached([dockerd], DOCKERD_LOG)
         tail_source = str(DOCKERD_LOG)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

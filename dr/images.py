@@ -8,16 +8,15 @@ commit; they are applied after every other step, so unchanged inputs are a full 
 from __future__ import annotations
 
 import os
-import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import docker.errors
 
-from dr import __version__, baseimage, docker_api, gobuild, log
+from dr import __version__, baseimage, docker_api, gobuild, log, runner
 from dr.config import Config
-from dr.errors import ImageBuildError
+from dr.errors import CommandError, ImageBuildError
 
 _log = log.get("images")
 
@@ -49,12 +48,11 @@ class BuiltImage:
 
 def git_revision(root: Path = ROOT) -> str:
     try:
-        rev = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True,
-                             check=True).stdout.strip()
-        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
-                               capture_output=True, text=True).stdout.strip()
+        rev = runner.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture=True, quiet=True).strip()
+        dirty = runner.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+                           capture=True, quiet=True).strip()
         return rev + ("-dirty" if dirty else "")
-    except (OSError, subprocess.CalledProcessError):
+    except CommandError:  # not a git checkout (a tarball), or no git
         return "unknown"
 
 

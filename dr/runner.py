@@ -97,6 +97,18 @@ def run(
     return b"".join(out_chunks).decode("utf-8", "replace") if capture else ""
 
 
+def start_detached(argv: Sequence[str | os.PathLike], log_file: Path) -> None:
+    """Start a daemon (dockerd where no init system runs) in a session of its own, its output appended to
+    log_file; it outlives us. The caller checks that it came up."""
+    argv = [os.fspath(a) for a in argv]
+    if shutil.which(argv[0]) is None:
+        raise CommandNotFound(argv)
+    _log.info("$ %s (detached; log in %s)", shlex.join(argv), log_file)
+    with open(log_file, "ab") as logf:
+        subprocess.Popen(argv, stdout=logf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                         start_new_session=True, close_fds=True)
+
+
 def read(argv: Sequence[str | os.PathLike], consume: Callable[[IO[bytes]], T], *,
          env: dict[str, str] | None = None, quiet: bool = False) -> T:
     """Run argv and hand its binary stdout to consume(stream) (a tar or dump read as it is produced, never
