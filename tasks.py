@@ -119,21 +119,34 @@ def show_config(c, config=None, defaults=False):
 @task(help={"config": CONFIG_HELP, "stage": "run only this stage (sync, sanitize, importer)",
             "json": "print the stage summaries as JSON"})
 def pipeline(c, config=None, stage=None, json_=False):
-    """Run the pipeline's stages in order, each in its own image (exit 1 if a stage failed)."""
+    """Run the pipeline's stages in order, each in its own image (exit 1 if a stage failed). A full run is
+    the scheduled job "pipeline": it writes its metrics and pings (a --stage run does neither)."""
+    import contextlib
+
+    from dr import monitoring
     from dr import pipeline as dr_pipeline
 
     cfg = _call(_load, config)
-    results = _call(dr_pipeline.run, cfg, stage)
+    with contextlib.nullcontext(monitoring.Run("pipeline")) if stage else monitoring.job(cfg, "pipeline") as run:
+        results = _call(dr_pipeline.run, cfg, stage)
+        run.metrics.update(monitoring.pipeline_metrics(results))
+        _print_pipeline(results, json_)
+        worst = max((r["exit_code"] for r in results), default=0)
+        if worst or any(r["errors"] for r in results):
+            raise Exit(code=worst or 1)
+
+
+def _print_pipeline(results, json_):
     if json_:
         print(json.dumps(results, indent=2))
-    else:
-        for r in results:
-            parts = ", ".join(f"{v} {k}" for k, v in sorted(r["outcomes"].items())) or "nothing to do"
-            print(f"{r['stage']}: {parts}; {r['bytes'] / 1e6:.1f} MB in {r['seconds']:.1f}s"
-                  + (f"; errors: {'; '.join(r['errors'][:3])}" if r["errors"] else ""))
-    worst = max((r["exit_code"] for r in results), default=0)
-    if worst:
-        raise Exit(code=worst)
+        return
+    for r in results:
+        parts = ", ".join(f"{v} {k}" for k, v in sorted(r["outcomes"].items())) or "nothing to do"
+        failed = r.get("failed", [])
+        print(f"{r['stage']}: {parts}; {r['bytes'] / 1e6:.1f} MB in {r['seconds']:.1f}s"
+              + (f"; {len(failed)} input(s) failed, tried again next run: "
+                 + "; ".join(f"{f['input']}: {f['error']}" for f in failed[:3]) if failed else "")
+              + (f"; errors: {'; '.join(r['errors'][:3])}" if r["errors"] else ""))
 
 
 @task(help={"config": CONFIG_HELP, "json": "print JSON"})
@@ -246,20 +259,25 @@ def forget(c, config=None, dry_run=False, json_=False):
             "read_data_subset": "also read back and decrypt this share of the repository's packs "
                                 "(restic syntax: 10%, 1/5, 500M)"})
 def check(c, config=None, read_data_subset=None, json_=False, offsite=False):
-    """Verify the repository (restic check) and read every complete set back against its manifest
-    (digests per state directory, counts per collection); exit 1 naming the sets that fail."""
+    """Verify the repository (restic check), read every complete set back against its manifest (digests per
+    state directory, counts per collection) and the build artifacts against their sha256; exit 1 naming
+    what fails."""
     from dr import monitoring
 
     cfg = _call(_load, config)
     with monitoring.job(cfg, "check-offsite" if offsite else "check") as run:
         result = _backup(cfg, "check", extra=("--read-data-subset", read_data_subset) if read_data_subset else (),
                          offsite=offsite)
+        artifacts_failed = result["artifacts"]["verdict"] == "FAILED"
         run.metrics.update(check_failed_sets=len(result["failed_sets"]), check_verified_sets=result["verified"],
-                           check_restic_ok=1 if result["restic_check"]["ok"] else 0)
+                           check_restic_ok=1 if result["restic_check"]["ok"] else 0,
+                           check_artifacts_ok=0 if artifacts_failed else 1)
         _print_check(result, read_data_subset, json_)
         if not result["ok"]:
             print("error: the repository failed its check" + (f"; sets affected: {', '.join(result['failed_sets'])}"
-                                                             if result["failed_sets"] else ""), file=sys.stderr)
+                                                             if result["failed_sets"] else "")
+                  + (f"; the build artifacts (snapshot {result['artifacts']['snapshot']}) are damaged"
+                     if artifacts_failed else ""), file=sys.stderr)
             raise Exit(code=1)
 
 
@@ -275,6 +293,13 @@ def _print_check(result, read_data_subset, json_):
         print(f"set {r['set']}: {r['verdict']}" + "".join(f"\n    {p}" for p in r["problems"]))
     if not result["sets"]:
         print("no snapshot sets in the repository")
+    a = result["artifacts"]
+    if a["verdict"] == "none":
+        print("artifacts: none in the repository")
+    elif a["verdict"] == "ok":
+        print(f"artifacts: ok (snapshot {a['snapshot']}: {', '.join(a['artifacts'])} read back, sha256 as recorded)")
+    else:
+        print("artifacts: FAILED" + "".join(f"\n    {p}" for p in a["problems"]))
 
 
 @task(help={"config": CONFIG_HELP, "json": "print JSON"})
@@ -316,8 +341,9 @@ def offsite_server(c, config=None, stop=False):
 @task(name="schedule-install", help={"config": CONFIG_HELP,
                                      "dest": "write the units into this folder instead (nothing is enabled)"})
 def schedule_install(c, config=None, dest=None):
-    """Install systemd timers for snapshot ([schedule] snapshot, hourly), maintenance (forget, check, offsite;
-    daily) and drill (weekly); without systemd, print the equivalent crontab lines."""
+    """Install systemd timers for pipeline ([schedule] pipeline, every 5 minutes), snapshot (hourly),
+    maintenance (forget, check, offsite; daily) and drill (weekly); without systemd, print the equivalent
+    crontab lines."""
     from pathlib import Path
 
     from dr import images, schedule
@@ -407,3 +433,17 @@ def drills(c, config=None, json_=False):
         r["MB"] = f"{r.get('bytes_restored', 0) / 1e6:.1f}"
     print(_table(rows, ["started", "set", "verdict", "restore_s", "rpo_s", "MB"]) if rows
           else f"no drills yet in {cfg.drill.history_dir}")
+
+
+@task(help={"minutes": "how long to fuzz, in minutes (default 10; 0.5 is fine); the round running then is finished",
+            "out": "folder for failing rounds' logs and batches (default: a new temporary folder)"})
+def fuzz(c, minutes="10", out=None):
+    """Run the hostile-input campaign (tests/integration/test_campaign.py) with fresh random seeds until
+    MINUTES have passed; print examples run, time, and every failure with its falsifying example."""
+    from dr import fuzz as dr_fuzz
+
+    log.setup()
+    result = _call(dr_fuzz.run, float(minutes), out)
+    print(dr_fuzz.report(result))
+    if result["failures"]:
+        raise Exit(code=1)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import re
 import shutil
 import socket
@@ -114,6 +115,19 @@ def walk(value):
             yield from walk(v)
     else:
         yield value
+
+
+def binaries(value):
+    """Decoded payloads of {"format": "base64", "data": ...} values (how the importer stores binary values),
+    anywhere in a document."""
+    if isinstance(value, dict):
+        if value.get("format") == "base64" and isinstance(value.get("data"), str):
+            yield base64.b64decode(value["data"])
+        for v in value.values():
+            yield from binaries(v)
+    elif isinstance(value, list):
+        for v in value:
+            yield from binaries(v)
 
 
 def generate(dr: DataRoot, rng, n_good: int, n_bad: int, entries=(5, 40), body=(1000, 40000)) -> dict[str, str]:

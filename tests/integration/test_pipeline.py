@@ -3,13 +3,12 @@ reports; reruns converge; no probe IP reaches the database or the published file
 
 from __future__ import annotations
 
-import base64
 import json
 import random
 
 import pytest
 
-from pipeline_helpers import copy_samples, hidden_ip_report, ip_pattern, load_docs, walk
+from pipeline_helpers import binaries, copy_samples, hidden_ip_report, ip_pattern, load_docs, walk
 from dr import config
 from stages import importer, journal, sanitize
 from stages.layout import DataRoot
@@ -23,18 +22,6 @@ def env(tmp_path, built, database):
     cfg = config.load(overrides={"data_root": str(tmp_path / "data"), "secrets_dir": built.secrets_dir,
                                  "db.host": "127.0.0.1", "db.port": port, "pipeline.workers": 2})
     return cfg, DataRoot(cfg.data_root).ensure(), client[built.db.database]
-
-
-def binaries(value):
-    """Decoded payloads of {"format": "base64", "data": ...} values, anywhere in a document."""
-    if isinstance(value, dict):
-        if value.get("format") == "base64" and isinstance(value.get("data"), str):
-            yield base64.b64decode(value["data"])
-        for v in value.values():
-            yield from binaries(v)
-    elif isinstance(value, list):
-        for v in value:
-            yield from binaries(v)
 
 
 def run_pipeline(cfg, dr):
