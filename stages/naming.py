@@ -57,8 +57,8 @@ def start_time(header: dict) -> dt.datetime | None:
             return None
     for key in ("test_start_time", "start_time"):
         value = header.get(key)
-        if isinstance(value, dt.datetime):
-            return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
+        if isinstance(value, dt.datetime):  # a time with an offset is converted: file names are in UTC
+            return value.astimezone(dt.timezone.utc) if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
         if isinstance(value, str):
             for fmt in ("%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%SZ", "%Y-%m-%dT%H:%M:%S"):
                 try:

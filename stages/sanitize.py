@@ -42,6 +42,8 @@ from stages.layout import REGULAR, DataRoot
 STAGE = "sanitize"
 SANITIZER_VERSION = f"aggregator-dr {__version__}"
 REPORT_FILE_LINE = b"report_file: "
+# What the sanitizer writes into a header: a report's own values for these are never published.
+RESERVED_HEADER_KEYS = ("report_file", "sanitizer_version", "sanitizer_dropped")
 REASONS = ("empty", "invalid_header", "unparseable", "unsafe_tag", "too_large", "not_a_report", NOT_REGULAR)
 
 
@@ -253,7 +255,7 @@ def sanitize_stream(stream, report_file: str, out_tmp: Path, settings: Settings,
                     yield from out
                 yield yaml.StreamEndEvent()
             yaml.emit(events(), fh, Dumper=yaml.CSafeDumper, allow_unicode=True, width=100)
-        clean = redactor.obj(header)
+        clean = {k: v for k, v in redactor.obj(header).items() if k not in RESERVED_HEADER_KEYS}
         if "probe_ip" in clean:
             clean["probe_ip"] = privacy.SANITIZED_PROBE_IP
         clean["report_file"] = redactor.text(report_file)  # raw and tar member names are the sender's

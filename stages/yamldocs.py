@@ -23,6 +23,7 @@ STANDARD_TAGS = frozenset(YAML_TAG + t for t in (
     "merge", "value"))
 STRING_PYTHON_TAGS = frozenset({YAML_TAG + "python/unicode", YAML_TAG + "python/str"})
 BINARY_TAG = YAML_TAG + "binary"
+BOM = "\ufeff"
 # Legacy reports nest at most 9 levels; the database takes 100, and post-processing may double the levels
 # of nested lists ({"array": [...]}).
 MAX_DEPTH = 32
@@ -74,6 +75,8 @@ def frames(stream: IO[bytes], max_doc_bytes: int) -> Iterator[Frame]:
     for raw in stream:
         lineno += 1
         line = raw.decode("utf-8", "replace")
+        if lineno == 1 and line.startswith(BOM):  # a byte order mark is not content
+            line = line[1:]
         if _is_start(line):
             if open_doc:
                 yield close()

@@ -147,3 +147,34 @@ def test_the_probe_ip_is_hidden_in_every_textual_form(tmp_path, ip, forms):
     for form in forms:
         assert form.lower() not in text.lower(), form
     assert privacy.Redactor([ip]).text(text) == text  # nothing left that the redactor would still find
+
+
+# ---- found by the campaign, outside its invariants -------------------------------------------------------
+
+def test_a_start_time_with_an_offset_names_the_file_in_utc(tmp_path):
+    dr = data_root(tmp_path)
+    header = {k: v for k, v in HEADER.items() if k != "start_time"}
+    text = report({**header, "report_id": "tz"}, [{"n": 1}]).replace(
+        "report_id: tz", "report_id: tz\nstart_time: !!timestamp 2001-12-14t21:59:43.10-05:00")
+    put_raw(dr, "tz.yaml", text)
+    assert run(dr).outcomes == {"sanitized": 1}
+    (out,) = dr.state("staging").iterdir()
+    assert out.name.startswith("20011215T025943Z-"), out.name
+
+
+def test_a_byte_order_mark_before_a_comment_banner_is_not_content(tmp_path):
+    dr = data_root(tmp_path)
+    put_raw(dr, "bom.yaml", "\ufeff# ooniprobe report\n" + good("bom"))
+    assert run(dr).outcomes == {"sanitized": 1}
+
+
+def test_a_reports_own_sanitizer_fields_are_not_published(tmp_path):
+    dr = data_root(tmp_path)
+    forged = good("forged").replace("report_id: forged", "report_id: forged\nsanitizer_dropped: [{line: 1, "
+                                    "error: forged}]\nsanitizer_version: evil\nreport_file: /etc/passwd")
+    put_raw(dr, "forged.yaml", forged)
+    assert run(dr).outcomes == {"sanitized": 1}
+    (out,) = dr.state("staging").iterdir()
+    text = out.read_text()
+    assert "forged}" not in text and "error: forged" not in text and "evil" not in text
+    assert "/etc/passwd" not in text and "report_file: /c1/forged.yaml" in text
