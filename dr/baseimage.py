@@ -7,9 +7,9 @@ with the suite, the date it was made and a sha256 over its package list; it is r
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
-import contextlib
 import shutil
 import tempfile
 from dataclasses import dataclass

@@ -26,7 +26,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
-from dr import backup, config as dr_config, db as dbconn, docker_api, log, pipeline, secrets
+from dr import backup, docker_api, log, pipeline, secrets
+from dr import config as dr_config
+from dr import db as dbconn
 from dr.config import Config
 from dr.errors import DrError
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import time
 
-
 from dr import docker_api, log, secrets, services
 from dr.config import Config
 

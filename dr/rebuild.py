@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-
 from pathlib import Path
 
 from dr import backup, collector, config, db, host, images, log, pipeline, secrets, services

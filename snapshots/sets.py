@@ -23,7 +23,7 @@ from pathlib import Path
 from dr import __version__, log
 from snapshots import manifest
 from snapshots.restic import Restic, ResticError
-from stages import journal, lock
+from stages import atomic, journal, lock
 from stages.layout import DataRoot
 
 _log = log.get("sets")
@@ -35,6 +35,23 @@ MANIFEST_NAME = "manifest.json"
 
 def new_id(now: dt.datetime | None = None) -> str:
     return (now or dt.datetime.now(dt.timezone.utc)).strftime("%Y%m%dT%H%M%SZ")
+
+
+def unique_id(last_file: Path) -> tuple[str, dt.datetime]:
+    """A set id later than the last one taken here (ids have one-second resolution: two sets started in the
+    same second, or a set after one killed that second, would share one). Waits for the next second when
+    needed; the caller holds the exclusive lock, so no other set picks an id meanwhile."""
+    try:
+        last = last_file.read_text().strip()
+    except FileNotFoundError:
+        last = ""
+    now = dt.datetime.now(dt.timezone.utc)
+    while new_id(now) <= last:
+        time.sleep(1.0 - now.microsecond / 1e6 + 0.01)
+        now = dt.datetime.now(dt.timezone.utc)
+    last_file.parent.mkdir(parents=True, exist_ok=True)
+    atomic.write_bytes(last_file, new_id(now).encode())
+    return new_id(now), now
 
 
 def _tags(set_id: str, kind: str) -> list[str]:
@@ -57,12 +74,12 @@ def _dump(cfg, restic: Restic, host: str, set_id: str, counts_file: Path) -> dic
 
 def take(cfg, restic: Restic, dr: DataRoot, host: str | None = None) -> dict:
     host = host or socket.gethostname()
-    started = dt.datetime.now(dt.timezone.utc)
-    set_id = new_id(started)
     with tempfile.TemporaryDirectory(prefix="set-") as tmp:
         counts_file = Path(tmp) / "counts.json"
-        _log.info("set %s: waiting for the exclusive lock on %s", set_id, dr.root)
+        _log.info("new set: waiting for the exclusive lock on %s", dr.root)
         with lock.exclusive(dr, cfg.backup.lock_timeout) as lk:
+            set_id, started = unique_id(Path(cfg.cache_dir) / "restic" / ".aggregator-dr-last-set-id")
+            _log.info("set %s: locked", set_id)
             paused_from = time.monotonic()
             locked_at = _now()
             recovered = journal.recover(dr, None)

@@ -29,7 +29,8 @@ import yaml
 from dr import db as dbconn
 from dr import secrets
 from stages import atomic, failures, journal, lock, naming, postprocess, quarantine, stage
-from stages.cli import Summary, main as cli_main
+from stages.cli import Summary
+from stages.cli import main as cli_main
 from stages.inputs import NOT_REGULAR, InputError
 from stages.layout import REGULAR, DataRoot
 

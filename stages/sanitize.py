@@ -35,7 +35,8 @@ import yaml
 
 from dr import __version__
 from stages import atomic, failures, journal, lock, naming, privacy, quarantine, stage, yamldocs
-from stages.cli import Summary, main as cli_main
+from stages.cli import Summary
+from stages.cli import main as cli_main
 from stages.inputs import NOT_REGULAR, InputError, clean_name, open_input, open_members
 from stages.layout import REGULAR, DataRoot
 

@@ -32,7 +32,8 @@ from pathlib import Path
 from dr import runner
 from dr.errors import CommandError
 from stages import atomic, failures, journal, lock, stage
-from stages.cli import Summary, main as cli_main
+from stages.cli import Summary
+from stages.cli import main as cli_main
 from stages.layout import DataRoot
 
 STAGE = "sync"

@@ -7,7 +7,6 @@ import os
 from stages import journal
 from stages.layout import DataRoot
 
-
 MOVES = ("rename", "move")  # journal steps that put a report somewhere
 
 

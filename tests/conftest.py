@@ -3,8 +3,8 @@ and fixtures shared by unit and integration tests."""
 
 import http.server
 import os
-import threading
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -20,6 +20,10 @@ from campaign import register_profiles  # noqa: E402
 # $HYPOTHESIS_PROFILE) names another, such as `fuzz` (see tests/campaign/__init__.py).
 register_profiles()
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+# Hermetic: tests never read the host's /etc/aggregator-dr/config.toml or an operator's
+# $AGGREGATOR_DR_CONFIG; a test that wants a file passes it, or sets the variable itself.
+os.environ["AGGREGATOR_DR_CONFIG"] = str(Path(__file__).resolve().parent / "defaults.toml")
 
 os.environ.setdefault("TESTCONTAINERS_RYUK_DISABLED", "true")
 os.environ.setdefault("TESTCONTAINERS_CONNECTION_MODE", "docker_host")

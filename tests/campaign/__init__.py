@@ -5,6 +5,7 @@ reproducers, tests/unit/test_hostile_examples.py; `invoke fuzz` runs the campaig
 
 from hypothesis import HealthCheck, Phase, settings
 
+
 def register_profiles() -> None:
     """`ci` (the default): derandomized (the same examples every run), 100 examples of 1 to 5 inputs (about
     1.8 s each, so about 3 minutes on 2 cores), no shrinking (a failure is reported as found, in bounded

@@ -15,7 +15,7 @@ import pytest
 from testcontainers.core.container import DockerContainer
 
 from dr import config, db, host, images, secrets
-
+from stages.layout import DataRoot
 
 
 def pytest_collection_modifyitems(items):
@@ -128,6 +128,16 @@ def database(built, db_password_file):
         client = connect(built, container, db_password_file)
         yield int(container.get_exposed_port(27017)), client
         client.close()
+
+
+@pytest.fixture
+def env(tmp_path, built, database):
+    """A data root and a configuration pointing at the test database; the database starts empty."""
+    port, client = database
+    client.drop_database(built.db.database)
+    cfg = config.load(overrides={"data_root": str(tmp_path / "data"), "secrets_dir": built.secrets_dir,
+                                 "db.host": "127.0.0.1", "db.port": port, "pipeline.workers": 2})
+    return cfg, DataRoot(cfg.data_root).ensure(), client[built.db.database]
 
 
 @pytest.fixture

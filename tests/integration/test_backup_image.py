@@ -5,9 +5,8 @@ import hashlib
 
 import bson
 import pytest
-from testcontainers.core.network import Network
-
 from conftest import connect, db_container
+from testcontainers.core.network import Network
 
 N_DOCS = 10_000
 

@@ -7,10 +7,9 @@ import json
 from pathlib import Path
 
 import pytest
+from conftest import running_instance
 
 from dr import backup, bare_host, docker_api, services
-
-from conftest import running_instance
 
 
 @pytest.fixture(scope="module")

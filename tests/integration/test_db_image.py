@@ -5,9 +5,8 @@ import uuid
 import docker
 import pymongo
 import pytest
-from pymongo.errors import DuplicateKeyError, OperationFailure
-
 from conftest import connect, db_container
+from pymongo.errors import DuplicateKeyError, OperationFailure
 
 
 @pytest.fixture

@@ -7,21 +7,9 @@ from __future__ import annotations
 import hashlib
 import json
 
-import pytest
-
-from pipeline_helpers import HEADER, load_docs, put_raw, report
 from dr import config
+from pipeline_helpers import HEADER, load_docs, put_raw, report
 from stages import importer, journal, sanitize
-from stages.layout import DataRoot
-
-
-@pytest.fixture
-def env(tmp_path, built, database):
-    port, client = database
-    client.drop_database(built.db.database)
-    cfg = config.load(overrides={"data_root": str(tmp_path / "data"), "secrets_dir": built.secrets_dir,
-                                 "db.host": "127.0.0.1", "db.port": port, "pipeline.workers": 2})
-    return cfg, DataRoot(cfg.data_root).ensure(), client[built.db.database]
 
 
 def small_report(rid: str, entries: int = 3) -> str:

@@ -9,19 +9,7 @@ import random
 import pytest
 
 from pipeline_helpers import binaries, copy_samples, hidden_ip_report, ip_pattern, load_docs, walk
-from dr import config
 from stages import importer, journal, sanitize
-from stages.layout import DataRoot
-
-
-@pytest.fixture
-def env(tmp_path, built, database):
-    """A data root and a configuration pointing at the test database; the database starts empty."""
-    port, client = database
-    client.drop_database(built.db.database)
-    cfg = config.load(overrides={"data_root": str(tmp_path / "data"), "secrets_dir": built.secrets_dir,
-                                 "db.host": "127.0.0.1", "db.port": port, "pipeline.workers": 2})
-    return cfg, DataRoot(cfg.data_root).ensure(), client[built.db.database]
 
 
 def run_pipeline(cfg, dr):

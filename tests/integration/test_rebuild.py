@@ -6,10 +6,9 @@ import urllib.error
 import urllib.request
 
 import pytest
-
-from dr import config, images, db, rebuild, secrets, services
-
 from conftest import free_port, remove_instance
+
+from dr import config, db, images, rebuild, secrets, services
 
 
 @pytest.fixture

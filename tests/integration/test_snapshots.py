@@ -11,9 +11,9 @@ from pathlib import Path
 
 import docker
 import pytest
+from conftest import free_port, running_instance
 from testcontainers.core.container import DockerContainer
 
-from conftest import free_port, running_instance
 from dr import backup, config, containers, db, images, offsite, secrets, services
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -363,14 +363,11 @@ def test_a_failing_dump_leaves_no_complete_set(live, caplog):
 
 
 def test_offsite_copy_is_append_only_and_restores(live, caplog, tmp_path):
-    import time
-
     caplog.set_level(logging.INFO, logger="aggregator-dr")
     cfg = config.derive(live, {"offsite.repository": offsite.repository_url(live),
                                "offsite.network": offsite.network_name(live), "offsite.serve_port": free_port()})
     offsite.serve(cfg)
     assert backup.run(cfg, "init", offsite=True) == (0, {"created": True, "repository": cfg.offsite.repository})
-    time.sleep(1.1)  # set ids have one-second resolution
     code, m = backup.run(cfg, "take")
     assert code == 0 and m["artifacts"]["saved"] is False  # the same binaries are kept only once
     primary = [r["set"] for r in backup.run(cfg, "list")[1] if r["complete"]]
@@ -413,10 +410,7 @@ def test_offsite_copy_is_append_only_and_restores(live, caplog, tmp_path):
 
 
 def test_forget_keeps_whole_sets_by_policy(live):
-    import time
-
     for _ in range(2):
-        time.sleep(1.1)  # set ids have one-second resolution
         assert backup.run(live, "take")[0] == 0
     rows = backup.run(live, "list")[1]
     newest = rows[0]["set"]

@@ -5,9 +5,8 @@ import http.client
 import os
 
 import pytest
-from testcontainers.core.container import DockerContainer
-
 from conftest import on_loopback
+from testcontainers.core.container import DockerContainer
 
 
 @pytest.fixture

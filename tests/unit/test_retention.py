@@ -49,3 +49,4 @@ def test_policy_keeps_exactly_what_it_names(sets, pol, expected):
 def test_the_newest_complete_set_is_always_kept():
     sets = {sid(2026, 1, 1): True, sid(2026, 6, 1): True}
     assert sid(2026, 6, 1) in retention.keep(sets, policy(last=1))
+

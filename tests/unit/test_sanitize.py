@@ -11,8 +11,19 @@ import tarfile
 import pytest
 import yaml
 
-from pipeline_helpers import (BRIDGE_DB, HEADER, copy_samples, data_root, hidden_ip_report, ip_pattern, load_docs,
-                              make_cfg, put_raw, report, walk)
+from pipeline_helpers import (
+    BRIDGE_DB,
+    HEADER,
+    copy_samples,
+    data_root,
+    hidden_ip_report,
+    ip_pattern,
+    load_docs,
+    make_cfg,
+    put_raw,
+    report,
+    walk,
+)
 from stages import journal, sanitize
 
 
