@@ -277,7 +277,9 @@ def published_leaks(dr: DataRoot, ip: str, state: str = "archive") -> list[str]:
                     continue
                 found += [f"{rel}: {h!r} in a value" for h in hits[:3]]
             if n.endswith(".jsonl"):
-                for line in p.read_text(errors="replace").splitlines():
+                # JSON lines end at "\n" only: str.splitlines() would also split at U+2028, U+0085, ...,
+                # which json.dumps(ensure_ascii=False) leaves in strings (found by invoke fuzz)
+                for line in filter(None, p.read_bytes().split(b"\n")):
                     if hit := _document_leak(ip, json.loads(line)):
                         found.append(f"{rel}: {hit!r} in a document")
                         break

@@ -28,7 +28,7 @@ def to_reports(cfg, dr, name: str, text: str) -> tuple:
 
 
 def rewrite_jsonl(path, change) -> None:
-    lines = [json.loads(line) for line in path.read_text().splitlines()]
+    lines = [json.loads(line) for line in path.read_bytes().split(b"\n") if line]
     lines = change(lines)
     path.write_text("".join(json.dumps(line, allow_nan=True) + "\n" for line in lines))
 

@@ -22,7 +22,7 @@ def run_pipeline(cfg, dr):
 def jsonl_counts(dr):
     counts = {}
     for p in dr.state("archive").rglob("*.jsonl"):
-        lines = [json.loads(line) for line in p.read_text().splitlines()]
+        lines = [json.loads(line) for line in p.read_bytes().split(b"\n") if line]
         report = lines[-1]["d"]
         counts[report["_id"]] = report["entries"]
     return counts
