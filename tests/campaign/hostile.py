@@ -118,9 +118,15 @@ def reproducers() -> list[dict]:
 
 
 def place(case: dict, raw: Path, outside: Path) -> list[str]:
-    """Put a fixed example's inputs into raw/ as the campaign had them; returns their raw paths."""
-    inputs = [Input(i["raw"], (REPRODUCERS / i["file"]).read_bytes(), i.get("kind", "file")) for i in case["inputs"]]
+    """Put a fixed example's inputs into raw/ as the campaign had them; returns their raw paths. An input
+    with "tar_member" is its file wrapped in a tar under that member name (made here: no binary in git)."""
+    inputs = [Input(i["raw"], _reproducer_bytes(i), i.get("kind", "file")) for i in case["inputs"]]
     return write(Batch(case.get("probe_ip") or "", inputs), raw, outside)
+
+
+def _reproducer_bytes(item: dict) -> bytes:
+    data = (REPRODUCERS / item["file"]).read_bytes()
+    return tar_of([(item["tar_member"], data, "file")], compress=False) if "tar_member" in item else data
 
 
 # ---- YAML text -------------------------------------------------------------------------------------------
