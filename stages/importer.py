@@ -31,8 +31,8 @@ from dr import secrets
 from stages import atomic, failures, journal, lock, naming, postprocess, quarantine, stage
 from stages.cli import Summary
 from stages.cli import main as cli_main
-from stages.inputs import NOT_REGULAR, InputError
-from stages.layout import REGULAR, DataRoot
+from stages.inputs import InputError
+from stages.layout import DataRoot
 
 STAGE = "importer"
 BATCH = 500
@@ -193,7 +193,7 @@ def import_prepare(dr: DataRoot, db, yaml_path: Path, summary: Summary | None = 
     then read back its first and last measurement and the report (no lock needed: ids are deterministic,
     so a rerun replaces instead of adding); return the transaction that moves the pair to the archive."""
     jsonl = yaml_path.with_suffix(".jsonl")
-    where = f"archive/{naming.archive_subdir(yaml_path.name)}/{yaml_path.name}"
+    where = naming.archive_path(yaml_path.name)
     report = None
     ids: list[str] = []
     written = 0
@@ -279,26 +279,10 @@ def write_index(dr: DataRoot) -> int:
 
 def _inputs(dr: DataRoot, state: str) -> tuple[list[Path], list[tuple[Path, str]]]:
     """(the reports waiting in a state directory, entries there that are not regular files)."""
-    reports, others = [], []
-    for p, kind in dr.entries(state):
-        if p.parent != dr.state(state):
-            continue
-        if kind != REGULAR:
-            others.append((p, kind))
-        elif p.name.endswith(".yaml"):
-            reports.append(p)
-    return reports, others
-
-
-def quarantine_node(dr: DataRoot, path: Path, kind: str, summary: Summary) -> None:
-    """A link, FIFO, device or many-named file where reports wait: moved to quarantine, never opened."""
-    rel = dr.relative(path)
-    tx = journal.Transaction(STAGE, "quarantined", rel)
-    error = f"{rel} is a {kind}; stages read only regular files inside the data root"
-    target, _ = quarantine.add(tx, dr, path, path.name, None, 0, NOT_REGULAR,
-                               {"error": error, "kind": kind, "source": rel})
-    journal.run(dr, tx)
-    summary.quarantine(rel, NOT_REGULAR, error, dr.relative(target))
+    regular, others = dr.inputs(state)
+    top = dr.state(state)
+    return ([p for p in regular if p.parent == top and p.name.endswith(".yaml")],
+            [(p, kind) for p, kind in others if p.parent == top])
 
 
 def quarantine_poison(dr: DataRoot, yaml_path: Path, details: dict, summary: Summary) -> None:
@@ -365,7 +349,7 @@ def postprocess_all(cfg, dr: DataRoot, summary: Summary, fails: failures.Failure
     staged, others = _inputs(dr, "staging")
     for path, kind in others:
         with lock.shared(dr, cfg.pipeline.lock_timeout):
-            quarantine_node(dr, path, kind, summary)
+            quarantine.node(dr, STAGE, path, kind, summary)
     for p in staged:
         rel = dr.relative(p)
         try:
@@ -395,7 +379,7 @@ def import_all(cfg, dr: DataRoot, summary: Summary, fails: failures.Failures) ->
     todo, others = _inputs(dr, "reports")
     for path, kind in others:
         with lock.shared(dr, cfg.pipeline.lock_timeout):
-            quarantine_node(dr, path, kind, summary)
+            quarantine.node(dr, STAGE, path, kind, summary)
     if not todo:
         return
     try:

@@ -19,8 +19,7 @@ from pathlib import Path
 from typing import IO, Iterator
 
 from stages.layout import REGULAR, kind_of
-
-NOT_REGULAR = "not_a_regular_file"
+from stages.quarantine import NOT_REGULAR
 
 
 class InputError(Exception):

@@ -57,6 +57,17 @@ class DataRoot:
         files: a link is never followed, and nothing that is not a regular file is listed (see `entries`)."""
         return [p for p, kind in self.entries(name) if kind == REGULAR]
 
+    def inputs(self, name: str) -> tuple[list[Path], list[tuple[Path, str]]]:
+        """(regular files, [(path, kind) of everything else]) in a state directory: what a stage reads, and
+        what it quarantines unread."""
+        regular, others = [], []
+        for p, kind in self.entries(name):
+            if kind == REGULAR:
+                regular.append(p)
+            else:
+                others.append((p, kind))
+        return regular, others
+
     def entries(self, name: str) -> list[tuple[Path, str]]:
         """(path, kind) of everything a stage may find in a state directory, sorted, without following
         links: kind is REGULAR, or what else it is (symbolic link, FIFO, socket, device, hard link: a

@@ -111,6 +111,11 @@ def archive_subdir(name: str) -> str:
     return f"{stamp[0:4]}-{stamp[4:6]}-{stamp[6:8]}/{cc}"
 
 
+def archive_path(name: str) -> str:
+    """Where a canonically named report is published, relative to the data root."""
+    return f"archive/{archive_subdir(name)}/{name}"
+
+
 def with_suffix_number(name: str, n: int) -> str:
     stem = name[: -len(".yaml")] if name.endswith(".yaml") else name
     return f"{stem}-{n}.yaml"

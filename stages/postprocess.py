@@ -164,10 +164,9 @@ def documents(fh: IO[bytes], file_name: str) -> Iterator[tuple[str, dict]]:
     n = 0
     for entry, error in docs:
         if error:
-            where = f"archive/{naming.archive_subdir(file_name)}/{file_name}"
             yield "measurements", {"_id": f"{key}:{n:06d}", **common, "index": n, "input": None, "entry": None,
-                                   "refused": {"error": f"cannot be converted: {error}", "archive": where,
-                                               "document": n + 2}}
+                                   "refused": {"error": f"cannot be converted: {error}",
+                                               "archive": naming.archive_path(file_name), "document": n + 2}}
             n += 1
             continue
         if entry is None:
@@ -185,7 +184,7 @@ def write_jsonl(yaml_path: Path, out: IO[bytes]) -> dict:
     larger than the database stores has its largest values replaced by references (see `fit`)."""
     report = None
     omitted: list[int] = []
-    where = f"archive/{naming.archive_subdir(yaml_path.name)}/{yaml_path.name}"
+    where = naming.archive_path(yaml_path.name)
     with open_input(yaml_path) as fh:
         for coll, doc in documents(fh, yaml_path.name):
             if coll == "reports":
@@ -219,12 +218,12 @@ def stored_size(doc: dict) -> int:
 
 def fit(doc: dict, where: str) -> bool:
     """Make doc fit MAX_STORED_BYTES in place; True when something was replaced."""
-    if stored_size(doc) <= MAX_STORED_BYTES:
+    excess = stored_size(doc) - MAX_STORED_BYTES
+    if excess <= 0:
         return False
     body = "entry" if "entry" in doc else "header"
     paths: list[str] = []
     leaves = sorted(_large_strings(doc[body], body), key=lambda leaf: -leaf[0])
-    excess = stored_size(doc) - MAX_STORED_BYTES
     for size, path, parent, key in leaves:
         if excess <= 0:
             break

@@ -25,6 +25,22 @@ def free_path(path: Path, sha256: str | None) -> tuple[Path, bool]:
     return candidate, False
 
 
+NOT_REGULAR = "not_a_regular_file"
+
+
+def node(dr: DataRoot, stage: str, path: Path, kind: str, summary, details: dict | None = None) -> None:
+    """Something where inputs wait that is not a regular file (a link, FIFO, socket, device, or a file with
+    more than one name): moved to quarantine/not_a_regular_file/ as it is, in a journal transaction of its
+    own, never opened; the summary names it."""
+    rel = dr.relative(path)
+    tx = journal.Transaction(stage, "quarantined", rel)
+    error = f"{rel} is a {kind}; stages read only regular files inside the data root"
+    target, _ = add(tx, dr, path, path.name, None, 0, NOT_REGULAR,
+                    {"error": error, "kind": kind, "source": rel, **(details or {})})
+    journal.run(dr, tx)
+    summary.quarantine(rel, NOT_REGULAR, error, dr.relative(target))
+
+
 def _regular(path: Path) -> bool:
     return stat.S_ISREG(os.lstat(path).st_mode)
 

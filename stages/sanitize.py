@@ -37,8 +37,9 @@ from dr import __version__
 from stages import atomic, failures, journal, lock, naming, privacy, quarantine, stage, yamldocs
 from stages.cli import Summary
 from stages.cli import main as cli_main
-from stages.inputs import NOT_REGULAR, InputError, clean_name, open_input, open_members
-from stages.layout import REGULAR, DataRoot
+from stages.inputs import InputError, clean_name, open_input, open_members
+from stages.layout import DataRoot
+from stages.quarantine import NOT_REGULAR
 
 STAGE = "sanitize"
 SANITIZER_VERSION = f"aggregator-dr {__version__}"
@@ -46,8 +47,6 @@ REPORT_FILE_LINE = b"report_file: "
 # What the sanitizer writes into a header: a report's own values for these are never published.
 RESERVED_HEADER_KEYS = ("report_file", "sanitizer_version", "sanitizer_dropped")
 REASONS = ("empty", "invalid_header", "unparseable", "unsafe_tag", "too_large", "not_a_report", NOT_REGULAR)
-
-
 
 @dataclass(frozen=True)
 class Settings:
@@ -489,32 +488,8 @@ def commit(dr: DataRoot, result: FileResult, summary: Summary) -> None:
 
 # ---- the stage ----------------------------------------------------------------------------------------
 
-def pending_raw(dr: DataRoot) -> tuple[list[Path], list[tuple[Path, str]]]:
-    """(regular files to sanitize, other entries to quarantine without reading them)."""
-    files, others = [], []
-    for path, kind in dr.entries("raw"):
-        if kind == REGULAR:
-            files.append(path)
-        else:
-            others.append((path, kind))
-    return files, others
-
-
 def _workers(cfg) -> int:
     return cfg.pipeline.workers or os.cpu_count() or 1
-
-
-def quarantine_node(dr: DataRoot, path: Path, kind: str, summary: Summary) -> None:
-    """Something in raw/ that is not a regular file (a link, FIFO, socket, device, or a file with more than
-    one name): moved to quarantine as it is, never opened."""
-    raw_rel = dr.relative(path)
-    tx = journal.Transaction(STAGE, "quarantined", raw_rel)
-    error = f"{raw_rel} is a {kind}; stages read only regular files inside the data root"
-    target, _ = quarantine.add(tx, dr, path, path.name, None, 0, NOT_REGULAR,
-                               {"error": error, "kind": kind, "source": raw_rel,
-                                "sanitizer_version": SANITIZER_VERSION})
-    journal.run(dr, tx)
-    summary.quarantine(raw_rel, NOT_REGULAR, error, dr.relative(target))
 
 
 def quarantine_poison(dr: DataRoot, result: "FileResult", previous: dict, summary: Summary) -> None:
@@ -571,11 +546,11 @@ def run(cfg, dr: DataRoot, worker=None) -> Summary:
     settings = Settings.from_config(cfg)
     privacy.BridgeDB.load(settings.bridge_db)  # a broken bridge database stops the stage before any work
     with stage.running(cfg, dr, STAGE, temp_dirs=("staging", "originals", "quarantine")) as summary:
-        todo, others = pending_raw(dr)
+        todo, others = dr.inputs("raw")
         if others:
             with lock.shared(dr, cfg.pipeline.lock_timeout):
                 for path, kind in others:
-                    quarantine_node(dr, path, kind, summary)
+                    quarantine.node(dr, STAGE, path, kind, summary, {"sanitizer_version": SANITIZER_VERSION})
         if not todo:
             return summary
         state = _Run(cfg, dr, summary)
