@@ -10,9 +10,9 @@ import sys
 
 from invoke import Exit, task
 
-from dr import config as dr_config
-from dr import log
-from dr.errors import DrError
+from common import config as dr_config
+from common import log
+from common.errors import DrError
 
 CONFIG_HELP = "configuration file (TOML); default: $AGGREGATOR_DR_CONFIG or /etc/aggregator-dr/config.toml"
 

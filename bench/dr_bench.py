@@ -28,7 +28,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 
-from dr import backup, config, containers, drill, log, pipeline, rebuild, secrets, services  # noqa: E402
+from common import config, log, secrets  # noqa: E402
+from dr import backup, containers, drill, pipeline, rebuild, services  # noqa: E402
 from snapshots import manifest  # noqa: E402
 
 

@@ -30,7 +30,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from dr import config, db, secrets  # noqa: E402
+from common import config, db, secrets  # noqa: E402
 from stages.layout import DataRoot  # noqa: E402
 
 

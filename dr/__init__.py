@@ -1,7 +1,5 @@
-"""aggregator-dr: host bootstrap, images, rebuild, restore and drills.
+"""aggregator-dr's top layer: the host. Bootstrap, images, services, rebuild, restore, drills.
 
-Modules here are small and plain; the ones imported inside images (config, runner, log, db, secrets)
-depend only on the standard library and pymongo.
+Runs only on the host (it imports the Docker SDK); no image copies it. It builds on common/, stages/ and
+snapshots/, which never import it.
 """
-
-__version__ = "0.1.0"

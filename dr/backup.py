@@ -9,9 +9,10 @@ import json
 import socket
 from pathlib import Path
 
-from dr import containers, log, secrets, services
-from dr.config import Config
-from dr.errors import DrError
+from common import log, secrets
+from common.config import Config
+from common.errors import DrError
+from dr import containers, services
 from snapshots.restic import BACKUP_HOSTNAME
 
 _log = log.get("backup")

@@ -31,9 +31,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from dr import backup, baseimage, config, docker_api, drill, images, log, runner, services
-from dr.config import Config
-from dr.errors import DrError
+from common import config, log, runner
+from common.config import Config
+from common.errors import DrError
+from dr import backup, baseimage, docker_api, drill, images, services
 
 _log = log.get("bare-host")
 
@@ -274,7 +275,7 @@ def verify_inside(set_id: str, documents: int) -> int:
     """Run inside the server after the runbook (`./run python -c ...`): the restored Aggregator answers as
     users reach it and holds at least the set's documents (the rebuild's verify phase compared them exactly,
     before the pipeline moved reports that were in flight). Exit code for the drill."""
-    from dr import db
+    from common import db
 
     cfg = config.load()
     services.wait_healthy(cfg)

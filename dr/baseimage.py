@@ -15,9 +15,10 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from dr import docker_api, log, runner
-from dr.config import Config
-from dr.errors import CommandError, DrError
+from common import log, runner
+from common.config import Config
+from common.errors import CommandError, DrError
+from dr import docker_api
 
 _log = log.get("base")
 

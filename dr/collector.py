@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import time
 
-from dr import docker_api, log, runner, services
-from dr.config import Config
-from dr.errors import ServiceError
+from common import log, runner
+from common.config import Config
+from common.errors import ServiceError
+from dr import docker_api, services
 
 _log = log.get("collector")
 

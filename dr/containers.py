@@ -14,9 +14,10 @@ import re
 
 import docker.errors
 
-from dr import docker_api, log
-from dr.config import Config
-from dr.errors import DrError
+from common import log
+from common.config import Config
+from common.errors import DrError
+from dr import docker_api
 
 _log = log.get("containers")
 # user[:password]@ right after a URL's scheme

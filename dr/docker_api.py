@@ -7,7 +7,7 @@ import functools
 import docker
 import docker.errors
 
-from dr.errors import PreflightError
+from common.errors import PreflightError
 
 
 @functools.lru_cache(maxsize=1)

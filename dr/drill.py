@@ -26,11 +26,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
-from dr import backup, docker_api, log, pipeline, secrets
-from dr import config as dr_config
-from dr import db as dbconn
-from dr.config import Config
-from dr.errors import DrError
+from common import config as dr_config
+from common import db as dbconn
+from common import log, secrets
+from common.config import Config
+from common.errors import DrError
+from dr import backup, docker_api, pipeline
 
 _log = log.get("drill")
 
@@ -209,7 +210,7 @@ def markdown(report: dict) -> str:
 def save(cfg: Config, report: dict, folder: Path | None = None, render=markdown) -> Path:
     """Write <folder>/<time>.json and .md (render makes the Markdown); keep the newest drill.keep reports.
     folder: the drill history (drill.history_dir) by default."""
-    from stages import atomic
+    from common import atomic
 
     hist = folder or Path(cfg.drill.history_dir)
     hist.mkdir(parents=True, exist_ok=True)

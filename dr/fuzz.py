@@ -16,7 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from dr import log, runner
+from common import log, runner
 
 ROOT = Path(__file__).resolve().parents[1]
 TEST = "tests/integration/test_campaign.py::test_hostile_batches"

@@ -15,9 +15,9 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from dr import log, runner
-from dr.digest import sha256_file
-from dr.errors import PreflightError
+from common import log, runner
+from common.digest import sha256_file
+from common.errors import PreflightError
 
 _log = log.get("go")
 

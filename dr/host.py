@@ -12,9 +12,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from dr import log, runner
-from dr.config import Config
-from dr.errors import CommandError, CommandNotFound, PreflightError
+from common import log, runner
+from common.config import Config
+from common.errors import CommandError, CommandNotFound, PreflightError
 
 _log = log.get("host")
 

@@ -14,9 +14,10 @@ from pathlib import Path
 
 import docker.errors
 
-from dr import __version__, baseimage, docker_api, gobuild, log, runner
-from dr.config import Config
-from dr.errors import CommandError, ImageBuildError
+from common import __version__, log, runner
+from common.config import Config
+from common.errors import CommandError, ImageBuildError
+from dr import baseimage, docker_api, gobuild
 
 _log = log.get("images")
 

@@ -18,9 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
-from dr import log
-from dr.config import Config
-from stages import atomic
+from common import atomic, log
+from common.config import Config
 
 _log = log.get("monitoring")
 PREFIX = "aggregator_dr"

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import time
 
-from dr import docker_api, log, secrets, services
-from dr.config import Config
+from common import log, secrets
+from common.config import Config
+from dr import docker_api, services
 
 _log = log.get("offsite")
 SERVICE = "offsite"

@@ -11,10 +11,11 @@ import json
 import tempfile
 from pathlib import Path
 
-from dr import config as dr_config
-from dr import containers, docker_api, log, secrets, services
-from dr.config import Config
-from dr.errors import DrError, ServiceError
+from common import config as dr_config
+from common import log, secrets
+from common.config import Config
+from common.errors import DrError, ServiceError
+from dr import containers, docker_api, services
 
 _log = log.get("pipeline")
 

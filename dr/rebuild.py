@@ -14,9 +14,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from dr import backup, collector, config, db, host, images, log, pipeline, secrets, services
-from dr.config import Config
-from dr.errors import DrError
+from common import config, db, log, secrets
+from common.config import Config
+from common.errors import DrError
+from dr import backup, collector, host, images, pipeline, services
 
 _log = log.get("rebuild")
 

@@ -14,8 +14,8 @@ import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
-from dr import log, runner
-from dr.config import Config, every_minutes
+from common import log, runner
+from common.config import Config, every_minutes
 
 _log = log.get("schedule")
 

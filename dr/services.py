@@ -15,9 +15,10 @@ from dataclasses import dataclass
 
 import docker.errors
 
-from dr import containers, db, docker_api, log, secrets
-from dr.config import Config
-from dr.errors import ServiceError
+from common import db, log, secrets
+from common.config import Config
+from common.errors import ServiceError
+from dr import containers, docker_api
 
 _log = log.get("services")
 

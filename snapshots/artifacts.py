@@ -19,8 +19,8 @@ import shutil
 import tarfile
 from pathlib import Path
 
-from dr import log
-from dr.digest import sha256_file
+from common import log
+from common.digest import sha256_file
 from snapshots import manifest
 from snapshots.restic import Restic, ResticError
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import tarfile
 
-from dr import log
+from common import log
 from snapshots import artifacts, dbdump, manifest, sets
 from snapshots.restic import Restic, ResticError
 

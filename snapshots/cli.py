@@ -18,9 +18,9 @@ import json
 import sys
 from pathlib import Path
 
-from dr import config as dr_config
-from dr import log, secrets
-from dr.errors import ConfigError, DrError
+from common import config as dr_config
+from common import log, secrets
+from common.errors import ConfigError, DrError
 from snapshots import artifacts, check, dbdump, offsite, restore, sets
 from snapshots.restic import BACKUP_HOSTNAME, Restic, ResticError
 from stages.layout import DataRoot
@@ -106,7 +106,7 @@ def act(args, cfg) -> object:
 def _restore(args, cfg, restic: Restic) -> dict:
     import pymongo.errors
 
-    from dr import db as dbconn
+    from common import db as dbconn
 
     client = None
     if not args.no_db:

@@ -29,7 +29,7 @@ import bson
 from bson.codec_options import CodecOptions
 from bson.raw_bson import RawBSONDocument
 
-from dr import db as dbconn
+from common import db as dbconn
 from snapshots import manifest
 
 FORMAT = "aggregator-dr-dbdump"
@@ -58,7 +58,7 @@ class _Writer:
 def dump(db, out: BinaryIO, tally: dict | None = None) -> dict[str, int]:
     """Write the whole database to `out`; returns the count per collection. tally, when given, receives the
     reports per test_name/country (snapshots.manifest.tally_report) as they pass."""
-    from dr import __version__
+    from common import __version__
 
     w = _Writer(out)
     w.record(b"H", bson.encode({
@@ -237,7 +237,7 @@ def _create_indexes(coll, indexes: list) -> None:
 
 
 def _connect(args):
-    from dr import db as dbconn
+    from common import db as dbconn
 
     with open(args.password_file, encoding="utf-8") as fh:
         password = fh.readline().strip()

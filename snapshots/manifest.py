@@ -15,8 +15,8 @@ import tarfile
 from pathlib import Path
 from typing import BinaryIO
 
-from dr.digest import sha256_file
-from stages import atomic
+from common import atomic
+from common.digest import sha256_file
 from stages.layout import STATE_DIRS
 
 FORMAT = 1

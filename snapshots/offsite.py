@@ -9,7 +9,7 @@ can add sets but never delete or overwrite one (a compromised Aggregator cannot 
 
 from __future__ import annotations
 
-from dr import log
+from common import log
 from snapshots import sets
 from snapshots.restic import Restic, ResticError
 

@@ -1,4 +1,4 @@
-"""restic, run through dr.runner. The repository and its password file are passed in the environment
+"""restic, run through common.runner. The repository and its password file are passed in the environment
 (RESTIC_REPOSITORY, RESTIC_PASSWORD_FILE), never in argv or logs. restic's exit codes become one clear
 sentence each. Runs where restic 0.18 is: in the backup image.
 """
@@ -10,8 +10,8 @@ import os
 import time
 from dataclasses import dataclass
 
-from dr import log, runner
-from dr.errors import CommandError, DrError
+from common import log, runner
+from common.errors import CommandError, DrError
 
 _log = log.get("restic")
 

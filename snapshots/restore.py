@@ -15,9 +15,9 @@ import shutil
 import time
 from pathlib import Path
 
-from dr import db as dbconn
-from dr import log
-from dr.errors import DrError
+from common import db as dbconn
+from common import log
+from common.errors import DrError
 from snapshots import dbdump, manifest, sets
 from snapshots.restic import Restic
 from stages import lock

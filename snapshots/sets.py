@@ -20,10 +20,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from dr import __version__, log
+from common import __version__, atomic, log
 from snapshots import manifest
 from snapshots.restic import Restic, ResticError
-from stages import atomic, journal, lock
+from stages import journal, lock
 from stages.layout import DataRoot
 
 _log = log.get("sets")

@@ -10,9 +10,9 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 
-from dr import config as dr_config
-from dr import log
-from dr.errors import DrError
+from common import config as dr_config
+from common import log
+from common.errors import DrError
 from stages.layout import DataRoot
 from stages.lock import LockTimeout, StageBusy
 

@@ -16,7 +16,8 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from stages import atomic, journal
+from common import atomic
+from stages import journal
 from stages.layout import DataRoot
 
 POISON = "poison"

@@ -26,9 +26,9 @@ import bson
 import pymongo
 import yaml
 
-from dr import db as dbconn
-from dr import secrets
-from stages import atomic, failures, journal, lock, naming, postprocess, quarantine, stage
+from common import atomic, digest, secrets
+from common import db as dbconn
+from stages import failures, journal, lock, naming, postprocess, quarantine, stage
 from stages.cli import Summary
 from stages.cli import main as cli_main
 from stages.inputs import InputError
@@ -78,15 +78,15 @@ def postprocess_prepare(dr: DataRoot, yaml_path: Path) -> tuple[journal.Transact
     tx = journal.Transaction(STAGE, "postprocessed", dr.relative(yaml_path),
                              info={"report_id": report.get("report_id"), "report_key": report["_id"],
                                    "entries": report["entries"]})
-    tx.rename(tmp, jsonl_final, journal.sha256_file(tmp), tmp.stat().st_size)
-    tx.rename(yaml_path, reports / name, journal.sha256_file(yaml_path), size)
+    tx.rename(tmp, jsonl_final, digest.sha256_file(tmp), tmp.stat().st_size)
+    tx.rename(yaml_path, reports / name, digest.sha256_file(yaml_path), size)
     return tx, size
 
 
 def quarantine_one(dr: DataRoot, yaml_path: Path, error: str, summary: Summary) -> None:
     """A staged report that cannot be post-processed (it should not happen: the sanitizer validated it)."""
     tx = journal.Transaction(STAGE, "quarantined", dr.relative(yaml_path))
-    target, _ = quarantine.add(tx, dr, yaml_path, yaml_path.name, journal.sha256_file(yaml_path),
+    target, _ = quarantine.add(tx, dr, yaml_path, yaml_path.name, digest.sha256_file(yaml_path),
                                yaml_path.stat().st_size, "postprocess", {"error": error, "source": dr.relative(yaml_path)})
     journal.run(dr, tx)
     summary.quarantine(dr.relative(yaml_path), "postprocess", error, dr.relative(target))
@@ -241,7 +241,7 @@ def import_prepare(dr: DataRoot, db, yaml_path: Path, summary: Summary | None = 
     if summary is not None and any(flags.values()):
         summary.flagged.append({"input": dr.relative(yaml_path), "to": f"{where}", **flags})
     for p in (jsonl, yaml_path):
-        tx.rename(p, target / p.name, journal.sha256_file(p), p.stat().st_size)
+        tx.rename(p, target / p.name, digest.sha256_file(p), p.stat().st_size)
     return tx
 
 
@@ -263,7 +263,7 @@ def write_index(dr: DataRoot) -> int:
         st = p.stat()
         stamp = f"{st.st_size}:{st.st_mtime_ns}"
         sha = cache.get(rel, {}).get("sha256") if cache.get(rel, {}).get("stamp") == stamp else None
-        sha = sha or journal.sha256_file(p)
+        sha = sha or digest.sha256_file(p)
         new_cache[rel] = {"stamp": stamp, "sha256": sha}
         parts = p.name.split("-")
         entries.append({"name": rel, "size": st.st_size, "sha256": sha, "test_name": parts[3] if len(parts) > 3 else "",
@@ -292,7 +292,7 @@ def quarantine_poison(dr: DataRoot, yaml_path: Path, details: dict, summary: Sum
     targets = []
     for p in (yaml_path, yaml_path.with_suffix(".jsonl")):
         if p.is_file() and not p.is_symlink():
-            target, same = quarantine.add(tx, dr, p, p.name, journal.sha256_file(p), p.stat().st_size,
+            target, same = quarantine.add(tx, dr, p, p.name, digest.sha256_file(p), p.stat().st_size,
                                           failures.POISON, {"source": dr.relative(p), **details})
             if same:
                 tx.remove(p)

@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
-from dr.digest import sha256_file  # noqa: F401 (re-exported: stages use journal.sha256_file)
-from stages import atomic
+from common import atomic
+from common.digest import sha256_file
 from stages.layout import DataRoot
 
 

@@ -7,7 +7,7 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
-from dr.errors import DrError
+from common.errors import DrError
 
 # Where a report can be, in pipeline order, and the private folders beside them.
 REPORT_STATES = ("raw", "staging", "reports", "archive", "quarantine")

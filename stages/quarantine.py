@@ -9,7 +9,8 @@ import os
 import stat
 from pathlib import Path
 
-from stages import atomic, journal
+from common import atomic, digest
+from stages import journal
 from stages.layout import DataRoot
 
 
@@ -18,7 +19,7 @@ def free_path(path: Path, sha256: str | None) -> tuple[Path, bool]:
     Only regular files are ever read to compare (sha256 None: never the same)."""
     candidate, n = path, 1
     while os.path.lexists(candidate):
-        if sha256 is not None and _regular(candidate) and journal.sha256_file(candidate) == sha256:
+        if sha256 is not None and _regular(candidate) and digest.sha256_file(candidate) == sha256:
             return candidate, True
         n += 1
         candidate = path.with_name(f"{path.name}.{n}")

@@ -33,8 +33,8 @@ from pathlib import Path
 
 import yaml
 
-from dr import __version__
-from stages import atomic, failures, journal, lock, naming, privacy, quarantine, stage, yamldocs
+from common import __version__, atomic, digest
+from stages import failures, journal, lock, naming, privacy, quarantine, stage, yamldocs
 from stages.cli import Summary
 from stages.cli import main as cli_main
 from stages.inputs import InputError, clean_name, open_input, open_members
@@ -469,7 +469,7 @@ def commit(dr: DataRoot, result: FileResult, summary: Summary) -> None:
                                         "to": f"staging/{name}", "dropped_entries": out.info["dropped"]})
         else:
             src = out.tmp if out.tmp is not None else result.raw
-            sha = out.sha256 or journal.sha256_file(result.raw)
+            sha = out.sha256 or digest.sha256_file(result.raw)
             target, same = quarantine.add(
                 tx, dr, src, out.name, sha, out.size or result.size, out.reason,
                 {"error": out.error, "line": out.line, "source": raw_rel, "member": out.member,
@@ -495,7 +495,7 @@ def _workers(cfg) -> int:
 def quarantine_poison(dr: DataRoot, result: "FileResult", previous: dict, summary: Summary) -> None:
     raw_rel = dr.relative(result.raw)
     tx = journal.Transaction(STAGE, "quarantined", raw_rel)
-    target, same = quarantine.add(tx, dr, result.raw, result.raw.name, journal.sha256_file(result.raw),
+    target, same = quarantine.add(tx, dr, result.raw, result.raw.name, digest.sha256_file(result.raw),
                                   result.size, failures.POISON,
                                   {"source": raw_rel, "sanitizer_version": SANITIZER_VERSION,
                                    **failures.details(STAGE, previous, result.reason, result.error)})

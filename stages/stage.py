@@ -6,7 +6,8 @@ from __future__ import annotations
 import contextlib
 from typing import Iterator
 
-from stages import atomic, journal, lock
+from common import atomic
+from stages import journal, lock
 from stages.cli import Summary
 from stages.layout import DataRoot
 

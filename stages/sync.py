@@ -29,9 +29,9 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from dr import runner
-from dr.errors import CommandError
-from stages import atomic, failures, journal, lock, stage
+from common import atomic, digest, runner
+from common.errors import CommandError
+from stages import failures, journal, lock, stage
 from stages.cli import Summary
 from stages.cli import main as cli_main
 from stages.layout import DataRoot
@@ -219,19 +219,19 @@ def sync_collector(cfg, dr: DataRoot, collector, summary: Summary, workdir: Path
                 summary.notes.append(f"{collector.name}: {f.rel} was not pulled (gone from the collector?)")
             continue
         fails.clear(source)
-        digest = journal.sha256_file(local)
-        if sums.get(f.rel) != digest or local.stat().st_size != f.size:
+        sha = digest.sha256_file(local)
+        if sums.get(f.rel) != sha or local.stat().st_size != f.size:
             summary.count("changed")
             summary.notes.append(f"{collector.name}: {f.rel} changed since it was listed; left for the next run")
             atomic.remove(local)
             continue
         _fsync(local)
-        batch.append((f, local, digest))
+        batch.append((f, local, sha))
     with lock.shared(dr, cfg.pipeline.lock_timeout):
-        for f, local, digest in batch:
+        for f, local, sha in batch:
             target = raw_dir / f.rel
             n = 1
-            while target.exists() and journal.sha256_file(target) != digest:
+            while target.exists() and digest.sha256_file(target) != sha:
                 n += 1
                 target = raw_dir / f"{f.rel}.{n}"
             tx = journal.Transaction(STAGE, "pulled", f"{collector.name}:{f.rel}",
@@ -240,9 +240,9 @@ def sync_collector(cfg, dr: DataRoot, collector, summary: Summary, workdir: Path
                 tx.outcome = "duplicate"
                 tx.remove(local)
             else:
-                tx.rename(local, target, digest, f.size)
+                tx.rename(local, target, sha, f.size)
             journal.run(dr, tx)
-            verified[f.rel] = digest
+            verified[f.rel] = sha
             summary.count("pulled" if tx.outcome == "pulled" else "duplicate")
             summary.bytes_in += f.size
     removed = remote.remove_if_unchanged(verified)

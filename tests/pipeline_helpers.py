@@ -10,7 +10,7 @@ from pathlib import Path
 
 import yaml
 
-from dr import config
+from common import config
 from stages.layout import DataRoot
 
 SAMPLES = Path(__file__).resolve().parents[1] / "samples" / "ooni-legacy"

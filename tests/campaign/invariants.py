@@ -30,6 +30,7 @@ from pathlib import Path
 import yaml
 
 from campaign.ipforms import find_ip
+from common import digest
 from pipeline_helpers import binaries, walk
 from stages import journal, where
 from stages.layout import DataRoot
@@ -195,7 +196,7 @@ def accounting_problems(dr: DataRoot, inputs: list[str], final=("archive/", "qua
 # ---- 3. a second run changes nothing ----------------------------------------------------------------
 
 def sha256(path: Path) -> str:
-    return journal.sha256_file(path)
+    return digest.sha256_file(path)
 
 
 def state(dr: DataRoot, db) -> dict:

@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 from testcontainers.core.container import DockerContainer
 
-from dr import config, db, host, images, secrets
+from common import config, db, secrets
+from dr import host, images
 from stages.layout import DataRoot
 
 

@@ -49,10 +49,10 @@ def test_db_accepts_pymongo_and_keeps_data_across_restart(built, db_password_fil
 
 
 def test_the_fast_count_is_the_exact_count(built, db_password_file):
-    """dr.db.count (collStats, answered from SQLite's b-tree) is what verification uses instead of
+    """common.db.count (collStats, answered from SQLite's b-tree) is what verification uses instead of
     count_documents (which reads every document): it must equal count_documents after inserts of small and
     page-overflowing documents, after deletes, and be 0 for a collection that does not exist."""
-    from dr import db
+    from common import db
 
     cfg = built
     with db_container(cfg, db_password_file) as container:
@@ -102,8 +102,9 @@ def test_a_service_that_cannot_start_is_reported_with_host_paths(built, tmp_path
     name the host's secret file, not /run/secrets/db-password where the container sees it."""
     import time
 
-    from dr import config, docker_api, services
-    from dr.errors import ServiceError
+    from common import config
+    from common.errors import ServiceError
+    from dr import docker_api, services
 
     cfg = config.derive(built, {"instance": "aggr-hostpaths"})
     empty = tmp_path / "db-password"

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from dr import config
+from common import atomic, config, digest
 from pipeline_helpers import generate, journal_lines
-from stages import atomic, journal
+from stages import journal
 from stages.layout import DataRoot
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -98,7 +98,7 @@ def test_killed_sync_converges(seed, tmp_path, sample_collector):
     cfg_file = write_config(tmp_path, {"data_root": str(dr.root), "collectors": [entry]})
     assert run_with_kills("sync", cfg_file, dr, rng, rng.randint(1, 3)), "sync finished before any kill"
     pulled = dr.files("raw")
-    assert len(pulled) == 80 and len({journal.sha256_file(p) for p in pulled}) == 80
+    assert len(pulled) == 80 and len({digest.sha256_file(p) for p in pulled}) == 80
     left = container.exec_run(["sh", "-c", "find /srv/collector/archive -type f | wc -l"]).output.decode().strip()
     assert left == "0"
     assert temporaries(dr) == [] and journal.pending(dr)[0] == []

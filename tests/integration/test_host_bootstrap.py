@@ -14,8 +14,8 @@ def test_bootstrap_is_idempotent(built):
 def test_preflight_reports_missing_disk(built):
     import pytest
 
-    from dr import config
-    from dr.errors import PreflightError
+    from common import config
+    from common.errors import PreflightError
 
     greedy = config.load(overrides={"data_root": built.data_root, "host.min_free_gb": 10**6})
     with pytest.raises(PreflightError, match="host.min_free_gb"):

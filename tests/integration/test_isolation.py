@@ -7,7 +7,7 @@ from __future__ import annotations
 import hashlib
 import json
 
-from dr import config
+from common import config
 from pipeline_helpers import HEADER, load_docs, put_raw, report
 from stages import importer, journal, sanitize
 

@@ -8,7 +8,8 @@ import urllib.request
 import pytest
 from conftest import free_port, remove_instance
 
-from dr import config, db, images, rebuild, secrets, services
+from common import config, db, secrets
+from dr import images, rebuild, services
 
 
 @pytest.fixture

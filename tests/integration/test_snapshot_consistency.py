@@ -16,7 +16,8 @@ import docker
 import pytest
 from conftest import running_instance
 
-from dr import backup, config, drill, pipeline
+from common import config
+from dr import backup, drill, pipeline
 from pipeline_helpers import generate, journal_lines
 from stages.layout import REPORT_STATES, DataRoot
 
@@ -153,7 +154,7 @@ def test_killing_snapshot_never_leaves_a_complete_set_that_does_not_restore(busy
 
 def _start_restic_that_hangs(cfg, hostname: str):
     """A restic backup holding its repository lock (its stdin command sleeps), as a killed run would leave."""
-    from dr import secrets
+    from common import secrets
 
     pw = secrets.path(cfg.secrets_dir, secrets.RESTIC_PASSWORD)
     return docker.from_env().containers.run(

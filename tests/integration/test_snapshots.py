@@ -14,7 +14,8 @@ import pytest
 from conftest import free_port, running_instance
 from testcontainers.core.container import DockerContainer
 
-from dr import backup, config, containers, db, images, offsite, secrets, services
+from common import config, db, secrets
+from dr import backup, containers, images, offsite, services
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -313,7 +314,7 @@ def test_missing_repository_wrong_password_and_bad_secret_are_one_clear_error(li
     assert repo_snapshot_count(live) == before
 
     os.chmod(other / secrets.RESTIC_PASSWORD, 0o644)
-    from dr.errors import SecretError
+    from common.errors import SecretError
     with pytest.raises(SecretError, match="must not be readable by group or others"):
         backup.run(wrong, "take")
     assert repo_snapshot_count(live) == before

@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from dr import config
+from common import config
 from stages import journal, sync
 from stages.layout import DataRoot
 

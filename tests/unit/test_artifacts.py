@@ -5,7 +5,7 @@ import json
 
 from test_manifest import tar_of
 
-from dr.digest import sha256_file
+from common.digest import sha256_file
 from snapshots import artifacts
 
 

@@ -1,7 +1,7 @@
 import pytest
 
-from dr import config
-from dr.errors import ConfigError
+from common import config
+from common.errors import ConfigError
 
 
 def write(tmp_path, text):
@@ -123,7 +123,7 @@ def test_derive_changes_only_the_named_keys(tmp_path):
 
 
 def test_command_line_overrides_parse_integers_and_booleans():
-    from dr.config import parse_overrides
+    from common.config import parse_overrides
 
     assert parse_overrides(["db.port=27018", "backup.dump_under_lock=true", "offsite.repository=rest:http://h:8000/a"]) \
         == {"db.port": 27018, "backup.dump_under_lock": True, "offsite.repository": "rest:http://h:8000/a"}

@@ -1,6 +1,7 @@
 """Journal transactions: a crash at any step is finished (or abandoned with its inputs kept) by recover."""
 
-from stages import atomic, journal
+from common import atomic, digest
+from stages import journal
 from stages.layout import DataRoot
 
 
@@ -13,7 +14,7 @@ def setup(tmp_path):
     tmp = atomic.temp_path(out)
     tmp.write_text("sanitized")
     tx = journal.Transaction("sanitize", "sanitized", "raw/c/r.yaml")
-    tx.rename(tmp, out, journal.sha256_file(tmp), tmp.stat().st_size).remove(src)
+    tx.rename(tmp, out, digest.sha256_file(tmp), tmp.stat().st_size).remove(src)
     return dr, src, tmp, out, tx
 
 

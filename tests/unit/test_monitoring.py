@@ -4,7 +4,8 @@ import re
 
 import pytest
 
-from dr import config, monitoring
+from common import config
+from dr import monitoring
 
 
 def metric(text, name, job):

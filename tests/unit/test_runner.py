@@ -2,8 +2,8 @@ import logging
 
 import pytest
 
-from dr import runner
-from dr.errors import CommandError, CommandNotFound
+from common import runner
+from common.errors import CommandError, CommandNotFound
 
 
 def test_capture_returns_stdout_and_logs_the_command(caplog):

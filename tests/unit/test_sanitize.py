@@ -11,6 +11,7 @@ import tarfile
 import pytest
 import yaml
 
+from common import digest
 from pipeline_helpers import (
     BRIDGE_DB,
     HEADER,
@@ -253,7 +254,7 @@ def test_every_move_is_journalled(tmp_path):
     renames = [s for s in begin["steps"] if s["op"] == "rename"]
     assert {s["dst"].split("/")[0] for s in renames} == {"staging", "originals"}
     for s in renames:
-        assert journal.sha256_file(dr.root / s["dst"]) == s["sha256"]
+        assert digest.sha256_file(dr.root / s["dst"]) == s["sha256"]
     assert journal.history(dr, "a.yaml")[0]["txid"] == begin["txid"]
 
 

@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from dr import config, schedule
-from dr.errors import ConfigError
+from common import config
+from common.errors import ConfigError
+from dr import schedule
 
 PROJECT = Path(__file__).resolve().parents[2]
 JOBS = ("pipeline", "snapshot", "maintenance", "drill")

@@ -3,8 +3,8 @@ import stat
 
 import pytest
 
-from dr import secrets
-from dr.errors import SecretError
+from common import secrets
+from common.errors import SecretError
 
 
 def test_ensure_creates_a_private_secret_once(tmp_path):

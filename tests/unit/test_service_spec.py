@@ -2,7 +2,8 @@
 fingerprint of its image and settings (ports, mounts, network) decides. CI once reused a container left by a
 killed run that published an old port."""
 
-from dr import config, services
+from common import config
+from dr import services
 
 
 def spec(tmp_path, **overrides):

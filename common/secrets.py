@@ -7,8 +7,8 @@ import secrets as _random
 import stat
 from pathlib import Path
 
-from dr import log
-from dr.errors import SecretError
+from common import log
+from common.errors import SecretError
 
 _log = log.get("secrets")
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from dr.errors import ConfigError
+from common.errors import ConfigError
 
 ENV_VAR = "AGGREGATOR_DR_CONFIG"
 DEFAULT_FILE = Path("/etc/aggregator-dr/config.toml")

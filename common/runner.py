@@ -16,8 +16,8 @@ import threading
 from pathlib import Path
 from typing import IO, Callable, Iterable, Sequence, TypeVar
 
-from dr import log
-from dr.errors import CommandError, CommandNotFound
+from common import log
+from common.errors import CommandError, CommandNotFound
 
 _log = log.get("run")
 T = TypeVar("T")
