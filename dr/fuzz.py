@@ -4,7 +4,7 @@ hypothesis profile, until N minutes have passed (the round running then is finis
 
 Each failing round's output (hypothesis prints the falsifying example, shrunk) is kept, and the failing
 batches themselves are saved (the test does it when $CAMPAIGN_FAILURES names a folder): the files to copy
-into tests/unit/data/hostile/ as fixed examples.
+into tests/unit/stages/data/hostile/ as fixed examples.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The hostile-input campaign (issue 9, item 4): hypothesis strategies for hostile legacy reports
 (`hostile`), every textual form of a probe IP (`ipforms`), and the invariants checked after running the
 real stages on them (`invariants`). Used by tests/integration/test_campaign.py and, for the fixed
-reproducers, tests/unit/test_hostile_examples.py; `invoke fuzz` runs the campaign with fresh seeds."""
+reproducers, tests/unit/stages/test_hostile_examples.py; `invoke fuzz` runs the campaign with fresh seeds."""
 
 from hypothesis import HealthCheck, Phase, settings
 

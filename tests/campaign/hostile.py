@@ -46,7 +46,7 @@ UNSAFE_TAGGED = ["!!python/object:os.system {}", "!!python/object/apply:os.syste
                  "!!python/object/new:list [[1]]", "!!python/name:os.system ''", "!!python/module:os ''",
                  "!!python/tuple [1, 2]", "!!python/bytes 'eA=='", "!foo x", "!<tag:x> y", "!e!str undefined-handle",
                  "!<!> x", "!!whatever 1"]
-REPRODUCERS = Path(__file__).resolve().parents[1] / "unit" / "data" / "hostile"
+REPRODUCERS = Path(__file__).resolve().parents[1] / "unit" / "stages" / "data" / "hostile"
 NAME_EXTS = [".yaml", ".yamloo", ".yamlooni", ".json", ".gz", ".yaml.gz", ".tar", "", ".txt"]
 
 
@@ -74,7 +74,7 @@ class Batch:
 
     def save(self, folder: Path) -> None:
         """Each input as a file in folder (as it would be in raw/, links as their target's content), and
-        batch.json (probe IP, raw names, kinds): what a fixed example in tests/unit/data/hostile/ needs.
+        batch.json (probe IP, raw names, kinds): what a fixed example in tests/unit/stages/data/hostile/ needs.
         What the folder held before (an earlier, larger failing batch) is replaced."""
         shutil.rmtree(folder, ignore_errors=True)
         folder.mkdir(parents=True)
@@ -110,7 +110,7 @@ def write(batch: Batch, raw: Path, outside: Path) -> list[str]:
 
 
 def reproducers() -> list[dict]:
-    """The fixed examples: every defect the campaign found, minimal. tests/unit/data/hostile/cases.json is
+    """The fixed examples: every defect the campaign found, minimal. tests/unit/stages/data/hostile/cases.json is
     a list of {"name", "probe_ip", "stage", "defect", "inputs": [{"file", "raw", "kind"}]} (inputs as
     Batch.save writes them)."""
     index = REPRODUCERS / "cases.json"

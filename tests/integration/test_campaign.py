@@ -107,7 +107,7 @@ def test_every_truncation_of_a_real_report(campaign):
 
 @pytest.mark.parametrize("case", hostile.reproducers(), ids=lambda c: c["name"])
 def test_reproducers_through_both_stages(campaign, case):
-    """Every defect the campaign found, as a fixed example (tests/unit/data/hostile/), through both stages."""
+    """Every defect the campaign found, as a fixed example (tests/unit/stages/data/hostile/), through both stages."""
     config, _, db = campaign
     with fresh(campaign) as (dr, outside):
         inputs = hostile.place(case, dr.state("raw"), outside)

@@ -1,5 +1,5 @@
 """Every defect the hostile-input campaign (tests/integration/test_campaign.py) found, as a fixed example:
-the minimal reproducers in tests/unit/data/hostile/ (cases.json: file, raw name, kind, probe IP, the stage
+the minimal reproducers in tests/unit/stages/data/hostile/ (cases.json: file, raw name, kind, probe IP, the stage
 that failed and how), each run through the sanitizer in-process (no database), with the sanitizer's side
 of the campaign's invariants: no exception and exit 0, the input ends in staging/ or quarantine/ (with a
 reason file naming its reason), and no form of the probe IP in staging/. The importer's side of each is

@@ -97,7 +97,7 @@ def test_the_pipeline_task_is_a_monitored_job(tmp_path, pings):
 
     def invoke(*args):
         return subprocess.run([sys.executable, "-m", "invoke", "pipeline", "--config", str(cfg_file), *args],
-                              capture_output=True, text=True, cwd=Path(__file__).resolve().parents[2])
+                              capture_output=True, text=True, cwd=Path(__file__).resolve().parents[3])
 
     out = invoke()
     assert out.returncode != 0 and "Traceback" not in out.stderr

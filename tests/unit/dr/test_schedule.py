@@ -16,7 +16,7 @@ from common import config
 from common.errors import ConfigError
 from dr import schedule
 
-PROJECT = Path(__file__).resolve().parents[2]
+PROJECT = Path(__file__).resolve().parents[3]
 JOBS = ("pipeline", "snapshot", "maintenance", "drill")
 
 

@@ -3,10 +3,9 @@ sha256 recorded beside it (the form snapshots/artifacts.py saves and restores)."
 
 import json
 
-from test_manifest import tar_of
-
 from common.digest import sha256_file
 from snapshots import artifacts
+from unit.snapshots.test_manifest import tar_of
 
 
 def make_artifacts(folder):
