@@ -109,7 +109,9 @@ def down(c, config=None):
 def show_config(c, config=None, defaults=False):
     """Validate and print the effective configuration (or the defaults as a commented TOML file)."""
     if defaults:
-        print(dr_config.defaults_as_toml(), end="")
+        from dr import configfile
+
+        print(configfile.defaults_as_toml(), end="")
         return
     cfg = _call(_load, config)
     print(f"# from {cfg.source}")
@@ -129,24 +131,12 @@ def pipeline(c, config=None, stage=None, json_=False):
     cfg = _call(_load, config)
     with contextlib.nullcontext(monitoring.Run("pipeline")) if stage else monitoring.job(cfg, "pipeline") as run:
         results = _call(dr_pipeline.run, cfg, stage)
-        run.metrics.update(monitoring.pipeline_metrics(results))
-        _print_pipeline(results, json_)
-        worst = max((r["exit_code"] for r in results), default=0)
-        if worst or any(r["errors"] for r in results):
-            raise Exit(code=worst or 1)
-
-
-def _print_pipeline(results, json_):
-    if json_:
-        print(json.dumps(results, indent=2))
-        return
-    for r in results:
-        parts = ", ".join(f"{v} {k}" for k, v in sorted(r["outcomes"].items())) or "nothing to do"
-        failed = r.get("failed", [])
-        print(f"{r['stage']}: {parts}; {r['bytes'] / 1e6:.1f} MB in {r['seconds']:.1f}s"
-              + (f"; {len(failed)} input(s) failed, tried again next run: "
-                 + "; ".join(f"{f['input']}: {f['error']}" for f in failed[:3]) if failed else "")
-              + (f"; errors: {'; '.join(r['errors'][:3])}" if r["errors"] else ""))
+        run.record(results)
+        print(json.dumps([r.as_dict() for r in results], indent=2) if json_
+              else "\n".join(r.summary.line() for r in results))
+        code = dr_pipeline.exit_code(results)
+        if code:
+            raise Exit(code=code)
 
 
 @task(help={"config": CONFIG_HELP, "json": "print JSON"})
@@ -170,8 +160,9 @@ def where(c, name, config=None, json_=False):
 
 
 def _backup(cfg, action, dry_run=False, extra=(), offsite=False, **parts):
-    """The JSON result of one snapshots action in the backup image; exits when it failed without one
-    (a result that reports its own failure, like check's, is returned for the task to show)."""
+    """The result of one snapshots action in the backup image (its type in snapshots/results.py); exits when
+    it failed without one (a result that reports its own failure, like check's, is returned for the task to
+    show)."""
     from dr import backup
 
     code, result = _call(backup.run, cfg, action, dry_run, tuple(extra), offsite, **parts)
@@ -191,7 +182,7 @@ def repo_init(c, config=None, offsite=False):
     cfg = _call(_load, config)
     result = _backup(cfg, "init", offsite=offsite)
     where = cfg.offsite.repository if offsite else cfg.backup.repository
-    print(("created" if result["created"] else "already exists:") + f" restic repository {where}")
+    print(("created" if result.created else "already exists:") + f" restic repository {where}")
 
 
 @task(help={"config": CONFIG_HELP, "json": "print the manifest as JSON"})
@@ -201,20 +192,13 @@ def snapshot(c, config=None, json_=False):
 
     cfg = _call(_load, config)
     with monitoring.job(cfg, "snapshot") as run:
-        run.metrics["snapshot_set_complete"] = 0
         m = _backup(cfg, "take")
-        run.metrics.update(snapshot_set_complete=1, snapshot_paused_seconds=m["paused_seconds"],
-                           snapshot_bytes_added=sum(m["added_bytes"].values()),
-                           snapshot_reports=sum(d["reports"] for d in m["directories"].values()),
-                           snapshot_bytes=sum(d["bytes"] for d in m["directories"].values()),
-                           snapshot_documents=sum(m["database"]["collections"].values()))
+        run.record(m)
     if json_:
-        print(json.dumps(m, indent=2))
+        print(m.to_json())
         return
-    reports = sum(d["reports"] for d in m["directories"].values())
-    print(f"set {m['set']} complete: {reports} reports, "
-          f"{sum(m['database']['collections'].values())} database documents; "
-          f"pipeline paused {m['paused_seconds']:.1f}s; added {sum(m['added_bytes'].values()) / 1e6:.1f} MB")
+    print(f"set {m.set_id} complete: {m.reports} reports, {m.documents} database documents; "
+          f"pipeline paused {m.paused_seconds:.1f}s; added {m.bytes_added / 1e6:.1f} MB")
 
 
 @task(help={"config": CONFIG_HELP, "json": "print JSON", "offsite": OFFSITE_HELP})
@@ -223,13 +207,15 @@ def snapshots(c, config=None, json_=False, offsite=False):
     cfg = _call(_load, config)
     rows = _backup(cfg, "list", offsite=offsite)
     if json_:
-        print(json.dumps(rows, indent=2))
+        print(json.dumps([r.to_dict() for r in rows], indent=2))
         return
-    for r in rows:
-        r["state"] = "complete" if r["complete"] else "INCOMPLETE (" + ",".join(r["parts"]) + ")"
-        r["MB"] = f"{r.get('bytes', 0) / 1e6:.1f}" if r["complete"] else ""
-        r["paused_s"] = r.get("paused_seconds", "")
-    print(_table(rows, ["set", "time", "state", "reports", "documents", "MB", "paused_s"]) if rows
+    table = [{"set": r.set_id, "time": r.time,
+              "state": "complete" if r.complete else "INCOMPLETE (" + ",".join(r.parts) + ")",
+              "reports": "" if r.reports is None else r.reports,
+              "documents": "" if r.documents is None else r.documents,
+              "MB": f"{(r.bytes or 0) / 1e6:.1f}" if r.complete else "",
+              "paused_s": "" if r.paused_seconds is None else r.paused_seconds} for r in rows]
+    print(_table(table, ["set", "time", "state", "reports", "documents", "MB", "paused_s"]) if rows
           else "no snapshot sets in the repository")
 
 
@@ -246,13 +232,13 @@ def forget(c, config=None, dry_run=False, json_=False):
     else:
         with monitoring.job(cfg, "forget") as run:
             result = _backup(cfg, "forget", dry_run)
-            run.metrics["forget_sets_removed"] = len(result["forget"])
+            run.record(result)
     if json_:
-        print(json.dumps(result, indent=2))
+        print(result.to_json())
         return
     verb = "would forget" if dry_run else "forgot"
-    print(f"{verb} {len(result['forget'])} set(s): {', '.join(result['forget']) or 'none'}; "
-          f"keeping {len(result['keep'])}: {', '.join(result['keep']) or 'none'}")
+    print(f"{verb} {len(result.forget)} set(s): {', '.join(result.forget) or 'none'}; "
+          f"keeping {len(result.keep)}: {', '.join(result.keep) or 'none'}")
 
 
 @task(help={"config": CONFIG_HELP, "json": "print JSON", "offsite": OFFSITE_HELP,
@@ -268,38 +254,32 @@ def check(c, config=None, read_data_subset=None, json_=False, offsite=False):
     with monitoring.job(cfg, "check-offsite" if offsite else "check") as run:
         result = _backup(cfg, "check", extra=("--read-data-subset", read_data_subset) if read_data_subset else (),
                          offsite=offsite)
-        artifacts_failed = result["artifacts"]["verdict"] == "FAILED"
-        run.metrics.update(check_failed_sets=len(result["failed_sets"]), check_verified_sets=result["verified"],
-                           check_restic_ok=1 if result["restic_check"]["ok"] else 0,
-                           check_artifacts_ok=0 if artifacts_failed else 1)
+        run.record(result)
         _print_check(result, read_data_subset, json_)
-        if not result["ok"]:
-            print("error: the repository failed its check" + (f"; sets affected: {', '.join(result['failed_sets'])}"
-                                                             if result["failed_sets"] else "")
-                  + (f"; the build artifacts (snapshot {result['artifacts']['snapshot']}) are damaged"
-                     if artifacts_failed else ""), file=sys.stderr)
+        if not result.ok:
+            print(f"error: {result.failure()}", file=sys.stderr)
             raise Exit(code=1)
 
 
 def _print_check(result, read_data_subset, json_):
     if json_:
-        print(json.dumps(result, indent=2))
+        print(result.to_json())
         return
-    rc = result["restic_check"]
-    print("restic check: " + ("ok" if rc["ok"] else f"FAILED: {rc['error']}")
+    rc = result.restic_check
+    print("restic check: " + ("ok" if rc.ok else f"FAILED: {rc.error}")
           + (f" (read back {read_data_subset} of the data)" if read_data_subset else "")
-          + "".join(f"\n    {line}" for line in rc.get("findings", [])))
-    for r in result["sets"]:
-        print(f"set {r['set']}: {r['verdict']}" + "".join(f"\n    {p}" for p in r["problems"]))
-    if not result["sets"]:
+          + "".join(f"\n    {line}" for line in rc.findings or []))
+    for r in result.sets:
+        print(f"set {r.set_id}: {r.verdict}" + "".join(f"\n    {p}" for p in r.problems))
+    if not result.sets:
         print("no snapshot sets in the repository")
-    a = result["artifacts"]
-    if a["verdict"] == "none":
+    a = result.artifacts
+    if a.verdict == "none":
         print("artifacts: none in the repository")
-    elif a["verdict"] == "ok":
-        print(f"artifacts: ok (snapshot {a['snapshot']}: {', '.join(a['artifacts'])} read back, sha256 as recorded)")
+    elif a.verdict == "ok":
+        print(f"artifacts: ok (snapshot {a.snapshot}: {', '.join(a.artifacts)} read back, sha256 as recorded)")
     else:
-        print("artifacts: FAILED" + "".join(f"\n    {p}" for p in a["problems"]))
+        print("artifacts: FAILED" + "".join(f"\n    {p}" for p in a.problems))
 
 
 @task(help={"config": CONFIG_HELP, "json": "print JSON"})
@@ -310,13 +290,12 @@ def offsite(c, config=None, json_=False):
     cfg = _call(_load, config)
     with monitoring.job(cfg, "offsite") as run:
         result = _backup(cfg, "copy")
-        run.metrics.update(offsite_sets_copied=len(result["copied"]),
-                           offsite_complete_sets=result["offsite_complete_sets"])
+        run.record(result)
     if json_:
-        print(json.dumps(result, indent=2))
+        print(result.to_json())
         return
-    print(f"copied {len(result['copied'])} set(s) to {result['repository']}: {', '.join(result['copied']) or 'none'}"
-          f"; {len(result['already_offsite'])} already there; {result['offsite_complete_sets']} complete off-site")
+    print(f"copied {len(result.copied)} set(s) to {result.repository}: {', '.join(result.copied) or 'none'}"
+          f"; {len(result.already_offsite)} already there; {result.offsite_complete_sets} complete off-site")
 
 
 @task(name="offsite-server", help={"config": CONFIG_HELP, "stop": "stop and remove it (its data volume is kept)"})
@@ -376,17 +355,17 @@ def restore(c, config=None, set_="latest", target=None, db=True, files=True, for
     extra = ["--snapshot-set", set_] + (["--force"] if force else [])
     result = _backup(cfg, "restore", extra=extra, offsite=offsite, files=files, db=db)
     if json_:
-        print(json.dumps(result, indent=2))
+        print(result.to_json())
         return
-    print(f"restored set {result['set']} (taken {result['set_started']}), verified against its manifest:")
-    if "files" in result:
-        f = result["files"]
-        print(f"  files: {f['files']} files, {f['bytes'] / 1e6:.1f} MB into {cfg.data_root} in {f['seconds']:.1f}s"
-              + (f"; the previous content is in {f['moved_aside']}" if f["moved_aside"] else ""))
-    if "db" in result:
-        d = result["db"]
-        print(f"  database {d['database']}: " + ", ".join(f"{k} {v}" for k, v in sorted(d["collections"].items()))
-              + f" in {d['seconds']:.1f}s")
+    print(f"restored set {result.set_id} (taken {result.set_started}), verified against its manifest:")
+    if result.files is not None:
+        f = result.files
+        print(f"  files: {f.files} files, {f.bytes / 1e6:.1f} MB into {cfg.data_root} in {f.seconds:.1f}s"
+              + (f"; the previous content is in {f.moved_aside}" if f.moved_aside else ""))
+    if result.db is not None:
+        d = result.db
+        print(f"  database {d.database}: " + ", ".join(f"{k} {v}" for k, v in sorted(d.collections.items()))
+              + f" in {d.seconds:.1f}s")
 
 
 @task(help={"config": CONFIG_HELP, "set": "the set to drill: an id, or latest (default)",
@@ -399,31 +378,28 @@ def drill(c, config=None, set_="latest", offsite=False, json_=False, bare_host=F
     importer over what was in flight, time every phase; writes a report to the drill history.
     --bare-host: the runbook, command by command, on a fresh Debian server in a container."""
     from dr import drill as dr_drill
-    from dr import monitoring
+    from dr import drill_reports, monitoring
 
     cfg = _call(_load, config)
     if bare_host:
         from dr import bare_host as dr_bare_host
 
         report = _call(dr_bare_host.run, cfg, keep)
-        print(json.dumps(report, indent=2) if json_ else dr_bare_host.markdown(report), end="")
+        print(json.dumps(report, indent=2) if json_ else drill_reports.bare_host_markdown(report), end="")
         return
     with monitoring.job(cfg, "drill") as run:
-        run.metrics["drill_pass"] = 0
         report = _call(dr_drill.run, cfg, set_, offsite)
-        run.metrics.update(drill_pass=1, drill_restore_seconds=report["restore_seconds"],
-                           drill_total_seconds=report["total_seconds"], drill_rpo_seconds=report["rpo_seconds"],
-                           drill_bytes_restored=report["bytes_restored"])
-    print(json.dumps(report, indent=2) if json_ else dr_drill.markdown(report), end="")
+        run.record(report)
+    print(json.dumps(report, indent=2) if json_ else drill_reports.restore_markdown(report), end="")
 
 
 @task(help={"config": CONFIG_HELP, "json": "print JSON"})
 def drills(c, config=None, json_=False):
     """List the drill history (newest first): time, set, verdict, restore seconds, recovery point."""
-    from dr import drill as dr_drill
+    from dr import drill_reports
 
     cfg = _call(_load, config)
-    rows = dr_drill.history(cfg)
+    rows = drill_reports.history(cfg)
     if json_:
         print(json.dumps(rows, indent=2))
         return

@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 
 from common import config, log, secrets  # noqa: E402
-from dr import backup, containers, drill, pipeline, rebuild, services  # noqa: E402
+from dr import backup, containers, drill, pipeline, rebuild, sandbox, services  # noqa: E402
 from snapshots import manifest  # noqa: E402
 
 
@@ -132,12 +132,12 @@ def main():
                     shutil.move(str(f), dest / f.name)
                 r["raw_mb"] = round(sum(f.stat().st_size for f in dest.iterdir()) / 1e6, 1)
                 results, r["pipeline_seconds"] = timed(pipeline.run, cfg)
-                assert all(x["exit_code"] == 0 for x in results), results
+                assert all(x.exit_code == 0 for x in results), results
                 note(pipeline_seconds=r["pipeline_seconds"], raw_mb=r["raw_mb"])
             if args.only_restores:
-                latest = next(row for row in ok(backup.run(cfg, "list"), "snapshots") if row["complete"])
-                r["set"] = latest["set"]
-                restores(cfg, work, latest["snapshots"], r)
+                latest = next(row for row in ok(backup.run(cfg, "list"), "snapshots") if row.complete)
+                r["set"] = latest.set_id
+                restores(cfg, work, latest.snapshots, r)
             else:
                 snapshots(cfg, work, args, r)
                 if args.only_snapshots:
@@ -159,12 +159,12 @@ def snapshots(cfg, work: Path, args, r: dict) -> None:
         time.sleep(1.1)
         m, seconds = timed(lambda: ok(backup.run(cfg, "take"), "snapshot"))
         sets.append(m)
-        r[f"snapshot_{label}"] = {"seconds": seconds, "paused_seconds": m["paused_seconds"],
-                                  "added_mb": round(sum(m["added_bytes"].values()) / 1e6, 1)}
+        r[f"snapshot_{label}"] = {"seconds": seconds, "paused_seconds": m.paused_seconds,
+                                  "added_mb": round(m.bytes_added / 1e6, 1)}
         note(**{f"snapshot_{label}": r[f"snapshot_{label}"]})
     m = sets[-1]
-    r["data_root_mb"] = round(sum(d["bytes"] for d in m["directories"].values()) / 1e6, 1)
-    r["documents"] = m["database"]["collections"]
+    r["data_root_mb"] = round(m.bytes / 1e6, 1)
+    r["documents"] = m.database.collections
     r["repository_mb"] = round(sum(f.stat().st_size for f in Path(cfg.backup.repository).rglob("*")
                                    if f.is_file()) / 1e6, 1)
 
@@ -177,7 +177,7 @@ def snapshots(cfg, work: Path, args, r: dict) -> None:
     r["plain_restic_backup_files"] = {k: round(float(v), 1) for k, v in (line.split() for line in
                                                                           out.strip().splitlines())}
     note(plain_restic_backup_files=r["plain_restic_backup_files"])
-    r["_latest_parts"] = m["snapshots"]
+    r["_latest_parts"] = m.snapshots
 
 
 def restores(cfg, work: Path, parts: dict, r: dict) -> None:
@@ -187,7 +187,7 @@ def restores(cfg, work: Path, parts: dict, r: dict) -> None:
     r["drill"] = {k: report[k] for k in ("phases", "restore_seconds", "total_seconds", "bytes_restored",
                                           "documents_restored")}
     note(drill=r["drill"])
-    with drill.sandbox(cfg, "plain") as sb:
+    with sandbox.throwaway(cfg, "plain") as sb:
         db_pw = secrets.path(sb.cfg.secrets_dir, secrets.DB_PASSWORD)
         script = (f"export RESTIC_REPOSITORY=/repo; s=$EPOCHREALTIME; "
                   f"restic restore -q {parts['files']} --target /work/plain-restore >&2; "

@@ -31,6 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from common import config, db, secrets  # noqa: E402
+from dr import configfile  # noqa: E402
 from stages.layout import DataRoot  # noqa: E402
 
 
@@ -77,7 +78,7 @@ def run_stage(stage: str, cfg_file: Path) -> tuple[dict, float, int]:
 
 def write_cfg(path: Path, values: dict) -> Path:
     cfg = config.load(overrides=values)
-    path.write_text(config.to_toml(cfg.as_dict()))
+    path.write_text(configfile.to_toml(cfg.as_dict()))
     return path
 
 

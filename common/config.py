@@ -8,7 +8,6 @@ Tasks, stages (on the host and in images) and tests all load their settings here
 from __future__ import annotations
 
 import ipaddress
-import json
 import os
 import re
 import tomllib
@@ -348,38 +347,6 @@ def load(path: str | os.PathLike | None = None, overrides: dict[str, Any] | None
     return cfg
 
 
-def _toml_value(v) -> str:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, int):
-        return str(v)
-    return json.dumps(str(v), ensure_ascii=False)  # a JSON string is a valid TOML basic string
-
-
-def to_toml(values: dict, schema: dict = SCHEMA, docs: bool = False) -> str:
-    """Write validated values (Config.as_dict(), or the defaults) as TOML that `load` reads back."""
-    lines: list[str] = []
-
-    def emit(vals: dict, sch: dict, header: str | None, array: bool = False):
-        if header:
-            lines.append(f"\n[[{header}]]" if array else f"\n[{header}]")
-        for key, spec in sch.items():
-            if isinstance(spec, (dict, list)) or key not in vals:
-                continue
-            if docs and spec.doc:
-                lines.append(f"# {spec.doc}")
-            lines.append(f"{key} = {_toml_value(vals[key])}")
-        for key, spec in sch.items():
-            if isinstance(spec, dict):
-                emit(vals.get(key, {}), spec, key if not header else f"{header}.{key}")
-            elif isinstance(spec, list):
-                for item in vals.get(key, []):
-                    emit(item, spec[0], key, array=True)
-
-    emit(values, schema, None)
-    return "\n".join(lines).lstrip() + "\n"
-
-
 def derive(cfg: Config, overrides: dict[str, Any]) -> Config:
     """A configuration like cfg with some keys changed (dotted keys), validated; no file is read again."""
     derived = Config(_validate(_apply_overrides(cfg.as_dict(), dict(overrides)), SCHEMA, ""))
@@ -394,6 +361,8 @@ def defaults() -> dict:
     return walk(SCHEMA)
 
 
-def defaults_as_toml() -> str:
-    """The default configuration as a commented TOML file (for `invoke config --defaults`)."""
-    return to_toml(defaults(), docs=True)
+
+def is_local_repository(repository: str) -> bool:
+    """A restic repository is local when it is a folder on this host (an absolute path); any other value is a
+    restic URL (rest:, sftp:, s3:, ...) reached over the network."""
+    return os.path.isabs(repository)

@@ -39,18 +39,21 @@ def ping(c: pymongo.MongoClient, database: str) -> None:
 
 
 def wait_ready(host: str, port: int, user: str, password: str, database: str, timeout_s: float = 60.0) -> float:
-    """Poll until the database accepts our credentials; returns the seconds waited. Raises the last error."""
+    """Poll until the database accepts our credentials; returns the seconds waited. Raises poll.WaitTimeout
+    naming the database and the last error (refused, authentication failed, ...)."""
     import time
 
-    start = time.monotonic()
-    while True:
+    from common import poll
+
+    def accepts() -> bool:
         c = client(host, port, user, password, database, timeout_s=2.0)
         try:
             ping(c, database)
-            return time.monotonic() - start
-        except Exception:
-            if time.monotonic() - start > timeout_s:
-                raise
-            time.sleep(0.5)
+            return True
         finally:
             c.close()
+
+    start = time.monotonic()
+    poll.until(accepts, f"the database {database} at {host}:{port} to accept our credentials", timeout_s,
+               retry=(pymongo.errors.PyMongoError, OSError))
+    return time.monotonic() - start

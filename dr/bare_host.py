@@ -13,33 +13,28 @@ system paths unconfined, the host's /sys/fs/cgroup mounted and a tmpfs for its /
   drills) so that a warm drill downloads no Debian package twice. The Go binaries come from the copy of the
   repository (the rebuild's artifacts phase), every image is built inside from dockerfiles/.
 
-The commands are the ```sh blocks of the runbook, in order. A comment line right before a block can say:
-    <!-- bare-host drill: skip: WHY -->        the drill does not run it (say why)
-    <!-- bare-host drill: expect: TEXT -->     its output must contain TEXT (may be repeated)
-    <!-- bare-host drill: exit: N -->          it must end with exit code N (default 0)
-Blocks run in one bash each (`set -eo pipefail`); the working directory carries over from one to the next,
+The commands are the ```sh blocks of the runbook, in order, with their markers (skip, expect, exit; see
+runbook). Blocks run in one bash each (`set -eo pipefail`); the working directory carries over from one to the next,
 as in the operator's shell. If the runbook and the code disagree, a block fails and the drill names it.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import re
 import shutil
 import tempfile
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from common import config, log, runner
 from common.config import Config
 from common.errors import DrError
-from dr import backup, baseimage, docker_api, drill, images, services
+from dr import backup, baseimage, docker_api, drill_reports, images, runbook, services
+from snapshots.results import SetRow
 
 _log = log.get("bare-host")
 
 ROOT = Path(__file__).resolve().parents[1]
-RUNBOOK = ROOT / "docs" / "runbook.md"
 HOST_CA = Path("/etc/ssl/certs/ca-certificates.crt")
 APTCACHE_VOLUME = "aggregator-dr-aptcache"  # shared by every instance's drills: it only caches packages
 APTCACHE_PORT = 3142
@@ -48,7 +43,6 @@ RECOVERY = "/root/recovery"
 REPOSITORY = "/var/lib/aggregator-dr/restic"
 CA_INSIDE = "/usr/local/share/bare-host-drill/ca.crt"
 CWD_FILE = "/root/.bare-host-drill-cwd"
-MARK_RE = re.compile(r"^<!--\s*bare-host drill:\s*(\w+)\s*:\s*(.*?)\s*-->$")
 # Copied into the checkout only when the project is not a git checkout (a tarball).
 NOT_COPIED = (".git", ".venv", "build", "__pycache__", ".pytest_cache")
 
@@ -57,86 +51,16 @@ class BareHostFailed(DrError):
     pass
 
 
-class RunbookError(DrError):
-    """The runbook's drill markers are malformed."""
-
-
-@dataclass
-class Step:
-    line: int  # of the ```sh line in the runbook
-    heading: str
-    script: str
-    skip: str = ""
-    expect: list[str] = field(default_factory=list)
-    exit_code: int = 0
-
-
-def runbook_steps(text: str) -> list[Step]:
-    """The ```sh blocks of the runbook, in order, with their drill markers."""
-    steps: list[Step] = []
-    heading = ""
-    pending: list[tuple[int, str, str]] = []
-    lines = text.splitlines()
-    i = 0
-    while i < len(lines):
-        line = lines[i].strip()
-        n = i + 1
-        m = MARK_RE.match(line)
-        if m:
-            if m.group(1) not in ("skip", "expect", "exit"):
-                raise RunbookError(f"runbook line {n}: unknown bare-host drill marker {m.group(1)!r} "
-                                   "(skip, expect or exit)")
-            pending.append((n, m.group(1), m.group(2)))
-            i += 1
-            continue
-        if line.startswith("```"):
-            lang = line[3:].strip()
-            end = i + 1
-            while end < len(lines) and not lines[end].strip().startswith("```"):
-                end += 1
-            if end == len(lines):
-                raise RunbookError(f"runbook line {n}: the code block is never closed")
-            if lang == "sh":
-                step = Step(n, heading, "\n".join(lines[i + 1:end]))
-                for mn, kind, value in pending:
-                    if kind == "skip":
-                        step.skip = value or "(no reason given)"
-                    elif kind == "expect":
-                        step.expect.append(value)
-                    else:
-                        if not value.isdigit():
-                            raise RunbookError(f"runbook line {mn}: exit wants a number, not {value!r}")
-                        step.exit_code = int(value)
-                steps.append(step)
-                pending = []
-            elif pending:
-                raise RunbookError(f"runbook line {pending[0][0]}: a bare-host drill marker must come right "
-                                   f"before a ```sh block, not a ```{lang} one")
-            i = end + 1
-            continue
-        if line.startswith("#"):
-            heading = line.lstrip("#").strip()
-        if line and pending:
-            raise RunbookError(f"runbook line {pending[0][0]}: a bare-host drill marker must come right before "
-                               f"a ```sh block (line {n} is in between)")
-        i += 1
-    if pending:
-        raise RunbookError(f"runbook line {pending[0][0]}: a bare-host drill marker at the end of the runbook")
-    if not any(not s.skip for s in steps):
-        raise RunbookError("the runbook has no ```sh block for the drill to run")
-    return steps
-
-
 def _check_repository(cfg: Config) -> None:
-    if not cfg.backup.repository.startswith("/") or not (Path(cfg.backup.repository) / "config").is_file():
+    if not config.is_local_repository(cfg.backup.repository) or not (Path(cfg.backup.repository) / "config").is_file():
         raise BareHostFailed(f"the bare-host drill copies a local repository folder; there is none at "
                              f"{cfg.backup.repository} (backup.repository)")
 
 
 def _copy_repository(cfg: Config, dest: Path) -> None:
-    """Copy the repository while holding our host-wide lock of restic runs (snapshots.cli.repo_lock), so
+    """Copy the repository while holding our host-wide lock of restic runs (snapshots.repolock), so
     that no set is being written into it meanwhile."""
-    from snapshots.cli import repo_lock
+    from snapshots.repolock import repo_lock
     from stages.lock import LockTimeout
 
     try:
@@ -146,12 +70,12 @@ def _copy_repository(cfg: Config, dest: Path) -> None:
         raise BareHostFailed(f"cannot copy the repository: {exc}") from None
 
 
-def _latest_complete_set(cfg: Config, copy: Path) -> dict:
+def _latest_complete_set(cfg: Config, copy: Path) -> SetRow:
     """The newest complete set of the copy of cfg's repository."""
     code, rows = backup.run(config.derive(cfg, {"backup.repository": str(copy)}), "list")
     if code != 0:
         raise BareHostFailed(f"cannot list the snapshot sets of the copy of {cfg.backup.repository} (exit {code})")
-    complete = [r for r in rows if r["complete"]]
+    complete = [r for r in rows if r.complete]
     if not complete:
         raise BareHostFailed(f"the repository {cfg.backup.repository} has no complete snapshot set to restore")
     return complete[0]
@@ -250,7 +174,7 @@ def execute(container, script: str) -> tuple[int, str]:
     return api.exec_inspect(ex["Id"])["ExitCode"], "\n".join(out)
 
 
-def run_step(container, step: Step) -> tuple[dict, str]:
+def run_step(container, step: runbook.Step) -> tuple[dict, str]:
     """One runbook block, checked against its markers; returns its row for the report and its output."""
     row = {"line": step.line, "section": step.heading, "commands": step.script}
     if step.skip:
@@ -292,13 +216,13 @@ def verify_inside(set_id: str, documents: int) -> int:
     return 0
 
 
-def final_check(container, source: dict, outputs: str) -> list[str]:
+def final_check(container, source: SetRow, outputs: str) -> list[str]:
     """The runbook restored the source's latest set, and the Aggregator it left behind verifies."""
     problems = []
-    if f"set {source['set']} (taken" not in outputs:
-        problems.append(f"no runbook command said it restored set {source['set']} (the latest complete one)")
+    if f"set {source.set_id} (taken" not in outputs:
+        problems.append(f"no runbook command said it restored set {source.set_id} (the latest complete one)")
     code, output = execute(container, f"cd {CHECKOUT} && ./run python -c 'import sys; from dr import bare_host; "
-                                      f"sys.exit(bare_host.verify_inside(\"{source['set']}\", {source['documents']}))'")
+                                      f"sys.exit(bare_host.verify_inside(\"{source.set_id}\", {source.documents}))'")
     if code != 0:
         problems.append(f"the restored Aggregator does not verify: {' '.join(output.splitlines()[-3:])}")
     return problems
@@ -317,7 +241,7 @@ def stop_server(container) -> None:
 def run(cfg: Config, keep: bool = False) -> dict:
     """The whole drill; returns its report (also saved in <drill.history_dir>/bare-host/). Raises
     BareHostFailed after saving a failing report."""
-    steps = runbook_steps(RUNBOOK.read_text())
+    steps = runbook.parse(runbook.RUNBOOK.read_text())
     _check_repository(cfg)
     started = dt.datetime.now(dt.timezone.utc)
     report = {"started": started.strftime("%Y-%m-%dT%H:%M:%SZ"), "set": None,
@@ -331,7 +255,7 @@ def run(cfg: Config, keep: bool = False) -> dict:
         volumes = prepare(cfg, work)
         # The set the runbook must restore: the newest complete one of the copy it gets.
         source = _latest_complete_set(cfg, work / "repository")
-        report["set"] = source["set"]
+        report["set"] = source.set_id
         baseimage.ensure(cfg)
         docker_api.ensure_network(network_name(cfg))
         proxy = start_aptcache(cfg)
@@ -361,23 +285,7 @@ def run(cfg: Config, keep: bool = False) -> dict:
             shutil.rmtree(work, ignore_errors=True)
     report["total_seconds"] = round(time.monotonic() - t0, 1)
     report["verdict"] = "pass" if not report["problems"] else "FAIL"
-    drill.save(cfg, report, Path(cfg.drill.history_dir) / "bare-host", markdown)
+    drill_reports.save(cfg, report, Path(cfg.drill.history_dir) / "bare-host", drill_reports.bare_host_markdown)
     if report["verdict"] != "pass":
         raise BareHostFailed("bare-host drill FAILED: " + "; ".join(report["problems"]))
     return report
-
-
-def markdown(report: dict) -> str:
-    lines = [f"# Bare-host drill {report['started']}: {report['verdict']}", "",
-             f"- runbook executed on a fresh Debian server, restoring set {report['set']} from a copy of "
-             f"{report['repository']}",
-             f"- total {report['total_seconds']} s (preparing the server {report.get('prepare_seconds', '?')} s)",
-             "", "| runbook line | section | seconds | result |", "|---|---|---|---|"]
-    for r in report["steps"]:
-        result = (f"skipped: {r['skipped']}" if "skipped" in r else
-                  "; ".join(r["problems"]) if r.get("problems") else f"exit {r['exit_code']}")
-        lines.append(f"| {r['line']} | {r['section']} | {r.get('seconds', '')} | {result} |")
-    if report["problems"]:
-        lines += ["", "## Problems", ""] + [f"- {p}" for p in report["problems"]]
-    return "\n".join(lines) + "\n"
-

@@ -4,9 +4,7 @@ secrets directory, so its host key is pinned like any other collector's."""
 
 from __future__ import annotations
 
-import time
-
-from common import log, runner
+from common import log, poll, runner
 from common.config import Config
 from common.errors import ServiceError
 from dr import docker_api, services
@@ -60,16 +58,14 @@ def start(cfg: Config, port: int | None = None) -> dict:
 
 
 def _wait_sshd(name: str, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    def sshd_started() -> bool:
         c = docker_api.container_or_none(name)
         if c is None or c.status == "exited":
             logs = c.logs(tail=20).decode(errors="replace") if c else ""
             raise ServiceError(f"the sample collector did not start:\n{logs}")
-        if c.exec_run(["sh", "-c", "test -f /run/sshd.pid"]).exit_code == 0:
-            return
-        time.sleep(0.3)
-    raise ServiceError("the sample collector's sshd did not start in time")
+        return c.exec_run(["sh", "-c", "test -f /run/sshd.pid"]).exit_code == 0
+
+    poll.until(sshd_started, "the sample collector's sshd to start", timeout, interval=0.3, error=ServiceError)
 
 
 def stop(cfg: Config) -> None:

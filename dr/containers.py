@@ -68,20 +68,30 @@ def host_output(out: str, binds: dict[str, str]) -> str:
     return json.dumps(walk(result), indent=2)
 
 
+NO_NETWORK = "none"
+
+
 def run_tool(cfg: Config, component: str, cmd: list[str], volumes: dict, network: str | list[str] | None,
-             label: str, environment: dict | None = None, hostname: str | None = None) -> tuple[int, str]:
+             label: str, environment: dict | None = None, hostname: str | None = None, user: str | None = None,
+             binds: dict[str, str] | None = None) -> tuple[int, str]:
     """(exit code, stdout) of cmd run in the component's image; network: one name, or several (the container
-    joins all of them before it starts), or None for Docker's default bridge. Its log lines and stdout name
-    host paths (host_paths)."""
+    joins all of them before it starts), None for Docker's default bridge, or NO_NETWORK for none at all;
+    user: uid:gid to run as (None: the image's user). Its log lines and stdout name host paths (host_paths):
+    binds ({container path: host path}) when given, else the volumes' own (bind_map)."""
     image = cfg.image(component)
     if docker_api.image_or_none(image) is None:
         raise DrError(f"image {image} is missing; run `invoke build` first")
-    binds = bind_map(volumes)
+    binds = bind_map(volumes) if binds is None else binds
     networks = [network] if isinstance(network, str) else list(network or [])
+    where = {"network_mode": NO_NETWORK} if networks == [NO_NETWORK] else \
+        {"network": networks[0] if networks else None}
+    if networks == [NO_NETWORK]:
+        networks = []
+    if user:
+        where["user"] = user
     container = docker_api.client().containers.create(
-        image, cmd, volumes=volumes, network=networks[0] if networks else None, environment=environment or {},
-        hostname=hostname,
-        labels={"org.aggregator-dr.instance": cfg.instance, "org.aggregator-dr.tool": label},
+        image, cmd, volumes=volumes, environment=environment or {}, hostname=hostname,
+        labels={"org.aggregator-dr.instance": cfg.instance, "org.aggregator-dr.tool": label}, **where,
     )
     try:
         for extra in networks[1:]:

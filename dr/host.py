@@ -7,12 +7,12 @@ and says so.
 from __future__ import annotations
 
 import os
+import platform
 import shutil
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from common import log, runner
+from common import log, poll, runner
 from common.config import Config
 from common.errors import CommandError, CommandNotFound, PreflightError
 
@@ -58,18 +58,6 @@ class BootstrapReport:
         return "host bootstrap: " + "; ".join(parts)
 
 
-def os_release() -> dict[str, str]:
-    info = {}
-    try:
-        for line in Path("/etc/os-release").read_text().splitlines():
-            if "=" in line:
-                k, v = line.split("=", 1)
-                info[k] = v.strip().strip('"')
-    except OSError:
-        pass
-    return info
-
-
 def free_gb(path: Path) -> float:
     p = path
     while not p.exists():
@@ -83,7 +71,10 @@ def preflight(cfg: Config) -> list[str]:
     if os.geteuid() != 0:
         raise PreflightError("must run as root (it installs packages and drives the Docker daemon)")
     checks.append("running as root")
-    rel = os_release()
+    try:
+        rel = platform.freedesktop_os_release()
+    except OSError:  # neither /etc/os-release nor /usr/lib/os-release: certainly not Debian
+        rel = {}
     if rel.get("ID") != "debian" or rel.get("VERSION_ID") not in SUPPORTED_DEBIAN:
         raise PreflightError(
             f"this host is {rel.get('PRETTY_NAME', 'not Debian')}; need Debian {' or '.join(SUPPORTED_DEBIAN)}")
@@ -138,8 +129,9 @@ def docker_answers(timeout: float = 5.0) -> bool:
         return False
 
 
-def systemd_running() -> bool:
-    return Path("/run/systemd/system").is_dir()
+def systemd_running(root: Path = Path("/")) -> bool:
+    """systemd is this host's init (as sd_booted(3) tests): /run/systemd/system exists. root: for tests."""
+    return (root / "run/systemd/system").is_dir()
 
 
 def _log_tail(path: Path, lines: int = 30) -> str:
@@ -161,14 +153,13 @@ def start_dockerd(timeout: int) -> None:
         DOCKERD_LOG.parent.mkdir(parents=True, exist_ok=True)
         runner.start_detached([dockerd], DOCKERD_LOG)
         tail_source = str(DOCKERD_LOG)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if docker_answers(timeout=2):
-            _log.info("dockerd answers")
-            return
-        time.sleep(1)
-    detail = _log_tail(DOCKERD_LOG) if not systemd_running() else f"(see {tail_source})"
-    raise PreflightError(f"dockerd did not answer within {timeout}s (host.dockerd_timeout); log tail:\n{detail}")
+
+    def failed(_message: str) -> PreflightError:  # the wording docs/runbook.md quotes
+        detail = _log_tail(DOCKERD_LOG) if not systemd_running() else f"(see {tail_source})"
+        return PreflightError(f"dockerd did not answer within {timeout}s (host.dockerd_timeout); log tail:\n{detail}")
+
+    poll.until(lambda: docker_answers(timeout=2), "dockerd to answer", timeout, interval=1, error=failed)
+    _log.info("dockerd answers")
 
 
 def bootstrap(cfg: Config) -> BootstrapReport:

@@ -18,6 +18,8 @@ from common import config, db, log, secrets
 from common.config import Config
 from common.errors import DrError
 from dr import backup, collector, host, images, pipeline, services
+from snapshots.results import Manifest, RestoreResult
+from stages.cli import StageResult
 
 _log = log.get("rebuild")
 
@@ -25,7 +27,7 @@ _log = log.get("rebuild")
 @dataclass
 class RebuildReport:
     phases: list[tuple[str, float, str]] = field(default_factory=list)
-    pipeline: list[dict] = field(default_factory=list)
+    pipeline: list[StageResult] = field(default_factory=list)
 
     @property
     def total(self) -> float:
@@ -53,9 +55,9 @@ def with_sample_collector(cfg: Config) -> Config:
     return config.derive(cfg, {"collectors": others + [entry]})
 
 
-def _pipeline_note(results: list[dict]) -> str:
-    return "; ".join(f"{r['stage']} " + (", ".join(f"{v} {k}" for k, v in sorted(r["outcomes"].items()))
-                                         or "nothing to do") for r in results)
+def _pipeline_note(results: list[StageResult]) -> str:
+    return "; ".join(f"{r.stage} " + (", ".join(f"{v} {k}" for k, v in sorted(r.summary.outcomes.items()))
+                                      or "nothing to do") for r in results)
 
 
 def rebuild(cfg: Config, refresh_base: bool = False, sample: bool = False) -> RebuildReport:
@@ -74,10 +76,10 @@ def rebuild(cfg: Config, refresh_base: bool = False, sample: bool = False) -> Re
     _phase(report, "start", lambda: ", ".join(f"{k} {v}" for k, v in services.start(cfg).items()))
     _phase(report, "health", lambda: ", ".join(f"{k} healthy after {v}s"
                                                 for k, v in services.wait_healthy(cfg).items()))
-    restored: dict = {}
+    restored: list[RestoreResult] = []
     _phase(report, "restore", lambda: restore_latest(cfg, restored))
     if restored:
-        _phase(report, "verify", lambda: verify(cfg, restored["manifest"]))
+        _phase(report, "verify", lambda: verify(cfg, restored[0].manifest))
     if sample or restored:
         holder = {"cfg": cfg}
 
@@ -91,10 +93,11 @@ def rebuild(cfg: Config, refresh_base: bool = False, sample: bool = False) -> Re
         def run_pipeline():
             results = pipeline.run(holder["cfg"])
             report.pipeline = results
-            failed = [r for r in results if r["exit_code"]]
+            failed = [r for r in results if r.exit_code]
             if failed:
-                why = failed[0]["errors"] or [f"{f['input']}: {f['error']}" for f in failed[0].get("failed", [])]
-                raise PipelineFailed(f"stage {failed[0]['stage']} failed: {'; '.join(why[:3])}")
+                s = failed[0].summary
+                why = s.errors or [f"{f['input']}: {f['error']}" for f in s.failed]
+                raise PipelineFailed(f"stage {s.stage} failed: {'; '.join(why[:3])}")
             return _pipeline_note(results)
 
         _phase(report, "pipeline", run_pipeline)
@@ -117,7 +120,7 @@ def _database_empty(cfg: Config) -> bool:
 def _repository_usable(cfg: Config) -> str | None:
     """Why the repository cannot be used for a restore, or None."""
     repo = cfg.backup.repository
-    if repo.startswith("/") and not (Path(repo) / "config").is_file():
+    if config.is_local_repository(repo) and not (Path(repo) / "config").is_file():
         return f"no repository at {repo}"
     if not secrets.path(cfg.secrets_dir, secrets.RESTIC_PASSWORD).exists():
         raise DrError(f"the repository {repo} exists but its password file "
@@ -143,13 +146,13 @@ def restore_artifacts(cfg: Config, refresh_base: bool) -> str:
     code, result = backup.run(cfg, "artifacts-restore")
     if code != 0:
         return f"could not read the build artifacts from the repository (exit {code}); building them instead"
-    return (f"restored {', '.join(result['restored'])} from artifacts snapshot {result['snapshot']} "
-            f"({result['taken']}), sha256 verified") if result.get("restored") else result.get("reason", "nothing")
+    return (f"restored {', '.join(result.restored)} from artifacts snapshot {result.snapshot} "
+            f"({result.taken}), sha256 verified") if result.restored else (result.reason or "nothing")
 
 
-def restore_latest(cfg: Config, restored: dict) -> str:
+def restore_latest(cfg: Config, restored: list[RestoreResult]) -> str:
     """Restore the newest complete set when there is one and this host holds no data yet; says why not
-    otherwise. Fills `restored` with the restore's result."""
+    otherwise. Appends the restore's result to `restored`."""
     from snapshots.restore import occupied
 
     repo = cfg.backup.repository
@@ -163,28 +166,28 @@ def restore_latest(cfg: Config, restored: dict) -> str:
     code, rows = backup.run(cfg, "list")
     if code != 0:
         raise DrError(f"cannot list the snapshot sets in {repo} (exit {code}); the reason is in the log above")
-    if not any(r["complete"] for r in rows):
+    if not any(r.complete for r in rows):
         return f"the repository {repo} has no complete snapshot set: nothing to restore"
     code, result = backup.run(cfg, "restore", extra=("--snapshot-set", "latest"))
     if code != 0:
         raise DrError(f"the restore of the latest set failed (exit {code}); the reason is in the log above; "
                       "docs/runbook.md says what to do")
-    restored.update(result)
-    f, d = result["files"], result["db"]
-    return (f"set {result['set']} (taken {result['set_started']}): {f['files']} files, {f['bytes'] / 1e6:.1f} MB, "
-            f"{sum(d['collections'].values())} documents, verified against its manifest")
+    restored.append(result)
+    f, d = result.files, result.db
+    return (f"set {result.set_id} (taken {result.set_started}): {f.files} files, {f.bytes / 1e6:.1f} MB, "
+            f"{d.documents} documents, verified against its manifest")
 
 
-def verify(cfg: Config, manifest: dict) -> str:
+def verify(cfg: Config, manifest: Manifest) -> str:
     """The services answer as users reach them, and the live database holds what the set's manifest says."""
     services.check_db(cfg)
     services.check_webmirror(cfg)
     client = services.db_client(cfg)
     try:
-        counts = {c: db.count(client[cfg.db.database], c) for c in manifest["database"]["collections"]}
+        counts = {c: db.count(client[cfg.db.database], c) for c in manifest.database.collections}
     finally:
         client.close()
-    if counts != manifest["database"]["collections"]:
+    if counts != manifest.database.collections:
         raise DrError(f"after the restore the database holds {counts}, the set's manifest says "
-                      f"{manifest['database']['collections']}")
+                      f"{manifest.database.collections}")
     return "db and webmirror answer; " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))

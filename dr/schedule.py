@@ -16,6 +16,7 @@ from pathlib import Path
 
 from common import log, runner
 from common.config import Config, every_minutes
+from dr import host
 
 _log = log.get("schedule")
 
@@ -99,14 +100,10 @@ def crontab_lines(cfg: Config, project: Path, config_file: Path | None) -> list[
     return lines
 
 
-def has_systemd() -> bool:
-    return Path("/run/systemd/system").is_dir()
-
-
 def install(cfg: Config, project: Path, config_file: Path | None, dest: Path | None = None) -> dict:
     """Write the units (into dest, or /etc/systemd/system and enable the timers when systemd runs here);
     without systemd and without dest: nothing is written, the crontab lines are returned to print."""
-    if dest is None and not has_systemd():
+    if dest is None and not host.systemd_running():
         return {"systemd": False, "written": [], "crontab": crontab_lines(cfg, project, config_file)}
     target = dest or UNIT_DIR
     target.mkdir(parents=True, exist_ok=True)
@@ -117,5 +114,5 @@ def install(cfg: Config, project: Path, config_file: Path | None, dest: Path | N
     if dest is None:
         runner.run(["systemctl", "daemon-reload"])
         runner.run(["systemctl", "enable", "--now", *[f"{PREFIX}-{j.name}.timer" for j in jobs(cfg)]])
-    return {"systemd": has_systemd(), "written": written, "enabled": dest is None,
+    return {"systemd": host.systemd_running(), "written": written, "enabled": dest is None,
             "crontab": crontab_lines(cfg, project, config_file)}

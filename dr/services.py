@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import docker.errors
 
-from common import db, log, secrets
+from common import db, log, poll, secrets
 from common.config import Config
 from common.errors import ServiceError
 from dr import containers, docker_api
@@ -123,17 +123,24 @@ def health(cfg: Config, service: str) -> str:
 
 
 def wait_one(cfg: Config, service: str, deadline: float) -> None:
-    """Wait for Docker's health check of one service container; its last log lines when it fails."""
-    while True:
-        state = health(cfg, service)
-        if state == "healthy":
-            return
-        if state in ("absent", "exited", "dead", "unhealthy") or time.monotonic() > deadline:
-            c = docker_api.container_or_none(container_name(cfg, service))
-            logs = "" if c is None else containers.host_paths(c.logs(tail=30).decode(errors="replace"),
-                                                              containers.mounts(c))
-            raise ServiceError(f"{service} is {state}, not healthy; its last log lines:\n{logs}")
-        time.sleep(0.5)
+    """Wait (until the time.monotonic() deadline) for Docker's health check of one service container; its last
+    log lines when it fails or the deadline passes."""
+    seen = {"state": "absent"}
+
+    def failed(why: str) -> ServiceError:
+        c = docker_api.container_or_none(container_name(cfg, service))
+        logs = "" if c is None else containers.host_paths(c.logs(tail=30).decode(errors="replace"),
+                                                          containers.mounts(c))
+        return ServiceError(f"{why}; its last log lines:\n{logs}")
+
+    def healthy() -> bool:
+        seen["state"] = state = health(cfg, service)
+        if state in ("absent", "exited", "dead", "unhealthy"):
+            raise failed(f"{service} is {state}, not healthy")
+        return state == "healthy"
+
+    poll.until(healthy, f"{service} to become healthy", deadline - time.monotonic(),
+               error=lambda message: failed(f"{message}: {service} is {seen['state']}, not healthy"))
 
 
 def wait_healthy(cfg: Config) -> dict[str, float]:

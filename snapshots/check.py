@@ -79,7 +79,7 @@ def check(restic: Restic, read_data_subset: str | None = None) -> dict:
     results = []
     seen_trees: dict[str, dict] = {}
     for set_id, parts in sorted(sets.grouped(restic).items(), reverse=True):
-        if not all(k in parts for k in sets.KINDS):
+        if not sets.is_complete(parts):
             results.append({"set": set_id, "verdict": "incomplete", "problems": [], "parts": sorted(parts)})
             continue
         results.append(verify_set(restic, set_id, parts, seen_trees))

@@ -6,36 +6,29 @@ start this in the backup container):
                             [--config FILE] [--set KEY=VALUE ...] [--host NAME]
 
 --offsite makes init, list, check, forget and restore work on the off-site repository; copy copies complete sets
-from the primary repository to the off-site one. Prints JSON on stdout; errors are one sentence on stderr
-and a non-zero exit (2: configuration). A result with "ok": false (check found a problem) is printed too,
-and exits 1.
+from the primary repository to the off-site one. Prints the action's result (its type in snapshots/results.py)
+as JSON on stdout; errors are one sentence on stderr and a non-zero exit (2: configuration). A check result
+with "ok": false (check found a problem) is printed too, and exits 1. Every run holds the host-wide lock of
+our restic runs (snapshots/repolock.py).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
 from common import config as dr_config
 from common import log, secrets
 from common.errors import ConfigError, DrError
-from snapshots import artifacts, check, dbdump, offsite, restore, sets
+from snapshots import artifacts, check, dbdump, offsite, restore, results, sets
+from snapshots.repolock import repo_lock
 from snapshots.restic import BACKUP_HOSTNAME, Restic, ResticError
 from stages.layout import DataRoot
-from stages.lock import Lock, LockTimeout
+from stages.lock import LockTimeout
 
 ACTIONS = ("init", "take", "list", "forget", "check", "copy", "restore", "artifacts-restore")
 ARTIFACTS = Path("/artifacts")  # where dr/backup.py mounts the host's <cache_dir>/go
-
-
-def repo_lock(cfg) -> Lock:
-    """One run of ours at a time per host (the restic cache folder is the host's, shared by every backup
-    container): a scheduled snapshot waits for a running check instead of failing on restic's lock, and
-    whatever restic lock of ours exists while we hold this one is stale."""
-    return Lock(Path(cfg.cache_dir) / "restic" / ".aggregator-dr.lock", exclusive=True,
-                timeout=cfg.backup.lock_timeout, what="lock of our restic runs")
 
 
 def restic_for(cfg) -> Restic:
@@ -51,15 +44,15 @@ def offsite_restic_for(cfg) -> Restic:
                   rest_password_file=str(Path(cfg.secrets_dir) / secrets.OFFSITE_HTTP_PASSWORD))
 
 
-def init(restic: Restic) -> dict:
+def init(restic: Restic) -> results.InitResult:
     try:
         restic.run("cat", "config", capture=True, quiet=True)
-        return {"created": False, "repository": restic.repository}
+        return results.InitResult(created=False, repository=restic.repository)
     except ResticError as exc:
         if "no restic repository" not in str(exc):
             raise
     restic.run("init")
-    return {"created": True, "repository": restic.repository}
+    return results.InitResult(created=True, repository=restic.repository)
 
 
 def _clear_stale(args, cfg) -> None:
@@ -76,12 +69,18 @@ def _clear_stale(args, cfg) -> None:
                 raise
 
 
-def act(args, cfg) -> object:
+def act(args, cfg) -> results.Result:
+    """Run the action; its result as its type (snapshots/results.py)."""
+    if args.action == "init":
+        return init(offsite_restic_for(cfg) if args.offsite else restic_for(cfg))
+    return results.load(args.action, _act(args, cfg))
+
+
+def _act(args, cfg) -> object:
+    """The action's result as the snapshots modules return it (dicts, checked against the type by act)."""
     if args.action == "copy":
         return offsite.copy(restic_for(cfg), offsite_restic_for(cfg))
     restic = offsite_restic_for(cfg) if args.offsite else restic_for(cfg)
-    if args.action == "init":
-        return init(restic)
     if args.action == "take":
         if args.offsite:
             raise ConfigError("sets are taken into the primary repository; `copy` puts them off-site")
@@ -152,8 +151,8 @@ def main(argv=None) -> int:
     except LockTimeout as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    print(json.dumps(result, indent=2))
-    return 1 if isinstance(result, dict) and result.get("ok") is False else 0
+    print(results.to_json(result))
+    return 1 if isinstance(result, results.CheckResult) and not result.ok else 0
 
 
 if __name__ == "__main__":

@@ -17,15 +17,11 @@ _log = log.get("offsite")
 DATA_KINDS = ("files", "db")
 
 
-def _complete(parts: dict) -> bool:
-    return all(k in parts for k in sets.KINDS)
-
-
 def copy(primary: Restic, offsite: Restic) -> dict:
     """Copy every complete primary set the off-site repository lacks (or holds only in part)."""
-    source = {sid: parts for sid, parts in sets.grouped(primary).items() if _complete(parts)}
+    source = {sid: parts for sid, parts in sets.grouped(primary).items() if sets.is_complete(parts)}
     there = sets.grouped(offsite)
-    todo = {sid: parts for sid, parts in source.items() if not _complete(there.get(sid, {}))}
+    todo = {sid: parts for sid, parts in source.items() if not sets.is_complete(there.get(sid, {}))}
 
     def copy_ids(ids: list[str]) -> None:
         if ids:
@@ -36,9 +32,9 @@ def copy(primary: Restic, offsite: Restic) -> dict:
               for k in DATA_KINDS if k not in there.get(sid, {})])
     copy_ids([parts["manifest"]["id"] for sid, parts in sorted(todo.items())])
     after = sets.grouped(offsite)
-    missing = sorted(sid for sid in todo if not _complete(after.get(sid, {})))
+    missing = sorted(sid for sid in todo if not sets.is_complete(after.get(sid, {})))
     if missing:
         raise ResticError(f"after the copy, these sets are still not complete off-site: {', '.join(missing)}")
     return {"copied": sorted(todo, reverse=True), "already_offsite": sorted(set(source) - set(todo), reverse=True),
-            "offsite_complete_sets": sum(1 for parts in after.values() if _complete(parts)),
+            "offsite_complete_sets": sum(1 for parts in after.values() if sets.is_complete(parts)),
             "repository": offsite.repository}

@@ -34,7 +34,7 @@ class RestoreError(DrError):
 def resolve(restic: Restic, wanted: str = "latest") -> tuple[str, dict]:
     """(set id, parts) of the named set, or of the newest complete one for "latest"."""
     groups = sets.grouped(restic)
-    complete = sorted((sid for sid, parts in groups.items() if all(k in parts for k in sets.KINDS)), reverse=True)
+    complete = sorted((sid for sid, parts in groups.items() if sets.is_complete(parts)), reverse=True)
     if wanted == "latest":
         if not complete:
             raise RestoreError(f"there is no complete snapshot set in {restic.repository}")

@@ -54,6 +54,12 @@ def unique_id(last_file: Path) -> tuple[str, dt.datetime]:
     return new_id(now), now
 
 
+def is_complete(parts: dict) -> bool:
+    """A set is complete when it has all its parts ({kind: snapshot} from `grouped`): files, db, manifest. The
+    manifest is stored last, so a set interrupted at any point is incomplete."""
+    return all(k in parts for k in KINDS)
+
+
 def _tags(set_id: str, kind: str) -> list[str]:
     return ["--tag", f"set:{set_id}", "--tag", f"kind:{kind}", "--tag", f"version:{__version__}"]
 
@@ -137,7 +143,7 @@ def listing(restic: Restic) -> list[dict]:
     """Every set, newest first: id, time, complete, paused seconds, sizes."""
     rows = []
     for sid, parts in sorted(grouped(restic).items(), reverse=True):
-        complete = all(k in parts for k in KINDS)
+        complete = is_complete(parts)
         row = {"set": sid, "time": min(p["time"] for p in parts.values())[:19], "complete": complete,
                "parts": sorted(parts), "snapshots": {k: v["short_id"] for k, v in parts.items()}}
         if complete:
@@ -160,7 +166,7 @@ def forget(restic: Restic, policy, dry_run: bool = False) -> dict:
     from snapshots import retention
 
     groups = grouped(restic)
-    status = {sid: all(k in parts for k in KINDS) for sid, parts in groups.items()}
+    status = {sid: is_complete(parts) for sid, parts in groups.items()}
     kept = retention.keep(status, policy)
     drop = sorted(set(groups) - kept)
     ids = [snap["id"] for sid in drop for snap in groups[sid].values()]

@@ -1,5 +1,8 @@
 """What every stage shares on its command line: arguments, configuration, the one-line summary, --json and
-exit codes (0: every input handled; 1: an infrastructure error; 2: a usage or configuration error)."""
+exit codes (0: every input handled; 1: an infrastructure error; 2: a usage or configuration error).
+
+The summary is a type (Summary): a stage prints it as JSON with --json (`to_json`), and the host reads that
+back into a Summary, with the exit code of the stage's process beside it (StageResult, dr/pipeline.py)."""
 
 from __future__ import annotations
 
@@ -31,7 +34,7 @@ class Summary:
     flagged: list[dict] = field(default_factory=list)    # inputs stored with entries altered (see importer)
     recovered: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
-    _start: float = field(default_factory=time.monotonic, repr=False)
+    _start: float = field(default_factory=time.monotonic, repr=False, compare=False)
 
     def count(self, outcome: str, n: int = 1) -> None:
         self.outcomes[outcome] += n
@@ -67,19 +70,99 @@ class Summary:
         return text
 
     def as_dict(self) -> dict:
+        """The JSON object of `--json` (exit_code: the one this summary makes the stage exit with)."""
         return {"stage": self.stage, "outcomes": dict(self.outcomes), "bytes": self.bytes_in,
                 "seconds": self.seconds, "errors": self.errors, "failed": self.failed,
                 "quarantined": self.quarantined, "flagged": self.flagged, "recovered": self.recovered, "notes": self.notes,
                 "exit_code": self.exit_code}
 
+    def to_json(self) -> str:
+        return json.dumps(self.as_dict(), indent=2)
+
+    @classmethod
+    def from_dict(cls, data) -> "Summary":
+        """The summary a stage printed (as_dict); ValueError naming what does not fit. exit_code is derived
+        from errors and failed, so it is not read."""
+        if not isinstance(data, dict):
+            raise ValueError(f"a stage summary is a JSON object, not {type(data).__name__}")
+        unknown = set(data) - _SUMMARY_KEYS
+        missing = {"stage", "outcomes"} - set(data)
+        if unknown or missing:
+            raise ValueError("not a stage summary: " + "; ".join(
+                ([f"unexpected key(s) {', '.join(sorted(unknown))}"] if unknown else [])
+                + ([f"missing key(s) {', '.join(sorted(missing))}"] if missing else [])))
+        outcomes = data["outcomes"]
+        if not isinstance(data["stage"], str) or not isinstance(outcomes, dict) or \
+                not all(isinstance(k, str) and type(v) is int for k, v in outcomes.items()):
+            raise ValueError(f"not a stage summary: stage {data['stage']!r}, outcomes {outcomes!r:.200}")
+        lists = {}
+        for name, kind in (("errors", str), ("failed", dict), ("quarantined", dict), ("flagged", dict),
+                           ("recovered", str), ("notes", str)):
+            value = data.get(name, [])
+            if not isinstance(value, list) or not all(isinstance(v, kind) for v in value):
+                raise ValueError(f"not a stage summary: {name} is not a list of {kind.__name__}")
+            lists[name] = value
+        for name, kind in (("bytes", int), ("seconds", (int, float))):
+            if isinstance(data.get(name, 0), bool) or not isinstance(data.get(name, 0), kind):
+                raise ValueError(f"not a stage summary: {name} is {data[name]!r}")
+        return cls(stage=data["stage"], outcomes=Counter(outcomes), bytes_in=data.get("bytes", 0),
+                   seconds=data.get("seconds", 0.0), **lists)
+
+    @classmethod
+    def from_json(cls, text: str) -> "Summary":
+        """The summary a stage printed with --json; ValueError when it is not one."""
+        return cls.from_dict(json.loads(text))
+
+
+_SUMMARY_KEYS = {"stage", "outcomes", "bytes", "seconds", "errors", "failed", "quarantined", "flagged",
+                 "recovered", "notes", "exit_code"}
+
+
+@dataclass
+class StageResult:
+    """One run of a stage as the host sees it: the summary it printed and the exit code of its process
+    (normally summary.exit_code)."""
+    summary: Summary
+    exit_code: int
+
+    @property
+    def stage(self) -> str:
+        return self.summary.stage
+
+    @property
+    def stopped(self) -> bool:
+        """The stage hit an infrastructure or usage error: the stages after it do not run. Inputs that failed
+        on their own (summary.failed, tried again next run) do not stop the pipeline."""
+        return bool(self.summary.errors) or self.exit_code not in (EXIT_OK, EXIT_INFRA)
+
+    def as_dict(self) -> dict:
+        """The summary's JSON object with the process's exit code (`invoke pipeline --json`)."""
+        return self.summary.as_dict() | {"exit_code": self.exit_code}
+
+    @classmethod
+    def from_dict(cls, data) -> "StageResult":
+        summary = Summary.from_dict(data)
+        code = data.get("exit_code", summary.exit_code)
+        if type(code) is not int:
+            raise ValueError(f"not a stage summary: exit_code is {code!r}")
+        return cls(summary, code)
+
+    @classmethod
+    def from_output(cls, stdout: str, exit_code: int) -> "StageResult":
+        """What a stage's process printed with --json, and its exit code; ValueError when it printed no
+        summary."""
+        return cls(Summary.from_json(stdout), exit_code)
+
 
 def parser(stage: str, description: str) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog=f"python -m stages.{stage}", description=description)
     p.add_argument("--data-root", help="the data root (default: data_root from the configuration)")
-    p.add_argument("--config", help="configuration file (TOML)")
+    p.add_argument("--config", help="configuration file (TOML); in a stage's image the host passes the one it "
+                   "derived for the stage (dr/contract.py)")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="override one configuration key, e.g. --set db.host=aggregator-dr-db (repeatable)")
+                   help="override one configuration key, e.g. --set db.host=aggregator-dr-db (repeatable; for "
+                   "operators at a shell: the host never passes it)")
     return p
 
 
@@ -111,5 +194,5 @@ def main(stage: str, description: str, run, argv=None) -> int:
     except OSError as exc:
         print(f"{stage}: infrastructure error: {exc}", file=sys.stderr)
         return EXIT_INFRA
-    print(json.dumps(summary.as_dict(), indent=2) if args.json else summary.line())
+    print(summary.to_json() if args.json else summary.line())
     return summary.exit_code

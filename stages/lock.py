@@ -13,6 +13,7 @@ import os
 import time
 from pathlib import Path
 
+from common import poll
 from stages.layout import DataRoot
 
 
@@ -70,21 +71,23 @@ class Lock:
         self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
         mode = (fcntl.LOCK_EX if self.exclusive else fcntl.LOCK_SH) | fcntl.LOCK_NB
         start = time.monotonic()
-        delay = 0.01
-        while True:
+
+        def taken() -> bool:
             try:
                 fcntl.flock(self.fd, mode)
-                self.waited = time.monotonic() - start
-                return self
+                return True
             except BlockingIOError:
-                if time.monotonic() - start >= self.timeout:
-                    who = _describe(holders(self.path))
-                    os.close(self.fd)
-                    self.fd = None
-                    raise LockTimeout(f"waited {self.timeout:.0f}s for the {self.what} on {self.path.parent}; "
-                                      f"held by {who}") from None
-                time.sleep(delay)
-                delay = min(delay * 2, 0.2)
+                return False
+
+        def timed_out(_message: str) -> LockTimeout:
+            who = _describe(holders(self.path))
+            os.close(self.fd)
+            self.fd = None
+            return LockTimeout(f"waited {self.timeout:.0f}s for the {self.what} on {self.path.parent}; held by {who}")
+
+        poll.until(taken, f"the {self.what}", self.timeout, interval=0.01, max_interval=0.2, error=timed_out)
+        self.waited = time.monotonic() - start
+        return self
 
     def release(self) -> None:
         if self.fd is not None:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from conftest import running_instance
 
-from dr import backup, bare_host, docker_api, services
+from dr import backup, bare_host, docker_api, runbook, services
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +28,7 @@ def test_a_runbook_that_disagrees_with_the_server_fails_naming_its_line(source, 
     doc.write_text("# Runbook\n\n## 1. Copies\n\n```sh\nls /root/recovery/secrets/restic-password\n```\n\n"
                    "## 2. Wrong\n\n<!-- bare-host drill: expect: restored -->\n```sh\necho nothing here\n```\n\n"
                    "```sh\necho never runs\n```\n")
-    monkeypatch.setattr(bare_host, "RUNBOOK", doc)
+    monkeypatch.setattr(runbook, "RUNBOOK", doc)
     with pytest.raises(bare_host.BareHostFailed, match=r"runbook line 12 \(2\. Wrong\): its output lacks 'restored'"):
         bare_host.run(cfg)
     saved = sorted((Path(cfg.drill.history_dir) / "bare-host").glob("*.json"))
@@ -45,9 +45,9 @@ def test_the_runbook_rebuilds_a_fresh_debian_server_from_the_repository(source):
     cfg, manifest = source
     report = bare_host.run(cfg)
     assert report["verdict"] == "pass", report["problems"]
-    assert report["set"] == manifest["set"]
+    assert report["set"] == manifest.set_id
     ran = [r for r in report["steps"] if "skipped" not in r]
-    steps = bare_host.runbook_steps(bare_host.RUNBOOK.read_text())
+    steps = runbook.parse(runbook.RUNBOOK.read_text())
     assert len(ran) == len([s for s in steps if not s.skip]) >= 10
     assert any("./run invoke rebuild" in r["commands"] for r in ran)
     md = (Path(cfg.drill.history_dir) / "bare-host" / (report["started"].replace(":", "").replace("-", "") + ".md"))

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from common import atomic, config, digest
+from dr import configfile
 from pipeline_helpers import generate, journal_lines
 from stages import journal
 from stages.layout import DataRoot
@@ -24,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def write_config(tmp_path, cfg_values: dict) -> Path:
     cfg = config.load(overrides=cfg_values)
     path = tmp_path / "config.toml"
-    path.write_text(config.to_toml(cfg.as_dict()))
+    path.write_text(configfile.to_toml(cfg.as_dict()))
     return path
 
 

@@ -71,8 +71,8 @@ def test_rebuild_sample_runs_the_pipeline_in_its_images_and_publishes(instance):
     report = rebuild.rebuild(cfg, sample=True)
     notes = dict((p[0], p[2]) for p in report.phases)
     assert "sync 20 pulled" in notes["pipeline"] and "importer 18 imported" in notes["pipeline"]
-    assert [r["stage"] for r in report.pipeline] == ["sync", "sanitize", "importer"]
-    assert all(r["exit_code"] == 0 for r in report.pipeline)
+    assert [r.stage for r in report.pipeline] == ["sync", "sanitize", "importer"]
+    assert all(r.exit_code == 0 for r in report.pipeline)
     dr = cfg.data_root_path
     assert not [p for p in (dr / "raw").rglob("*") if p.is_file()]
     assert [p.name for p in (dr / "quarantine").rglob("*.yamlooni")] == ["real-probe2012-prototype-marco-1.yamlooni"]

@@ -3,7 +3,6 @@ killed at random moments. Real pipeline stages in their images, real restic, rea
 
 from __future__ import annotations
 
-import json
 import os
 import random
 import signal
@@ -17,7 +16,7 @@ import pytest
 from conftest import running_instance
 
 from common import config
-from dr import backup, drill, pipeline
+from dr import backup, configfile, pipeline, sandbox
 from pipeline_helpers import generate, journal_lines
 from stages.layout import REPORT_STATES, DataRoot
 
@@ -65,17 +64,17 @@ def test_a_set_taken_while_the_pipeline_is_busy_restores_consistently(busy, unde
             assert runner.is_alive(), f"the pipeline finished before the snapshot: {results}"
             time.sleep(0.2)
         code, m = backup.run(cfg, "take")
-        assert code == 0 and m["dump_under_lock"] is under_lock
+        assert code == 0 and m.dump_under_lock is under_lock
         taken.append(m)
     runner.join()
-    assert [r["exit_code"] for r in results] == [0, 0], results
+    assert [r.exit_code for r in results] == [0, 0], results
 
     for m in taken:
-        pending = sum(m["directories"][s]["reports"] for s in ("raw", "staging", "reports"))
-        assert pending > 0 and m["directories"]["archive"]["reports"] + m["directories"]["staging"]["reports"] > 0, \
-            f"set {m['set']} was not taken mid-flight: {m['directories']}"
-        with drill.sandbox(cfg, "busy") as sb:
-            code, restored = backup.run(sb.cfg, "restore", extra=("--snapshot-set", m["set"]))
+        pending = sum(m.directories[s].reports for s in ("raw", "staging", "reports"))
+        assert pending > 0 and m.directories["archive"].reports + m.directories["staging"].reports > 0, \
+            f"set {m.set_id} was not taken mid-flight: {m.directories}"
+        with sandbox.throwaway(cfg, "busy") as sb:
+            code, restored = backup.run(sb.cfg, "restore", extra=("--snapshot-set", m.set_id))
             assert code == 0  # files and database verified against the manifest by the restore itself
             where = where_is_each_report(Path(sb.cfg.data_root), raw_names)
             assert ids <= set(where), "reports missing from the set"
@@ -84,7 +83,7 @@ def test_a_set_taken_while_the_pipeline_is_busy_restores_consistently(busy, unde
             archived = {p.name for p in DataRoot(sb.cfg.data_root).files("archive") if p.suffix == ".yaml"}
             in_db = {d["report_file"] for d in sb.db["reports"].find({}, {"report_file": 1})}
             assert archived <= in_db, "an archived report without its documents in the dump"
-            assert sb.db["reports"].count_documents({}) == m["database"]["collections"].get("reports", 0)
+            assert sb.db["reports"].count_documents({}) == m.database.collections.get("reports", 0)
 
 
 def _snapshot_cmd(cfg_file: Path) -> list[str]:
@@ -121,8 +120,8 @@ def test_killing_snapshot_never_leaves_a_complete_set_that_does_not_restore(busy
     cfg = busy
     rng = random.Random(1000 + seed)
     cfg_file = tmp_path / "config.toml"
-    cfg_file.write_text(config.to_toml(cfg.as_dict()))
-    before = {r["set"] for r in backup.run(cfg, "list")[1] if r["complete"]}
+    cfg_file.write_text(configfile.to_toml(cfg.as_dict()))
+    before = {r.set_id for r in backup.run(cfg, "list")[1] if r.complete}
     landed = []
     for _ in range(2):
         proc = subprocess.Popen(_snapshot_cmd(cfg_file), cwd=ROOT, start_new_session=True,
@@ -147,8 +146,8 @@ def test_killing_snapshot_never_leaves_a_complete_set_that_does_not_restore(busy
     assert final.returncode == 0, final.stderr[-3000:]
     # Every set listed as complete reads back whole and matches its manifest.
     code, result = backup.run(cfg, "check")
-    assert code == 0 and result["ok"], (landed, json.dumps(result)[:3000])
-    complete = {r["set"] for r in backup.run(cfg, "list")[1] if r["complete"]}
+    assert code == 0 and result.ok, (landed, result.to_json()[:3000])
+    complete = {r.set_id for r in backup.run(cfg, "list")[1] if r.complete}
     assert len(complete - before) >= 1, landed
 
 
@@ -190,10 +189,10 @@ def test_stale_restic_locks_of_ours_are_cleared_and_foreign_ones_kept(busy, capl
         code, result = backup.run(busy, "check")  # check needs restic's exclusive lock
         text = "\n".join(r.getMessage() for r in caplog.records)
         if ours:
-            assert code == 0 and result["ok"] and "removing 1 stale restic lock(s)" in text
+            assert code == 0 and result.ok and "removing 1 stale restic lock(s)" in text
             assert _locks(busy) == []
         else:
-            assert code == 1 and "is locked by another restic process" in result["restic_check"]["error"]
+            assert code == 1 and "is locked by another restic process" in result.restic_check.error
             assert len(_locks(busy)) == 1  # an operator's lock is theirs to remove
             for name in _locks(busy):
                 os.remove(Path(busy.backup.repository) / "locks" / name)

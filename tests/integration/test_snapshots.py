@@ -15,7 +15,8 @@ from conftest import free_port, running_instance
 from testcontainers.core.container import DockerContainer
 
 from common import config, db, secrets
-from dr import backup, containers, images, offsite, services
+from dr import backup, configfile, containers, images, offsite, services
+from snapshots import results
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -25,6 +26,30 @@ def live(built, tmp_path_factory):
     """An instance of its own with the sample reports pulled through the pipeline, and a repository."""
     with running_instance(tmp_path_factory.mktemp("snap"), "aggr-snap", sample=True) as cfg:
         yield cfg
+
+
+@pytest.fixture(scope="module")
+def first_set(live):
+    """live's repository made (init twice: the second finds it) and one set taken, before anything else writes
+    to it: (first init's result, second init's result, the set's manifest). Every test that reads or writes
+    live's repository requests it; a test that would remove or damage sets works on a copy of the repository."""
+    created = backup.run(live, "init")
+    again = backup.run(live, "init")
+    code, m = backup.run(live, "take")
+    assert code == 0, m
+    return created, again, m
+
+
+def copy_repository(cfg, to: Path, **overrides):
+    """cfg with a copy of its repository at `to` (the tests that forget, damage or half-write sets use one)."""
+    import shutil
+
+    shutil.copytree(cfg.backup.repository, to)
+    return config.derive(cfg, {"backup.repository": str(to), **overrides})
+
+
+def newest_complete(cfg) -> results.SetRow:
+    return [r for r in backup.run(cfg, "list")[1] if r.complete][0]
 
 
 def repo_snapshot_count(cfg) -> int:
@@ -52,25 +77,25 @@ def flip_a_byte(pack: Path) -> None:
 def invoke(cfg, tmp_path, *args) -> subprocess.CompletedProcess:
     """`./run invoke TASK --config FILE ...` with cfg written to FILE, as an operator runs it."""
     cfg_file = tmp_path / "config.toml"
-    cfg_file.write_text(config.to_toml(cfg.as_dict()))
+    cfg_file.write_text(configfile.to_toml(cfg.as_dict()))
     return subprocess.run([str(ROOT / "run"), "invoke", args[0], "--config", str(cfg_file), *args[1:]],
                           cwd=ROOT, capture_output=True, text=True, timeout=600)
 
 
-def test_a_set_restores_to_its_manifest(live):
+def test_a_set_restores_to_its_manifest(live, first_set):
     cfg = live
-    assert backup.run(cfg, "init") == (0, {"created": True, "repository": cfg.backup.repository})
-    assert backup.run(cfg, "init")[1]["created"] is False
-    code, m = backup.run(cfg, "take")
-    assert code == 0
-    assert m["directories"]["archive"]["reports"] == 18 + 1  # 18 reports and index.json
-    assert m["directories"]["quarantine"]["reports"] == 1
-    assert m["database"]["collections"]["reports"] == 18
-    assert m["paused_seconds"] > 0 and m["journal_position"] > 0
-    assert m["artifacts"]["saved"] is True and m["artifacts"]["artifacts"] == ["ferretdb-v1.24.2/ferretdb"]
+    created, again, m = first_set
+    assert created == (0, results.InitResult(created=True, repository=cfg.backup.repository))
+    assert again[0] == 0 and again[1].created is False
+    assert m.directories["archive"].reports == 18 + 1  # 18 reports and index.json
+    assert m.directories["quarantine"].reports == 1
+    assert m.database.collections["reports"] == 18
+    assert m.paused_seconds > 0 and m.journal_position > 0
+    assert m.artifacts.saved is True and m.artifacts.artifacts == ["ferretdb-v1.24.2/ferretdb"]
     code, rows = backup.run(cfg, "list")
-    assert code == 0 and rows[0]["set"] == m["set"] and rows[0]["complete"]
-    assert rows[0]["reports"] == sum(d["reports"] for d in m["directories"].values())
+    row = next(r for r in rows if r.set_id == m.set_id)
+    assert code == 0 and row.complete
+    assert row.reports == m.reports
 
     # Restore both parts in the backup image and compare with the manifest: files by digest, the database
     # (into a fresh db container on the instance's network) by counts.
@@ -83,39 +108,39 @@ def test_a_set_restores_to_its_manifest(live):
         port = int(target.get_exposed_port(27017))
         db.wait_ready("127.0.0.1", port, cfg.db.user, pw.read_text().strip(), cfg.db.database, 60)
         script = (
-            f"restic --no-lock restore --quiet {m['snapshots']['files']} --target /restore >&2 && "
+            f"restic --no-lock restore --quiet {m.snapshots['files']} --target /restore >&2 && "
             "python3 -c 'import json; from pathlib import Path; from snapshots import manifest; "
             "print(json.dumps(manifest.directories(Path(\"/restore/data\"))))' && "
-            f"restic --no-lock dump --quiet {m['snapshots']['db']} /database.dbdump | python3 -m snapshots.dbdump restore "
+            f"restic --no-lock dump --quiet {m.snapshots['db']} /database.dbdump | python3 -m snapshots.dbdump restore "
             "--host aggr-snap-restoredb --password-file /run/secrets/db-password >&2")
         code, out = restic_script(cfg, script, "verify", services.network_name(cfg),
                                   {str(pw): {"bind": "/run/secrets/db-password", "mode": "ro"}})
         assert code == 0, out
-        assert json.loads(out) == m["directories"]
+        assert json.loads(out) == {k: d.to_dict() for k, d in m.directories.items()}
         restored = db.client("127.0.0.1", port, cfg.db.user, pw.read_text().strip(), cfg.db.database)
-        for coll, n in m["database"]["collections"].items():
+        for coll, n in m.database.collections.items():
             assert restored[cfg.db.database][coll].count_documents({}) == n
         restored.close()
 
 
-def test_check_reads_every_set_back_and_names_a_damaged_one(live, tmp_path):
+def test_check_reads_every_set_back_and_names_a_damaged_one(live, first_set, tmp_path):
     import shutil
 
     code, result = backup.run(live, "check", extra=("--read-data-subset", "100%"))
-    assert code == 0 and result["ok"], result
-    assert result["verified"] >= 1 and all(r["verdict"] == "ok" for r in result["sets"])
+    assert code == 0 and result.ok, result
+    assert result.verified >= 1 and all(r.verdict == "ok" for r in result.sets)
 
-    # Damage copies of the repository (the live one stays intact for the tests below): one byte flipped in
+    # Damage copies of the repository (the live one stays intact for the other tests): one byte flipped in
     # the middle of every pack (sets and the build artifacts share none), then every pack deleted.
     flipped = tmp_path / "flipped"
     shutil.copytree(live.backup.repository, flipped)
     for pack in (p for p in (flipped / "data").rglob("*") if p.is_file()):
         flip_a_byte(pack)
     code, result = backup.run(config.derive(live, {"backup.repository": str(flipped)}), "check")
-    assert code == 1 and not result["ok"]
-    assert result["failed_sets"], result
-    bad = [r for r in result["sets"] if r["verdict"] == "FAILED"]
-    assert all(("cannot be read back" in " ".join(r["problems"]) or "manifest unreadable" in " ".join(r["problems"]))
+    assert code == 1 and not result.ok
+    assert result.failed_sets, result
+    bad = [r for r in result.sets if r.verdict == "FAILED"]
+    assert all(("cannot be read back" in " ".join(r.problems) or "manifest unreadable" in " ".join(r.problems))
                for r in bad), bad
 
     deleted = tmp_path / "deleted"
@@ -123,7 +148,7 @@ def test_check_reads_every_set_back_and_names_a_damaged_one(live, tmp_path):
     for pack in (p for p in (deleted / "data").rglob("*") if p.is_file()):
         pack.unlink()
     code, result = backup.run(config.derive(live, {"backup.repository": str(deleted)}), "check")
-    assert code == 1 and not result["restic_check"]["ok"] and result["failed_sets"], result
+    assert code == 1 and not result.restic_check.ok and result.failed_sets, result
 
 
 def artifacts_data_packs(repository: Path, cfg) -> list[Path]:
@@ -136,14 +161,11 @@ def artifacts_data_packs(repository: Path, cfg) -> list[Path]:
     return [repository / "data" / p[:2] / p for p in out.split()]
 
 
-def test_check_reads_the_build_artifacts_back_whole(live, tmp_path):
+def test_check_reads_the_build_artifacts_back_whole(live, first_set, tmp_path):
     """A damaged pack of the build artifacts passes restic's own check (it reads no data without
     --read-data-subset) and harms no set; `invoke check` reads the artifacts back in full and fails naming them."""
     import shutil
 
-    assert backup.run(live, "init")[0] == 0  # the sets of the tests above, or one of its own when run alone
-    if not any(r["complete"] for r in backup.run(live, "list")[1]):
-        assert backup.run(live, "take")[0] == 0
     damaged = tmp_path / "damaged"
     shutil.copytree(live.backup.repository, damaged)
     packs = artifacts_data_packs(damaged, live)
@@ -173,7 +195,7 @@ def test_check_of_a_repository_without_artifacts_says_none(built, tmp_path):
     assert out.stdout.splitlines()[-2:] == ["no snapshot sets in the repository", "artifacts: none in the repository"]
 
 
-def test_tasks_print_results_write_metrics_and_ping(live, tmp_path, pings):
+def test_tasks_print_results_write_metrics_and_ping(live, first_set, tmp_path, pings):
     url, seen = pings
     metrics = tmp_path / "metrics"
     cfg = config.derive(live, {"monitoring.textfile_dir": str(metrics), "monitoring.healthcheck_url": url + "/{job}"})
@@ -205,23 +227,23 @@ def test_tasks_print_results_write_metrics_and_ping(live, tmp_path, pings):
     assert seen[-2:] == ["/pipeline/start", "/pipeline"]
 
 
-def test_restore_refuses_to_overwrite_and_verifies(live, tmp_path, caplog):
+def test_restore_refuses_to_overwrite_and_verifies(live, first_set, tmp_path, caplog):
     caplog.set_level(logging.INFO, logger="aggregator-dr")
     target = config.derive(live, {"data_root": str(tmp_path / "restored")})
     code, result = backup.run(target, "restore", db=False)
     assert code == 0, _errors(caplog)
-    m = result["manifest"]
-    assert result["files"]["directories"] == m["directories"] and result["files"]["moved_aside"] is None
-    assert len(list((tmp_path / "restored" / "archive").rglob("*.yaml"))) == m["directories"]["archive"]["reports"] - 1
+    m = result.manifest
+    assert result.files.directories == m.directories and result.files.moved_aside is None
+    assert len(list((tmp_path / "restored" / "archive").rglob("*.yaml"))) == m.directories["archive"].reports - 1
     assert not any(p.name.startswith(".restore-") for p in (tmp_path / "restored").iterdir())
 
     caplog.clear()
     code, _ = backup.run(target, "restore", db=False)
     assert code == 1 and f"{tmp_path / 'restored'} is not empty (" in _errors(caplog)
-    assert f"archive: {m['directories']['archive']['files']} files" in _errors(caplog)
+    assert f"archive: {m.directories['archive'].files} files" in _errors(caplog)
     code, again = backup.run(target, "restore", extra=("--force",), db=False)
-    assert code == 0 and again["files"]["moved_aside"] == str(tmp_path / "restored" / f".replaced-{m['set']}")
-    assert (tmp_path / "restored" / f".replaced-{m['set']}" / "archive").is_dir()  # moved aside, not deleted
+    assert code == 0 and again.files.moved_aside == str(tmp_path / "restored" / f".replaced-{m.set_id}")
+    assert (tmp_path / "restored" / f".replaced-{m.set_id}" / "archive").is_dir()  # moved aside, not deleted
 
     caplog.clear()  # the live database holds documents: a restore into it needs --force
     code, _ = backup.run(live, "restore", files=False)
@@ -231,23 +253,23 @@ def test_restore_refuses_to_overwrite_and_verifies(live, tmp_path, caplog):
     assert code == 1 and "there is no set 20000101T000000Z" in _errors(caplog)
 
 
-def test_drill_restores_into_a_sandbox_and_reports(live, tmp_path):
-    from dr import drill
+def test_drill_restores_into_a_sandbox_and_reports(live, first_set, tmp_path):
+    from dr import drill, drill_reports
 
     cfg = config.derive(live, {"drill.history_dir": str(tmp_path / "drills"), "drill.keep": 2})
     before = {c.name for c in docker.from_env().containers.list(all=True)}
     report = drill.run(cfg)
     assert report["verdict"] == "pass", report
-    newest = [r for r in backup.run(live, "list")[1] if r["complete"]][0]
-    assert report["set"] == newest["set"] and report["rpo_seconds"] >= 0
-    assert report["documents_restored"] == newest["documents"]
+    newest = newest_complete(live)
+    assert report["set"] == newest.set_id and report["rpo_seconds"] >= 0
+    assert report["documents_restored"] == newest.documents
     assert set(report["phases"]) == {"start", "restore", "queries", "pipeline"}
     assert report["queries"]["reports"] == 18
     assert {c.name for c in docker.from_env().containers.list(all=True)} == before  # sandbox gone
     assert not docker.from_env().networks.list(names=[f"{live.instance}-drill"])
     for _ in range(2):
         drill.run(cfg)
-    assert len(drill.history(cfg)) == 2 and len(list((tmp_path / "drills").glob("*.md"))) == 2
+    assert len(drill_reports.history(cfg)) == 2 and len(list((tmp_path / "drills").glob("*.md"))) == 2
 
     # A damaged repository fails the drill, and the failing report is kept.
     import shutil
@@ -259,17 +281,17 @@ def test_drill_restores_into_a_sandbox_and_reports(live, tmp_path):
     from dr.drill import DrillFailed
     with pytest.raises(DrillFailed, match="FAILED"):
         drill.run(config.derive(cfg, {"backup.repository": str(damaged)}))
-    assert drill.history(cfg)[0]["verdict"] == "FAIL"
+    assert drill_reports.history(cfg)[0]["verdict"] == "FAIL"
 
 
-def test_rebuild_on_a_new_host_restores_the_latest_set(live, tmp_path):
+def test_rebuild_on_a_new_host_restores_the_latest_set(live, first_set, tmp_path):
     """A second instance with an empty data root and database, the same repository and a copy of its
     password: rebuild restores the newest complete set, verifies it, runs the pipeline, and times it all."""
     import urllib.request
 
     from dr import rebuild
 
-    newest = [r for r in backup.run(live, "list")[1] if r["complete"]][0]
+    newest = newest_complete(live)
     secrets.put(tmp_path / "secrets", secrets.RESTIC_PASSWORD, secrets.read(live.secrets_dir, secrets.RESTIC_PASSWORD))
     reports = []
     with running_instance(tmp_path, "aggr-rebuilt", reports=reports, **{
@@ -279,7 +301,7 @@ def test_rebuild_on_a_new_host_restores_the_latest_set(live, tmp_path):
         assert phases["artifacts"].startswith("restored ferretdb-v1.24.2/ferretdb from artifacts snapshot")
         n = len(images.COMPONENTS)  # the restored binary is byte-identical: the db image is a cache hit
         assert f"{n} images ({n} unchanged)" in phases["images"]
-        assert phases["restore"].startswith(f"set {newest['set']} ") and "verified" in phases["restore"]
+        assert phases["restore"].startswith(f"set {newest.set_id} ") and "verified" in phases["restore"]
         assert "reports 18" in phases["verify"] and "pipeline" in phases
         assert len(list((Path(cfg.data_root) / "archive").rglob("*.yaml"))) == 18
         with urllib.request.urlopen(f"http://127.0.0.1:{cfg.webmirror.port}/index.json", timeout=10) as resp:
@@ -296,7 +318,7 @@ def _errors(caplog):
     return "\n".join(r.getMessage() for r in caplog.records)
 
 
-def test_missing_repository_wrong_password_and_bad_secret_are_one_clear_error(live, tmp_path, caplog):
+def test_missing_repository_wrong_password_and_bad_secret_are_one_clear_error(live, first_set, tmp_path, caplog):
     caplog.set_level(logging.INFO, logger="aggregator-dr")
     missing = config.derive(live, {"backup.repository": str(tmp_path / "no-repo")})
     code, _ = backup.run(missing, "take")
@@ -346,39 +368,42 @@ def test_errors_name_the_hosts_paths_not_the_containers(built, tmp_path):
     assert not CONTAINER_PATH.search(out.stderr), out.stderr
 
 
-def test_a_failing_dump_leaves_no_complete_set(live, caplog):
+def test_a_failing_dump_leaves_no_complete_set(live, first_set, tmp_path, caplog):
     caplog.set_level(logging.INFO, logger="aggregator-dr")
+    cfg = copy_repository(live, tmp_path / "repository")  # the interrupted set stays out of live's repository
     dbc = docker.from_env().containers.get(services.container_name(live, "db"))
-    complete_before = [r["set"] for r in backup.run(live, "list")[1] if r["complete"]]
+    complete_before = [r.set_id for r in backup.run(cfg, "list")[1] if r.complete]
     dbc.stop()
     try:
-        code, _ = backup.run(live, "take")
+        code, _ = backup.run(cfg, "take")
     finally:
         dbc.start()
     assert code == 1
     assert "restic backup failed" in _errors(caplog) or "dbdump" in _errors(caplog)
-    rows = backup.run(live, "list")[1]
-    assert [r["set"] for r in rows if r["complete"]] == complete_before
-    assert any(not r["complete"] for r in rows)  # the interrupted set is listed, as incomplete
+    rows = backup.run(cfg, "list")[1]
+    assert [r.set_id for r in rows if r.complete] == complete_before
+    assert any(not r.complete for r in rows)  # the interrupted set is listed, as incomplete
     services.wait_healthy(live)
 
 
-def test_offsite_copy_is_append_only_and_restores(live, caplog, tmp_path):
+def test_offsite_copy_is_append_only_and_restores(live, first_set, caplog, tmp_path):
     caplog.set_level(logging.INFO, logger="aggregator-dr")
-    cfg = config.derive(live, {"offsite.repository": offsite.repository_url(live),
-                               "offsite.network": offsite.network_name(live), "offsite.serve_port": free_port()})
+    cfg = copy_repository(live, tmp_path / "primary", **{
+        "offsite.repository": offsite.repository_url(live), "offsite.network": offsite.network_name(live),
+        "offsite.serve_port": free_port()})
     offsite.serve(cfg)
-    assert backup.run(cfg, "init", offsite=True) == (0, {"created": True, "repository": cfg.offsite.repository})
+    assert backup.run(cfg, "init", offsite=True) == (0, results.InitResult(created=True,
+                                                                            repository=cfg.offsite.repository))
     code, m = backup.run(cfg, "take")
-    assert code == 0 and m["artifacts"]["saved"] is False  # the same binaries are kept only once
-    primary = [r["set"] for r in backup.run(cfg, "list")[1] if r["complete"]]
+    assert code == 0 and m.artifacts.saved is False  # the same binaries are kept only once
+    primary = [r.set_id for r in backup.run(cfg, "list")[1] if r.complete]
     assert len(primary) >= 2
     code, copied = backup.run(cfg, "copy")
-    assert code == 0 and copied["copied"] == primary and copied["offsite_complete_sets"] == len(primary)
+    assert code == 0 and copied.copied == primary and copied.offsite_complete_sets == len(primary)
     code, again = backup.run(cfg, "copy")
-    assert code == 0 and again["copied"] == [] and again["already_offsite"] == primary
+    assert code == 0 and again.copied == [] and again.already_offsite == primary
     listed = backup.run(cfg, "list", offsite=True)[1]
-    assert [r["set"] for r in listed if r["complete"]] == primary
+    assert [r.set_id for r in listed if r.complete] == primary
 
     # From the Aggregator's side, deleting is refused: forget (keep one set) fails and nothing goes.
     keep_one = config.derive(cfg, {"retention.keep_last": 1, "retention.keep_hourly": 0, "retention.keep_daily": 0,
@@ -386,11 +411,11 @@ def test_offsite_copy_is_append_only_and_restores(live, caplog, tmp_path):
     code, _ = backup.run(keep_one, "forget", offsite=True)
     refused = re.search(r"the repository refused to delete (\d+) of (\d+) snapshots", _errors(caplog))
     assert code == 1 and refused and refused.group(1) == refused.group(2), _errors(caplog)[-2000:]
-    assert [r["set"] for r in backup.run(cfg, "list", offsite=True)[1] if r["complete"]] == primary
+    assert [r.set_id for r in backup.run(cfg, "list", offsite=True)[1] if r.complete] == primary
 
     # The copies read back whole and match their manifests (files by digest, the dump by its checks).
     code, result = backup.run(cfg, "check", offsite=True)
-    assert code == 0 and result["ok"] and result["verified"] == len(primary), result
+    assert code == 0 and result.ok and result.verified == len(primary), result
 
     # The primary damaged (a copy of it with every pack file deleted): its drill fails naming the newest
     # set; the off-site copy still restores that set, verified.
@@ -399,7 +424,7 @@ def test_offsite_copy_is_append_only_and_restores(live, caplog, tmp_path):
     from dr import drill
 
     damaged = tmp_path / "damaged"
-    shutil.copytree(live.backup.repository, damaged)
+    shutil.copytree(cfg.backup.repository, damaged)
     for pack in (p for p in (damaged / "data").rglob("*") if p.is_file()):
         pack.unlink()
     dcfg = config.derive(cfg, {"backup.repository": str(damaged), "drill.history_dir": str(tmp_path / "drills")})
@@ -410,19 +435,20 @@ def test_offsite_copy_is_append_only_and_restores(live, caplog, tmp_path):
     assert report["repository"] == cfg.offsite.repository
 
 
-def test_forget_keeps_whole_sets_by_policy(live):
+def test_forget_keeps_whole_sets_by_policy(live, first_set, tmp_path):
+    cfg = copy_repository(live, tmp_path / "repository")  # forgetting leaves live's sets to the other tests
     for _ in range(2):
-        assert backup.run(live, "take")[0] == 0
-    rows = backup.run(live, "list")[1]
-    newest = rows[0]["set"]
-    assert len([r for r in rows if r["complete"]]) >= 3
-    one = config.derive(live, {"retention.keep_last": 1, "retention.keep_hourly": 0, "retention.keep_daily": 0,
+        assert backup.run(cfg, "take")[0] == 0
+    rows = backup.run(cfg, "list")[1]
+    newest = rows[0].set_id
+    assert len([r for r in rows if r.complete]) >= 3
+    one = config.derive(cfg, {"retention.keep_last": 1, "retention.keep_hourly": 0, "retention.keep_daily": 0,
                                "retention.keep_weekly": 0, "retention.keep_monthly": 0})
     code, plan = backup.run(one, "forget", dry_run=True)
-    assert code == 0 and plan["keep"] == [newest] and len(plan["forget"]) == len(rows) - 1
-    assert [r["set"] for r in backup.run(live, "list")[1]] == [r["set"] for r in rows]  # dry run: unchanged
+    assert code == 0 and plan.keep == [newest] and len(plan.forget) == len(rows) - 1
+    assert [r.set_id for r in backup.run(cfg, "list")[1]] == [r.set_id for r in rows]  # dry run: unchanged
     code, done = backup.run(one, "forget")
-    assert code == 0 and done["forget"] == plan["forget"]
-    after = backup.run(live, "list")[1]
-    assert [(r["set"], r["complete"]) for r in after] == [(newest, True)]  # never half a set
+    assert code == 0 and done.forget == plan.forget
+    after = backup.run(cfg, "list")[1]
+    assert [(r.set_id, r.complete) for r in after] == [(newest, True)]  # never half a set
 

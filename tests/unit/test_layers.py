@@ -13,7 +13,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 LAYERS = ["common", "stages", "snapshots", "dr", "tasks"]
 # Host-only libraries: none of them may be imported below dr/ (they are not in the images).
-HOST_ONLY = {"docker", "testcontainers", "invoke"}
+HOST_ONLY = {"docker", "testcontainers", "invoke", "prometheus_client", "tomli_w"}
 # What each image runs (its entrypoint package) -> the packages its Dockerfile must copy, no more.
 IMAGE_RUNS = {"sanitizer": "stages", "sync": "stages", "importer": "stages", "backup": "snapshots"}
 

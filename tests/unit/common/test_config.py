@@ -63,15 +63,6 @@ def test_overrides_are_validated_too():
         config.load(overrides={"db.port": 0})
 
 
-def test_defaults_file_round_trips(tmp_path):
-    text = config.defaults_as_toml()
-    assert "[db]" in text and "port = 27017" in text
-    from_text = config.load(write(tmp_path, text)).as_dict()
-    empty = tmp_path / "empty.toml"
-    empty.write_text("")
-    assert from_text == config.load(empty).as_dict()
-
-
 COLLECTOR = '''
 [[collectors]]
 name = "c1"
@@ -108,12 +99,6 @@ def test_duplicate_collector_names_are_refused(tmp_path):
         config.load(write(tmp_path, COLLECTOR + COLLECTOR))
 
 
-def test_effective_config_round_trips_through_toml(tmp_path):
-    cfg = config.load(write(tmp_path, COLLECTOR + '\n[db]\nport = 27018\n'))
-    again = config.load(write(tmp_path, config.to_toml(cfg.as_dict())))
-    assert again.as_dict() == cfg.as_dict()
-
-
 def test_derive_changes_only_the_named_keys(tmp_path):
     cfg = config.load(write(tmp_path, COLLECTOR + '\n[db]\nport = 27018\n'))
     derived = config.derive(cfg, {"webmirror.port": 8081})
@@ -128,3 +113,9 @@ def test_command_line_overrides_parse_integers_and_booleans():
     assert parse_overrides(["db.port=27018", "backup.dump_under_lock=true", "offsite.repository=rest:http://h:8000/a"]) \
         == {"db.port": 27018, "backup.dump_under_lock": True, "offsite.repository": "rest:http://h:8000/a"}
     assert config.load(overrides=parse_overrides(["backup.dump_under_lock=false"])).backup.dump_under_lock is False
+
+
+def test_a_repository_is_local_when_it_is_an_absolute_path():
+    assert config.is_local_repository("/var/lib/aggregator-dr/restic")
+    for url in ("rest:http://127.0.0.1:8000/aggregator", "sftp:user@host:/srv/restic", "s3:s3.example.org/b", "repo"):
+        assert not config.is_local_repository(url), url

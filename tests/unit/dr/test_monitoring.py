@@ -5,7 +5,8 @@ import re
 import pytest
 
 from common import config
-from dr import monitoring
+from dr import configfile, monitoring
+from stages.cli import StageResult
 
 
 def metric(text, name, job):
@@ -53,21 +54,23 @@ def test_no_textfile_dir_means_no_metrics(tmp_path):
     assert monitoring.write_metrics(cfg, monitoring.Run("forget"), True, 0.0, 1.0) is None
 
 
-# Stage summaries as the stages print them (`invoke pipeline --json`); "failed" is optional.
-SUMMARIES = [
+# Stage summaries as the stages print them (`invoke pipeline --json`), read back as the host does; "failed"
+# is optional.
+SUMMARIES = [StageResult.from_dict(s) for s in [
     {"stage": "sync", "outcomes": {"pulled": 3, "duplicate": 1}, "errors": [], "exit_code": 0},
     {"stage": "sanitize", "outcomes": {"sanitized": 2, "quarantined:yaml_error": 1}, "errors": [], "exit_code": 0},
     {"stage": "importer", "outcomes": {"imported": 1, "quarantined:poison": 1, "failed": 1}, "errors": [],
      "failed": [{"input": "/srv/data/staging/a.yaml", "reason": "db_write", "error": "short write"}],
      "exit_code": 1},
-]
+]]
 
 
 def test_pipeline_gauges_from_stage_summaries(tmp_path):
     assert monitoring.pipeline_metrics(SUMMARIES) == {
         "pipeline_reports_pulled": 3, "pipeline_reports_sanitized": 2, "pipeline_reports_imported": 1,
         "pipeline_quarantined": 2, "pipeline_poison": 1, "pipeline_failed_inputs": 1, "pipeline_errors": 0}
-    stopped = [{"stage": "sanitize", "outcomes": {}, "errors": ["disk full", "lock timeout"], "exit_code": 1}]
+    stopped = [StageResult.from_dict({"stage": "sanitize", "outcomes": {}, "errors": ["disk full", "lock timeout"],
+                                      "exit_code": 1})]
     assert monitoring.pipeline_metrics(stopped)["pipeline_errors"] == 2
     assert monitoring.pipeline_metrics(stopped)["pipeline_failed_inputs"] == 0  # no "failed" list: none
     assert set(monitoring.pipeline_metrics([]).values()) == {0}
@@ -91,7 +94,7 @@ def test_the_pipeline_task_is_a_monitored_job(tmp_path, pings):
 
     url, seen = pings
     cfg_file = tmp_path / "config.toml"
-    cfg_file.write_text(config.to_toml(config.load(overrides={
+    cfg_file.write_text(configfile.to_toml(config.load(overrides={
         "monitoring.textfile_dir": str(tmp_path / "metrics"), "monitoring.healthcheck_url": url + "/{job}",
         "images.prefix": "aggregator-dr-no-such-images", "data_root": str(tmp_path / "data")}).as_dict()))
 
@@ -112,3 +115,41 @@ def test_the_pipeline_task_is_a_monitored_job(tmp_path, pings):
     assert out.returncode != 0 and "Traceback" not in out.stderr
     assert not (tmp_path / "metrics" / "aggregator_dr_pipeline.prom").exists()
     assert seen == ["/pipeline/start", "/pipeline/fail"]
+
+
+def test_every_job_gauge_is_in_the_schema_with_its_help(tmp_path):
+    from types import SimpleNamespace as NS
+
+    made = {
+        "snapshot": monitoring.snapshot_metrics(NS(paused_seconds=1.5, bytes_added=10, reports=3, bytes=99,
+                                                   documents=7)),
+        "forget": monitoring.forget_metrics(NS(forget=["a", "b"])),
+        "check": monitoring.check_metrics(NS(failed_sets=["s"], verified=2, restic_check=NS(ok=True),
+                                             artifacts=NS(failed=False))),
+        "offsite": monitoring.offsite_metrics(NS(copied=["s"], offsite_complete_sets=4)),
+        "drill": monitoring.drill_metrics({"restore_seconds": 3, "total_seconds": 9, "rpo_seconds": 60,
+                                           "bytes_restored": 123}),
+    }
+    assert made["snapshot"]["snapshot_set_complete"] == 1 and made["forget"] == {"forget_sets_removed": 2}
+    assert made["check"] == {"check_failed_sets": 1, "check_verified_sets": 2, "check_restic_ok": 1,
+                             "check_artifacts_ok": 1}
+    for job, values in made.items():
+        assert set(values) == set(monitoring.JOB_METRICS[job]), job
+    assert set(monitoring.JOB_GAUGES) == set(monitoring.JOB_METRICS)  # every job records its gauges
+    cfg = config.load(overrides={"monitoring.textfile_dir": str(tmp_path)})
+    with monitoring.job(cfg, "drill") as run:
+        run.record({"restore_seconds": 3, "total_seconds": 9, "rpo_seconds": 60, "bytes_restored": 123})
+    text = (tmp_path / "aggregator_dr_drill.prom").read_text()
+    assert "# HELP aggregator_dr_drill_rpo_seconds age of the drilled set" in text
+    assert metric(text, "drill_bytes_restored", "drill") == 123 and metric(text, "drill_pass", "drill") == 1
+
+
+def test_a_failed_snapshot_or_drill_says_so_in_its_gauge(tmp_path):
+    cfg = config.load(overrides={"monitoring.textfile_dir": str(tmp_path)})
+    for name, gauge in (("snapshot", "snapshot_set_complete"), ("drill", "drill_pass")):
+        with pytest.raises(RuntimeError):
+            with monitoring.job(cfg, name):
+                raise RuntimeError("failed")
+        text = (tmp_path / f"aggregator_dr_{name}.prom").read_text()
+        assert metric(text, gauge, name) == 0 and metric(text, "last_run_success", name) == 0
+        assert metric(text, "last_success_timestamp_seconds", name) is None  # it never succeeded

@@ -14,7 +14,7 @@ import pytest
 
 from common import config
 from common.errors import ConfigError
-from dr import schedule
+from dr import host, schedule
 
 PROJECT = Path(__file__).resolve().parents[3]
 JOBS = ("pipeline", "snapshot", "maintenance", "drill")
@@ -132,7 +132,7 @@ def test_a_crontab_line_does_not_start_while_its_job_runs(tmp_path):
 
 
 def test_without_systemd_nothing_is_written():
-    if schedule.has_systemd():
+    if host.systemd_running():
         return  # a host running systemd would get the units enabled; covered by the folder test above
     result = schedule.install(config.load(), PROJECT, None)
     assert result == {"systemd": False, "written": [], "crontab": schedule.crontab_lines(config.load(), PROJECT,

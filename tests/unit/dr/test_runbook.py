@@ -4,8 +4,8 @@ nothing or to the wrong block."""
 
 import pytest
 
-from dr import bare_host
-from dr.bare_host import RunbookError, runbook_steps
+from dr import runbook
+from dr.runbook import RunbookError
 
 DOC = """# Title
 
@@ -36,7 +36,7 @@ ssh elsewhere
 
 
 def test_blocks_in_order_with_their_markers_and_sections():
-    steps = runbook_steps(DOC)
+    steps = runbook.parse(DOC)
     assert [(s.heading, s.script, s.expect, s.exit_code, s.skip) for s in steps] == [
         ("1. First", "echo hello world", ["hello", "world"], 0, ""),
         ("2. Second", "false", [], 1, ""),
@@ -56,11 +56,11 @@ def test_blocks_in_order_with_their_markers_and_sections():
 ])
 def test_misplaced_or_malformed_markers_are_refused_with_their_line(doc, message):
     with pytest.raises(RunbookError, match=message.replace("(", r"\(").replace("*", r"\*")):
-        runbook_steps(doc)
+        runbook.parse(doc)
 
 
 def test_the_real_runbook_parses_and_runs_its_rebuild_and_a_drill():
-    steps = runbook_steps(bare_host.RUNBOOK.read_text())
+    steps = runbook.parse(runbook.RUNBOOK.read_text())
     run = [s.script for s in steps if not s.skip]
     assert any("./run invoke rebuild" in s for s in run)
     assert any("./run invoke drill" in s for s in run)

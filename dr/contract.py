@@ -1,0 +1,233 @@
+"""What each container gets, as data: one table for the pipeline's stages, one for the backup actions, and
+`spec(cfg, action, ...)` that turns a row and the host's configuration into a ContainerSpec: the image, the
+command, the mounts (host path -> container path, ro/rw), the secrets (always read-only), the networks, the
+user, and the one configuration file the container reads (`container_config`).
+
+Pure: nothing here starts a container, writes a file or reads a secret (containers.run_spec does, from a
+spec). The only question asked of the host is whether the Go artifacts folder exists (`take` mounts it
+read-only when it does), and it can be answered by the caller (`artifacts=`).
+
+Stages run as the unprivileged user `aggregator` (STAGE_USER, made by their Dockerfiles); the backup
+container runs as root, because restic must read and restore every file with its owner.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from common import config as dr_config
+from common import secrets
+from common.config import Config
+from common.errors import DrError
+from dr import configfile, services
+from snapshots.restic import BACKUP_HOSTNAME
+
+STAGE_UID = STAGE_GID = 990
+STAGE_USER = f"{STAGE_UID}:{STAGE_GID}"
+ROOT_USER = "0:0"
+CONFIG_PATH = "/run/aggregator-dr.toml"  # where every container finds its configuration file
+SECRETS = "/run/secrets"
+DATA, CACHE, REPO, ARTIFACTS = "/data", "/cache", "/repo", "/artifacts"
+BRIDGE_DB = "/run/bridge_db.json"
+DB_PORT = 27017  # the database's port inside the instance network
+
+# The network a stage's row asks for: the instance's (reaches <instance>-db and the sample collector), or none.
+INSTANCE, NONE = "instance", "none"
+
+
+@dataclass(frozen=True)
+class Mount:
+    source: str   # host path
+    target: str   # container path
+    mode: str = "ro"
+    create: int | None = None  # make the host folder (this mode) before the container starts; None: it must exist
+
+
+@dataclass(frozen=True)
+class Secret:
+    """A private file the container reads (mounted read-only). For a container not run as root the host
+    hands over a private copy owned by the container's user (launch.run_spec), never the original."""
+
+    source: str   # host path (root-owned, 0600)
+    target: str   # container path
+
+
+@dataclass(frozen=True)
+class ContainerSpec:
+    label: str                       # names the container's log lines and its tool label
+    component: str                   # image component
+    command: tuple[str, ...]         # ends with --config CONFIG_PATH
+    user: str                        # uid:gid
+    mounts: tuple[Mount, ...]
+    secrets: tuple[Secret, ...]
+    networks: tuple[str, ...]        # Docker network names; () with isolated=False: the default bridge
+    isolated: bool = False           # no network at all
+    hostname: str | None = None
+    config_keys: tuple[str, ...] = ()              # top-level keys/sections of the host's configuration it gets
+    config_values: tuple[tuple[str, Any], ...] = ()  # dotted keys set to the container's view (paths, db host)
+
+    @property
+    def runs_as_root(self) -> bool:
+        return self.user.split(":")[0] == "0"
+
+    @property
+    def data_root(self) -> Mount | None:
+        return next((m for m in self.mounts if m.target == DATA), None)
+
+    def binds(self) -> dict[str, str]:
+        """{container path: host path} of everything the container may name in its output."""
+        out = {m.target: m.source for m in self.mounts}
+        out.update({s.target: s.source for s in self.secrets})
+        return {k: v for k, v in out.items() if k != v}
+
+
+# --- the stages ---------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class StageRow:
+    component: str
+    network: str                   # INSTANCE or NONE
+    config_keys: tuple[str, ...]
+    db: bool = False               # the database password and host
+
+
+STAGES: dict[str, StageRow] = {  # in pipeline order
+    "sync": StageRow("sync", INSTANCE, ("data_root", "pipeline", "sync", "collectors")),
+    "sanitize": StageRow("sanitizer", NONE, ("data_root", "pipeline")),
+    "importer": StageRow("importer", INSTANCE, ("data_root", "secrets_dir", "pipeline", "db"), db=True),
+}
+
+
+# --- the backup actions -------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class BackupRow:
+    data: bool = False        # the data root, read-write (the pipeline's lock file lives there)
+    artifacts: str = ""       # "ro-if-present" or "rw": the Go artifacts folder at /artifacts
+    db: bool = False          # the database: its password, its host, the instance network
+    files_flag: bool = False  # restore: --no-files / --no-db say what it restores
+    both_repositories: bool = False  # the primary and the off-site repository, whatever --offsite says
+
+
+ACTIONS: dict[str, BackupRow] = {
+    "init": BackupRow(),
+    "take": BackupRow(data=True, artifacts="ro-if-present", db=True),
+    "list": BackupRow(),
+    "forget": BackupRow(),
+    "check": BackupRow(),
+    "copy": BackupRow(both_repositories=True),
+    "restore": BackupRow(data=True, db=True, files_flag=True),  # data only with files, db only with db
+    "artifacts-restore": BackupRow(artifacts="rw"),
+}
+BACKUP_KEYS = ("data_root", "cache_dir", "secrets_dir", "backup", "retention")
+
+
+def _secret(cfg: Config, name: str) -> Secret:
+    return Secret(str(secrets.path(cfg.secrets_dir, name)), f"{SECRETS}/{name}")
+
+
+def _db_values(cfg: Config) -> tuple[tuple[str, Any], ...]:
+    return (("db.host", services.container_name(cfg, "db")), ("db.port", DB_PORT))
+
+
+def _network(cfg: Config) -> str:
+    return services.network_name(cfg)
+
+
+def stage_spec(cfg: Config, stage: str) -> ContainerSpec:
+    if stage not in STAGES:
+        raise DrError(f"unknown stage {stage!r}; stages: {', '.join(STAGES)}")
+    row = STAGES[stage]
+    mounts = [Mount(str(cfg.data_root_path), DATA, "rw", create=0o755)]
+    secret_files: list[Secret] = []
+    values: list[tuple[str, Any]] = [("data_root", DATA)]
+    if stage == "sync":
+        if not cfg.collectors:
+            raise DrError("no collectors are configured ([[collectors]] in the configuration)")
+        for n, c in enumerate(cfg.collectors):
+            target = f"{SECRETS}/collector-{c.name}"
+            secret_files.append(Secret(c.key_file, target))
+            values.append((f"collectors.{n}.key_file", target))
+    if stage == "sanitize" and cfg.pipeline.bridge_db:
+        secret_files.append(Secret(cfg.pipeline.bridge_db, BRIDGE_DB))  # private: probes' bridges
+        values.append(("pipeline.bridge_db", BRIDGE_DB))
+    if row.db:
+        secret_files.append(_secret(cfg, secrets.DB_PASSWORD))
+        values += [("secrets_dir", SECRETS), *_db_values(cfg)]
+    return ContainerSpec(
+        label=stage, component=row.component,
+        command=("python3", "-m", f"stages.{stage}", "--json", "--config", CONFIG_PATH),
+        user=STAGE_USER, mounts=tuple(mounts), secrets=tuple(secret_files),
+        networks=(_network(cfg),) if row.network == INSTANCE else (), isolated=row.network == NONE,
+        config_keys=row.config_keys, config_values=tuple(values))
+
+
+def backup_spec(cfg: Config, action: str, host: str, offsite: bool = False, files: bool = True, db: bool = True,
+                dry_run: bool = False, extra: tuple[str, ...] = (), artifacts: bool | None = None) -> ContainerSpec:
+    """The backup container of one snapshots.cli action. offsite: the action works on the off-site repository
+    (copy uses both); files, db: what restore restores; artifacts: whether <cache_dir>/go exists (asked of the
+    host when None)."""
+    if action not in ACTIONS:
+        raise DrError(f"unknown snapshot action {action!r}; actions: {', '.join(ACTIONS)}")
+    row = ACTIONS[action]
+    uses_primary = row.both_repositories or not offsite
+    uses_offsite = row.both_repositories or offsite
+    wants_data = row.data and (files or not row.files_flag)
+    wants_db = row.db and (db or not row.files_flag)
+    mounts = [Mount(str(cfg.cache_path / "restic"), f"{CACHE}/restic", "rw", create=0o755)]
+    secret_files: list[Secret] = []
+    networks: list[str] = []
+    keys = list(BACKUP_KEYS)
+    values: list[tuple[str, Any]] = [("data_root", DATA), ("cache_dir", CACHE), ("secrets_dir", SECRETS)]
+    if wants_data:
+        mounts.append(Mount(str(cfg.data_root_path), DATA, "rw", create=0o755))
+    go = cfg.cache_path / "go"
+    if row.artifacts == "ro-if-present" and (go.is_dir() if artifacts is None else artifacts):
+        mounts.append(Mount(str(go), ARTIFACTS, "ro"))
+    elif row.artifacts == "rw":
+        mounts.append(Mount(str(go), ARTIFACTS, "rw", create=0o755))
+    if wants_db:
+        keys.append("db")
+        values += _db_values(cfg)
+        secret_files.append(_secret(cfg, secrets.DB_PASSWORD))
+        networks.append(_network(cfg))
+    if uses_primary:
+        repo = cfg.backup.repository
+        if dr_config.is_local_repository(repo):
+            mounts.append(Mount(repo, REPO, "rw", create=0o700))
+            values.append(("backup.repository", REPO))
+        secret_files.append(_secret(cfg, secrets.RESTIC_PASSWORD))
+    if uses_offsite:
+        if not cfg.offsite.repository:
+            raise DrError("no off-site repository is configured: set offsite.repository (and offsite.network "
+                          "when the rest-server runs on this Docker host; see `invoke offsite-server`)")
+        keys.append("offsite")
+        secret_files += [_secret(cfg, secrets.OFFSITE_RESTIC_PASSWORD), _secret(cfg, secrets.OFFSITE_HTTP_PASSWORD)]
+        if cfg.offsite.network:
+            networks.append(cfg.offsite.network)
+    command = ["python3", "-m", "snapshots.cli", action, "--host", host]
+    command += ["--offsite"] if offsite else []
+    command += ["--dry-run"] if dry_run else []
+    if row.files_flag:
+        command += ([] if files else ["--no-files"]) + ([] if db else ["--no-db"])
+    command += [*extra, "--config", CONFIG_PATH]
+    return ContainerSpec(
+        label=f"snapshot-{action}", component="backup", command=tuple(command), user=ROOT_USER,
+        mounts=tuple(mounts), secrets=tuple(secret_files), networks=tuple(networks), hostname=BACKUP_HOSTNAME,
+        config_keys=tuple(keys), config_values=tuple(values))
+
+
+def container_config(cfg: Config, spec: ContainerSpec) -> str:
+    """The configuration file (TOML) the container gets: only the keys and sections it needs, from the
+    host's configuration, with the container's paths and database address. No secret value: secrets are
+    files, named by their container paths."""
+    values = {k: v for k, v in cfg.as_dict().items() if k in spec.config_keys}
+    for dotted, value in spec.config_values:
+        node: Any = values
+        *parents, last = dotted.split(".")
+        for part in parents:
+            node = node[int(part)] if isinstance(node, list) else node.setdefault(part, {})
+        node[last] = value
+    return configfile.to_toml(values)
+

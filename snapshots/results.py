@@ -1,0 +1,267 @@
+"""What each `python -m snapshots.cli` action prints on stdout, as types: snapshots/cli.py builds one and
+prints it as JSON, dr/backup.py reads the JSON back into the same type (`parse`).
+
+    init               InitResult
+    take               TakeResult (the set's manifest, plus what became of the build artifacts)
+    list               list[SetRow], newest first
+    forget             ForgetResult
+    check              CheckResult (exit 1 when not ok)
+    copy               CopyResult
+    restore            RestoreResult
+    artifacts-restore  ArtifactsRestored
+
+The JSON keeps the shape the actions printed as dicts (operators and scripts read it with `--json`): the
+attribute `set_id` is the key "set", and an optional field that is None has no key at all.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from common.records import Record, RecordError, key, load_list, optional
+
+
+@dataclass
+class InitResult(Record):
+    created: bool
+    repository: str
+
+
+@dataclass
+class DirectorySummary(Record):
+    """One state directory as a manifest holds it (snapshots.manifest.directory_summary)."""
+    files: int
+    reports: int
+    bytes: int
+    digest: str
+
+
+@dataclass
+class DatabaseContent(Record):
+    """A manifest's database part (snapshots.dbdump's counts file): the database's name, documents per
+    collection, [reports, measurements] per "<test> <cc>"."""
+    collections: dict[str, int]
+    database: str | None = optional()
+    reports_by_test_country: dict[str, list[int]] | None = optional()
+
+    @property
+    def documents(self) -> int:
+        return sum(self.collections.values())
+
+
+@dataclass(kw_only=True)
+class Manifest(Record):
+    """What a set must restore to (stored as the set's manifest.json; see snapshots/sets.py). Keys this
+    version does not know (a set written by a newer one) are kept in `extra`."""
+    EXTRA = "extra"
+
+    format: int
+    set_id: str = key("set")
+    host: str
+    version: str
+    started: str
+    locked: str
+    ended: str
+    paused_seconds: float
+    lock_waited_seconds: float
+    recovered: list[str]
+    dump_under_lock: bool = False  # manifests from before backup.dump_under_lock lack it
+    journal_position: int
+    directories: dict[str, DirectorySummary]
+    database: DatabaseContent
+    snapshots: dict[str, str]
+    added_bytes: dict[str, int] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def reports(self) -> int:
+        return sum(d.reports for d in self.directories.values())
+
+    @property
+    def bytes(self) -> int:
+        return sum(d.bytes for d in self.directories.values())
+
+    @property
+    def documents(self) -> int:
+        return self.database.documents
+
+    @property
+    def bytes_added(self) -> int:
+        return sum(self.added_bytes.values())
+
+
+@dataclass
+class ArtifactsSaved(Record):
+    """What `take` did with the build artifacts (snapshots.artifacts.save): saved or not, and why not."""
+    saved: bool
+    fingerprint: str | None = optional()
+    snapshot: str | None = optional()
+    artifacts: list[str] | None = optional()
+    reason: str | None = optional()
+    error: str | None = optional()
+
+
+@dataclass(kw_only=True)
+class TakeResult(Manifest):
+    """The new set's manifest; `artifacts` only when the host's artifact folder was mounted."""
+    artifacts: ArtifactsSaved | None = optional()
+
+
+@dataclass
+class SetRow(Record):
+    """One set in `list`; the sizes only for a complete set whose manifest was read."""
+    set_id: str = key("set")
+    time: str
+    complete: bool
+    parts: list[str]
+    snapshots: dict[str, str]
+    paused_seconds: float | None = optional()
+    reports: int | None = optional()
+    bytes: int | None = optional()
+    documents: int | None = optional()
+    added_bytes: int | None = optional()
+    problem: str | None = optional()
+
+
+@dataclass
+class ForgetResult(Record):
+    keep: list[str]
+    forget: list[str]
+    snapshots_removed: int
+    dry_run: bool
+
+
+@dataclass
+class ResticCheck(Record):
+    ok: bool
+    error: str | None
+    findings: list[str] | None = optional()
+
+
+@dataclass
+class SetVerdict(Record):
+    """One set read back by `check`: ok, FAILED or incomplete (then `parts` says which it has)."""
+    set_id: str = key("set")
+    verdict: str
+    problems: list[str]
+    parts: list[str] | None = optional()
+
+
+@dataclass
+class ArtifactsVerdict(Record):
+    """The newest build-artifacts snapshot read back: ok, none or FAILED."""
+    verdict: str
+    snapshot: str | None
+    artifacts: list[str]
+    problems: list[str]
+
+    @property
+    def failed(self) -> bool:
+        return self.verdict == "FAILED"
+
+
+@dataclass
+class CheckResult(Record):
+    ok: bool
+    restic_check: ResticCheck
+    read_data_subset: str | None
+    sets: list[SetVerdict]
+    failed_sets: list[str]
+    artifacts: ArtifactsVerdict
+    verified: int
+
+    def failure(self) -> str:
+        """One sentence naming what failed ("" when ok)."""
+        if self.ok:
+            return ""
+        return ("the repository failed its check"
+                + (f"; sets affected: {', '.join(self.failed_sets)}" if self.failed_sets else "")
+                + (f"; the build artifacts (snapshot {self.artifacts.snapshot}) are damaged"
+                   if self.artifacts.failed else ""))
+
+
+@dataclass
+class CopyResult(Record):
+    copied: list[str]
+    already_offsite: list[str]
+    offsite_complete_sets: int
+    repository: str
+
+
+@dataclass
+class FilesRestored(Record):
+    target: str
+    directories: dict[str, DirectorySummary]
+    seconds: float
+    bytes: int
+    files: int
+    moved_aside: str | None
+
+
+@dataclass
+class DbRestored(Record):
+    database: str
+    collections: dict[str, int]
+    reports_by_test_country: dict[str, list[int]]
+    seconds: float
+
+    @property
+    def documents(self) -> int:
+        return sum(self.collections.values())
+
+
+@dataclass
+class RestoreResult(Record):
+    """The set restored and its manifest; `files` and `db` only for the parts restored."""
+    set_id: str = key("set")
+    set_started: str
+    manifest: Manifest
+    files: FilesRestored | None = optional()
+    db: DbRestored | None = optional()
+
+
+@dataclass
+class ArtifactsRestored(Record):
+    restored: list[str]
+    snapshot: str | None = optional()
+    taken: str | None = optional()
+    reason: str | None = optional()
+
+
+# action -> the type of its result (`list` prints a list of SetRow)
+TYPES: dict[str, type[Record]] = {
+    "init": InitResult, "take": TakeResult, "list": SetRow, "forget": ForgetResult, "check": CheckResult,
+    "copy": CopyResult, "restore": RestoreResult, "artifacts-restore": ArtifactsRestored,
+}
+LISTS = ("list",)
+
+Result = Record | list  # list: list[SetRow]
+
+
+def load(action: str, data: Any) -> Result:
+    """The typed result of `action` from its decoded JSON (or from the dicts the snapshots modules return);
+    RecordError when it does not fit."""
+    if action not in TYPES:
+        raise RecordError(f"snapshots has no action {action!r}; actions: {', '.join(TYPES)}")
+    if action in LISTS:
+        return load_list(TYPES[action], data)
+    return TYPES[action].from_dict(data)
+
+
+def parse(action: str, text: str) -> Result:
+    """The typed result of `action` from what snapshots.cli printed; RecordError when it is not JSON or
+    does not fit."""
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        raise RecordError(f"the result of snapshots {action} is not JSON: {exc}") from None
+    return load(action, data)
+
+
+def to_json(result: Result) -> str:
+    """The JSON snapshots.cli prints for a result (a record, or a list of them)."""
+    if isinstance(result, list):
+        return json.dumps([r.to_dict() for r in result], indent=2)
+    return result.to_json()

@@ -1,0 +1,84 @@
+"""The stages in their images as the unprivileged user 990 (dr/contract.py, dr/launch.py), on a data root an
+operator filled as root: every report is read, nothing outside the data root is followed or handed over, and
+the backup container (root) takes and restores the files with their owners."""
+
+from __future__ import annotations
+
+import os
+import stat
+
+from conftest import running_instance
+
+from common import config
+from dr import backup, collector, contract, pipeline, services
+from pipeline_helpers import copy_samples
+from stages.layout import DataRoot
+
+UID = contract.STAGE_UID
+
+
+def owners(root) -> dict[str, int]:
+    out = {}
+    for dirpath, dirs, files in os.walk(root):
+        for name in dirs + files:
+            p = os.path.join(dirpath, name)
+            out[os.path.relpath(p, root)] = os.lstat(p).st_uid
+    return out
+
+
+def test_stages_run_unprivileged_on_a_data_root_filled_as_root_and_sets_keep_owners(built, tmp_path):
+    with running_instance(tmp_path, "aggr-stageuser") as cfg:
+        dr = DataRoot(cfg.data_root).ensure()
+        for p in copy_samples(dr):  # an operator's copy, as root, private
+            p.chmod(0o600)
+        (dr.root / "journal.jsonl").write_text("")  # left by an earlier run as root
+        shadow = tmp_path / "shadow"
+        shadow.write_text("root:secret\n")
+        shadow.chmod(0o600)
+        (dr.state("raw") / "sample" / "link-20140807.yaml").symlink_to(shadow)
+        os.link(shadow, dr.state("raw") / "sample" / "hard-20140807.yaml")
+
+        results = pipeline.run(cfg)
+        assert [(r.stage, r.exit_code) for r in results] == [("sanitize", 0), ("importer", 0)], \
+            [r.summary.errors or r.summary.failed for r in results]
+        assert results[1].summary.outcomes == {"postprocessed": 18, "imported": 18}
+        quarantined = results[0].summary.quarantined
+        assert {q["reason"] for q in quarantined if "20140807" in q["input"]} == {"not_a_regular_file"}
+        st = os.stat(shadow)
+        assert (st.st_uid, stat.S_IMODE(st.st_mode), shadow.read_text()) == (0, 0o600, "root:secret\n")
+
+        client = services.db_client(cfg)
+        try:
+            assert client[cfg.db.database].reports.count_documents({}) == 18
+        finally:
+            client.close()
+        published = [p for p in dr.files("archive") if p.suffix == ".yaml"]
+        assert len(published) == 18 and all(p.stat().st_uid == UID for p in published)
+        assert dr.journal.stat().st_uid == UID and dr.journal.stat().st_size > 0
+
+        # The backup container runs as root: the set keeps the stages' owner, and a restore gives it back.
+        assert backup.run(cfg, "init")[0] == 0
+        assert backup.run(cfg, "take")[0] == 0
+        before = {k: v for k, v in owners(dr.root).items() if not k.startswith(".")}
+        target = config.derive(cfg, {"data_root": str(tmp_path / "restored")})
+        code, _ = backup.run(target, "restore", db=False)
+        assert code == 0
+        after = {k: v for k, v in owners(target.data_root).items() if not k.startswith(".")}
+        assert after == before and UID in after.values()
+
+
+def test_sync_runs_unprivileged_with_a_private_copy_of_the_collector_key(built, tmp_path):
+    with running_instance(tmp_path, "aggr-syncuser") as cfg:
+        synced = collector.start(cfg)  # the sample collector, its key root-owned 0600 in the secrets
+        try:
+            with_collector = config.derive(cfg, {"collectors": [synced]})
+            key = os.stat(synced["key_file"])
+            assert (key.st_uid, stat.S_IMODE(key.st_mode)) == (0, 0o600)
+            (result,) = pipeline.run(with_collector, "sync")
+            assert result.exit_code == 0, result.summary.errors
+            assert result.summary.outcomes.get("pulled") == 20
+            pulled = DataRoot(cfg.data_root).files("raw")
+            assert len(pulled) == 20 and all(p.stat().st_uid == UID for p in pulled)
+            assert os.stat(synced["key_file"]).st_uid == 0  # the original is never handed over
+        finally:
+            collector.stop(cfg)

@@ -1,0 +1,206 @@
+"""What each container gets (dr/contract.py), without Docker: mounts, secrets, networks, user, and the one
+configuration file each container reads."""
+
+from __future__ import annotations
+
+import pytest
+
+from common import config
+from common.errors import DrError
+from dr import contract
+
+COLLECTOR = {"name": "c1", "host": "collector.example", "port": 22, "user": "collector",
+             "key_file": "/etc/aggregator-dr/keys/c1", "host_key": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5",
+             "archive_path": "/srv/archive"}
+
+
+@pytest.fixture
+def cfg(tmp_path):
+    return config.load(overrides={
+        "instance": "inst", "data_root": str(tmp_path / "data"), "secrets_dir": str(tmp_path / "secrets"),
+        "cache_dir": str(tmp_path / "cache"), "backup.repository": str(tmp_path / "repo"),
+        "offsite.repository": "rest:http://offsite:8000/aggr", "offsite.network": "inst-offsite",
+        "collectors": [COLLECTOR], "pipeline.workers": 3, "db.database": "aggr", "db.user": "writer"})
+
+
+def mounts(spec):
+    return {m.target: (m.source, m.mode) for m in spec.mounts}
+
+
+def secret_targets(spec):
+    return sorted(s.target for s in spec.secrets)
+
+
+def loaded(spec, cfg, tmp_path):
+    path = tmp_path / f"{spec.label}.toml"
+    path.write_text(contract.container_config(cfg, spec))
+    return config.load(path), path.read_text()
+
+
+def test_importer_gets_the_db_password_and_the_instance_network(cfg):
+    spec = contract.stage_spec(cfg, "importer")
+    assert spec.component == "importer" and spec.user == "990:990" and not spec.runs_as_root
+    assert secret_targets(spec) == ["/run/secrets/db-password"]
+    assert spec.secrets[0].source == f"{cfg.secrets_dir}/db-password"
+    assert spec.networks == ("inst",) and not spec.isolated
+    assert mounts(spec) == {"/data": (cfg.data_root, "rw")}
+    assert spec.command == ("python3", "-m", "stages.importer", "--json", "--config", contract.CONFIG_PATH)
+
+
+def test_sanitize_gets_no_secret_and_no_network(cfg):
+    spec = contract.stage_spec(cfg, "sanitize")
+    assert spec.component == "sanitizer" and spec.user == "990:990"
+    assert spec.secrets == () and spec.networks == () and spec.isolated
+    assert mounts(spec) == {"/data": (cfg.data_root, "rw")}
+
+
+def test_sanitize_gets_the_bridge_database_as_a_private_file(tmp_path):
+    cfg = config.load(overrides={"data_root": str(tmp_path / "d"), "pipeline.bridge_db": "/srv/bridges.json"})
+    spec = contract.stage_spec(cfg, "sanitize")
+    assert [(s.source, s.target) for s in spec.secrets] == [("/srv/bridges.json", "/run/bridge_db.json")]
+    derived, _ = loaded(spec, cfg, tmp_path)
+    assert derived.pipeline.bridge_db == "/run/bridge_db.json"
+
+
+def test_sync_gets_its_collectors_keys_and_the_instance_network(cfg, tmp_path):
+    spec = contract.stage_spec(cfg, "sync")
+    assert spec.user == "990:990" and spec.networks == ("inst",)
+    assert [(s.source, s.target) for s in spec.secrets] == [(COLLECTOR["key_file"], "/run/secrets/collector-c1")]
+    derived, text = loaded(spec, cfg, tmp_path)
+    assert derived.collectors[0].key_file == "/run/secrets/collector-c1"
+    assert derived.collectors[0].host == "collector.example" and derived.data_root == "/data"
+    assert "[db]" not in text and "[backup]" not in text
+
+
+def test_sync_without_collectors_is_refused(tmp_path):
+    with pytest.raises(DrError, match="no collectors"):
+        contract.stage_spec(config.load(overrides={"data_root": str(tmp_path)}), "sync")
+
+
+def test_unknown_stage_and_action_are_refused(cfg):
+    with pytest.raises(DrError, match="unknown stage"):
+        contract.stage_spec(cfg, "nope")
+    with pytest.raises(DrError, match="unknown snapshot action"):
+        contract.backup_spec(cfg, "nope", "h")
+
+
+def test_stage_configs_hold_only_what_the_stage_needs(cfg, tmp_path):
+    sanitize, text = loaded(contract.stage_spec(cfg, "sanitize"), cfg, tmp_path)
+    assert sanitize.data_root == "/data" and sanitize.pipeline.workers == 3
+    for section in ("[db]", "[backup]", "[offsite]", "[[collectors]]", "secrets_dir", "[sync]"):
+        assert section not in text
+    importer, text = loaded(contract.stage_spec(cfg, "importer"), cfg, tmp_path)
+    assert (importer.db.host, importer.db.port, importer.db.database, importer.db.user) == \
+        ("inst-db", 27017, "aggr", "writer")
+    assert importer.secrets_dir == "/run/secrets" and importer.pipeline.workers == 3
+    assert "[[collectors]]" not in text and "[backup]" not in text
+
+
+def test_take_mounts_the_data_root_rw_and_artifacts_ro_when_they_exist(cfg):
+    spec = contract.backup_spec(cfg, "take", "host1", artifacts=True)
+    assert spec.user == "0:0" and spec.runs_as_root and spec.hostname == "aggregator-dr-backup"
+    assert mounts(spec) == {"/data": (cfg.data_root, "rw"), "/artifacts": (f"{cfg.cache_dir}/go", "ro"),
+                            "/cache/restic": (f"{cfg.cache_dir}/restic", "rw"), "/repo": (cfg.backup.repository, "rw")}
+    assert secret_targets(spec) == ["/run/secrets/db-password", "/run/secrets/restic-password"]
+    assert spec.networks == ("inst",)
+    assert "/artifacts" not in mounts(contract.backup_spec(cfg, "take", "host1", artifacts=False))
+    assert spec.command[:6] == ("python3", "-m", "snapshots.cli", "take", "--host", "host1")
+    assert spec.command[-2:] == ("--config", contract.CONFIG_PATH) and "--set" not in spec.command
+
+
+def test_take_asks_the_host_whether_artifacts_exist(cfg):
+    assert "/artifacts" not in mounts(contract.backup_spec(cfg, "take", "h"))
+    (cfg.cache_path / "go").mkdir(parents=True)
+    assert "/artifacts" in mounts(contract.backup_spec(cfg, "take", "h"))
+
+
+@pytest.mark.parametrize("action", ["init", "list", "forget", "check"])
+def test_repository_actions_get_no_data_no_db_and_the_default_bridge(cfg, action):
+    spec = contract.backup_spec(cfg, action, "h")
+    assert set(mounts(spec)) == {"/cache/restic", "/repo"}
+    assert secret_targets(spec) == ["/run/secrets/restic-password"]
+    assert spec.networks == () and not spec.isolated
+
+
+@pytest.mark.parametrize("action", ["init", "list", "forget", "check", "restore"])
+def test_offsite_actions_get_the_offsite_network_and_both_offsite_secrets(cfg, action, tmp_path):
+    spec = contract.backup_spec(cfg, action, "h", offsite=True, files=False, db=False)
+    assert spec.networks == ("inst-offsite",)
+    assert secret_targets(spec) == ["/run/secrets/offsite-http-password", "/run/secrets/offsite-restic-password"]
+    assert "/repo" not in mounts(spec) and "--offsite" in spec.command
+    derived, _ = loaded(spec, cfg, tmp_path)
+    assert derived.offsite.repository == "rest:http://offsite:8000/aggr" and derived.offsite.user == "aggregator"
+
+
+def test_copy_uses_both_repositories(cfg):
+    spec = contract.backup_spec(cfg, "copy", "h")
+    assert secret_targets(spec) == ["/run/secrets/offsite-http-password", "/run/secrets/offsite-restic-password",
+                                    "/run/secrets/restic-password"]
+    assert "/repo" in mounts(spec) and spec.networks == ("inst-offsite",) and "--offsite" not in spec.command
+
+
+def test_offsite_actions_need_an_offsite_repository(tmp_path):
+    cfg = config.load(overrides={"data_root": str(tmp_path)})
+    with pytest.raises(DrError, match="no off-site repository"):
+        contract.backup_spec(cfg, "copy", "h")
+    assert contract.backup_spec(cfg, "list", "h").networks == ()
+
+
+def test_a_local_repository_is_mounted_at_repo_a_rest_url_is_not(cfg, tmp_path):
+    local = contract.backup_spec(cfg, "list", "h")
+    assert mounts(local)["/repo"] == (cfg.backup.repository, "rw")
+    assert next(m for m in local.mounts if m.target == "/repo").create == 0o700
+    derived, _ = loaded(local, cfg, tmp_path)
+    assert derived.backup.repository == "/repo"
+    remote_cfg = config.derive(cfg, {"backup.repository": "rest:http://u:p@rs:8000/x"})
+    remote = contract.backup_spec(remote_cfg, "list", "h")
+    assert "/repo" not in mounts(remote)
+    derived, _ = loaded(remote, remote_cfg, tmp_path)
+    assert derived.backup.repository == "rest:http://u:p@rs:8000/x"
+
+
+@pytest.mark.parametrize("files, db", [(True, True), (True, False), (False, True)])
+def test_restore_mounts_and_reaches_only_what_it_restores(cfg, files, db, tmp_path):
+    spec = contract.backup_spec(cfg, "restore", "h", files=files, db=db, extra=("--snapshot-set", "latest"))
+    assert ("/data" in mounts(spec)) == files
+    assert ("/run/secrets/db-password" in secret_targets(spec)) == db
+    assert spec.networks == (("inst",) if db else ())
+    assert ("--no-files" in spec.command) == (not files) and ("--no-db" in spec.command) == (not db)
+    assert "--snapshot-set" in spec.command
+    derived, text = loaded(spec, cfg, tmp_path)
+    assert ("[db]" in text) == db
+    if db:
+        assert (derived.db.host, derived.db.port, derived.db.database) == ("inst-db", 27017, "aggr")
+
+
+def test_artifacts_restore_mounts_the_artifacts_folder_rw(cfg):
+    spec = contract.backup_spec(cfg, "artifacts-restore", "h")
+    assert mounts(spec)["/artifacts"] == (f"{cfg.cache_dir}/go", "rw") and "/data" not in mounts(spec)
+
+
+def test_backup_config_has_container_paths_and_the_host_settings(cfg, tmp_path):
+    cfg = config.derive(cfg, {"backup.lock_timeout": 77, "backup.dump_under_lock": True, "retention.keep_last": 5})
+    derived, text = loaded(contract.backup_spec(cfg, "take", "h"), cfg, tmp_path)
+    assert (derived.data_root, derived.cache_dir, derived.secrets_dir) == ("/data", "/cache", "/run/secrets")
+    assert derived.backup.lock_timeout == 77 and derived.backup.dump_under_lock is True
+    assert derived.retention.keep_last == 5
+    assert "[[collectors]]" not in text and "[pipeline]" not in text
+
+
+def test_configs_hold_secret_paths_never_secret_values(cfg, tmp_path):
+    from common import secrets
+    for name in (secrets.DB_PASSWORD, secrets.RESTIC_PASSWORD, secrets.OFFSITE_RESTIC_PASSWORD,
+                 secrets.OFFSITE_HTTP_PASSWORD):
+        secrets.put(cfg.secrets_dir, name, f"value-of-{name}-xyzzy")
+    specs = [contract.stage_spec(cfg, s) for s in contract.STAGES]
+    specs += [contract.backup_spec(cfg, a, "h") for a in contract.ACTIONS]
+    for spec in specs:
+        text = contract.container_config(cfg, spec)
+        assert "xyzzy" not in text and cfg.secrets_dir not in text, spec.label
+
+
+def test_binds_name_the_host_paths_of_mounts_and_secrets(cfg):
+    binds = contract.backup_spec(cfg, "take", "h").binds()
+    assert binds["/data"] == cfg.data_root and binds["/repo"] == cfg.backup.repository
+    assert binds["/run/secrets/db-password"] == f"{cfg.secrets_dir}/db-password"
+    assert contract.CONFIG_PATH not in binds

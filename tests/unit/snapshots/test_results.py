@@ -1,0 +1,195 @@
+"""The results of snapshots.cli's actions are types (snapshots/results.py): each reads back from the JSON it
+prints into an equal value, the JSON keeps the shape the actions printed as dicts, and what the snapshots
+modules return fits its type (checked with a stand-in for restic)."""
+
+import copy
+import json
+from types import SimpleNamespace
+
+import pytest
+
+from common.records import RecordError
+from snapshots import manifest, offsite, results, sets
+
+DIRS = {"raw": {"files": 2, "reports": 1, "bytes": 1200, "digest": "ab" * 32},
+        "archive": {"files": 4, "reports": 2, "bytes": 9000, "digest": "cd" * 32}}
+DATABASE = {"database": "aggregator", "collections": {"reports": 2, "measurements": 7},
+            "reports_by_test_country": {"web_connectivity IT": [2, 7]}}
+MANIFEST = {
+    "format": 1, "set": "20260101T000000Z", "host": "aggr", "version": "0.1.0", "started": "2026-01-01T00:00:00Z",
+    "locked": "2026-01-01T00:00:01Z", "ended": "2026-01-01T00:00:09Z", "paused_seconds": 1.25,
+    "lock_waited_seconds": 0.0, "recovered": ["sanitize: rolled back tx-1"], "dump_under_lock": False,
+    "journal_position": 4096, "directories": DIRS, "database": DATABASE,
+    "snapshots": {"files": "f" * 64, "db": "d" * 64}, "added_bytes": {"files": 1000, "db": 300},
+}
+ROW = {"set": "20260101T000000Z", "time": "2026-01-01T00:00:00", "complete": True,
+       "parts": ["db", "files", "manifest"], "snapshots": {"files": "ffffffff", "db": "dddddddd", "manifest": "mmmmmmmm"},
+       "paused_seconds": 1.25, "reports": 3, "bytes": 10200, "documents": 9, "added_bytes": 1300}
+
+# One example per action (and per variant of an action's result), as snapshots.cli printed them as dicts.
+EXAMPLES = [
+    ("init", {"created": True, "repository": "/repo"}),
+    ("take", MANIFEST),
+    ("take", MANIFEST | {"artifacts": {"saved": True, "fingerprint": "0123456789abcdef", "snapshot": "abcdef12",
+                                       "artifacts": ["ferretdb-v1.24.2/ferretdb"]}}),
+    ("take", MANIFEST | {"artifacts": {"saved": False, "reason": "no artifacts in /artifacts"}}),
+    ("take", MANIFEST | {"artifacts": {"saved": False, "error": "restic backup failed"}}),
+    ("list", []),
+    ("list", [ROW, {"set": "20251231T000000Z", "time": "2025-12-31T00:00:00", "complete": False,
+                    "parts": ["files"], "snapshots": {"files": "eeeeeeee"}},
+              {"set": "20251230T000000Z", "time": "2025-12-30T00:00:00", "complete": False,
+               "parts": ["db", "files", "manifest"], "snapshots": {"files": "1", "db": "2", "manifest": "3"},
+               "problem": "manifest unreadable: boom"}]),
+    ("forget", {"keep": ["20260101T000000Z"], "forget": ["20251231T000000Z"], "snapshots_removed": 1,
+                "dry_run": False}),
+    ("check", {"ok": True, "restic_check": {"ok": True, "error": None}, "read_data_subset": None,
+               "sets": [{"set": "20260101T000000Z", "verdict": "ok", "problems": []},
+                        {"set": "20251231T000000Z", "verdict": "incomplete", "problems": [], "parts": ["files"]}],
+               "failed_sets": [], "artifacts": {"verdict": "none", "snapshot": None, "artifacts": [], "problems": []},
+               "verified": 1}),
+    ("check", {"ok": False, "restic_check": {"ok": False, "error": "restic check failed", "findings": ["pack x"]},
+               "read_data_subset": "10%",
+               "sets": [{"set": "20260101T000000Z", "verdict": "FAILED", "problems": ["raw/: digest differs"]}],
+               "failed_sets": ["20260101T000000Z"],
+               "artifacts": {"verdict": "FAILED", "snapshot": "abcdef12", "artifacts": [],
+                             "problems": ["artifacts snapshot abcdef12 cannot be read back"]},
+               "verified": 0}),
+    ("copy", {"copied": ["20260101T000000Z"], "already_offsite": [], "offsite_complete_sets": 1,
+              "repository": "rest:http://aggr-offsite:8000/aggregator"}),
+    ("restore", {"set": "20260101T000000Z", "set_started": "2026-01-01T00:00:00Z", "manifest": MANIFEST,
+                 "files": {"target": "/data", "directories": DIRS, "seconds": 0.5, "bytes": 10200, "files": 6,
+                           "moved_aside": None},
+                 "db": {"database": "aggregator", "collections": DATABASE["collections"],
+                        "reports_by_test_country": DATABASE["reports_by_test_country"], "seconds": 0.25}}),
+    ("restore", {"set": "20260101T000000Z", "set_started": "2026-01-01T00:00:00Z", "manifest": MANIFEST,
+                 "files": {"target": "/data", "directories": DIRS, "seconds": 0.5, "bytes": 10200, "files": 6,
+                           "moved_aside": "/data/.replaced-20260101T000000Z"}}),
+    ("artifacts-restore", {"restored": ["ferretdb-v1.24.2/ferretdb"], "snapshot": "abcdef12",
+                           "taken": "2026-01-01T00:00:00"}),
+    ("artifacts-restore", {"restored": [], "reason": "the repository holds no build artifacts"}),
+]
+
+
+@pytest.mark.parametrize("action,data", EXAMPLES, ids=[f"{a}-{i}" for i, (a, _) in enumerate(EXAMPLES)])
+def test_every_result_round_trips_through_its_json_unchanged(action, data):
+    result = results.load(action, copy.deepcopy(data))
+    expected = results.TYPES[action]
+    assert all(isinstance(r, expected) for r in result) if action in results.LISTS else isinstance(result, expected)
+    text = results.to_json(result)
+    assert json.loads(text) == data  # the shape operators read with --json is the one printed before
+    assert results.parse(action, text) == result
+
+
+def test_every_action_has_a_type_and_an_example():
+    from snapshots import cli
+
+    assert set(results.TYPES) == set(cli.ACTIONS) == {a for a, _ in EXAMPLES}
+
+
+def test_results_are_read_as_attributes():
+    take = results.load("take", MANIFEST)
+    assert (take.set_id, take.reports, take.bytes, take.documents, take.bytes_added) == \
+        ("20260101T000000Z", 3, 10200, 9, 1300)
+    assert take.directories["raw"].reports == 1 and take.artifacts is None
+    restored = results.load("restore", EXAMPLES[-4][1])
+    assert restored.files.files == 6 and restored.db.documents == 9 and restored.manifest.started.startswith("2026")
+    checked = results.load("check", EXAMPLES[9][1])
+    assert checked.failure() == ("the repository failed its check; sets affected: 20260101T000000Z; the build "
+                                 "artifacts (snapshot abcdef12) are damaged")
+    assert results.load("check", EXAMPLES[8][1]).failure() == ""
+
+
+def test_a_manifest_keeps_what_a_newer_version_wrote_and_reads_an_older_one():
+    newer = MANIFEST | {"compression": "zstd"}
+    m = results.Manifest.from_dict(newer)
+    assert m.extra == {"compression": "zstd"} and m.to_dict() == newer
+    older = {k: v for k, v in MANIFEST.items() if k not in ("dump_under_lock", "added_bytes")}
+    older["database"] = {"collections": DATABASE["collections"]}
+    m = results.Manifest.from_dict(older)
+    assert m.dump_under_lock is False and m.bytes_added == 0 and m.database.reports_by_test_country is None
+
+
+@pytest.mark.parametrize("action,data,message", [
+    ("init", {"created": "yes", "repository": "/repo"}, "InitResult.created: expected bool, got str"),
+    ("init", {"created": True}, "InitResult: missing key repository"),
+    ("init", {"created": True, "repository": "/r", "extra": 1}, "InitResult: unexpected key(s) extra"),
+    ("forget", {"keep": "all", "forget": [], "snapshots_removed": 0, "dry_run": True},
+     "ForgetResult.keep: expected a list, got str"),
+    ("list", {"set": "x"}, "expected a list, got dict"),
+    ("list", [{"set": "x", "time": "t", "complete": True, "parts": [], "snapshots": {}, "reports": 1.5}],
+     "list of SetRow[0].reports: expected int, got float"),
+    ("take", MANIFEST | {"directories": {"raw": {"files": 1}}}, "TakeResult.directories.raw: missing key"),
+    ("copy", [], "CopyResult: expected an object, got list"),
+    ("nosuch", {}, "snapshots has no action 'nosuch'"),
+])
+def test_a_result_that_does_not_fit_is_refused_naming_the_field(action, data, message):
+    with pytest.raises(RecordError, match=None) as err:
+        results.load(action, data)
+    assert message in str(err.value)
+
+
+def test_text_that_is_not_json_is_refused():
+    with pytest.raises(RecordError, match="not JSON"):
+        results.parse("list", "restic: repository is locked")
+
+
+class FakeRestic:
+    """restic as sets, offsite and forget use it: snapshots with tags, manifests to dump, forget, copy."""
+
+    def __init__(self, repository="/repo"):
+        self.repository = repository
+        self.password_file = "/run/secrets/restic-password"
+        self.snapshots: list[dict] = []
+        self.manifests: dict[str, dict] = {}
+        self.peers: dict[str, "FakeRestic"] = {}
+
+    def add_set(self, set_id, kinds=sets.KINDS):
+        for kind in kinds:
+            sid = f"{set_id}-{kind}"
+            self.snapshots.append({"id": sid, "short_id": sid[-12:], "time": "2026-01-01T00:00:00.123Z",
+                                   "tags": [f"set:{set_id}", f"kind:{kind}"], "paths": ["/data"]})
+            if kind == "manifest":
+                self.manifests[sid] = MANIFEST | {"set": set_id}
+
+    def json(self, *args):
+        assert args == ("snapshots",)
+        return copy.deepcopy(self.snapshots)
+
+    def run(self, cmd, *args, capture=False, quiet=False, **_):
+        if cmd == "dump":
+            return json.dumps(self.manifests[args[1]])
+        if cmd == "forget":
+            self.snapshots = [s for s in self.snapshots if s["id"] not in args]
+        if cmd == "copy":
+            source = self.peers[args[1]]
+            ids = args[4:]
+            self.snapshots += [s for s in source.snapshots if s["id"] in ids]
+            self.manifests.update({k: v for k, v in source.manifests.items() if k in ids})
+        return ""
+
+
+KEEP_ONE = SimpleNamespace(keep_last=1, keep_hourly=0, keep_daily=0, keep_weekly=0, keep_monthly=0)
+
+
+def test_what_the_snapshots_modules_return_fits_the_types():
+    primary = FakeRestic()
+    primary.add_set("20260101T000000Z")
+    primary.add_set("20251231T000000Z", kinds=("files",))
+    rows = results.load("list", sets.listing(primary))
+    assert [(r.set_id, r.complete, r.reports) for r in rows] == \
+        [("20260101T000000Z", True, 3), ("20251231T000000Z", False, None)]
+
+    remote = FakeRestic("rest:http://offsite:8000/aggregator")
+    remote.peers[primary.repository] = primary
+    copied = results.load("copy", offsite.copy(primary, remote))
+    assert copied.copied == ["20260101T000000Z"] and copied.offsite_complete_sets == 1
+
+    forgot = results.load("forget", sets.forget(primary, KEEP_ONE, dry_run=True))
+    assert forgot.keep == ["20260101T000000Z"] and forgot.forget == ["20251231T000000Z"] and forgot.dry_run
+
+
+def test_a_manifest_of_real_directories_fits(tmp_path):
+    (tmp_path / "raw").mkdir()
+    (tmp_path / "raw" / "r.yaml").write_text("x: 1\n")
+    body = MANIFEST | {"directories": manifest.directories(tmp_path)}
+    assert results.Manifest.from_dict(body).directories["raw"].reports == 1
