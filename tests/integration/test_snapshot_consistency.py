@@ -21,7 +21,7 @@ from pipeline_helpers import generate, journal_lines
 from stages.layout import REPORT_STATES, DataRoot
 
 ROOT = Path(__file__).resolve().parents[2]
-REPORTS = 2500
+REPORTS = 1500
 
 
 @pytest.fixture(scope="module")
