@@ -23,8 +23,9 @@ _log = log.get("backup")
 def run(cfg: Config, action: str, dry_run: bool = False, extra: tuple[str, ...] = (),
         offsite: bool = False, files: bool = True, db: bool = True) -> tuple[int, results.Result | None]:
     """(exit code, result or None) of one snapshots.cli action (init, take, list, forget, check, copy,
-    restore, artifacts-restore), read back into its type (snapshots/results.py); offsite: the action works on the off-site repository; extra: more arguments
-    (--read-data-subset, --snapshot-set, --force); files, db: restore the state directories, the database."""
+    restore, artifacts-restore), read back into its type (snapshots/results.py); offsite: the action works on
+    the off-site repository; extra: more arguments (--read-data-subset, --snapshot-set, --force); files, db:
+    restore the state directories, the database."""
     spec = contract.backup_spec(cfg, action, socket.gethostname(), offsite=offsite, files=files, db=db,
                                 dry_run=dry_run, extra=tuple(extra))
     if action == "init":
