@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import multiprocessing
+from collections import deque
 from collections.abc import Callable, Iterable
 from concurrent.futures.process import BrokenProcessPool
 
@@ -38,16 +39,27 @@ def run_isolated(worker: Callable, items: Iterable, args: tuple, workers: int,
 def _pass(worker: Callable, todo: list, args: tuple, workers: int, collect: Callable[[object], None],
           stopped: Callable[[], bool]) -> tuple[list, list]:
     """Run todo through one pool, collecting results. Returns (the items in flight when a worker died,
-    the items not started then); both empty when the pool stayed whole."""
+    the items not started then); both empty when the pool stayed whole.
+
+    A pool can break at any moment: while a result is being read, or between two results, in which case
+    the next submit raises. Either way nothing more is submitted, what is in flight is drained (results
+    that arrived are collected, the others become suspects), and the items never started are returned."""
     ctx = multiprocessing.get_context("spawn")
+    queue = deque(todo)
+    inflight: dict[cf.Future, object] = {}
+    suspects: list = []
+    broken = False
     with cf.ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-        inflight: dict[cf.Future, object] = {}
-        it = iter(todo)
-        for item in it:
-            inflight[pool.submit(worker, item, *args)] = item
-            if len(inflight) >= 2 * workers:
+        while True:
+            while queue and not broken and len(inflight) < 2 * workers:
+                item = queue.popleft()
+                try:
+                    inflight[pool.submit(worker, item, *args)] = item
+                except BrokenProcessPool:
+                    queue.appendleft(item)  # never started
+                    broken = True
+            if not inflight:
                 break
-        while inflight:
             done, _ = cf.wait(inflight, return_when=cf.FIRST_COMPLETED)
             for fut in done:
                 item = inflight.pop(fut)
@@ -55,11 +67,12 @@ def _pass(worker: Callable, todo: list, args: tuple, workers: int, collect: Call
                     result = fut.result()
                 except BrokenProcessPool:
                     # Which of the items in flight killed the worker is not known yet.
-                    return [item, *inflight.values()], list(it)
+                    suspects.append(item)
+                    broken = True
+                    continue
                 collect(result)
                 if stopped():
                     return [], []
-                nxt = next(it, None)
-                if nxt is not None:
-                    inflight[pool.submit(worker, nxt, *args)] = nxt
+    if broken:
+        return suspects, list(queue)
     return [], []
