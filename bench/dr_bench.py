@@ -28,7 +28,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 
-from common import config, log, secrets  # noqa: E402
+from common import config, db, log, secrets  # noqa: E402
 from dr import backup, containers, drill, pipeline, rebuild, sandbox, services  # noqa: E402
 from snapshots import manifest  # noqa: E402
 
@@ -61,7 +61,7 @@ def instance(work: Path, name: str, keep_data: bool = False, **overrides):
         collector.stop(cfg)
         services.down(cfg)
         client = docker.from_env()
-        for v in [] if keep_data else client.volumes.list(filters={"name": services.db_volume_name(cfg)}):
+        for v in [] if keep_data else client.volumes.list(filters={"name": services.pg_volume_name(cfg)}):
             v.remove(force=True)
         for net in client.networks.list(names=[services.network_name(cfg)]):
             net.remove()
@@ -188,16 +188,16 @@ def restores(cfg, work: Path, parts: dict, r: dict) -> None:
                                           "documents_restored")}
     note(drill=r["drill"])
     with sandbox.throwaway(cfg, "plain") as sb:
-        db_pw = secrets.path(sb.cfg.secrets_dir, secrets.DB_PASSWORD)
+        db_pw = secrets.path(sb.cfg.secrets_dir, db.password_name("owner"))
         script = (f"export RESTIC_REPOSITORY=/repo; s=$EPOCHREALTIME; "
                   f"restic restore -q {parts['files']} --target /work/plain-restore >&2; "
                   f"e=$EPOCHREALTIME; echo files $(python3 -c \"print($e - $s)\"); s=$EPOCHREALTIME; "
                   f"restic dump -q {parts['db']} /database.dbdump | python3 -m snapshots.dbdump "
-                  f"restore --host {services.container_name(sb.cfg, 'db')} --password-file /run/secrets/db-password >&2; "
+                  f"restore --host {services.container_name(sb.cfg, 'db')} --user owner --password-file /run/secrets/db-owner-password >&2; "
                   f"e=$EPOCHREALTIME; echo db $(python3 -c \"print($e - $s)\")")
         out = plain_restic(sb.cfg, work, script, "plain-restore", {
             cfg.backup.repository: {"bind": "/repo", "mode": "rw"},
-            str(db_pw): {"bind": "/run/secrets/db-password", "mode": "ro"}})
+            str(db_pw): {"bind": "/run/secrets/db-owner-password", "mode": "ro"}})
         r["plain_restore"] = {k: round(float(v), 1) for k, v in (line.split() for line in
                                                                   out.strip().splitlines())}
         shutil.rmtree(work / "plain-restore", ignore_errors=True)

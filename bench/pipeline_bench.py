@@ -30,7 +30,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from common import config, db, secrets  # noqa: E402
+from common import config, db  # noqa: E402
 from dr import configfile  # noqa: E402
 from stages.layout import DataRoot  # noqa: E402
 
@@ -108,18 +108,18 @@ def make_set(kind: str, work: Path, mb: float, report_mb: float) -> list[Path]:
 
 
 def start_db(work: Path):
-    import docker
+    """A database of its own (postgres + db, as the drills' sandbox starts it) with the importer's
+    collections; returns (sandbox.Database, its port, the secrets folder with the role passwords)."""
+    from dr import sandbox
+    from stages import schema
 
     secrets_dir = work / "secrets"
-    pw_path, _ = secrets.ensure(secrets_dir, secrets.DB_PASSWORD)
-    port = free_port()
-    cfg = config.load()
-    container = docker.from_env().containers.run(
-        cfg.image("db"), detach=True, environment={"DB_NAME": "aggregator", "DB_USER": "aggregator"},
-        volumes={str(pw_path): {"bind": "/run/secrets/db-password", "mode": "ro"}},
-        ports={"27017/tcp": ("127.0.0.1", port)}, labels={"org.aggregator-dr.bench": "1"})
-    db.wait_ready("127.0.0.1", port, "aggregator", pw_path.read_text().strip(), "aggregator", 60)
-    return container, port, secrets_dir
+    cfg = config.load(overrides={"instance": "aggr-bench-db", "secrets_dir": str(secrets_dir)})
+    database = sandbox.start_database(cfg)
+    owner = db.client_as(cfg.db, secrets_dir, "owner", host="127.0.0.1", port=database.port)
+    schema.ensure(owner[cfg.db.database])
+    owner.close()
+    return database, database.port, secrets_dir
 
 
 def main():
@@ -164,7 +164,9 @@ def main():
             results["sync"] = bench_sync(work, files, size)
     finally:
         if container is not None:
-            container.remove(force=True)
+            from dr import docker_api, sandbox
+            sandbox.stop_database(container)
+            docker_api.remove_network("aggr-bench-db")
         shutil.rmtree(work, ignore_errors=True)
     print(json.dumps(results, indent=2))
 

@@ -120,8 +120,12 @@ SCHEMA: dict[str, Any] = {
         "bind": Field(str, "127.0.0.1", _ip, "host address the database port is published on"),
         "host": Field(str, "127.0.0.1", _host, "where clients (stages, tools) reach the database"),
         "port": Field(int, 27017, _port),
-        "database": Field(str, "aggregator", _name),
-        "user": Field(str, "aggregator", _name),
+        "database": Field(str, "aggregator", _name,
+                          "the MongoDB database (a PostgreSQL schema); roles: common/db.py ROLES"),
+        "postgres_host": Field(str, "", lambda v: None if v == "" else _host(v),
+                               "where psql reaches PostgreSQL (the backup container: <instance>-postgres); "
+                               "empty: not reachable from here"),
+        "postgres_port": Field(int, 5432, _port),
     },
     "webmirror": {
         "bind": Field(str, "127.0.0.1", _ip),

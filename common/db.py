@@ -1,19 +1,61 @@
-"""Connecting to the database (FerretDB, MongoDB wire protocol) with credentials from the secrets directory."""
+"""Connecting to the database: FerretDB 1.x (MongoDB wire protocol) in front of PostgreSQL.
+
+FerretDB 1.x with its default ("old") authentication passes each client's user name and password through
+to PostgreSQL (the PLAIN mechanism, authSource `$external`), so every connection is one of PostgreSQL's
+roles and PostgreSQL's grants decide what it may do (dockerfiles/postgres/roles.sql):
+
+  owner     creates and drops collections and indexes: `rebuild` (services.start) and restores only
+  importer  reads and writes documents of existing collections
+  reader    reads: the web side, status, drills' queries
+  backup    reads, and may stream a physical copy
+
+Each role's password is a file in the secrets directory (`db-<role>-password`). PLAIN sends the password
+as it is: until TLS is added, the database port is published on loopback only and PostgreSQL accepts these
+roles only from its own Docker networks (pg_hba `samenet`).
+
+What PostgreSQL refuses reaches pymongo as FerretDB's code 1 (InternalError) with PostgreSQL's message and
+SQLSTATE inside; `refusal` turns that into one clear sentence naming the role.
+"""
 
 from __future__ import annotations
 
+import re
+import time
+
 import pymongo
 
+from common import poll, secrets
+from common.errors import DatabaseRefused
 
-def client(host: str, port: int, user: str, password: str, database: str, timeout_s: float = 10.0,
+ROLES = ("owner", "importer", "reader", "backup")
+MECHANISM = "PLAIN"
+AUTH_SOURCE = "$external"
+
+# PostgreSQL's SQLSTATE codes FerretDB passes on, and what they mean for the operator.
+_SQLSTATES = {
+    "42501": "has no permission for this",  # insufficient_privilege
+    "28P01": "was refused: wrong password",  # invalid_password
+    "28000": "is not allowed to connect from here",  # invalid_authorization_specification (pg_hba)
+}
+_NOT_OWNER = "must be owner of"  # PostgreSQL says this (SQLSTATE 42501) for DROP, ALTER, CREATE INDEX
+
+
+def password_name(role: str) -> str:
+    """The secret file holding a role's password."""
+    if role not in ROLES:
+        raise ValueError(f"unknown database role {role!r} (one of {', '.join(ROLES)})")
+    return f"db-{role}-password"
+
+
+def client(host: str, port: int, role: str, password: str, timeout_s: float = 10.0,
            **kwargs) -> pymongo.MongoClient:
     return pymongo.MongoClient(
         host=host,
         port=port,
-        username=user,
+        username=role,
         password=password,
-        authSource=database,
-        authMechanism="SCRAM-SHA-256",
+        authSource=AUTH_SOURCE,
+        authMechanism=MECHANISM,
         serverSelectionTimeoutMS=int(timeout_s * 1000),
         connectTimeoutMS=int(timeout_s * 1000),
         directConnection=True,
@@ -21,39 +63,69 @@ def client(host: str, port: int, user: str, password: str, database: str, timeou
     )
 
 
+def client_as(db_cfg, secrets_dir, role: str, host: str | None = None, port: int | None = None,
+              **kwargs) -> pymongo.MongoClient:
+    """A client logged in as role, its password read from the secrets directory; host and port default to
+    the configuration's [db] host and port."""
+    password = secrets.read(secrets_dir, password_name(role))
+    return client(host or db_cfg.host, port or db_cfg.port, role, password, **kwargs)
+
+
+def refusal(exc: BaseException, role: str) -> DatabaseRefused | None:
+    """The clear error for what PostgreSQL refused the role (a privilege, its password, its address), or
+    None when exc is something else."""
+    if not isinstance(exc, pymongo.errors.OperationFailure):
+        return None
+    text = str(exc)
+    for state, meaning in _SQLSTATES.items():
+        if f"SQLSTATE {state}" in text or (state == "42501" and _NOT_OWNER in text):
+            detail = re.search(r"(?:ERROR|FATAL): ([^(\n]*?)(?: \(SQLSTATE|', 'code'|\"|$)", text)
+            said = detail.group(1).strip() if detail else text[-200:]
+            return DatabaseRefused(f"the database role {role} {meaning}: PostgreSQL says: {said}", role, state)
+    return None
+
+
 def count(database, name: str) -> int:
-    """The documents stored in one collection, counted by the database: collStats' count. FerretDB 1.x on
-    SQLite answers it from SQLite's own b-tree (one leaf cell per stored row) in seconds, where
-    count_documents and the count command read and decode every document (4 s against 230 s for 443,312
-    measurements, docs/benchmarks.md). A collection that does not exist counts 0."""
+    """The documents stored in one collection, exactly. A collection that does not exist counts 0.
+
+    FerretDB's count command reads every document of the collection (over PostgreSQL its collStats count
+    is ANALYZE's estimate, and -1 for a role that does not own the table: never used). Exact but at
+    FerretDB's speed; see docs/architecture.md's TODO for counting in PostgreSQL itself."""
     if name not in database.list_collection_names():
         return 0
-    n = database.command("collStats", name).get("count")
-    return int(n) if n is not None else database[name].count_documents({})
+    return int(database.command("count", name)["n"])
+
+
+def is_empty(database, name: str) -> bool:
+    """Whether a collection holds no document: one document asked for (FerretDB pushes the limit down)."""
+    return database[name].find_one({}, {"_id": 1}) is None
 
 
 def ping(c: pymongo.MongoClient, database: str) -> None:
     c[database].command("ping")
-    # ping does not need authentication; a real read does.
+    # ping needs no login; a real read makes FerretDB log in to PostgreSQL with our credentials.
     c[database].list_collection_names()
 
 
-def wait_ready(host: str, port: int, user: str, password: str, database: str, timeout_s: float = 60.0) -> float:
-    """Poll until the database accepts our credentials; returns the seconds waited. Raises poll.WaitTimeout
-    naming the database and the last error (refused, authentication failed, ...)."""
-    import time
-
-    from common import poll
+def wait_ready(host: str, port: int, role: str, password: str, database: str, timeout_s: float = 60.0) -> float:
+    """Poll until the database accepts the role's credentials; returns the seconds waited. A refusal by
+    PostgreSQL (wrong password, role not allowed) is raised at once as DatabaseRefused; anything else is
+    retried until poll.WaitTimeout names the database and the last error."""
 
     def accepts() -> bool:
-        c = client(host, port, user, password, database, timeout_s=2.0)
+        c = client(host, port, role, password, timeout_s=2.0)
         try:
             ping(c, database)
             return True
+        except pymongo.errors.OperationFailure as exc:
+            refused = refusal(exc, role)
+            if refused is not None and refused.sqlstate != "28000":
+                raise refused from None
+            raise
         finally:
             c.close()
 
     start = time.monotonic()
-    poll.until(accepts, f"the database {database} at {host}:{port} to accept our credentials", timeout_s,
+    poll.until(accepts, f"the database {database} at {host}:{port} to accept the role {role}", timeout_s,
                retry=(pymongo.errors.PyMongoError, OSError))
     return time.monotonic() - start

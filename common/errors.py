@@ -44,3 +44,13 @@ class ImageBuildError(DrError):
 
 class ServiceError(DrError):
     pass
+
+
+class DatabaseRefused(DrError):
+    """PostgreSQL (behind FerretDB) refused a role: a privilege it lacks, a wrong password, an address it
+    may not connect from. sqlstate is PostgreSQL's code."""
+
+    def __init__(self, message: str, role: str = "", sqlstate: str = ""):
+        super().__init__(message)
+        self.role = role
+        self.sqlstate = sqlstate

@@ -12,7 +12,6 @@ from common.errors import SecretError
 
 _log = log.get("secrets")
 
-DB_PASSWORD = "db-password"
 RESTIC_PASSWORD = "restic-password"
 OFFSITE_RESTIC_PASSWORD = "offsite-restic-password"  # the off-site repository's own encryption password
 OFFSITE_HTTP_PASSWORD = "offsite-http-password"  # the rest-server user's password

@@ -42,3 +42,21 @@ def run(cfg: Config, action: str, dry_run: bool = False, extra: tuple[str, ...] 
     except RecordError as exc:
         raise DrError(f"snapshots {action} printed a result that does not fit its type "
                       f"(snapshots/results.py): {exc}") from None
+
+
+def db_counts(cfg: Config) -> dict[str, int]:
+    """Exact documents per collection of cfg's database, counted by PostgreSQL (as reader)."""
+    code, result = run(cfg, "db-counts")
+    if code != 0 or result is None:
+        raise DrError(f"cannot count the database's documents in PostgreSQL (exit {code}); the reason is in "
+                      "the log above")
+    return result.collections
+
+
+def db_indexes(cfg: Config) -> list[str]:
+    """The GIN indexes that serve FerretDB's pushed-down filters, made where missing (as owner)."""
+    code, result = run(cfg, "db-indexes")
+    if code != 0 or result is None:
+        raise DrError(f"cannot make the database's indexes in PostgreSQL (exit {code}); the reason is in the "
+                      "log above")
+    return result.indexes

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from common import config as dr_config
+from common import db as dbconn
 from common import secrets
 from common.config import Config
 from common.errors import DrError
@@ -31,6 +32,7 @@ SECRETS = "/run/secrets"
 DATA, CACHE, REPO, ARTIFACTS = "/data", "/cache", "/repo", "/artifacts"
 BRIDGE_DB = "/run/bridge_db.json"
 DB_PORT = 27017  # the database's port inside the instance network
+PG_PORT = 5432  # PostgreSQL's, for psql (counts, indexes, physical copies)
 
 # The network a stage's row asks for: the instance's (reaches <instance>-db and the sample collector), or none.
 INSTANCE, NONE = "instance", "none"
@@ -89,13 +91,13 @@ class StageRow:
     component: str
     network: str                   # INSTANCE or NONE
     config_keys: tuple[str, ...]
-    db: bool = False               # the database password and host
+    db_role: str = ""              # the database role whose password it gets (and the database's host)
 
 
 STAGES: dict[str, StageRow] = {  # in pipeline order
     "sync": StageRow("sync", INSTANCE, ("data_root", "pipeline", "sync", "collectors")),
     "sanitize": StageRow("sanitizer", NONE, ("data_root", "pipeline")),
-    "importer": StageRow("importer", INSTANCE, ("data_root", "secrets_dir", "pipeline", "db"), db=True),
+    "importer": StageRow("importer", INSTANCE, ("data_root", "secrets_dir", "pipeline", "db"), db_role="importer"),
 }
 
 
@@ -105,20 +107,25 @@ STAGES: dict[str, StageRow] = {  # in pipeline order
 class BackupRow:
     data: bool = False        # the data root, read-write (the pipeline's lock file lives there)
     artifacts: str = ""       # "ro-if-present" or "rw": the Go artifacts folder at /artifacts
-    db: bool = False          # the database: its password, its host, the instance network
+    db_role: str = ""         # the database: this role's password, its host, the instance network
     files_flag: bool = False  # restore: --no-files / --no-db say what it restores
     both_repositories: bool = False  # the primary and the off-site repository, whatever --offsite says
+    repository: bool = True   # a restic repository at all (the database actions work on PostgreSQL only)
 
 
 ACTIONS: dict[str, BackupRow] = {
     "init": BackupRow(),
-    "take": BackupRow(data=True, artifacts="ro-if-present", db=True),
+    "take": BackupRow(data=True, artifacts="ro-if-present", db_role="backup"),
     "list": BackupRow(),
     "forget": BackupRow(),
     "check": BackupRow(),
     "copy": BackupRow(both_repositories=True),
-    "restore": BackupRow(data=True, db=True, files_flag=True),  # data only with files, db only with db
+    # data only with files, db only with db; the owner role, because a restore creates collections
+    "restore": BackupRow(data=True, db_role="owner", files_flag=True),
     "artifacts-restore": BackupRow(artifacts="rw"),
+    "db-counts": BackupRow(db_role="reader", repository=False),  # exact counts, from PostgreSQL
+    # the indexes FerretDB's pushed-down filters use (snapshots/pgsql.py)
+    "db-indexes": BackupRow(db_role="owner", repository=False),
 }
 BACKUP_KEYS = ("data_root", "cache_dir", "secrets_dir", "backup", "retention")
 
@@ -128,7 +135,8 @@ def _secret(cfg: Config, name: str) -> Secret:
 
 
 def _db_values(cfg: Config) -> tuple[tuple[str, Any], ...]:
-    return (("db.host", services.container_name(cfg, "db")), ("db.port", DB_PORT))
+    return (("db.host", services.container_name(cfg, "db")), ("db.port", DB_PORT),
+            ("db.postgres_host", services.container_name(cfg, "postgres")), ("db.postgres_port", PG_PORT))
 
 
 def _network(cfg: Config) -> str:
@@ -152,8 +160,8 @@ def stage_spec(cfg: Config, stage: str) -> ContainerSpec:
     if stage == "sanitize" and cfg.pipeline.bridge_db:
         secret_files.append(Secret(cfg.pipeline.bridge_db, BRIDGE_DB))  # private: probes' bridges
         values.append(("pipeline.bridge_db", BRIDGE_DB))
-    if row.db:
-        secret_files.append(_secret(cfg, secrets.DB_PASSWORD))
+    if row.db_role:
+        secret_files.append(_secret(cfg, dbconn.password_name(row.db_role)))
         values += [("secrets_dir", SECRETS), *_db_values(cfg)]
     return ContainerSpec(
         label=stage, component=row.component,
@@ -171,14 +179,14 @@ def backup_spec(cfg: Config, action: str, host: str, offsite: bool = False, file
     if action not in ACTIONS:
         raise DrError(f"unknown snapshot action {action!r}; actions: {', '.join(ACTIONS)}")
     row = ACTIONS[action]
-    uses_primary = row.both_repositories or not offsite
-    uses_offsite = row.both_repositories or offsite
+    uses_primary = row.repository and (row.both_repositories or not offsite)
+    uses_offsite = row.repository and (row.both_repositories or offsite)
     wants_data = row.data and (files or not row.files_flag)
-    wants_db = row.db and (db or not row.files_flag)
-    mounts = [Mount(str(cfg.cache_path / "restic"), f"{CACHE}/restic", "rw", create=0o755)]
+    wants_db = bool(row.db_role) and (db or not row.files_flag)
+    mounts = [Mount(str(cfg.cache_path / "restic"), f"{CACHE}/restic", "rw", create=0o755)] if row.repository else []
     secret_files: list[Secret] = []
     networks: list[str] = []
-    keys = list(BACKUP_KEYS)
+    keys = list(BACKUP_KEYS) if row.repository else ["secrets_dir"]
     values: list[tuple[str, Any]] = [("data_root", DATA), ("cache_dir", CACHE), ("secrets_dir", SECRETS)]
     if wants_data:
         mounts.append(Mount(str(cfg.data_root_path), DATA, "rw", create=0o755))
@@ -190,7 +198,7 @@ def backup_spec(cfg: Config, action: str, host: str, offsite: bool = False, file
     if wants_db:
         keys.append("db")
         values += _db_values(cfg)
-        secret_files.append(_secret(cfg, secrets.DB_PASSWORD))
+        secret_files.append(_secret(cfg, dbconn.password_name(row.db_role)))
         networks.append(_network(cfg))
     if uses_primary:
         repo = cfg.backup.repository

@@ -20,7 +20,6 @@ import datetime as dt
 import time
 from pathlib import Path
 
-from common import db as dbconn
 from common.config import Config
 from common.errors import DrError
 from dr import backup, drill_reports, pipeline
@@ -41,14 +40,15 @@ def _doubles(sb: Sandbox) -> list[str]:
     documents announce."""
     problems = []
     archived = _archived_reports(Path(sb.cfg.data_root))
-    reports = dbconn.count(sb.db, "reports")
+    counts = backup.db_counts(sb.cfg)
+    reports = counts.get("reports", 0)
     if reports != len(archived):
         problems.append(f"{reports} reports documents for {len(archived)} archived reports")
     files = [d["report_file"] for d in sb.db["reports"].find({}, {"report_file": 1})]
     if len(files) != len(set(files)):
         problems.append(f"{len(files) - len(set(files))} reports imported twice")
     announced = sum(int(d.get("entries") or 0) for d in sb.db["reports"].find({}, {"entries": 1}))
-    measurements = dbconn.count(sb.db, "measurements")
+    measurements = counts.get("measurements", 0)
     if measurements != announced:
         problems.append(f"{measurements} measurements, the reports announce {announced}")
     return problems

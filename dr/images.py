@@ -24,7 +24,7 @@ _log = log.get("images")
 ROOT = Path(__file__).resolve().parents[1]
 DOCKERFILES = ROOT / "dockerfiles"
 # Build order matters only for readability; every image is FROM the base image.
-COMPONENTS = ("sync", "sanitizer", "importer", "db", "backup", "webmirror", "offsite", "collector")
+COMPONENTS = ("sync", "sanitizer", "importer", "postgres", "db", "backup", "webmirror", "offsite", "collector")
 # Not part of the Aggregator: built only when the bare-host drill needs them (`invoke drill --bare-host`).
 TOOLS = ("aptcache",)
 # Docker's predefined build arguments for an http proxy (apt inside a build honours them); passed on when

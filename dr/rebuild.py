@@ -76,6 +76,7 @@ def rebuild(cfg: Config, refresh_base: bool = False, sample: bool = False) -> Re
     _phase(report, "start", lambda: ", ".join(f"{k} {v}" for k, v in services.start(cfg).items()))
     _phase(report, "health", lambda: ", ".join(f"{k} healthy after {v}s"
                                                 for k, v in services.wait_healthy(cfg).items()))
+    _phase(report, "indexes", lambda: f"{len(backup.db_indexes(cfg))} indexes serve the users' queries")
     restored: list[RestoreResult] = []
     _phase(report, "restore", lambda: restore_latest(cfg, restored))
     if restored:
@@ -112,7 +113,7 @@ def _database_empty(cfg: Config) -> bool:
     client = services.db_client(cfg)
     try:
         d = client[cfg.db.database]
-        return all(db.count(d, c) == 0 for c in d.list_collection_names())
+        return all(db.is_empty(d, c) for c in d.list_collection_names())
     finally:
         client.close()
 
@@ -182,11 +183,8 @@ def verify(cfg: Config, manifest: Manifest) -> str:
     """The services answer as users reach them, and the live database holds what the set's manifest says."""
     services.check_db(cfg)
     services.check_webmirror(cfg)
-    client = services.db_client(cfg)
-    try:
-        counts = {c: db.count(client[cfg.db.database], c) for c in manifest.database.collections}
-    finally:
-        client.close()
+    live = backup.db_counts(cfg)
+    counts = {c: live.get(c, 0) for c in manifest.database.collections}
     if counts != manifest.database.collections:
         raise DrError(f"after the restore the database holds {counts}, the set's manifest says "
                       f"{manifest.database.collections}")

@@ -1,6 +1,7 @@
-"""The drills' sandbox: a throwaway `db` container (testcontainers) on a network of its own, a throwaway data
-folder, and a secrets folder holding only a copy of the repository password(s) and a fresh database
-password; everything is removed on exit. The database is reached from the host over loopback.
+"""The drills' sandbox: a throwaway database (the `postgres` and `db` containers, made by testcontainers from
+the same specs as the live services) on a network of its own, a throwaway data folder, and a secrets folder
+holding only a copy of the repository password(s) and fresh database role passwords; everything is removed
+on exit. The database is reached from the host over loopback.
 
 This is the one place that configures testcontainers, and it does so explicitly (TESTCONTAINERS), only
 while the container is made and started, restoring what it changed: never through the process's
@@ -23,13 +24,13 @@ from common import config as dr_config
 from common import db as dbconn
 from common import log, secrets
 from common.config import Config
-from dr import docker_api
+from dr import docker_api, services
 
 _log = log.get("sandbox")
 
 LOOPBACK = "127.0.0.1"
 DB_PORT = 27017
-# The secrets a drill may need besides its own database password: the repositories' (never the live
+# The secrets a drill may need besides its own database passwords: the repositories' (never the live
 # database's).
 COPIED_SECRETS = (secrets.RESTIC_PASSWORD, secrets.OFFSITE_RESTIC_PASSWORD, secrets.OFFSITE_HTTP_PASSWORD)
 # testcontainers_config attributes, while the sandbox's container is made and started:
@@ -69,81 +70,105 @@ def testcontainers_settings(settings: dict | None = None) -> Iterator[object]:
             setattr(testcontainers_config, name, value)
 
 
-def copy_secrets(secrets_dir: str | Path, dest: Path) -> Path:
-    """The sandbox's secrets folder: the repository passwords that exist in secrets_dir, and a fresh
-    database password (never the live one). Returns the database password's file."""
+def copy_secrets(secrets_dir: str | Path, dest: Path) -> None:
+    """The sandbox's secrets folder: the repository passwords that exist in secrets_dir, and fresh database
+    role passwords (never the live ones; services.postgres_spec makes them)."""
     for name in COPIED_SECRETS:
         if secrets.path(secrets_dir, name).exists():
             secrets.put(dest, name, secrets.read(secrets_dir, name))
-    pw_path, _ = secrets.ensure(dest, secrets.DB_PASSWORD)
-    return pw_path
 
 
-def db_spec(cfg: Config, instance: str, pw_path: Path) -> dict:
-    """What the sandbox's database container is: cfg's `db` image, its own name, network and labels, the
-    sandbox's password file, its port on loopback only (a free one)."""
-    return {"image": cfg.image("db"), "name": f"{instance}-db",
-            "env": {"DB_NAME": cfg.db.database, "DB_USER": cfg.db.user},
-            "volumes": [(str(pw_path), "/run/secrets/db-password", "ro")],
-            "kwargs": {"network": instance, "labels": {"org.aggregator-dr.instance": instance}},
-            "ports": {f"{DB_PORT}/tcp": (LOOPBACK, None)}}
-
-
-def sandbox_config(cfg: Config, instance: str, work: Path, secrets_dir: Path, port: int) -> Config:
+def sandbox_config(cfg: Config, instance: str, work: Path, secrets_dir: Path, port: int = DB_PORT) -> Config:
     """cfg as the sandbox sees it: its own instance, data root, secrets and database; no collectors."""
     return dr_config.derive(cfg, {"instance": instance, "data_root": str(work / "data"),
                                   "secrets_dir": str(secrets_dir), "db.host": LOOPBACK, "db.port": port,
                                   "collectors": []})
 
 
-def _start_db(spec: dict) -> tuple[DockerContainer, int]:
-    """Make and start the container of spec with testcontainers; returns it and its port on loopback. The
-    container is returned (to be stopped) even when its port cannot be had: stop it on any error after
-    start, as the caller's finally does."""
-    with testcontainers_settings():
-        container = DockerContainer(spec["image"]).with_name(spec["name"]).with_kwargs(**spec["kwargs"])
-        for name, value in spec["env"].items():
-            container.with_env(name, value)
-        for host, inside, mode in spec["volumes"]:
-            container.with_volume_mapping(host, inside, mode)
-        container.ports.update(spec["ports"])
-        try:
-            container.start()
-            return container, int(container.get_exposed_port(DB_PORT))
-        except BaseException:
-            _stop(container)
-            raise
+def container_for(cfg: Config, spec: services.ServiceSpec) -> DockerContainer:
+    """The testcontainers container of a service spec (the same image, environment, mounts and network
+    as the live service), in cfg's instance network, its published ports on a free loopback port."""
+    kwargs = dict(spec.kwargs)
+    env = kwargs.pop("environment", {})
+    volumes = kwargs.pop("volumes", {})
+    ports = kwargs.pop("ports", {})
+    container = (DockerContainer(spec.image).with_name(services.container_name(cfg, spec.name))
+                 .with_kwargs(network=services.network_name(cfg),
+                              labels={"org.aggregator-dr.instance": cfg.instance}, **kwargs))
+    for name, value in env.items():
+        container.with_env(name, value)
+    for source, bind in volumes.items():
+        container.with_volume_mapping(source, bind["bind"], bind["mode"])
+    container.ports.update({port: (LOOPBACK, None) for port in ports})
+    return container
 
 
-def _stop(container: DockerContainer) -> None:
+@dataclass
+class Database:
+    """A started postgres + db pair: its containers (to stop) and the db's port on loopback."""
+    containers: list
+    port: int
+    volume: str
+
+
+def start_database(cfg: Config) -> Database:
+    """PostgreSQL (in a new named volume) and FerretDB in front of it, from cfg's images, in cfg's instance
+    network, with the role passwords of cfg's secrets folder; waits until the owner role logs in. Started
+    with testcontainers; on any error whatever was started is stopped again."""
+    volume = services.pg_volume_name(cfg)
+    docker_api.ensure_network(services.network_name(cfg))
+    docker_api.ensure_volume(volume)
+    started: list = []
     try:
-        container.stop()
-    except Exception as exc:  # teardown must go on: the network and folder are still to remove
-        _log.warning("could not remove the drill database container: %s", exc)
+        with testcontainers_settings():
+            for spec in (services.postgres_spec(cfg, volume), services.db_spec(cfg)):
+                container = container_for(cfg, spec)
+                started.append(container)
+                container.start()
+            port = int(started[-1].get_exposed_port(DB_PORT))
+        password = secrets.read(cfg.secrets_dir, dbconn.password_name("owner"))
+        dbconn.wait_ready(LOOPBACK, port, "owner", password, cfg.db.database, cfg.host.health_timeout)
+        return Database(started, port, volume)
+    except BaseException:
+        stop_database(Database(started, 0, volume))
+        raise
+
+
+def stop_database(database: Database) -> None:
+    """Stop and remove the pair's containers and its volume; teardown goes on past errors."""
+    for container in reversed(database.containers):
+        try:
+            container.stop()
+        except Exception as exc:  # teardown must go on: the network and folder are still to remove
+            _log.warning("could not remove a drill database container: %s", exc)
+    try:
+        docker_api.remove_volume(database.volume)
+    except Exception as exc:  # noqa: BLE001 - as above
+        _log.warning("could not remove the drill database volume %s: %s", database.volume, exc)
 
 
 @contextlib.contextmanager
 def throwaway(cfg: Config, label: str = "drill") -> Iterator[Sandbox]:
-    """A throwaway data folder and database for cfg's repository; everything is removed on exit."""
+    """A throwaway data folder and database for cfg's repository; everything is removed on exit. The
+    sandbox's client logs in as owner (a drill restores)."""
     work = Path(cfg.drill.work_dir or cfg.cache_path / "drill")
     work.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f"{label}-", dir=work))
-    container = None
+    database = None
     client = None
     instance = f"{cfg.instance}-{label}"
     try:
         sec = tmp / "secrets"
-        pw_path = copy_secrets(cfg.secrets_dir, sec)
-        docker_api.ensure_network(instance)
-        container, port = _start_db(db_spec(cfg, instance, pw_path))
-        password = secrets.read(sec, secrets.DB_PASSWORD)
-        dbconn.wait_ready(LOOPBACK, port, cfg.db.user, password, cfg.db.database, cfg.host.health_timeout)
-        client = dbconn.client(LOOPBACK, port, cfg.db.user, password, cfg.db.database, socketTimeoutMS=600000)
-        yield Sandbox(sandbox_config(cfg, instance, tmp, sec, port), client)
+        copy_secrets(cfg.secrets_dir, sec)
+        sb_cfg = sandbox_config(cfg, instance, tmp, sec)
+        database = start_database(sb_cfg)
+        sb_cfg = dr_config.derive(sb_cfg, {"db.port": database.port})
+        client = dbconn.client_as(sb_cfg.db, sec, "owner", socketTimeoutMS=600000)
+        yield Sandbox(sb_cfg, client)
     finally:
         if client is not None:
             client.close()
-        if container is not None:
-            _stop(container)
+        if database is not None:
+            stop_database(database)
         docker_api.remove_network(instance)
         shutil.rmtree(tmp, ignore_errors=True)

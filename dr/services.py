@@ -1,4 +1,5 @@
-"""The long-running services: `db` (FerretDB) and `webmirror` (nginx). Start, wait for health, status, down.
+"""The long-running services: `postgres` (PostgreSQL), `db` (FerretDB in front of it) and `webmirror` (nginx).
+Start, wait for health, status, down.
 
 Containers, the network and the database volume are named after `instance` in the configuration, so tests
 run their own instance beside a live one. Ports are published on the configured address (127.0.0.1 by
@@ -22,7 +23,9 @@ from dr import containers, docker_api
 
 _log = log.get("services")
 
-SERVICES = ("db", "webmirror")
+SERVICES = ("postgres", "db", "webmirror")  # in start order
+PG_DATA = "/var/lib/postgresql/data"
+SECRETS_INSIDE = "/run/secrets"
 
 
 def container_name(cfg: Config, service: str) -> str:
@@ -33,8 +36,9 @@ def network_name(cfg: Config) -> str:
     return cfg.instance
 
 
-def db_volume_name(cfg: Config) -> str:
-    return f"{cfg.instance}-dbdata"
+def pg_volume_name(cfg: Config) -> str:
+    """The named volume of PostgreSQL's data directory."""
+    return f"{cfg.instance}-pgdata"
 
 
 @dataclass
@@ -55,17 +59,32 @@ class ServiceSpec:
 SPEC_LABEL = "org.aggregator-dr.spec"
 
 
+def role_secrets(secrets_dir) -> dict[str, dict]:
+    """Every database role's password file (made when missing), mounted read-only where the postgres image's
+    entrypoint reads them."""
+    mounts = {}
+    for role in db.ROLES:
+        path, _ = secrets.ensure(secrets_dir, db.password_name(role))
+        mounts[str(path)] = {"bind": f"{SECRETS_INSIDE}/{db.password_name(role)}", "mode": "ro"}
+    return mounts
+
+
+def postgres_spec(cfg: Config, volume: str | None = None) -> ServiceSpec:
+    """PostgreSQL: its data in a named volume (pg_volume_name unless given), the role passwords read-only,
+    no published port: only the project network reaches it."""
+    volume = volume or pg_volume_name(cfg)
+    return ServiceSpec("postgres", cfg.image("postgres"), dict(
+        environment={"DB_NAME": cfg.db.database},
+        volumes={volume: {"bind": PG_DATA, "mode": "rw"}, **role_secrets(cfg.secrets_dir)},
+    ), named_volumes=(volume,))
+
+
 def db_spec(cfg: Config) -> ServiceSpec:
-    pw_path, _ = secrets.ensure(cfg.secrets_dir, secrets.DB_PASSWORD)
+    """FerretDB: no secret, no volume; its port published on the configured address."""
     return ServiceSpec("db", cfg.image("db"), dict(
-        environment={"DB_NAME": cfg.db.database, "DB_USER": cfg.db.user,
-                     "DB_PASSWORD_FILE": "/run/secrets/db-password"},
-        volumes={
-            db_volume_name(cfg): {"bind": "/var/lib/ferretdb", "mode": "rw"},
-            str(pw_path): {"bind": "/run/secrets/db-password", "mode": "ro"},
-        },
+        environment={"PG_HOST": container_name(cfg, "postgres")},
         ports={"27017/tcp": (cfg.db.bind, cfg.db.port)},
-    ), named_volumes=(db_volume_name(cfg),))
+    ))
 
 
 def webmirror_spec(cfg: Config) -> ServiceSpec:
@@ -111,7 +130,8 @@ def start_one(cfg: Config, spec: ServiceSpec) -> str:
 
 def start(cfg: Config) -> dict[str, str]:
     docker_api.ensure_network(network_name(cfg))
-    return {"db": start_one(cfg, db_spec(cfg)), "webmirror": start_one(cfg, webmirror_spec(cfg))}
+    specs = (postgres_spec(cfg), db_spec(cfg), webmirror_spec(cfg))
+    return {spec.name: start_one(cfg, spec) for spec in specs}
 
 
 def health(cfg: Config, service: str) -> str:
@@ -152,23 +172,38 @@ def wait_healthy(cfg: Config) -> dict[str, float]:
         wait_one(cfg, service, deadline)
         waited[service] = round(time.monotonic() - start, 1)
     check_db(cfg)
+    prepare_db(cfg)
     check_webmirror(cfg)
     return waited
 
 
-def db_client(cfg: Config, **kwargs):
-    """A pymongo client of this instance's database, from the host (its published address)."""
-    password = secrets.read(cfg.secrets_dir, secrets.DB_PASSWORD)
-    return db.client(cfg.db.bind, cfg.db.port, cfg.db.user, password, cfg.db.database, **kwargs)
+def db_client(cfg: Config, role: str = "reader", **kwargs):
+    """A pymongo client of this instance's database as role (reader unless said), from the host (its
+    published address)."""
+    return db.client_as(cfg.db, cfg.secrets_dir, role, host=cfg.db.bind, port=cfg.db.port, **kwargs)
 
 
 def check_db(cfg: Config) -> None:
-    password = secrets.read(cfg.secrets_dir, secrets.DB_PASSWORD)
+    """Every role logs in (PostgreSQL checks each password)."""
+    for role in db.ROLES:
+        password = secrets.read(cfg.secrets_dir, db.password_name(role))
+        try:
+            db.wait_ready(cfg.db.bind, cfg.db.port, role, password, cfg.db.database, timeout_s=20)
+        except Exception as exc:
+            raise ServiceError(f"db is healthy but does not accept the role {role} at {cfg.db.bind}:"
+                               f"{cfg.db.port}: {exc}") from None
+
+
+def prepare_db(cfg: Config) -> list[str]:
+    """As owner: the collections the importer writes, and their indexes (stages.schema); the importer itself
+    cannot create a collection. Returns what was created."""
+    from stages import schema
+
+    client = db_client(cfg, "owner")
     try:
-        db.wait_ready(cfg.db.bind, cfg.db.port, cfg.db.user, password, cfg.db.database, timeout_s=10)
-    except Exception as exc:
-        raise ServiceError(f"db is healthy but does not accept our credentials at {cfg.db.bind}:{cfg.db.port}: "
-                           f"{exc}") from None
+        return schema.ensure(client[cfg.db.database])
+    finally:
+        client.close()
 
 
 def check_webmirror(cfg: Config) -> None:

@@ -5,8 +5,9 @@ Three steps, as restic's design suggests (everything is content-addressed; verif
    decrypt that share of the data;
 2. every complete set read back in full and compared with its manifest: the files snapshot streamed as a tar
    (`restic dump -a tar`) and hashed as it passes, the database dump streamed through the dump verifier
-   (framing, sha256, counts). Nothing is written to disk. A set whose files snapshot has the same root tree as
-   one already verified holds the same content (content addressing), so it is not read twice;
+   (the archive's framing, each collection's CRC, counts). Nothing is written to disk. A set whose files
+   snapshot has the same root tree as one already verified holds the same content (content addressing), so
+   it is not read twice;
 3. the newest build-artifacts snapshot (snapshots/artifacts.py) read back in full, every artifact compared
    with the sha256 recorded beside it: a rebuild on a bare host depends on it, and it belongs to no set.
 
@@ -32,11 +33,12 @@ def _read_files(restic: Restic, snap: dict) -> dict:
                        lambda stream: manifest.directories_from_tar(stream, path))
 
 
-def _read_db(restic: Restic, snap: dict) -> dict:
+def _read_db(restic: Restic, snap: dict, sha256: str | None = None) -> dict:
     """The database part of a manifest (counts per collection, reports per test/country), computed from a
-    db snapshot's dump stream after it passed its checks."""
+    db snapshot's dump stream after it passed its checks (its sha256 too, when the manifest has one)."""
     tally: dict = {}
-    counts = restic.read(["dump", snap["id"], f"/{sets.DUMP_NAME}"], lambda stream: dbdump.verify(stream, tally))
+    counts = restic.read(["dump", snap["id"], f"/{sets.DUMP_NAME}"],
+                         lambda stream: dbdump.verify(stream, tally, expect_sha256=sha256))
     return {"collections": counts, "reports_by_test_country": tally}
 
 
@@ -59,7 +61,8 @@ def verify_set(restic: Restic, set_id: str, parts: dict, seen_trees: dict[str, d
         problems.append(f"files snapshot {files['short_id']} cannot be read back: {exc}")
     try:
         _log.info("set %s: reading the database dump %s back", set_id, parts["db"]["short_id"])
-        problems += manifest.compare({"database": expected["database"]}, {"database": _read_db(restic, parts["db"])})
+        read = _read_db(restic, parts["db"], expected["database"].get("sha256"))
+        problems += manifest.compare({"database": expected["database"]}, {"database": read})
     except (ResticError, dbdump.DumpError) as exc:
         problems.append(f"database dump {parts['db']['short_id']} cannot be read back: {exc}")
     return {"set": set_id, "verdict": "ok" if not problems else "FAILED", "problems": problems}

@@ -1,7 +1,8 @@
 """Snapshot sets from the command line, as the backup image runs them (`invoke snapshot` and friends
 start this in the backup container):
 
-    python -m snapshots.cli init|take|list|forget|check|copy|restore|artifacts-restore [--offsite] [--dry-run]
+    python -m snapshots.cli init|take|list|forget|check|copy|restore|artifacts-restore|db-counts|db-indexes
+                            [--offsite] [--dry-run]
                             [--read-data-subset N%] [--snapshot-set ID] [--no-files] [--no-db] [--force]
                             [--config FILE] [--set KEY=VALUE ...] [--host NAME]
 
@@ -19,15 +20,19 @@ import sys
 from pathlib import Path
 
 from common import config as dr_config
+from common import db as dbconn
 from common import log, secrets
-from common.errors import ConfigError, DrError
-from snapshots import artifacts, check, dbdump, offsite, restore, results, sets
+from common.errors import CommandError, ConfigError, DrError
+from snapshots import artifacts, check, dbdump, offsite, pgsql, restore, results, sets
 from snapshots.repolock import repo_lock
 from snapshots.restic import BACKUP_HOSTNAME, Restic, ResticError
 from stages.layout import DataRoot
 from stages.lock import LockTimeout
 
-ACTIONS = ("init", "take", "list", "forget", "check", "copy", "restore", "artifacts-restore")
+ACTIONS = ("init", "take", "list", "forget", "check", "copy", "restore", "artifacts-restore", "db-counts",
+           "db-indexes")
+# The database actions work on PostgreSQL through psql, not on a repository.
+DB_ACTIONS = {"db-counts": "reader", "db-indexes": "owner"}
 ARTIFACTS = Path("/artifacts")  # where dr/backup.py mounts the host's <cache_dir>/go
 
 
@@ -69,8 +74,28 @@ def _clear_stale(args, cfg) -> None:
                 raise
 
 
+def psql_for(cfg, role: str) -> pgsql.Psql:
+    if not cfg.db.postgres_host:
+        raise ConfigError("db.postgres_host is not set: PostgreSQL cannot be reached from here")
+    return pgsql.Psql(cfg.db.postgres_host, role, str(Path(cfg.secrets_dir) / dbconn.password_name(role)),
+                      port=cfg.db.postgres_port)
+
+
+def database_action(action: str, cfg) -> results.Result:
+    psql = psql_for(cfg, DB_ACTIONS[action])
+    try:
+        if action == "db-counts":
+            return results.DbCounts(cfg.db.database, psql.counts(cfg.db.database))
+        return results.DbIndexes(cfg.db.database, psql.ensure_indexes(cfg.db.database))
+    except CommandError as exc:
+        raise DrError(f"PostgreSQL at {cfg.db.postgres_host} as {DB_ACTIONS[action]}: {exc.stderr_tail.strip()}") \
+            from None
+
+
 def act(args, cfg) -> results.Result:
     """Run the action; its result as its type (snapshots/results.py)."""
+    if args.action in DB_ACTIONS:
+        return database_action(args.action, cfg)
     if args.action == "init":
         return init(offsite_restic_for(cfg) if args.offsite else restic_for(cfg))
     return results.load(args.action, _act(args, cfg))
@@ -105,17 +130,22 @@ def _act(args, cfg) -> object:
 def _restore(args, cfg, restic: Restic) -> dict:
     import pymongo.errors
 
-    from common import db as dbconn
-
     client = None
     if not args.no_db:
-        password = secrets.read(cfg.secrets_dir, secrets.DB_PASSWORD)
-        client = dbconn.client(cfg.db.host, cfg.db.port, cfg.db.user, password, cfg.db.database,
-                               socketTimeoutMS=600000)
+        # The owner: a restore creates the collections and their indexes.
+        client = dbconn.client_as(cfg.db, cfg.secrets_dir, "owner", socketTimeoutMS=600000)
     try:
-        return restore.restore(restic, args.snapshot_set, None if args.no_files else Path(cfg.data_root),
-                               None if client is None else client[cfg.db.database], args.force,
-                               cfg.backup.lock_timeout)
+        counter = None
+        if cfg.db.postgres_host:
+            def counter(collections):
+                return psql_for(cfg, "owner").counts(cfg.db.database, collections)
+        result = restore.restore(restic, args.snapshot_set, None if args.no_files else Path(cfg.data_root),
+                                 None if client is None else client[cfg.db.database], args.force,
+                                 cfg.backup.lock_timeout, counter)
+        if client is not None and cfg.db.postgres_host:
+            # FerretDB does not know the GIN indexes (a dump cannot carry them): made again for what was restored.
+            database_action("db-indexes", cfg)
+        return result
     except dbdump.DumpError as exc:
         raise restore.RestoreError(f"the database dump cannot be restored: {exc}") from None
     except pymongo.errors.PyMongoError as exc:
@@ -142,9 +172,12 @@ def main(argv=None) -> int:
     log.setup()
     try:
         cfg = dr_config.load(args.config, dr_config.parse_overrides(args.set))
-        with repo_lock(cfg):
-            _clear_stale(args, cfg)
+        if args.action in DB_ACTIONS:
             result = act(args, cfg)
+        else:
+            with repo_lock(cfg):
+                _clear_stale(args, cfg)
+                result = act(args, cfg)
     except DrError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code

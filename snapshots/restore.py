@@ -116,15 +116,19 @@ def _swap_in(restored: Path, current: Path, aside: Path) -> list[str]:
     return moved
 
 
-def restore_db(restic: Restic, parts: dict, expected: dict, db, force: bool) -> dict:
-    non_empty = [c for c in db.list_collection_names() if dbconn.count(db, c) > 0]
+def restore_db(restic: Restic, parts: dict, expected: dict, db, force: bool, counter=None) -> dict:
+    """The set's dump into db, then verified: counts (by counter(collections) when given: PostgreSQL's
+    exact count; else FerretDB's count command), reports per test and country, acknowledged writes."""
+    non_empty = [c for c in db.list_collection_names() if not dbconn.is_empty(db, c)]
     if non_empty and not force:
         raise RestoreError(f"database {db.name} is not empty (collections {', '.join(sorted(non_empty))}); "
                            "restore with --force to replace them")
     t0 = time.monotonic()
     written = restic.read(["dump", parts["db"]["id"], f"/{sets.DUMP_NAME}"],
-                          lambda stream: dbdump.restore(db, stream, force))
-    counts = {c: dbconn.count(db, c) for c in expected["database"]["collections"]}
+                          lambda stream: dbdump.restore(db, stream, force,
+                                                        expect_sha256=expected["database"].get("sha256")))
+    wanted = list(expected["database"]["collections"])
+    counts = counter(wanted) if counter else {c: dbconn.count(db, c) for c in wanted}
     tally = manifest.report_tally(db) if manifest.REPORTS in counts else {}
     problems = manifest.compare({"database": expected["database"]},
                                 {"database": {"collections": counts, "reports_by_test_country": tally}})
@@ -137,7 +141,8 @@ def restore_db(restic: Restic, parts: dict, expected: dict, db, force: bool) -> 
             "seconds": round(time.monotonic() - t0, 2)}
 
 
-def restore(restic: Restic, wanted: str, target: Path | None, db, force: bool, lock_timeout: float) -> dict:
+def restore(restic: Restic, wanted: str, target: Path | None, db, force: bool, lock_timeout: float,
+            counter=None) -> dict:
     """Restore the set's files into target (None: skip) and its dump into db (None: skip); verified."""
     set_id, parts = resolve(restic, wanted)
     expected = sets.read_manifest(restic, parts["manifest"]["id"])
@@ -145,5 +150,5 @@ def restore(restic: Restic, wanted: str, target: Path | None, db, force: bool, l
     if target is not None:
         result["files"] = restore_files(restic, set_id, parts, expected, target, force, lock_timeout)
     if db is not None:
-        result["db"] = restore_db(restic, parts, expected, db, force)
+        result["db"] = restore_db(restic, parts, expected, db, force, counter)
     return result

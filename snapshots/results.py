@@ -45,6 +45,7 @@ class DatabaseContent(Record):
     collections: dict[str, int]
     database: str | None = optional()
     reports_by_test_country: dict[str, list[int]] | None = optional()
+    sha256: str | None = optional()  # of the whole dump stream (sets taken since the archive format)
 
     @property
     def documents(self) -> int:
@@ -230,10 +231,29 @@ class ArtifactsRestored(Record):
     reason: str | None = optional()
 
 
+@dataclass
+class DbCounts(Record):
+    """Exact documents per collection, counted by PostgreSQL (snapshots/pgsql.py)."""
+    database: str
+    collections: dict[str, int]
+
+    @property
+    def documents(self) -> int:
+        return sum(self.collections.values())
+
+
+@dataclass
+class DbIndexes(Record):
+    """The GIN indexes that serve FerretDB's pushed-down filters, present after the action."""
+    database: str
+    indexes: list[str]
+
+
 # action -> the type of its result (`list` prints a list of SetRow)
 TYPES: dict[str, type[Record]] = {
     "init": InitResult, "take": TakeResult, "list": SetRow, "forget": ForgetResult, "check": CheckResult,
     "copy": CopyResult, "restore": RestoreResult, "artifacts-restore": ArtifactsRestored,
+    "db-counts": DbCounts, "db-indexes": DbIndexes,
 }
 LISTS = ("list",)
 

@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 
 from common import __version__, atomic, log
+from common import db as dbconn
 from snapshots import manifest
 from snapshots.restic import Restic, ResticError
 from stages import journal, lock
@@ -30,6 +31,7 @@ _log = log.get("sets")
 
 KINDS = ("files", "db", "manifest")
 DUMP_NAME = "database.dbdump"
+DUMP_ROLE = "backup"  # reads everything, writes nothing
 MANIFEST_NAME = "manifest.json"
 
 
@@ -74,8 +76,9 @@ def _dump(cfg, restic: Restic, host: str, set_id: str, counts_file: Path) -> dic
     return restic.backup(
         "--host", host, *_tags(set_id, "db"), "--stdin-filename", DUMP_NAME, "--stdin-from-command",
         "--", "python3", "-m", "snapshots.dbdump", "dump", "--host", db.host, "--port", str(db.port),
-        "--database", db.database, "--user", db.user,
-        "--password-file", str(Path(cfg.secrets_dir) / "db-password"), "--counts-file", str(counts_file))
+        "--database", db.database, "--user", DUMP_ROLE,
+        "--password-file", str(Path(cfg.secrets_dir) / dbconn.password_name(DUMP_ROLE)),
+        "--counts-file", str(counts_file))
 
 
 def take(cfg, restic: Restic, dr: DataRoot, host: str | None = None) -> dict:

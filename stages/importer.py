@@ -26,9 +26,10 @@ import bson
 import pymongo
 import yaml
 
-from common import atomic, digest, secrets
+from common import atomic, digest
 from common import db as dbconn
-from stages import failures, journal, lock, naming, postprocess, quarantine, stage
+from common.errors import SecretError
+from stages import failures, journal, lock, naming, postprocess, quarantine, schema, stage
 from stages.cli import Summary
 from stages.cli import main as cli_main
 from stages.inputs import InputError
@@ -37,10 +38,7 @@ from stages.layout import DataRoot
 STAGE = "importer"
 BATCH = 500
 BATCH_BYTES = 4 << 20
-INDEXES = {
-    "measurements": ["report_key", "test_name", "probe_cc", "probe_asn", "start_time"],
-    "reports": ["report_id", "test_name", "probe_cc", "probe_asn", "start_time"],
-}
+ROLE = "importer"
 
 
 class ImportMismatch(Exception):
@@ -48,19 +46,9 @@ class ImportMismatch(Exception):
 
 
 def connect(cfg):
-    password = secrets.read(cfg.secrets_dir, secrets.DB_PASSWORD)
     # A socket timeout: a database that stops answering fails the run (exit 1) instead of hanging it.
-    client = dbconn.client(cfg.db.host, cfg.db.port, cfg.db.user, password, cfg.db.database, timeout_s=30,
-                           socketTimeoutMS=600_000)
+    client = dbconn.client_as(cfg.db, cfg.secrets_dir, ROLE, timeout_s=30, socketTimeoutMS=600_000)
     return client, client[cfg.db.database]
-
-
-def ensure_indexes(db) -> None:
-    for coll, fields in INDEXES.items():
-        existing = {ix["name"] for ix in db[coll].list_indexes()} if coll in db.list_collection_names() else set()
-        for f in fields:
-            if f"{f}_1" not in existing:
-                db[coll].create_index([(f, pymongo.ASCENDING)])
 
 
 # ---- 1. post-process ----------------------------------------------------------------------------------
@@ -108,7 +96,7 @@ STUB_FIELDS = ("_id", "report_key", "test_name", "probe_cc", "probe_asn", "start
 
 def _whole_command_refused(exc: Exception) -> bool:
     if isinstance(exc, pymongo.errors.OperationFailure):
-        return exc.code not in AUTH_CODES
+        return exc.code not in AUTH_CODES and dbconn.refusal(exc, ROLE) is None
     return isinstance(exc, (pymongo.errors.DocumentTooLarge, bson.errors.InvalidDocument, OverflowError))
 
 
@@ -338,6 +326,9 @@ def _reason(exc: BaseException, client=None) -> str:
         raise exc
     if isinstance(exc, pymongo.errors.OperationFailure) and exc.code in AUTH_CODES:
         raise DatabaseDown(f"the database refuses our credentials: {exc}")
+    refused = dbconn.refusal(exc, ROLE)
+    if refused is not None:
+        raise DatabaseDown(str(refused))
     if isinstance(exc, pymongo.errors.ConnectionFailure):
         if client is None or not _alive(client):
             raise DatabaseDown(f"database unreachable: {exc}")
@@ -384,9 +375,15 @@ def import_all(cfg, dr: DataRoot, summary: Summary, fails: failures.Failures) ->
         return
     try:
         client, db = connect(cfg)
-        ensure_indexes(db)
-    except pymongo.errors.PyMongoError as exc:
-        summary.errors.append(f"database error: {exc}")
+    except SecretError as exc:
+        summary.errors.append(str(exc))
+        return
+    try:
+        schema.check(db)
+    except (pymongo.errors.PyMongoError, schema.SchemaMissing) as exc:
+        refused = dbconn.refusal(exc, ROLE)
+        summary.errors.append(str(refused) if refused else f"database error: {exc}")
+        client.close()
         return
     try:
         for p in todo:

@@ -158,7 +158,9 @@ def documents(fh: IO[bytes], file_name: str) -> Iterator[tuple[str, dict]]:
     start = normalize(when) if when else None
     common = {"report_key": key, "test_name": test_name, "probe_cc": naming.country(header),
               "probe_asn": naming.asn(header), "start_time": start}
-    report = {"_id": key, **common, "report_id": header.get("report_id"), "report_file": file_name,
+    # "day": reports by country, test and day are an equality filter FerretDB pushes down to an index.
+    report = {"_id": key, **common, "day": when.strftime("%Y-%m-%d") if when else None,
+              "report_id": header.get("report_id"), "report_file": file_name,
               "header": normalize({k: v for k, v in header.items() if k != "test_name"}),
               "original_test_name": normalize(header.get("test_name"))}
     n = 0

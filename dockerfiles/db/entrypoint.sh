@@ -1,25 +1,20 @@
 #!/bin/sh
-# Reads the database password from a mounted secret file (never from the image, argv or docker inspect),
-# then runs FerretDB as the unprivileged ferretdb user. On first start FerretDB creates that user.
+# FerretDB in front of PostgreSQL (dockerfiles/postgres), as the unprivileged ferretdb user. It holds no
+# password of its own: with FerretDB 1.x's default authentication each client's PLAIN user name and password
+# are passed through to PostgreSQL, whose roles and grants decide (common/db.py). TLS to PostgreSQL comes
+# with the database's own host; until then both run on the project's network only.
 set -eu
-pwfile="${DB_PASSWORD_FILE:-/run/secrets/db-password}"
-if [ ! -s "$pwfile" ]; then
-    echo "db: password file $pwfile is missing or empty (mount the secrets directory's db-password there)" >&2
-    exit 2
-fi
-FERRETDB_SETUP_PASSWORD="$(head -n 1 "$pwfile")"
-export FERRETDB_SETUP_PASSWORD
-chown ferretdb:ferretdb /var/lib/ferretdb /var/lib/ferretdb/data 2>/dev/null || true
+pg_host="${PG_HOST:?PG_HOST: the PostgreSQL container or host}"
+pg_port="${PG_PORT:-5432}"
+pg_database="${PG_DATABASE:-ferretdb}"
 exec setpriv --reuid=ferretdb --regid=ferretdb --init-groups \
     /usr/local/bin/ferretdb \
-    --handler=sqlite \
-    --sqlite-url=file:/var/lib/ferretdb/data/ \
+    --handler=postgresql \
+    --postgresql-url="postgres://${pg_host}:${pg_port}/${pg_database}?sslmode=disable" \
     --state-dir=/var/lib/ferretdb \
     --listen-addr=:27017 \
     --debug-addr=127.0.0.1:8088 \
     --telemetry=disable \
-    --test-enable-new-auth \
-    --setup-database="${DB_NAME:-aggregator}" \
-    --setup-username="${DB_USER:-aggregator}" \
+    --test-capped-cleanup-interval=0 \
     --log-level="${DB_LOG_LEVEL:-WARN}" \
     "$@"

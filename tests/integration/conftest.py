@@ -1,4 +1,5 @@
-"""Integration tests run the real components: our images on the real Docker Engine, FerretDB, pymongo.
+"""Integration tests run the real components: our images on the real Docker Engine, PostgreSQL, FerretDB,
+pymongo.
 
 The session fixture bootstraps the host and builds the images (a cache hit when nothing changed), so
 `./run pytest` works on its own on a fresh machine. Tests use their own instance name, data root, secrets
@@ -12,9 +13,8 @@ import socket
 from pathlib import Path
 
 import pytest
-from testcontainers.core.container import DockerContainer
 
-from common import config, db, secrets
+from common import config, db
 from dr import host, images
 from stages.layout import DataRoot
 
@@ -63,7 +63,7 @@ def remove_instance(cfg) -> None:
     offsite.stop(cfg, remove_data=True)
     collector.stop(cfg)
     services.down(cfg)
-    docker_api.remove_volume(services.db_volume_name(cfg))
+    docker_api.remove_volume(services.pg_volume_name(cfg))
     docker_api.remove_network(services.network_name(cfg))
 
 
@@ -91,51 +91,55 @@ def built(cfg):
     return cfg
 
 
-@pytest.fixture(scope="session")
-def db_password_file(built):
-    path, _ = secrets.ensure(built.secrets_dir, secrets.DB_PASSWORD)
-    return path
-
-
-def on_loopback(container: DockerContainer, port: int) -> DockerContainer:
+def on_loopback(container, port: int):
     """Publish a container port on an ephemeral port of 127.0.0.1 only (never on every interface)."""
     container.ports[f"{port}/tcp"] = ("127.0.0.1", None)
     return container
 
 
-def db_container(cfg, password_file, volume: str | None = None) -> DockerContainer:
-    """A db container from our image, published on an ephemeral loopback port."""
-    c = on_loopback(DockerContainer(cfg.image("db"))
-                    .with_env("DB_NAME", cfg.db.database)
-                    .with_env("DB_USER", cfg.db.user)
-                    .with_volume_mapping(str(password_file), "/run/secrets/db-password", "ro"), 27017)
-    if volume:
-        c = c.with_volume_mapping(volume, "/var/lib/ferretdb", "rw")
-    return c
+@contextlib.contextmanager
+def database_pair(cfg, instance: str):
+    """A database of our images (postgres + db, started as the drills' sandbox starts them) in a network
+    of its own named instance, with the role passwords of cfg's secrets folder; yields (sandbox.Database,
+    a pymongo client logged in as owner). Containers, volume and network are removed afterwards."""
+    from dr import docker_api, sandbox, services
+
+    pcfg = config.derive(cfg, {"instance": instance})
+    database = sandbox.start_database(pcfg)
+    client = db.client_as(pcfg.db, pcfg.secrets_dir, "owner", host="127.0.0.1", port=database.port)
+    try:
+        yield database, client
+    finally:
+        client.close()
+        sandbox.stop_database(database)
+        docker_api.remove_network(services.network_name(pcfg))
 
 
-def connect(cfg, container: DockerContainer, password_file):
-    """Wait until the container's database accepts our credentials; return a pymongo client."""
-    port = int(container.get_exposed_port(27017))
-    password = password_file.read_text().strip()
-    db.wait_ready("127.0.0.1", port, cfg.db.user, password, cfg.db.database, timeout_s=60)
-    return db.client("127.0.0.1", port, cfg.db.user, password, cfg.db.database)
+def role_client(cfg, port: int, role: str):
+    """A client of the database on port as role (its password from cfg's secrets folder)."""
+    return db.client_as(cfg.db, cfg.secrets_dir, role, host="127.0.0.1", port=port)
+
+
+def reset_database(client, name: str) -> None:
+    """An empty database with the importer's collections (as owner, which `rebuild` is)."""
+    from stages import schema
+
+    client.drop_database(name)
+    schema.ensure(client[name])
 
 
 @pytest.fixture(scope="session")
-def database(built, db_password_file):
-    """One db container for the session's pipeline tests: (published port, pymongo client)."""
-    with db_container(built, db_password_file) as container:
-        client = connect(built, container, db_password_file)
-        yield int(container.get_exposed_port(27017)), client
-        client.close()
+def database(built):
+    """One database for the session's pipeline tests: (published port, pymongo client as owner)."""
+    with database_pair(built, f"{built.instance}-session") as (pair, client):
+        yield pair.port, client
 
 
 @pytest.fixture
 def env(tmp_path, built, database):
     """A data root and a configuration pointing at the test database; the database starts empty."""
     port, client = database
-    client.drop_database(built.db.database)
+    reset_database(client, built.db.database)
     cfg = config.load(overrides={"data_root": str(tmp_path / "data"), "secrets_dir": built.secrets_dir,
                                  "db.host": "127.0.0.1", "db.port": port, "pipeline.workers": 2})
     return cfg, DataRoot(cfg.data_root).ensure(), client[built.db.database]

@@ -1,12 +1,14 @@
-"""Database dump and restore in the backup image, between two real db containers on a project network."""
+"""Database dump and restore in the backup image, between two real databases (postgres + db each): the dump
+as the backup role, the restore as owner, the backup container on both databases' networks."""
 
 import datetime as dt
 import hashlib
 
 import bson
 import pytest
-from conftest import connect, db_container
-from testcontainers.core.network import Network
+from conftest import database_pair
+
+from common import db
 
 N_DOCS = 10_000
 
@@ -31,16 +33,20 @@ def fingerprint(coll):
     return h.hexdigest()
 
 
-def run_backup(cfg, network, password_file, script):
-    """Run a bash script in the backup image on the project network; returns (exit code, output)."""
+def run_backup(cfg, networks, script):
+    """Run a bash script in the backup image on the databases' networks, with the backup and owner roles'
+    password files; returns (exit code, output)."""
     import docker
 
     client = docker.from_env()
-    container = client.containers.run(
-        cfg.image("backup"), ["bash", "-o", "pipefail", "-c", script], detach=True, network=network.name,
-        volumes={str(password_file): {"bind": "/run/secrets/db-password", "mode": "ro"}},
-    )
+    secrets = {str(cfg.secrets_path / db.password_name(role)): {
+        "bind": f"/run/secrets/{db.password_name(role)}", "mode": "ro"} for role in ("backup", "owner")}
+    container = client.containers.create(
+        cfg.image("backup"), ["bash", "-o", "pipefail", "-c", script], network=networks[0], volumes=secrets)
     try:
+        for other in networks[1:]:
+            client.networks.get(other).connect(container)
+        container.start()
         code = container.wait(timeout=600)["StatusCode"]
         return code, container.logs().decode(errors="replace")
     finally:
@@ -48,19 +54,19 @@ def run_backup(cfg, network, password_file, script):
 
 
 def dbdump(action, host, extra=""):
-    return (f"python3 -m snapshots.dbdump {action} --host {host} --port 27017 --database aggregator "
-            f"--user aggregator --password-file /run/secrets/db-password {extra}")
+    role = "backup" if action == "dump" else "owner"
+    return (f"python3 -m snapshots.dbdump {action} --host {host}-db --port 27017 --database aggregator "
+            f"--user {role} --password-file /run/secrets/db-{role}-password {extra}")
 
 
 @pytest.fixture
-def two_dbs(built, db_password_file):
-    with Network() as net:
-        with db_container(built, db_password_file).with_network(net).with_network_aliases("source") as src, \
-                db_container(built, db_password_file).with_network(net).with_network_aliases("target") as dst:
-            yield net, connect(built, src, db_password_file), connect(built, dst, db_password_file)
+def two_dbs(built):
+    src_name, dst_name = f"{built.instance}-source", f"{built.instance}-target"
+    with database_pair(built, src_name) as (_, src), database_pair(built, dst_name) as (_, dst):
+        yield (src_name, dst_name), src, dst
 
 
-def test_dump_then_restore_round_trips_10000_documents(built, db_password_file, two_dbs):
+def test_dump_then_restore_round_trips_10000_documents(built, two_dbs):
     net, src, dst = two_dbs
     coll = src.aggregator.measurements
     coll.insert_many(sample_docs())
@@ -69,8 +75,8 @@ def test_dump_then_restore_round_trips_10000_documents(built, db_password_file, 
     src.aggregator.reports.insert_many([{"_id": f"r{i}", "n": i} for i in range(7)])
     src.aggregator.reports.create_index("n", unique=True)
 
-    code, out = run_backup(built, net, db_password_file,
-                           dbdump("dump", "source") + " | " + dbdump("restore", "target"))
+    code, out = run_backup(built, net,
+                           dbdump("dump", net[0]) + " | " + dbdump("restore", net[1]))
     assert code == 0, out
     assert "restore of aggregator: 2 collections, 10007 documents" in out
 
@@ -83,30 +89,30 @@ def test_dump_then_restore_round_trips_10000_documents(built, db_password_file, 
     assert any(ix.get("unique") for ix in dst.aggregator.reports.list_indexes() if ix["name"] == "n_1")
 
     # A second restore over the filled database is refused (nothing overwritten) unless --drop.
-    code, out = run_backup(built, net, db_password_file,
-                           dbdump("dump", "source") + " | " + dbdump("restore", "target"))
+    code, out = run_backup(built, net,
+                           dbdump("dump", net[0]) + " | " + dbdump("restore", net[1]))
     assert code == 1 and "is not empty; restore with --drop" in out
     assert dst.aggregator.measurements.count_documents({}) == N_DOCS
-    code, out = run_backup(built, net, db_password_file,
-                           dbdump("dump", "source") + " | " + dbdump("restore", "target", "--drop"))
+    code, out = run_backup(built, net,
+                           dbdump("dump", net[0]) + " | " + dbdump("restore", net[1], "--drop"))
     assert code == 0, out
     assert fingerprint(dst.aggregator.measurements) == fingerprint(src.aggregator.measurements)
 
 
-def test_truncated_dump_is_refused(built, db_password_file, two_dbs):
+def test_truncated_dump_is_refused(built, two_dbs):
     net, src, dst = two_dbs
     src.aggregator.measurements.insert_many({"_id": i, "pad": "x" * 200} for i in range(2000))
-    code, out = run_backup(built, net, db_password_file,
-                           dbdump("dump", "source") + " > /tmp/d && head -c 200000 /tmp/d | "
-                           + dbdump("restore", "target"))
+    code, out = run_backup(built, net,
+                           dbdump("dump", net[0]) + " > /tmp/d && head -c 200000 /tmp/d | "
+                           + dbdump("restore", net[1]))
     assert code == 1
     assert "truncated" in out
 
 
-def test_dump_with_wrong_password_fails_clearly(built, db_password_file, two_dbs):
+def test_dump_with_wrong_password_fails_clearly(built, two_dbs):
     net, _, _ = two_dbs
-    code, out = run_backup(built, net, db_password_file,
-                           "echo wrong > /tmp/pw && " + dbdump("dump", "source").replace(
-                               "/run/secrets/db-password", "/tmp/pw") + " > /dev/null")
+    code, out = run_backup(built, net,
+                           "echo wrong > /tmp/pw && " + dbdump("dump", net[0]).replace(
+                               "/run/secrets/db-backup-password", "/tmp/pw") + " > /dev/null")
     assert code == 1
-    assert "Authentication failed" in out
+    assert "password authentication failed for user" in out

@@ -17,6 +17,7 @@ import traceback
 from pathlib import Path
 
 import pytest
+from conftest import reset_database
 from hypothesis import given
 
 from campaign import hostile, invariants
@@ -38,7 +39,7 @@ def campaign(built, database, tmp_path_factory):
 def fresh(campaign):
     """An empty data root (and a folder beside it for link targets), and an empty database."""
     _, client, db = campaign
-    client.drop_database(db.name)
+    reset_database(client, db.name)
     with tempfile.TemporaryDirectory(prefix="campaign-") as d:
         outside = Path(d) / "outside"
         outside.mkdir()

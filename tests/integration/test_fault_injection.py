@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import reset_database
 
 from common import atomic, config, digest
 from dr import configfile
@@ -60,7 +61,7 @@ def temporaries(dr: DataRoot) -> list[Path]:
 @pytest.mark.parametrize("seed", range(6))
 def test_killed_sanitize_and_importer_converge(seed, tmp_path, built, database):
     port, client = database
-    client.drop_database(built.db.database)
+    reset_database(client, built.db.database)
     rng = random.Random(seed)
     dr = DataRoot(tmp_path / "data").ensure()
     ids = generate(dr, rng, n_good=40, n_bad=2)

@@ -1,4 +1,5 @@
-"""`invoke rebuild` (first cut) brings up db and webmirror for an instance; status shows them; down keeps data."""
+"""`invoke rebuild` (first cut) brings up postgres, db and webmirror for an instance, with the importer's
+collections made by the owner role; status shows them; down keeps data."""
 
 import hashlib
 import json
@@ -8,7 +9,7 @@ import urllib.request
 import pytest
 from conftest import free_port, remove_instance
 
-from common import config, db, secrets
+from common import config
 from dr import images, rebuild, services
 
 
@@ -23,15 +24,17 @@ def test_rebuild_starts_healthy_services_and_down_keeps_data(instance):
     cfg = instance
     report = rebuild.rebuild(cfg)
     phases = [p[0] for p in report.phases]
-    assert phases == ["preflight", "bootstrap", "artifacts", "images", "start", "health", "restore"]
+    assert phases == ["preflight", "bootstrap", "artifacts", "images", "start", "health", "indexes", "restore"]
     notes = dict((p[0], p[2]) for p in report.phases)
     n = len(images.COMPONENTS)
     assert f"{n} images ({n} unchanged)" in notes["images"]
     assert notes["restore"].startswith("no repository at ")  # a new Aggregator: nothing to restore
+    assert notes["indexes"] == "6 indexes serve the users' queries"
     assert notes["artifacts"].startswith("Go binaries cached: ferretdb v1.24.2")
 
     rows = {r["service"]: r for r in services.status(cfg)}
-    assert rows["db"]["health"] == "healthy" and rows["webmirror"]["health"] == "healthy"
+    assert {r["health"] for r in rows.values()} == {"healthy"} and set(rows) == {"postgres", "db", "webmirror"}
+    assert rows["postgres"]["ports"] == ""  # reached only on the instance network
     assert rows["db"]["ports"] == f"127.0.0.1:{cfg.db.port}"
     assert rows["webmirror"]["ports"] == f"127.0.0.1:{cfg.webmirror.port}"
 
@@ -39,29 +42,29 @@ def test_rebuild_starts_healthy_services_and_down_keeps_data(instance):
     with urllib.request.urlopen(f"http://127.0.0.1:{cfg.webmirror.port}/hello.txt", timeout=10) as resp:
         assert resp.read() == b"published\n"
 
-    password = secrets.read(cfg.secrets_dir, secrets.DB_PASSWORD)
-    client = db.client("127.0.0.1", cfg.db.port, cfg.db.user, password, cfg.db.database)
+    client = services.db_client(cfg, "importer")
+    assert set(client[cfg.db.database].list_collection_names()) >= {"reports", "measurements"}
     client[cfg.db.database].reports.insert_one({"_id": "kept"})
     client.close()
 
     # A second rebuild keeps the running, current containers.
     again = rebuild.rebuild(cfg)
-    assert "db running, webmirror running" in dict((p[0], p[2]) for p in again.phases)["start"]
+    assert "postgres running, db running, webmirror running" in dict((p[0], p[2]) for p in again.phases)["start"]
 
     # Another port in the configuration replaces the running container (a kept one would publish the old).
     moved = config.derive(cfg, {"webmirror.port": free_port()})
-    assert services.start(moved) == {"db": "running", "webmirror": "started"}
+    assert services.start(moved) == {"postgres": "running", "db": "running", "webmirror": "started"}
     services.wait_healthy(moved)
     with urllib.request.urlopen(f"http://127.0.0.1:{moved.webmirror.port}/hello.txt", timeout=10) as resp:
         assert resp.read() == b"published\n"
 
-    assert sorted(services.down(cfg)) == [f"{cfg.instance}-db", f"{cfg.instance}-webmirror"]
+    assert sorted(services.down(cfg)) == [f"{cfg.instance}-{s}" for s in ("db", "postgres", "webmirror")]
     assert all(r["state"] == "absent" for r in services.status(cfg))
     assert (cfg.data_root_path / "archive" / "hello.txt").exists()
 
     services.start(cfg)
     services.wait_healthy(cfg)
-    client = db.client("127.0.0.1", cfg.db.port, cfg.db.user, password, cfg.db.database)
+    client = services.db_client(cfg)
     assert client[cfg.db.database].reports.find_one({"_id": "kept"}) == {"_id": "kept"}
     client.close()
 
@@ -93,8 +96,7 @@ def test_rebuild_sample_runs_the_pipeline_in_its_images_and_publishes(instance):
             status = exc.code
         assert status in (400, 403, 404), private
 
-    password = secrets.read(cfg.secrets_dir, secrets.DB_PASSWORD)
-    client = db.client("127.0.0.1", cfg.db.port, cfg.db.user, password, cfg.db.database)
+    client = services.db_client(cfg)
     assert client[cfg.db.database].reports.count_documents({}) == 18
     client.close()
 

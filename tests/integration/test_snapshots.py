@@ -11,8 +11,7 @@ from pathlib import Path
 
 import docker
 import pytest
-from conftest import free_port, running_instance
-from testcontainers.core.container import DockerContainer
+from conftest import database_pair, free_port, running_instance
 
 from common import config, db, secrets
 from dr import backup, configfile, containers, images, offsite, services
@@ -99,28 +98,20 @@ def test_a_set_restores_to_its_manifest(live, first_set):
 
     # Restore both parts in the backup image and compare with the manifest: files by digest, the database
     # (into a fresh db container on the instance's network) by counts.
-    pw = secrets.path(cfg.secrets_dir, secrets.DB_PASSWORD)
-    target = (DockerContainer(cfg.image("db")).with_env("DB_NAME", cfg.db.database).with_env("DB_USER", cfg.db.user)
-              .with_volume_mapping(str(pw), "/run/secrets/db-password", "ro")
-              .with_kwargs(network=services.network_name(cfg)).with_name("aggr-snap-restoredb"))
-    target.ports["27017/tcp"] = ("127.0.0.1", None)
-    with target:
-        port = int(target.get_exposed_port(27017))
-        db.wait_ready("127.0.0.1", port, cfg.db.user, pw.read_text().strip(), cfg.db.database, 60)
+    owner_pw = secrets.path(cfg.secrets_dir, db.password_name("owner"))
+    with database_pair(cfg, "aggr-snap-restore") as (_, restored):
         script = (
             f"restic --no-lock restore --quiet {m.snapshots['files']} --target /restore >&2 && "
             "python3 -c 'import json; from pathlib import Path; from snapshots import manifest; "
             "print(json.dumps(manifest.directories(Path(\"/restore/data\"))))' && "
             f"restic --no-lock dump --quiet {m.snapshots['db']} /database.dbdump | python3 -m snapshots.dbdump restore "
-            "--host aggr-snap-restoredb --password-file /run/secrets/db-password >&2")
-        code, out = restic_script(cfg, script, "verify", services.network_name(cfg),
-                                  {str(pw): {"bind": "/run/secrets/db-password", "mode": "ro"}})
+            "--host aggr-snap-restore-db --user owner --password-file /run/secrets/db-owner-password >&2")
+        code, out = restic_script(cfg, script, "verify", "aggr-snap-restore",
+                                  {str(owner_pw): {"bind": "/run/secrets/db-owner-password", "mode": "ro"}})
         assert code == 0, out
         assert json.loads(out) == {k: d.to_dict() for k, d in m.directories.items()}
-        restored = db.client("127.0.0.1", port, cfg.db.user, pw.read_text().strip(), cfg.db.database)
         for coll, n in m.database.collections.items():
             assert restored[cfg.db.database][coll].count_documents({}) == n
-        restored.close()
 
 
 def test_check_reads_every_set_back_and_names_a_damaged_one(live, first_set, tmp_path):
@@ -306,8 +297,7 @@ def test_rebuild_on_a_new_host_restores_the_latest_set(live, first_set, tmp_path
         assert len(list((Path(cfg.data_root) / "archive").rglob("*.yaml"))) == 18
         with urllib.request.urlopen(f"http://127.0.0.1:{cfg.webmirror.port}/index.json", timeout=10) as resp:
             assert resp.status == 200
-        pw = secrets.read(cfg.secrets_dir, secrets.DB_PASSWORD)
-        client = db.client("127.0.0.1", cfg.db.port, cfg.db.user, pw, cfg.db.database)
+        client = services.db_client(cfg)
         assert client[cfg.db.database]["reports"].count_documents({}) == 18
         client.close()
         again = {name: note for name, _, note in rebuild.rebuild(cfg).phases}
@@ -327,7 +317,9 @@ def test_missing_repository_wrong_password_and_bad_secret_are_one_clear_error(li
 
     before = repo_snapshot_count(live)
     other = tmp_path / "secrets"
-    secrets.put(other, secrets.DB_PASSWORD, secrets.read(live.secrets_dir, secrets.DB_PASSWORD))
+    for role in db.ROLES:
+        name = db.password_name(role)
+        secrets.put(other, name, secrets.read(live.secrets_dir, name))
     secrets.put(other, secrets.RESTIC_PASSWORD, "not the password")
     wrong = config.derive(live, {"secrets_dir": str(other)})
     caplog.clear()

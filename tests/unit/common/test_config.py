@@ -23,7 +23,7 @@ def test_defaults_work_for_one_machine(monkeypatch):
 
 def test_file_values_override_defaults(tmp_path):
     cfg = config.load(write(tmp_path, 'data_root = "/srv/aggr"\n[db]\nport = 27018\n'))
-    assert cfg.data_root == "/srv/aggr" and cfg.db.port == 27018 and cfg.db.user == "aggregator"
+    assert cfg.data_root == "/srv/aggr" and cfg.db.port == 27018
 
 
 @pytest.mark.parametrize("text, key", [
@@ -119,3 +119,10 @@ def test_a_repository_is_local_when_it_is_an_absolute_path():
     assert config.is_local_repository("/var/lib/aggregator-dr/restic")
     for url in ("rest:http://127.0.0.1:8000/aggregator", "sftp:user@host:/srv/restic", "s3:s3.example.org/b", "repo"):
         assert not config.is_local_repository(url), url
+
+
+def test_a_former_db_user_key_is_named(tmp_path):
+    """The database's users are its fixed roles now (common/db.py ROLES): an old [db] user is refused by
+    name, so an operator finds it."""
+    with pytest.raises(ConfigError, match="db.user"):
+        config.load(write(tmp_path, '[db]\nuser = "aggregator"\n'))

@@ -20,7 +20,7 @@ def cfg(tmp_path):
         "instance": "inst", "data_root": str(tmp_path / "data"), "secrets_dir": str(tmp_path / "secrets"),
         "cache_dir": str(tmp_path / "cache"), "backup.repository": str(tmp_path / "repo"),
         "offsite.repository": "rest:http://offsite:8000/aggr", "offsite.network": "inst-offsite",
-        "collectors": [COLLECTOR], "pipeline.workers": 3, "db.database": "aggr", "db.user": "writer"})
+        "collectors": [COLLECTOR], "pipeline.workers": 3, "db.database": "aggr"})
 
 
 def mounts(spec):
@@ -37,11 +37,11 @@ def loaded(spec, cfg, tmp_path):
     return config.load(path), path.read_text()
 
 
-def test_importer_gets_the_db_password_and_the_instance_network(cfg):
+def test_importer_gets_the_importer_role_password_and_the_instance_network(cfg):
     spec = contract.stage_spec(cfg, "importer")
     assert spec.component == "importer" and spec.user == "990:990" and not spec.runs_as_root
-    assert secret_targets(spec) == ["/run/secrets/db-password"]
-    assert spec.secrets[0].source == f"{cfg.secrets_dir}/db-password"
+    assert secret_targets(spec) == ["/run/secrets/db-importer-password"]
+    assert spec.secrets[0].source == f"{cfg.secrets_dir}/db-importer-password"
     assert spec.networks == ("inst",) and not spec.isolated
     assert mounts(spec) == {"/data": (cfg.data_root, "rw")}
     assert spec.command == ("python3", "-m", "stages.importer", "--json", "--config", contract.CONFIG_PATH)
@@ -90,8 +90,7 @@ def test_stage_configs_hold_only_what_the_stage_needs(cfg, tmp_path):
     for section in ("[db]", "[backup]", "[offsite]", "[[collectors]]", "secrets_dir", "[sync]"):
         assert section not in text
     importer, text = loaded(contract.stage_spec(cfg, "importer"), cfg, tmp_path)
-    assert (importer.db.host, importer.db.port, importer.db.database, importer.db.user) == \
-        ("inst-db", 27017, "aggr", "writer")
+    assert (importer.db.host, importer.db.port, importer.db.database) == ("inst-db", 27017, "aggr")
     assert importer.secrets_dir == "/run/secrets" and importer.pipeline.workers == 3
     assert "[[collectors]]" not in text and "[backup]" not in text
 
@@ -101,7 +100,7 @@ def test_take_mounts_the_data_root_rw_and_artifacts_ro_when_they_exist(cfg):
     assert spec.user == "0:0" and spec.runs_as_root and spec.hostname == "aggregator-dr-backup"
     assert mounts(spec) == {"/data": (cfg.data_root, "rw"), "/artifacts": (f"{cfg.cache_dir}/go", "ro"),
                             "/cache/restic": (f"{cfg.cache_dir}/restic", "rw"), "/repo": (cfg.backup.repository, "rw")}
-    assert secret_targets(spec) == ["/run/secrets/db-password", "/run/secrets/restic-password"]
+    assert secret_targets(spec) == ["/run/secrets/db-backup-password", "/run/secrets/restic-password"]
     assert spec.networks == ("inst",)
     assert "/artifacts" not in mounts(contract.backup_spec(cfg, "take", "host1", artifacts=False))
     assert spec.command[:6] == ("python3", "-m", "snapshots.cli", "take", "--host", "host1")
@@ -163,7 +162,8 @@ def test_a_local_repository_is_mounted_at_repo_a_rest_url_is_not(cfg, tmp_path):
 def test_restore_mounts_and_reaches_only_what_it_restores(cfg, files, db, tmp_path):
     spec = contract.backup_spec(cfg, "restore", "h", files=files, db=db, extra=("--snapshot-set", "latest"))
     assert ("/data" in mounts(spec)) == files
-    assert ("/run/secrets/db-password" in secret_targets(spec)) == db
+    # the owner: a restore creates collections; nothing else of the database
+    assert [t for t in secret_targets(spec) if "/db-" in t] == (["/run/secrets/db-owner-password"] if db else [])
     assert spec.networks == (("inst",) if db else ())
     assert ("--no-files" in spec.command) == (not files) and ("--no-db" in spec.command) == (not db)
     assert "--snapshot-set" in spec.command
@@ -188,8 +188,8 @@ def test_backup_config_has_container_paths_and_the_host_settings(cfg, tmp_path):
 
 
 def test_configs_hold_secret_paths_never_secret_values(cfg, tmp_path):
-    from common import secrets
-    for name in (secrets.DB_PASSWORD, secrets.RESTIC_PASSWORD, secrets.OFFSITE_RESTIC_PASSWORD,
+    from common import db, secrets
+    for name in (*map(db.password_name, db.ROLES), secrets.RESTIC_PASSWORD, secrets.OFFSITE_RESTIC_PASSWORD,
                  secrets.OFFSITE_HTTP_PASSWORD):
         secrets.put(cfg.secrets_dir, name, f"value-of-{name}-xyzzy")
     specs = [contract.stage_spec(cfg, s) for s in contract.STAGES]
@@ -202,5 +202,15 @@ def test_configs_hold_secret_paths_never_secret_values(cfg, tmp_path):
 def test_binds_name_the_host_paths_of_mounts_and_secrets(cfg):
     binds = contract.backup_spec(cfg, "take", "h").binds()
     assert binds["/data"] == cfg.data_root and binds["/repo"] == cfg.backup.repository
-    assert binds["/run/secrets/db-password"] == f"{cfg.secrets_dir}/db-password"
+    assert binds["/run/secrets/db-backup-password"] == f"{cfg.secrets_dir}/db-backup-password"
     assert contract.CONFIG_PATH not in binds
+
+
+@pytest.mark.parametrize("action, role", [("db-counts", "reader"), ("db-indexes", "owner")])
+def test_database_actions_get_their_role_and_postgresql_but_no_repository(cfg, action, role, tmp_path):
+    spec = contract.backup_spec(cfg, action, "h")
+    assert secret_targets(spec) == [f"/run/secrets/db-{role}-password"]
+    assert mounts(spec) == {} and spec.networks == ("inst",)
+    derived, text = loaded(spec, cfg, tmp_path)
+    assert (derived.db.postgres_host, derived.db.postgres_port) == ("inst-postgres", 5432)
+    assert "[backup]" not in text and "[retention]" not in text and cfg.backup.repository not in text

@@ -9,11 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from common import config, secrets
+from common import config, db, secrets
 from common.errors import SecretError
 from dr import containers, contract, launch
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="private copies are handed over with chown: root")
+
+IMPORTER_PW = db.password_name("importer")
 
 
 @pytest.fixture
@@ -21,7 +23,7 @@ def cfg(tmp_path):
     c = config.load(overrides={"instance": "inst", "data_root": str(tmp_path / "data"),
                                "secrets_dir": str(tmp_path / "secrets"), "cache_dir": str(tmp_path / "cache"),
                                "backup.repository": str(tmp_path / "repo")})
-    secrets.put(c.secrets_dir, secrets.DB_PASSWORD, "pw-xyzzy")
+    secrets.put(c.secrets_dir, IMPORTER_PW, "pw-xyzzy")
     secrets.put(c.secrets_dir, secrets.RESTIC_PASSWORD, "restic-xyzzy")
     return c
 
@@ -49,14 +51,14 @@ def test_the_importer_gets_a_private_copy_of_the_password_and_its_config(cfg, re
     (tmp_path / "data" / "raw").mkdir(parents=True)
     assert launch.run_spec(cfg, contract.stage_spec(cfg, "importer")) == (0, '{"ok": true}')
     assert recorder["user"] == "990:990" and recorder["network"] == ["inst"]
-    text, uid, gid, mode, bind_mode, host = recorder["files"]["/run/secrets/db-password"]
+    text, uid, gid, mode, bind_mode, host = recorder["files"]["/run/secrets/db-importer-password"]
     assert (text, uid, gid, mode, bind_mode) == ("pw-xyzzy\n", 990, 990, 0o400, "ro")
-    assert host != str(secrets.path(cfg.secrets_dir, secrets.DB_PASSWORD)) and not Path(host).exists()  # removed
-    original = os.stat(secrets.path(cfg.secrets_dir, secrets.DB_PASSWORD))
+    assert host != str(secrets.path(cfg.secrets_dir, IMPORTER_PW)) and not Path(host).exists()  # removed
+    original = os.stat(secrets.path(cfg.secrets_dir, IMPORTER_PW))
     assert (original.st_uid, stat.S_IMODE(original.st_mode)) == (0, 0o600)
     toml, *_ = recorder["files"][contract.CONFIG_PATH]
     assert "pw-xyzzy" not in toml and 'host = "inst-db"' in toml
-    assert recorder["binds"]["/run/secrets/db-password"] == str(secrets.path(cfg.secrets_dir, "db-password"))
+    assert recorder["binds"]["/run/secrets/db-importer-password"] == str(secrets.path(cfg.secrets_dir, IMPORTER_PW))
     assert os.stat(tmp_path / "data" / "raw").st_uid == 990  # the data root was handed over
 
 
@@ -77,7 +79,7 @@ def test_backup_runs_as_root_with_the_secret_files_themselves(cfg, recorder, tmp
 
 
 def test_a_missing_secret_stops_before_anything_runs(cfg, recorder):
-    os.unlink(secrets.path(cfg.secrets_dir, secrets.DB_PASSWORD))
-    with pytest.raises(SecretError, match="db-password"):
+    os.unlink(secrets.path(cfg.secrets_dir, IMPORTER_PW))
+    with pytest.raises(SecretError, match="db-importer-password"):
         launch.run_spec(cfg, contract.stage_spec(cfg, "importer"))
     assert recorder == {}

@@ -2,13 +2,12 @@
 through the environment; the secrets a sandbox gets; its database container and configuration."""
 
 import os
-from pathlib import Path
 
 import pytest
 from testcontainers.core.config import ConnectionMode, testcontainers_config
 
-from common import config, secrets
-from dr import sandbox
+from common import config, db, secrets
+from dr import sandbox, services
 
 NAMES = ("ryuk_disabled", "hub_image_name_prefix", "connection_mode_override", "tc_host_override")
 
@@ -38,25 +37,33 @@ def test_the_settings_are_put_back_after_an_error_too():
     assert current() == before
 
 
-def test_the_sandbox_gets_the_repository_passwords_and_a_fresh_database_password(tmp_path):
+def test_the_sandbox_gets_the_repository_passwords_and_fresh_database_passwords(tmp_path):
     live = tmp_path / "live"
     secrets.put(live, secrets.RESTIC_PASSWORD, "repo-pw")
-    secrets.put(live, secrets.DB_PASSWORD, "live-db-pw")
-    pw = sandbox.copy_secrets(live, tmp_path / "sandbox")
-    assert pw == tmp_path / "sandbox" / secrets.DB_PASSWORD
-    assert sorted(p.name for p in (tmp_path / "sandbox").iterdir()) == [secrets.DB_PASSWORD, secrets.RESTIC_PASSWORD]
+    for role in db.ROLES:
+        secrets.put(live, db.password_name(role), f"live-{role}-pw")
+    sandbox.copy_secrets(live, tmp_path / "sandbox")
+    assert sorted(p.name for p in (tmp_path / "sandbox").iterdir()) == [secrets.RESTIC_PASSWORD]
     assert secrets.read(tmp_path / "sandbox", secrets.RESTIC_PASSWORD) == "repo-pw"
-    assert secrets.read(tmp_path / "sandbox", secrets.DB_PASSWORD) != "live-db-pw"
+    cfg = config.load(overrides={"instance": "live", "secrets_dir": str(live)})
+    sb_cfg = sandbox.sandbox_config(cfg, "live-drill", tmp_path / "w", tmp_path / "sandbox")
+    services.postgres_spec(sb_cfg)  # the database's spec makes the role passwords it mounts
+    for role in db.ROLES:
+        assert secrets.read(tmp_path / "sandbox", db.password_name(role)) != f"live-{role}-pw"
 
 
-def test_the_database_container_and_the_configuration_are_the_sandbox_own(tmp_path):
+def test_the_database_containers_and_the_configuration_are_the_sandbox_own(tmp_path):
     cfg = config.load(overrides={"instance": "live", "data_root": str(tmp_path / "live-data")})
-    spec = sandbox.db_spec(cfg, "live-drill", Path("/s/db-password"))
-    assert spec["image"] == cfg.image("db") and spec["name"] == "live-drill-db"
-    assert spec["ports"] == {"27017/tcp": ("127.0.0.1", None)}  # loopback only, a free port
-    assert spec["kwargs"]["network"] == "live-drill"
-    assert spec["volumes"] == [("/s/db-password", "/run/secrets/db-password", "ro")]
     derived = sandbox.sandbox_config(cfg, "live-drill", tmp_path / "w", tmp_path / "w" / "secrets", 41234)
+    pg = sandbox.container_for(derived, services.postgres_spec(derived))
+    ferret = sandbox.container_for(derived, services.db_spec(derived))
+    assert pg.image == cfg.image("postgres") and ferret.image == cfg.image("db")
+    assert (pg._name, ferret._name) == ("live-drill-postgres", "live-drill-db")
+    assert ferret.ports == {"27017/tcp": ("127.0.0.1", None)} and pg.ports == {}  # loopback only, a free port
+    assert pg._kwargs["network"] == ferret._kwargs["network"] == "live-drill"
+    assert ferret.env == {"PG_HOST": "live-drill-postgres"}
+    assert pg.volumes["live-drill-pgdata"] == {"bind": "/var/lib/postgresql/data", "mode": "rw"}
+    assert all(str(tmp_path / "w" / "secrets") in v for v in pg.volumes if v != "live-drill-pgdata")
     assert derived.instance == "live-drill" and derived.data_root == str(tmp_path / "w" / "data")
     assert (derived.db.host, derived.db.port) == ("127.0.0.1", 41234)
     assert derived.secrets_dir == str(tmp_path / "w" / "secrets") and not derived.collectors

@@ -1,0 +1,63 @@
+#!/bin/sh
+# PostgreSQL for FerretDB. First start: initdb. Every start: the roles and grants of roles.sql are applied
+# with the passwords from the mounted secret files (so a changed file changes the password), over the unix
+# socket only, then the server starts listening on the network.
+# The superuser `postgres` has no password and is reachable only through this container's unix socket (peer
+# authentication). Network clients (FerretDB, pg_basebackup) must come from the container's own networks
+# ("samenet") and use scram-sha-256; everything else is rejected.
+set -eu
+secrets="${DB_SECRETS_DIR:-/run/secrets}"
+pgdb="${PG_DATABASE:-ferretdb}"
+schema="${DB_NAME:-aggregator}"
+roles="owner importer reader backup"
+
+for role in $roles; do
+    if [ ! -s "$secrets/db-$role-password" ]; then
+        echo "postgres: password file $secrets/db-$role-password is missing or empty" \
+             "(mount the secrets directory's db-$role-password there)" >&2
+        exit 2
+    fi
+done
+
+as_postgres() { setpriv --reuid=postgres --regid=postgres --init-groups "$@"; }
+
+chown postgres:postgres "$PGDATA"
+chmod 0700 "$PGDATA"
+if [ ! -s "$PGDATA/PG_VERSION" ]; then
+    as_postgres initdb --pgdata="$PGDATA" --username=postgres --auth-local=peer --auth-host=reject \
+        --encoding=UTF8 --locale=C.UTF-8 --data-checksums >/dev/null
+    cat >> "$PGDATA/postgresql.conf" <<CONF
+# aggregator-dr (dockerfiles/postgres/entrypoint.sh)
+listen_addresses = '*'
+password_encryption = scram-sha-256
+wal_level = replica
+max_wal_senders = 4
+CONF
+    cat > "$PGDATA/pg_hba.conf" <<HBA
+# aggregator-dr: the superuser only through the socket; the project's roles only from this container's own
+# networks (samenet), with passwords; nothing else.
+local   all          postgres                                  peer
+host    $pgdb        owner,importer,reader,backup   samenet    scram-sha-256
+host    replication  backup                         samenet    scram-sha-256
+host    all          all                            all        reject
+HBA
+fi
+
+# Passwords reach psql through files only it can read (never argv, never the environment).
+private="$(mktemp -d /run/postgres-secrets.XXXXXX)"
+trap 'rm -rf "$private"' EXIT
+for role in $roles; do
+    head -n 1 "$secrets/db-$role-password" | tr -d '\n' > "$private/$role"
+done
+chown -R postgres:postgres "$private"
+chmod -R go-rwx "$private"
+
+as_postgres pg_ctl --pgdata="$PGDATA" --silent --wait -o "-c listen_addresses=''" start >/dev/null
+as_postgres psql --quiet --no-psqlrc --host=/var/run/postgresql --username=postgres --dbname=postgres \
+    --set=ON_ERROR_STOP=1 --set=secrets="$private" --set=pgdb="$pgdb" --set=schema="$schema" \
+    --file=/usr/local/share/aggregator-dr/roles.sql
+as_postgres pg_ctl --pgdata="$PGDATA" --silent --wait --mode=fast stop >/dev/null
+rm -rf "$private"
+trap - EXIT
+
+exec setpriv --reuid=postgres --regid=postgres --init-groups postgres -D "$PGDATA" "$@"
