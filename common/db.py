@@ -79,7 +79,7 @@ def refusal(exc: BaseException, role: str) -> DatabaseRefused | None:
     text = str(exc)
     for state, meaning in _SQLSTATES.items():
         if f"SQLSTATE {state}" in text or (state == "42501" and _NOT_OWNER in text):
-            detail = re.search(r"(?:ERROR|FATAL): ([^(\n]*?)(?: \(SQLSTATE|', 'code'|\"|$)", text)
+            detail = re.search(r"(?:ERROR|FATAL): (.*?) \(SQLSTATE", text)
             said = detail.group(1).strip() if detail else text[-200:]
             return DatabaseRefused(f"the database role {role} {meaning}: PostgreSQL says: {said}", role, state)
     return None

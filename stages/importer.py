@@ -196,7 +196,7 @@ def import_prepare(dr: DataRoot, db, yaml_path: Path, summary: Summary | None = 
         refused.extend(s["index"] for s in stubs)
         batch, batch_bytes = [], 0
 
-    for coll, doc in postprocess.read_jsonl(jsonl):
+    for coll, doc, size in postprocess.read_jsonl(jsonl):
         if coll == "reports":
             report = doc
             continue
@@ -204,7 +204,7 @@ def import_prepare(dr: DataRoot, db, yaml_path: Path, summary: Summary | None = 
         if doc.get("refused"):  # post-processing could not convert it (see postprocess.documents)
             refused.append(doc["index"])
         batch.append(doc)
-        batch_bytes += len(json.dumps(doc))
+        batch_bytes += size  # its JSON line's: about its BSON size, without encoding it again
         if len(batch) >= BATCH or batch_bytes >= BATCH_BYTES:
             flush()
     if batch:
@@ -292,7 +292,7 @@ def quarantine_poison(dr: DataRoot, yaml_path: Path, details: dict, summary: Sum
 def _report_key(jsonl: Path) -> str | None:
     """The report key of a post-processed report (its first document's), or None if unreadable."""
     try:
-        for _, doc in postprocess.read_jsonl(jsonl):
+        for _, doc, _ in postprocess.read_jsonl(jsonl):
             return str(doc.get("report_key") or doc["_id"])
     except (OSError, ValueError, KeyError, InputError):
         return None

@@ -255,8 +255,9 @@ def _large_strings(value, path: str):
             yield from _large_strings(v, f"{path}/{key}")
 
 
-def read_jsonl(path: Path) -> Iterator[tuple[str, dict]]:
+def read_jsonl(path: Path) -> Iterator[tuple[str, dict, int]]:
+    """(collection, document, the bytes of its line) for every line of a post-processed report."""
     with open_input(path) as fh:
         for line in fh:
             rec = json.loads(line)
-            yield rec["c"], rec["d"]
+            yield rec["c"], rec["d"], len(line)

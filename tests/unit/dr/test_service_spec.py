@@ -21,3 +21,25 @@ def test_another_port_image_or_mount_gives_another(tmp_path):
     assert spec(tmp_path, **{"webmirror.port": 8081}).fingerprint("sha256:1") != base
     assert spec(tmp_path).fingerprint("sha256:2") != base
     assert spec(tmp_path, data_root=str(tmp_path / "elsewhere")).fingerprint("sha256:1") != base
+
+
+def test_postgres_gets_its_volume_and_every_role_password_read_only_and_no_port(tmp_path):
+    from common import db
+
+    cfg = config.load(overrides={"instance": "inst", "secrets_dir": str(tmp_path / "secrets")})
+    pg = services.postgres_spec(cfg)
+    assert pg.image == cfg.image("postgres") and pg.named_volumes == ("inst-pgdata",)
+    assert pg.kwargs["volumes"]["inst-pgdata"] == {"bind": "/var/lib/postgresql/data", "mode": "rw"}
+    for role in db.ROLES:
+        name = db.password_name(role)
+        assert pg.kwargs["volumes"][str(tmp_path / "secrets" / name)] == {"bind": f"/run/secrets/{name}", "mode": "ro"}
+        assert (tmp_path / "secrets" / name).stat().st_mode & 0o077 == 0  # made private when missing
+    assert "ports" not in pg.kwargs  # only the instance network reaches PostgreSQL
+
+
+def test_ferretdb_holds_no_secret_and_is_published_where_configured(tmp_path):
+    cfg = config.load(overrides={"instance": "inst", "db.port": 27999, "db.bind": "127.0.0.1"})
+    ferret = services.db_spec(cfg)
+    assert ferret.kwargs["environment"] == {"PG_HOST": "inst-postgres"}
+    assert "volumes" not in ferret.kwargs
+    assert ferret.kwargs["ports"] == {"27017/tcp": ("127.0.0.1", 27999)}
