@@ -44,19 +44,19 @@ def run(cfg: Config, action: str, dry_run: bool = False, extra: tuple[str, ...] 
                       f"(snapshots/results.py): {exc}") from None
 
 
+def _database_action(cfg: Config, action: str, what: str) -> results.Result:
+    """The result of a database action (db-counts, db-indexes); DrError naming what failed."""
+    code, result = run(cfg, action)
+    if code != 0 or result is None:
+        raise DrError(f"cannot {what} in PostgreSQL (exit {code}); the reason is in the log above")
+    return result
+
+
 def db_counts(cfg: Config) -> dict[str, int]:
     """Exact documents per collection of cfg's database, counted by PostgreSQL (as reader)."""
-    code, result = run(cfg, "db-counts")
-    if code != 0 or result is None:
-        raise DrError(f"cannot count the database's documents in PostgreSQL (exit {code}); the reason is in "
-                      "the log above")
-    return result.collections
+    return _database_action(cfg, "db-counts", "count the database's documents").collections
 
 
 def db_indexes(cfg: Config) -> list[str]:
     """The GIN indexes that serve FerretDB's pushed-down filters, made where missing (as owner)."""
-    code, result = run(cfg, "db-indexes")
-    if code != 0 or result is None:
-        raise DrError(f"cannot make the database's indexes in PostgreSQL (exit {code}); the reason is in the "
-                      "log above")
-    return result.indexes
+    return _database_action(cfg, "db-indexes", "make the database's indexes").indexes

@@ -22,6 +22,7 @@ from common import secrets
 from common.config import Config
 from common.errors import DrError
 from dr import configfile, services
+from snapshots import pgsql
 from snapshots.restic import BACKUP_HOSTNAME
 
 STAGE_UID = STAGE_GID = 990
@@ -32,7 +33,6 @@ SECRETS = "/run/secrets"
 DATA, CACHE, REPO, ARTIFACTS = "/data", "/cache", "/repo", "/artifacts"
 BRIDGE_DB = "/run/bridge_db.json"
 DB_PORT = 27017  # the database's port inside the instance network
-PG_PORT = 5432  # PostgreSQL's, for psql (counts, indexes, physical copies)
 
 # The network a stage's row asks for: the instance's (reaches <instance>-db and the sample collector), or none.
 INSTANCE, NONE = "instance", "none"
@@ -136,7 +136,7 @@ def _secret(cfg: Config, name: str) -> Secret:
 
 def _db_values(cfg: Config) -> tuple[tuple[str, Any], ...]:
     return (("db.host", services.container_name(cfg, "db")), ("db.port", DB_PORT),
-            ("db.postgres_host", services.container_name(cfg, "postgres")), ("db.postgres_port", PG_PORT))
+            ("db.postgres_host", services.container_name(cfg, "postgres")), ("db.postgres_port", pgsql.PG_PORT))
 
 
 def _network(cfg: Config) -> str:
