@@ -185,20 +185,25 @@ def repo_init(c, config=None, offsite=False):
     print(("created" if result.created else "already exists:") + f" restic repository {where}")
 
 
-@task(help={"config": CONFIG_HELP, "json": "print the manifest as JSON"})
-def snapshot(c, config=None, json_=False):
-    """Take a snapshot set: state directories + database dump + manifest, under the exclusive lock."""
+@task(help={"config": CONFIG_HELP, "json": "print the manifest as JSON",
+            "with-dump": "carry the portable dump in this set whatever backup.portable_dump says (before moving "
+                         "to another PostgreSQL major version)"})
+def snapshot(c, config=None, json_=False, with_dump=False):
+    """Take a snapshot set: state directories (under the exclusive lock), PostgreSQL's physical copy, the
+    portable dump when due, and the manifest."""
     from dr import monitoring
 
     cfg = _call(_load, config)
+    if with_dump:
+        cfg = _call(dr_config.derive, cfg, {"backup.portable_dump": "every"})
     with monitoring.job(cfg, "snapshot") as run:
         m = _backup(cfg, "take")
         run.record(m)
     if json_:
         print(m.to_json())
         return
-    print(f"set {m.set_id} complete: {m.reports} reports, {m.documents} database documents; "
-          f"pipeline paused {m.paused_seconds:.1f}s; added {m.bytes_added / 1e6:.1f} MB")
+    print(f"set {m.set_id} complete ({', '.join(m.parts or [])}): {m.reports} reports, {m.documents} database "
+          f"documents; pipeline paused {m.paused_seconds:.1f}s; added {m.bytes_added / 1e6:.1f} MB")
 
 
 @task(help={"config": CONFIG_HELP, "json": "print JSON", "offsite": OFFSITE_HELP})
@@ -210,7 +215,9 @@ def snapshots(c, config=None, json_=False, offsite=False):
         print(json.dumps([r.to_dict() for r in rows], indent=2))
         return
     table = [{"set": r.set_id, "time": r.time,
-              "state": "complete" if r.complete else "INCOMPLETE (" + ",".join(r.parts) + ")",
+              "state": "complete" if r.complete else "INCOMPLETE",
+              "parts": "+".join(p for p in r.parts if p != "manifest") + ("" if "manifest" in r.parts else
+                                                                         " (no manifest)"),
               "reports": "" if r.reports is None else r.reports,
               "documents": "" if r.documents is None else r.documents,
               "MB": f"{(r.bytes or 0) / 1e6:.1f}" if r.complete else "",
@@ -343,29 +350,39 @@ def schedule_install(c, config=None, dest=None):
             "target": "restore the state directories into this folder instead of the data root",
             "db": "restore the database too (default; --no-db: only the files)",
             "files": "restore the state directories (default; --no-files: only the database)",
-            "force": "replace a non-empty data root or database (the old files are moved aside, not deleted)",
+            "force": "replace a non-empty data root or database (the old files and database are kept aside)",
+            "from-dump": "restore the database from the set's portable dump instead of its physical copy "
+                         "(another PostgreSQL major version; sets without a physical copy always do)",
             "offsite": "restore from the off-site repository", "json": "print JSON"})
-def restore(c, config=None, set_="latest", target=None, db=True, files=True, force=False, offsite=False,
-            json_=False):
+def restore(c, config=None, set_="latest", target=None, db=True, files=True, force=False, from_dump=False,
+            offsite=False, json_=False):
     """Restore a snapshot set into the data root (or --target) and the database, and verify both against
     the set's manifest (digests per directory, counts per collection); refuses to overwrite unless --force."""
+    from dr import restore as dr_restore
+
     cfg = _call(_load, config)
     if target:
         cfg = _call(dr_config.derive, cfg, {"data_root": str(target)})
-    extra = ["--snapshot-set", set_] + (["--force"] if force else [])
-    result = _backup(cfg, "restore", extra=extra, offsite=offsite, files=files, db=db)
+    done = _call(dr_restore.restore, cfg, set_, files=files, db=db, force=force, offsite=offsite,
+                 from_dump=from_dump)
     if json_:
-        print(result.to_json())
+        print(json.dumps(dr_restore.as_dict(done), indent=2))
         return
-    print(f"restored set {result.set_id} (taken {result.set_started}), verified against its manifest:")
-    if result.files is not None:
-        f = result.files
+    print(f"restored set {done.set_id} (taken {done.set_started}), verified against its manifest:")
+    if done.files is not None:
+        f = done.files
         print(f"  files: {f.files} files, {f.bytes / 1e6:.1f} MB into {cfg.data_root} in {f.seconds:.1f}s"
               + (f"; the previous content is in {f.moved_aside}" if f.moved_aside else ""))
-    if result.db is not None:
-        d = result.db
-        print(f"  database {d.database}: " + ", ".join(f"{k} {v}" for k, v in sorted(d.collections.items()))
-              + f" in {d.seconds:.1f}s")
+    if done.dump is not None:
+        d = done.dump
+        print(f"  database {d.database} from the portable dump: "
+              + ", ".join(f"{k} {v}" for k, v in sorted(d.collections.items())) + f" in {d.seconds:.1f}s")
+    if done.copy is not None:
+        p = done.copy
+        print(f"  database {cfg.db.database} from the physical copy ({p.copy.bytes / 1e6:.1f} MB, PostgreSQL "
+              f"{p.copy.postgres_major}): " + ", ".join(f"{k} {v}" for k, v in sorted(p.collections.items()))
+              + f" in {p.seconds:.1f}s" + (f"; the previous database is in PostgreSQL's volume as "
+                                           f"{p.copy.replaced}" if p.copy.replaced else ""))
 
 
 @task(help={"config": CONFIG_HELP, "set": "the set to drill: an id, or latest (default)",

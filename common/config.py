@@ -18,6 +18,7 @@ from typing import Any, Callable
 from common.errors import ConfigError
 
 ENV_VAR = "AGGREGATOR_DR_CONFIG"
+PORTABLE_DUMP = ("every", "daily", "never")
 DEFAULT_FILE = Path("/etc/aggregator-dr/config.toml")
 
 
@@ -152,8 +153,12 @@ SCHEMA: dict[str, Any] = {
         "repository": Field(str, "/var/lib/aggregator-dr/restic", lambda v: None if v.strip() else "must not be empty",
                             "restic repository: a local folder, or any restic URL (rest:, sftp:, s3:, ...)"),
         "lock_timeout": Field(int, 600, _positive, "seconds a snapshot waits for the exclusive lock"),
-        "dump_under_lock": Field(bool, False, None, "hold the pipeline's lock during the database dump too "
-                                 "(false: only during the files snapshot; the dump follows it)"),
+        "dump_under_lock": Field(bool, False, None, "hold the pipeline's lock during the database copy and dump "
+                                 "too (false: only during the files snapshot; they follow it)"),
+        "portable_dump": Field(str, "daily", lambda v: None if v in PORTABLE_DUMP else
+                               "must be one of " + ", ".join(PORTABLE_DUMP),
+                               "which sets carry the portable dump (mongodump's archive format) besides the "
+                               "physical copy: every set, the first set of each day (daily), or never"),
     },
     "offsite": {
         "repository": Field(str, "", lambda v: None if v == "" or re.match(r"^(rest|sftp|s3|b2|azure|gs|rclone):\S+$", v)

@@ -31,6 +31,7 @@ ROOT_USER = "0:0"
 CONFIG_PATH = "/run/aggregator-dr.toml"  # where every container finds its configuration file
 SECRETS = "/run/secrets"
 DATA, CACHE, REPO, ARTIFACTS = "/data", "/cache", "/repo", "/artifacts"
+PG_VOLUME = "/pgvolume"  # PostgreSQL's volume, where pg-restore puts a set's physical copy
 BRIDGE_DB = "/run/bridge_db.json"
 DB_PORT = 27017  # the database's port inside the instance network
 
@@ -111,6 +112,7 @@ class BackupRow:
     files_flag: bool = False  # restore: --no-files / --no-db say what it restores
     both_repositories: bool = False  # the primary and the off-site repository, whatever --offsite says
     repository: bool = True   # a restic repository at all (the database actions work on PostgreSQL only)
+    pg_volume: bool = False   # PostgreSQL's named volume, read-write at PG_VOLUME (PostgreSQL stopped)
 
 
 ACTIONS: dict[str, BackupRow] = {
@@ -126,6 +128,9 @@ ACTIONS: dict[str, BackupRow] = {
     "db-counts": BackupRow(db_role="reader", repository=False),  # exact counts, from PostgreSQL
     # the indexes FerretDB's pushed-down filters use (snapshots/pgsql.py)
     "db-indexes": BackupRow(db_role="owner", repository=False),
+    # the set's physical copy into PostgreSQL's volume, and back out of it (snapshots/pgcopy.py)
+    "pg-restore": BackupRow(pg_volume=True),
+    "pg-undo": BackupRow(pg_volume=True, repository=False),
 }
 BACKUP_KEYS = ("data_root", "cache_dir", "secrets_dir", "backup", "retention")
 
@@ -190,6 +195,8 @@ def backup_spec(cfg: Config, action: str, host: str, offsite: bool = False, file
     values: list[tuple[str, Any]] = [("data_root", DATA), ("cache_dir", CACHE), ("secrets_dir", SECRETS)]
     if wants_data:
         mounts.append(Mount(str(cfg.data_root_path), DATA, "rw", create=0o755))
+    if row.pg_volume:
+        mounts.append(Mount(services.pg_volume_name(cfg), PG_VOLUME, "rw"))
     go = cfg.cache_path / "go"
     if row.artifacts == "ro-if-present" and (go.is_dir() if artifacts is None else artifacts):
         mounts.append(Mount(str(go), ARTIFACTS, "ro"))

@@ -10,8 +10,13 @@ checks that nothing doubled (one reports document per archived report, as many m
 say). Then it tears the sandbox down and writes a report (JSON and Markdown, see drill_reports) into the drill
 history.
 
-Phase timings: `start` (sandbox and database up), `restore` (files and dump, verified), `queries`,
-`pipeline`. The restore time is start + restore; the recovery point (RPO) is the set's age.
+The database comes back as the set's physical copy (put into the sandbox's PostgreSQL volume before
+PostgreSQL starts, then verified like dr/restore.py does: counts within the copy's range, every collection
+read through FerretDB), or, for a set without one, from its portable dump.
+
+Phase timings: `copy` (the physical copy into the volume), `start` (sandbox and database up), `restore`
+(files, and the dump or the copy's verification), `queries`, `pipeline`. The restore time is copy + start +
+restore; the recovery point (RPO) is the set's age.
 """
 
 from __future__ import annotations
@@ -23,7 +28,9 @@ from pathlib import Path
 from common.config import Config
 from common.errors import DrError
 from dr import backup, drill_reports, pipeline
+from dr import restore as dr_restore
 from dr.sandbox import Sandbox, throwaway
+from snapshots.results import SetRow
 
 
 class DrillFailed(DrError):
@@ -54,20 +61,20 @@ def _doubles(sb: Sandbox) -> list[str]:
     return problems
 
 
-def _resolve(cfg: Config, wanted: str, offsite: bool) -> str:
-    """The set id to drill. For latest: the newest set whose parts are all there; when its manifest cannot
+def _resolve(cfg: Config, wanted: str, offsite: bool) -> SetRow:
+    """The set to drill. For latest: the newest set whose parts are all there; when its manifest cannot
     be read, the drill fails naming it (an older set is not a drill of the latest one)."""
-    if wanted != "latest":
-        return wanted
     code, rows = backup.run(cfg, "list", offsite=offsite)
     if code != 0:
         raise DrillFailed(f"cannot list the snapshot sets (exit {code}); the reason is in the log above")
     for row in rows:
-        if row.problem:
+        if wanted == "latest" and row.problem:
             raise DrillFailed(f"set {row.set_id}, the newest, cannot be restored: {row.problem}")
-        if row.complete:
-            return row.set_id
-    raise DrillFailed("the repository has no complete snapshot set")
+        if row.complete and wanted in ("latest", row.set_id):
+            return row
+    if wanted == "latest":
+        raise DrillFailed("the repository has no complete snapshot set")
+    raise DrillFailed(f"there is no complete set {wanted} in the repository")
 
 
 def run(cfg: Config, wanted: str = "latest", offsite: bool = False) -> dict:
@@ -81,23 +88,43 @@ def run(cfg: Config, wanted: str = "latest", offsite: bool = False) -> dict:
               else cfg.backup.repository, "requested": wanted, "problems": []}
     t = time.monotonic()
     try:
-        report["set"] = wanted = _resolve(cfg, wanted, offsite)
-        with throwaway(cfg) as sb:
-            phases["start"] = round(time.monotonic() - t, 2)
+        row = _resolve(cfg, wanted, offsite)
+        report["set"] = wanted = row.set_id
+        physical = dr_restore.has_copy(row)
+        copied: dict = {}
+
+        def put_copy(sb_cfg: Config) -> None:
+            t1 = time.monotonic()
+            code, copy = backup.run(sb_cfg, "pg-restore", extra=("--snapshot-set", wanted), offsite=offsite)
+            if code != 0 or copy is None:
+                raise DrillFailed(f"the physical copy of set {wanted} could not be restored (exit {code}); its "
+                                  "reason is in the log above")
+            copied.update(copy=copy, seconds=round(time.monotonic() - t1, 2))
+
+        with throwaway(cfg, before_start=put_copy if physical else None) as sb:
+            phases["copy"] = copied.get("seconds", 0.0)
+            phases["start"] = round(time.monotonic() - t - phases["copy"], 2)
             t = time.monotonic()
-            code, result = backup.run(sb.cfg, "restore", extra=("--snapshot-set", wanted), offsite=offsite)
-            phases["restore"] = round(time.monotonic() - t, 2)
+            code, result = backup.run(sb.cfg, "restore", extra=("--snapshot-set", wanted), offsite=offsite,
+                                      db=not physical)
             if code != 0 or not result:
                 raise DrillFailed(f"the restore of set {wanted} failed (exit {code}); its reason is in the log above")
             m = result.manifest
+            if physical:
+                documents = sum(dr_restore.verify(sb.cfg, m, lambda colls: dr_restore.read_through_ferretdb(
+                    sb.cfg, colls)).values())
+            else:
+                documents = result.db.documents
+            phases["restore"] = round(time.monotonic() - t, 2)
             set_time = dt.datetime.strptime(m.started, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.timezone.utc)
             report.update(set=result.set_id, set_started=m.started,
                           rpo_seconds=round((started - set_time).total_seconds()),
                           bytes_restored=result.files.bytes, files_restored=result.files.files,
-                          documents_restored=result.db.documents)
+                          documents_restored=documents, database_from="physical copy" if physical else "portable dump")
             t = time.monotonic()
             tally = manifest.report_tally(sb.db)
-            expected = m.database.reports_by_test_country
+            # The dump's tally: the physical copy was taken before it, so only a dump restore must equal it.
+            expected = None if physical else m.database.reports_by_test_country
             report["problems"] += manifest.compare(
                 {"database": {"reports_by_test_country": tally if expected is None else expected}},
                 {"database": {"reports_by_test_country": tally}})
@@ -117,7 +144,7 @@ def run(cfg: Config, wanted: str = "latest", offsite: bool = False) -> dict:
     except Exception as exc:  # anything unexpected is a failed drill, with a report that says what happened
         report["problems"].append(f"unexpected {type(exc).__name__}: {exc}")
     report["phases"] = phases
-    report["restore_seconds"] = round(phases.get("start", 0) + phases.get("restore", 0), 2)
+    report["restore_seconds"] = round(phases.get("start", 0) + phases.get("copy", 0) + phases.get("restore", 0), 2)
     report["total_seconds"] = round(sum(phases.values()), 2)
     report["verdict"] = "pass" if not report["problems"] and "set_started" in report else "FAIL"
     drill_reports.save(cfg, report)

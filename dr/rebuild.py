@@ -14,11 +14,12 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from common import config, db, log, secrets
+from common import config, log, secrets
 from common.config import Config
 from common.errors import DrError
 from dr import backup, collector, host, images, pipeline, services
-from snapshots.results import Manifest, RestoreResult
+from dr import restore as dr_restore
+from dr.restore import Restored
 from stages.cli import StageResult
 
 _log = log.get("rebuild")
@@ -77,10 +78,10 @@ def rebuild(cfg: Config, refresh_base: bool = False, sample: bool = False) -> Re
     _phase(report, "health", lambda: ", ".join(f"{k} healthy after {v}s"
                                                 for k, v in services.wait_healthy(cfg).items()))
     _phase(report, "indexes", lambda: f"{len(backup.db_indexes(cfg))} indexes serve the users' queries")
-    restored: list[RestoreResult] = []
+    restored: list[Restored] = []
     _phase(report, "restore", lambda: restore_latest(cfg, restored))
     if restored:
-        _phase(report, "verify", lambda: verify(cfg, restored[0].manifest))
+        _phase(report, "verify", lambda: verify(cfg, restored[0]))
     if sample or restored:
         holder = {"cfg": cfg}
 
@@ -107,15 +108,6 @@ def rebuild(cfg: Config, refresh_base: bool = False, sample: bool = False) -> Re
 
 class PipelineFailed(DrError):
     pass
-
-
-def _database_empty(cfg: Config) -> bool:
-    client = services.db_client(cfg)
-    try:
-        d = client[cfg.db.database]
-        return all(db.is_empty(d, c) for c in d.list_collection_names())
-    finally:
-        client.close()
 
 
 def _repository_usable(cfg: Config) -> str | None:
@@ -151,7 +143,7 @@ def restore_artifacts(cfg: Config, refresh_base: bool) -> str:
             f"({result.taken}), sha256 verified") if result.restored else (result.reason or "nothing")
 
 
-def restore_latest(cfg: Config, restored: list[RestoreResult]) -> str:
+def restore_latest(cfg: Config, restored: list[Restored]) -> str:
     """Restore the newest complete set when there is one and this host holds no data yet; says why not
     otherwise. Appends the restore's result to `restored`."""
     from snapshots.restore import occupied
@@ -161,7 +153,7 @@ def restore_latest(cfg: Config, restored: list[RestoreResult]) -> str:
     if why_not:
         return f"{why_not}: nothing to restore (a new Aggregator)"
     there = occupied(cfg.data_root_path)
-    if there or not _database_empty(cfg):
+    if there or not dr_restore.database_empty(cfg):
         return (f"this host already holds data ({', '.join(there) or 'the database'}): kept; "
                 "restore explicitly with `invoke restore --force` if that is what you want")
     code, rows = backup.run(cfg, "list")
@@ -169,23 +161,30 @@ def restore_latest(cfg: Config, restored: list[RestoreResult]) -> str:
         raise DrError(f"cannot list the snapshot sets in {repo} (exit {code}); the reason is in the log above")
     if not any(r.complete for r in rows):
         return f"the repository {repo} has no complete snapshot set: nothing to restore"
-    code, result = backup.run(cfg, "restore", extra=("--snapshot-set", "latest"))
-    if code != 0:
-        raise DrError(f"the restore of the latest set failed (exit {code}); the reason is in the log above; "
-                      "docs/runbook.md says what to do")
+    try:
+        result = dr_restore.restore(cfg, "latest")
+    except DrError as exc:
+        raise DrError(f"the restore of the latest set failed: {exc}; docs/runbook.md says what to do") from None
     restored.append(result)
-    f, d = result.files, result.db
+    f = result.files
+    how = (f"physical copy {result.copy.copy.bytes / 1e6:.1f} MB" if result.copy else "portable dump")
     return (f"set {result.set_id} (taken {result.set_started}): {f.files} files, {f.bytes / 1e6:.1f} MB, "
-            f"{d.documents} documents, verified against its manifest")
+            f"{result.documents} documents ({how}), verified against its manifest")
 
 
-def verify(cfg: Config, manifest: Manifest) -> str:
-    """The services answer as users reach them, and the live database holds what the set's manifest says."""
+def verify(cfg: Config, restored: Restored) -> str:
+    """The services answer as users reach them, and the live database holds what the set's manifest says:
+    the physical copy's counts range, or the dump's exact counts."""
     services.check_db(cfg)
     services.check_webmirror(cfg)
     live = backup.db_counts(cfg)
-    counts = {c: live.get(c, 0) for c in manifest.database.collections}
-    if counts != manifest.database.collections:
-        raise DrError(f"after the restore the database holds {counts}, the set's manifest says "
-                      f"{manifest.database.collections}")
-    return "db and webmirror answer; " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
+    m = restored.manifest
+    if restored.copy is not None:
+        problems = m.physical.problems(live)
+    else:
+        counts = {c: live.get(c, 0) for c in m.database.collections}
+        problems = [] if counts == m.database.collections else [
+            f"after the restore the database holds {counts}, the set's manifest says {m.database.collections}"]
+    if problems:
+        raise DrError("; ".join(problems))
+    return "db and webmirror answer; " + ", ".join(f"{k} {v}" for k, v in sorted(live.items()))

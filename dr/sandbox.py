@@ -15,7 +15,7 @@ import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 from testcontainers.core.config import ConnectionMode, testcontainers_config
 from testcontainers.core.container import DockerContainer
@@ -148,9 +148,11 @@ def stop_database(database: Database) -> None:
 
 
 @contextlib.contextmanager
-def throwaway(cfg: Config, label: str = "drill") -> Iterator[Sandbox]:
+def throwaway(cfg: Config, label: str = "drill",
+              before_start: Callable[[Config], None] | None = None) -> Iterator[Sandbox]:
     """A throwaway data folder and database for cfg's repository; everything is removed on exit. The
-    sandbox's client logs in as owner (a drill restores)."""
+    sandbox's client logs in as owner (a drill restores). before_start(sandbox's cfg), when given, runs
+    before PostgreSQL starts (a physical copy goes into its volume then)."""
     work = Path(cfg.drill.work_dir or cfg.cache_path / "drill")
     work.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f"{label}-", dir=work))
@@ -161,6 +163,9 @@ def throwaway(cfg: Config, label: str = "drill") -> Iterator[Sandbox]:
         sec = tmp / "secrets"
         copy_secrets(cfg.secrets_dir, sec)
         sb_cfg = sandbox_config(cfg, instance, tmp, sec)
+        if before_start is not None:
+            database = Database([], 0, services.pg_volume_name(sb_cfg))  # removed on exit even if it fails
+            before_start(sb_cfg)
         database = start_database(sb_cfg)
         sb_cfg = dr_config.derive(sb_cfg, {"db.port": database.port})
         client = dbconn.client_as(sb_cfg.db, sec, "owner", socketTimeoutMS=600000)

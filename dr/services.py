@@ -24,7 +24,7 @@ from dr import containers, docker_api
 _log = log.get("services")
 
 SERVICES = ("postgres", "db", "webmirror")  # in start order
-PG_DATA = "/var/lib/postgresql/data"
+PG_VOLUME = "/var/lib/postgresql/volume"  # the data directory is data/ in it (dockerfiles/postgres)
 SECRETS_INSIDE = "/run/secrets"
 
 
@@ -75,7 +75,7 @@ def postgres_spec(cfg: Config, volume: str | None = None) -> ServiceSpec:
     volume = volume or pg_volume_name(cfg)
     return ServiceSpec("postgres", cfg.image("postgres"), dict(
         environment={"DB_NAME": cfg.db.database},
-        volumes={volume: {"bind": PG_DATA, "mode": "rw"}, **role_secrets(cfg.secrets_dir)},
+        volumes={volume: {"bind": PG_VOLUME, "mode": "rw"}, **role_secrets(cfg.secrets_dir)},
     ), named_volumes=(volume,))
 
 
@@ -236,14 +236,20 @@ def status(cfg: Config) -> list[dict]:
 
 def down(cfg: Config) -> list[str]:
     """Stop and remove the service containers. Data (volume, data root, secrets) is left alone."""
+    return stop(cfg, tuple(reversed(SERVICES)))
+
+
+def stop(cfg: Config, names: tuple[str, ...]) -> list[str]:
+    """Stop (PostgreSQL: a clean shutdown) and remove these service containers, in this order; returns the
+    containers removed."""
     removed = []
-    for service in reversed(SERVICES):
+    for service in names:
         c = docker_api.container_or_none(container_name(cfg, service))
         if c is None:
             continue
         _log.info("stopping %s", c.name)
         try:
-            c.stop(timeout=20)
+            c.stop(timeout=60)  # PostgreSQL checkpoints as it shuts down
         except docker.errors.APIError:
             pass
         c.remove()

@@ -4,8 +4,10 @@ Three steps, as restic's design suggests (everything is content-addressed; verif
 1. `restic check` (structure: indexes, packs, trees), with `--read-data-subset` to also read back and
    decrypt that share of the data;
 2. every complete set read back in full and compared with its manifest: the files snapshot streamed as a tar
-   (`restic dump -a tar`) and hashed as it passes, the database dump streamed through the dump verifier
-   (the archive's framing, each collection's CRC, counts). Nothing is written to disk. A set whose files
+   (`restic dump -a tar`) and hashed as it passes, the physical copy read as a tar and hashed (its sha256
+   against the manifest's, the files every base backup holds), the portable dump (when the set has one)
+   streamed through the dump verifier (the archive's framing, each collection's CRC, counts). Nothing is
+   written to disk. A set whose files
    snapshot has the same root tree as one already verified holds the same content (content addressing), so
    it is not read twice;
 3. the newest build-artifacts snapshot (snapshots/artifacts.py) read back in full, every artifact compared
@@ -20,7 +22,7 @@ from __future__ import annotations
 import tarfile
 
 from common import log
-from snapshots import artifacts, dbdump, manifest, sets
+from snapshots import artifacts, dbdump, manifest, pgcopy, sets
 from snapshots.restic import Restic, ResticError
 
 _log = log.get("check")
@@ -59,12 +61,21 @@ def verify_set(restic: Restic, set_id: str, parts: dict, seen_trees: dict[str, d
                                      {"directories": seen_trees[files["tree"]]})
     except (ResticError, OSError, ValueError, EOFError, tarfile.TarError) as exc:
         problems.append(f"files snapshot {files['short_id']} cannot be read back: {exc}")
-    try:
-        _log.info("set %s: reading the database dump %s back", set_id, parts["db"]["short_id"])
-        read = _read_db(restic, parts["db"], expected["database"].get("sha256"))
-        problems += manifest.compare({"database": expected["database"]}, {"database": read})
-    except (ResticError, dbdump.DumpError) as exc:
-        problems.append(f"database dump {parts['db']['short_id']} cannot be read back: {exc}")
+    if "pg" in parts:
+        pg = parts["pg"]
+        try:
+            _log.info("set %s: reading the physical copy %s back", set_id, pg["short_id"])
+            problems += restic.read(["dump", pg["id"], f"/{pgcopy.COPY_NAME}"],
+                                    lambda stream: pgcopy.read_back(stream, expected["physical"]["sha256"]))
+        except (ResticError, OSError, KeyError) as exc:
+            problems.append(f"physical copy {pg['short_id']} cannot be read back: {exc}")
+    if "db" in parts:
+        try:
+            _log.info("set %s: reading the database dump %s back", set_id, parts["db"]["short_id"])
+            read = _read_db(restic, parts["db"], expected["database"].get("sha256"))
+            problems += manifest.compare({"database": expected["database"]}, {"database": read})
+        except (ResticError, dbdump.DumpError) as exc:
+            problems.append(f"database dump {parts['db']['short_id']} cannot be read back: {exc}")
     return {"set": set_id, "verdict": "ok" if not problems else "FAILED", "problems": problems}
 
 

@@ -23,17 +23,18 @@ from common import config as dr_config
 from common import db as dbconn
 from common import log, secrets
 from common.errors import CommandError, ConfigError, DrError
-from snapshots import artifacts, check, dbdump, offsite, pgsql, restore, results, sets
+from snapshots import artifacts, check, dbdump, offsite, pgcopy, pgsql, restore, results, sets
 from snapshots.repolock import repo_lock
 from snapshots.restic import BACKUP_HOSTNAME, Restic, ResticError
 from stages.layout import DataRoot
 from stages.lock import LockTimeout
 
 ACTIONS = ("init", "take", "list", "forget", "check", "copy", "restore", "artifacts-restore", "db-counts",
-           "db-indexes")
+           "db-indexes", "pg-restore", "pg-undo")
 # The database actions work on PostgreSQL through psql, not on a repository.
 DB_ACTIONS = {"db-counts": "reader", "db-indexes": "owner"}
 ARTIFACTS = Path("/artifacts")  # where dr/backup.py mounts the host's <cache_dir>/go
+PG_VOLUME = Path("/pgvolume")  # where dr/contract.py mounts PostgreSQL's volume (pg-restore, pg-undo)
 
 
 def restic_for(cfg) -> Restic:
@@ -96,6 +97,9 @@ def act(args, cfg) -> results.Result:
     """Run the action; its result as its type (snapshots/results.py)."""
     if args.action in DB_ACTIONS:
         return database_action(args.action, cfg)
+    if args.action == "pg-undo":
+        pgcopy.swap_back(PG_VOLUME, args.replaced, args.snapshot_set)
+        return results.CopyUndone(args.snapshot_set, args.replaced)
     if args.action == "init":
         return init(offsite_restic_for(cfg) if args.offsite else restic_for(cfg))
     return results.load(args.action, _act(args, cfg))
@@ -124,6 +128,8 @@ def _act(args, cfg) -> object:
         return check.check(restic, args.read_data_subset)
     if args.action == "restore":
         return _restore(args, cfg, restic)
+    if args.action == "pg-restore":
+        return restore.restore_copy(restic, args.snapshot_set, PG_VOLUME, args.force)
     return sets.listing(restic)
 
 
@@ -165,6 +171,7 @@ def main(argv=None) -> int:
     p.add_argument("--no-files", action="store_true", help="restore: leave the data root alone")
     p.add_argument("--no-db", action="store_true", help="restore: leave the database alone")
     p.add_argument("--force", action="store_true", help="restore: replace a non-empty data root or database")
+    p.add_argument("--replaced", help="pg-undo: the data directory pg-restore put aside (its result's replaced)")
     p.add_argument("--config")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     p.add_argument("--host", help="host name recorded in the snapshots")
@@ -172,7 +179,7 @@ def main(argv=None) -> int:
     log.setup()
     try:
         cfg = dr_config.load(args.config, dr_config.parse_overrides(args.set))
-        if args.action in DB_ACTIONS:
+        if args.action in DB_ACTIONS or args.action == "pg-undo":
             result = act(args, cfg)
         else:
             with repo_lock(cfg):

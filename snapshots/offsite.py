@@ -1,7 +1,7 @@
 """The off-site copy: whole snapshot sets copied (`restic copy`) from the primary repository into a second
 one, served by an append-only rest-server on another host.
 
-Only complete sets are copied, and a set's manifest only after its files and database snapshots are there,
+Only complete sets are copied, and a set's manifest only after its other parts (files, physical copy, dump) are there,
 so an interrupted copy leaves an incomplete set off-site, never a complete one that lacks a part. restic copy
 itself skips snapshots the destination already has; the rest-server's append-only mode means the Aggregator
 can add sets but never delete or overwrite one (a compromised Aggregator cannot destroy the off-site copy).
@@ -14,7 +14,6 @@ from snapshots import sets
 from snapshots.restic import Restic, ResticError
 
 _log = log.get("offsite")
-DATA_KINDS = ("files", "db")
 
 
 def copy(primary: Restic, offsite: Restic) -> dict:
@@ -29,7 +28,7 @@ def copy(primary: Restic, offsite: Restic) -> dict:
                         *ids)
 
     copy_ids([parts[k]["id"] for sid, parts in sorted(todo.items())
-              for k in DATA_KINDS if k not in there.get(sid, {})])
+              for k in sets.DATA_KINDS if k in parts and k not in there.get(sid, {})])
     copy_ids([parts["manifest"]["id"] for sid, parts in sorted(todo.items())])
     after = sets.grouped(offsite)
     missing = sorted(sid for sid in todo if not sets.is_complete(after.get(sid, {})))

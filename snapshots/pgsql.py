@@ -15,11 +15,13 @@ private pgpass file, never in argv or the environment.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 from common import runner
 
@@ -89,6 +91,21 @@ def parse_rows(out: str) -> list[list[str]]:
     return [line.split("\t") for line in out.splitlines() if line]
 
 
+@contextlib.contextmanager
+def pgpass_env(host: str, port: int, role: str, password_file: str) -> Iterator[dict[str, str]]:
+    """The environment of a PostgreSQL client run as role: PGPASSFILE naming a private pgpass file (for any
+    database, replication included) that exists while the block runs; the password never in argv or the
+    environment."""
+    with tempfile.TemporaryDirectory(prefix="pgpass-") as tmp:
+        pgpass = Path(tmp) / "pgpass"
+        password = Path(password_file).read_text(encoding="utf-8").splitlines()[0].strip()
+        escaped = password.replace("\\", "\\\\").replace(":", "\\:")
+        fd = os.open(pgpass, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(f"{host}:{port}:*:{role}:{escaped}\n")
+        yield {"PGPASSFILE": str(pgpass), "PGCONNECT_TIMEOUT": "10"}
+
+
 @dataclass(frozen=True)
 class Psql:
     """psql against FerretDB's PostgreSQL as one role."""
@@ -100,19 +117,16 @@ class Psql:
     database: str = PG_DATABASE
 
     def query(self, sql: str) -> list[list[str]]:
-        with tempfile.TemporaryDirectory(prefix="pgpass-") as tmp:
-            pgpass = Path(tmp) / "pgpass"
-            password = Path(self.password_file).read_text(encoding="utf-8").splitlines()[0].strip()
-            escaped = password.replace("\\", "\\\\").replace(":", "\\:")
-            fd = os.open(pgpass, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "w") as fh:
-                fh.write(f"{self.host}:{self.port}:{self.database}:{self.role}:{escaped}\n")
+        with pgpass_env(self.host, self.port, self.role, self.password_file) as env:
             argv = ["psql", "--no-psqlrc", "--no-align", "--tuples-only", "--field-separator=\t",
                     "--set=ON_ERROR_STOP=1", f"--host={self.host}", f"--port={self.port}",
                     f"--username={self.role}", f"--dbname={self.database}", "--command", sql]
-            out = runner.run(argv, capture=True, quiet=True,
-                             env={"PGPASSFILE": str(pgpass), "PGCONNECT_TIMEOUT": "10"})
+            out = runner.run(argv, capture=True, quiet=True, env=env)
         return parse_rows(out)
+
+    def server_version_num(self) -> int:
+        """The server's version as a number (170006 for 17.6)."""
+        return int(self.query("SELECT current_setting('server_version_num')")[0][0])
 
     def tables(self, schema: str) -> dict[str, str]:
         """{collection: table} of a FerretDB database; {} when it has none yet."""

@@ -1,5 +1,6 @@
-"""Restoring a snapshot set: its state directories into a data root, its dump into a database; each part
-verified against the set's manifest before it counts as restored.
+"""Restoring a snapshot set: its state directories into a data root, its portable dump into a database, or
+its physical copy into PostgreSQL's volume (`restore_copy`; the host starts PostgreSQL on it and verifies,
+dr/restore.py); each part verified against the set's manifest before it counts as restored.
 
 Files are restored beside the target first (`<target>/.restore-<set>/`, the same file system), compared
 with the manifest (digest per state directory), and only then moved into place under the data root's
@@ -18,7 +19,7 @@ from pathlib import Path
 from common import db as dbconn
 from common import log
 from common.errors import DrError
-from snapshots import dbdump, manifest, sets
+from snapshots import dbdump, manifest, pgcopy, sets
 from snapshots.restic import Restic
 from stages import lock
 from stages.layout import DataRoot
@@ -119,6 +120,10 @@ def _swap_in(restored: Path, current: Path, aside: Path) -> list[str]:
 def restore_db(restic: Restic, parts: dict, expected: dict, db, force: bool, counter=None) -> dict:
     """The set's dump into db, then verified: counts (by counter(collections) when given: PostgreSQL's
     exact count; else FerretDB's count command), reports per test and country, acknowledged writes."""
+    if "db" not in parts:
+        raise RestoreError(f"set {expected['set']} has no portable dump (backup.portable_dump decides which sets "
+                           "carry one): restore its physical copy (`invoke restore` without --from-dump), or "
+                           "an earlier set with a dump (`invoke snapshots` lists them)")
     non_empty = [c for c in db.list_collection_names() if not dbconn.is_empty(db, c)]
     if non_empty and not force:
         raise RestoreError(f"database {db.name} is not empty (collections {', '.join(sorted(non_empty))}); "
@@ -139,6 +144,35 @@ def restore_db(restic: Restic, parts: dict, expected: dict, db, force: bool, cou
         raise RestoreError("the restored database does not match the set's manifest:\n  " + "\n  ".join(problems))
     return {"database": db.name, "collections": counts, "reports_by_test_country": tally,
             "seconds": round(time.monotonic() - t0, 2)}
+
+
+def restore_copy(restic: Restic, wanted: str, volume: Path, force: bool) -> dict:
+    """The set's physical copy into PostgreSQL's volume (PostgreSQL stopped): unpacked beside the data
+    directory, checked (sha256, major version, pg_verifybackup), then put in its place; the previous data
+    directory is kept aside. PostgreSQL's start and the counts are checked by the caller (on the host)."""
+    set_id, parts = resolve(restic, wanted)
+    expected = sets.read_manifest(restic, parts["manifest"]["id"])
+    physical = expected.get("physical")
+    if not physical or "pg" not in parts:
+        raise RestoreError(f"set {set_id} has no physical copy of the database (it was taken by an earlier "
+                           "version): restore its portable dump (`invoke restore --from-dump`)")
+    pgcopy.check_major(physical["postgres_major"])
+    if pgcopy.holds_cluster(volume) and not force:
+        raise RestoreError("PostgreSQL's volume already holds a database: restore with --force to put the set's "
+                           "copy in its place (the current data directory is kept aside, never deleted)")
+    t0 = time.monotonic()
+    staged = pgcopy.staging_dir(volume, set_id)
+    got = restic.read(["dump", parts["pg"]["id"], f"/{pgcopy.COPY_NAME}"],
+                      lambda stream: pgcopy.unpack(stream, staged, physical["sha256"]))
+    try:
+        pgcopy.verify(staged)
+    except pgcopy.CopyError:
+        shutil.rmtree(staged, ignore_errors=True)
+        raise
+    replaced = pgcopy.swap_in(volume, set_id)
+    return {"set": set_id, "sha256": got["sha256"], "bytes": got["bytes"],
+            "seconds": round(time.monotonic() - t0, 2), "postgres_major": physical["postgres_major"],
+            "replaced": replaced}
 
 
 def restore(restic: Restic, wanted: str, target: Path | None, db, force: bool, lock_timeout: float,

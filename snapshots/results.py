@@ -9,6 +9,9 @@ prints it as JSON, dr/backup.py reads the JSON back into the same type (`parse`)
     copy               CopyResult
     restore            RestoreResult
     artifacts-restore  ArtifactsRestored
+    pg-restore         CopyRestored
+    db-counts          DbCounts
+    db-indexes         DbIndexes
 
 The JSON keeps the shape the actions printed as dicts (operators and scripts read it with `--json`): the
 attribute `set_id` is the key "set", and an optional field that is None has no key at all.
@@ -52,6 +55,31 @@ class DatabaseContent(Record):
         return sum(self.collections.values())
 
 
+@dataclass
+class PhysicalCopy(Record):
+    """A manifest's physical copy (snapshots/pgcopy.py): the stream's sha256 and size, the versions it was
+    taken from, and PostgreSQL's exact counts per collection just before and just after it (a restored copy
+    holds counts between the two)."""
+    sha256: str
+    bytes: int
+    postgres_version_num: int
+    postgres_major: int
+    ferretdb_version: str
+    database: str
+    collections: dict[str, int]
+    collections_at_start: dict[str, int]
+
+    def problems(self, counts: dict[str, int]) -> list[str]:
+        """What is wrong with counts found in a restored copy (nothing when every collection is in range)."""
+        out = []
+        for coll in sorted(set(self.collections) | set(self.collections_at_start) | set(counts)):
+            low, high, n = self.collections_at_start.get(coll, 0), self.collections.get(coll, 0), counts.get(coll, 0)
+            if not low <= n <= high:
+                out.append(f"{coll}: {n} documents restored, the set's copy holds "
+                           + (f"{high}" if low == high else f"between {low} and {high}"))
+        return out
+
+
 @dataclass(kw_only=True)
 class Manifest(Record):
     """What a set must restore to (stored as the set's manifest.json; see snapshots/sets.py). Keys this
@@ -74,6 +102,9 @@ class Manifest(Record):
     database: DatabaseContent
     snapshots: dict[str, str]
     added_bytes: dict[str, int] = field(default_factory=dict)
+    physical: PhysicalCopy | None = optional()  # sets from before the physical copy have none
+    parts: list[str] | None = optional()
+    portable_dump: bool | None = optional()  # whether the set carries the portable dump
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -214,6 +245,25 @@ class DbRestored(Record):
 
 
 @dataclass
+class CopyRestored(Record):
+    """The physical copy of a set put in place in PostgreSQL's volume (PostgreSQL stopped meanwhile):
+    sha256 and pg_verifybackup checked; `replaced` names where the previous data directory went."""
+    set_id: str = key("set")
+    sha256: str
+    bytes: int
+    seconds: float
+    postgres_major: int
+    replaced: str | None = optional()
+
+
+@dataclass
+class CopyUndone(Record):
+    """pg-undo: the restored data directory set aside as failed-<set>, the previous one (if any) back."""
+    set_id: str = key("set")
+    replaced: str | None = optional()
+
+
+@dataclass
 class RestoreResult(Record):
     """The set restored and its manifest; `files` and `db` only for the parts restored."""
     set_id: str = key("set")
@@ -253,7 +303,7 @@ class DbIndexes(Record):
 TYPES: dict[str, type[Record]] = {
     "init": InitResult, "take": TakeResult, "list": SetRow, "forget": ForgetResult, "check": CheckResult,
     "copy": CopyResult, "restore": RestoreResult, "artifacts-restore": ArtifactsRestored,
-    "db-counts": DbCounts, "db-indexes": DbIndexes,
+    "db-counts": DbCounts, "db-indexes": DbIndexes, "pg-restore": CopyRestored, "pg-undo": CopyUndone,
 }
 LISTS = ("list",)
 

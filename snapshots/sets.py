@@ -1,14 +1,22 @@
-"""Snapshot sets: one restic snapshot of the state directories, one of the database dump, one manifest,
-all tagged `set:<id>`; the id is the UTC time the set started (YYYYMMDDTHHMMSSZ).
+"""Snapshot sets: one restic snapshot of the state directories, one of PostgreSQL's physical copy, one of the
+portable dump (when due), one manifest, all tagged `set:<id>`; the id is the UTC time the set started
+(YYYYMMDDTHHMMSSZ).
 
 Taking a set: hold the data root's exclusive lock (no stage can move a report meanwhile), finish any
 transaction a dead process left, compute the directories' manifest, back up the files, release the lock,
-then stream the dump into restic (`--stdin-from-command`: no dump file on disk; a failing dump fails the
-set) and store the manifest. The dump comes after the files snapshot, so every report the set holds in
-archive/ has its documents in the dump (a report moves to archive/ only after its documents are written,
-and nothing is ever deleted from the database). With `backup.dump_under_lock` the dump is taken under the
-lock too (the pipeline then waits for the whole dump: minutes for a database of a few GB). Only a set with all three parts is complete; the manifest is written last, so a
-set interrupted at any point is listed as incomplete and never mistaken for a good one.
+then stream the physical copy into restic (`--stdin-from-command`, snapshots/pgcopy.py: no file on disk; a
+failing copy fails the set), then, when `backup.portable_dump` says so, the portable dump (snapshots/dbdump.py)
+the same way, and store the manifest. The database parts come after the files snapshot, so every report the
+set holds in archive/ has its documents in them (a report moves to archive/ only after its documents are
+written). With `backup.dump_under_lock` they are taken under the lock too (the pipeline then waits for them).
+
+The copy is taken while the importer may write: the manifest records the exact counts per collection just
+before and just after it (PostgreSQL's, snapshots/pgsql.py), and a restored copy must hold counts between the
+two (equal when nothing was imported meanwhile). The dump's counts are exact (what it wrote).
+
+Only a set with all its parts is complete: the manifest is stored last and names the parts the set has (tag
+`parts:files+pg+db`; sets from before the physical copy have files and db), so a set interrupted at any
+point is listed as incomplete and never mistaken for a good one.
 """
 
 from __future__ import annotations
@@ -22,16 +30,20 @@ from pathlib import Path
 
 from common import __version__, atomic, log
 from common import db as dbconn
-from snapshots import manifest
+from common.errors import DrError
+from snapshots import manifest, pgcopy, pgsql
 from snapshots.restic import Restic, ResticError
 from stages import journal, lock
 from stages.layout import DataRoot
 
 _log = log.get("sets")
 
-KINDS = ("files", "db", "manifest")
+KINDS = ("files", "pg", "db", "manifest")
+DATA_KINDS = KINDS[:-1]  # the parts a manifest vouches for (each set has those its manifest's tag names)
+LEGACY_PARTS = ("files", "db")  # what a set from before the physical copy has (its manifest has no parts tag)
 DUMP_NAME = "database.dbdump"
-DUMP_ROLE = "backup"  # reads everything, writes nothing
+DUMP_ROLE = "backup"  # reads everything, writes nothing; REPLICATION for pg_basebackup
+DAY = dt.timedelta(hours=24) - dt.timedelta(minutes=10)  # daily: a job at the same time each day qualifies
 MANIFEST_NAME = "manifest.json"
 
 
@@ -57,9 +69,30 @@ def unique_id(last_file: Path) -> tuple[str, dt.datetime]:
 
 
 def is_complete(parts: dict) -> bool:
-    """A set is complete when it has all its parts ({kind: snapshot} from `grouped`): files, db, manifest. The
-    manifest is stored last, so a set interrupted at any point is incomplete."""
-    return all(k in parts for k in KINDS)
+    """A set is complete when it has its manifest and every part the manifest's tag names ({kind: snapshot}
+    from `grouped`). The manifest is stored last, so a set interrupted at any point is incomplete."""
+    m = parts.get("manifest")
+    if m is None:
+        return False
+    named = _tag(m, "parts:")
+    return all(k in parts for k in (named.split("+") if named else LEGACY_PARTS))
+
+
+def dump_due(policy: str, last_dump_set: str | None, now: dt.datetime) -> bool:
+    """Whether this set carries the portable dump: every set, never, or daily (when the newest complete set
+    with a dump started about a day ago or more)."""
+    if policy in ("every", "never"):
+        return policy == "every"
+    if last_dump_set is None:
+        return True
+    last = dt.datetime.strptime(last_dump_set, "%Y%m%dT%H%M%SZ").replace(tzinfo=dt.timezone.utc)
+    return now - last >= DAY
+
+
+def last_dump_set(restic: Restic) -> str | None:
+    """The newest complete set that has a portable dump."""
+    with_dump = [sid for sid, parts in grouped(restic).items() if "db" in parts and is_complete(parts)]
+    return max(with_dump, default=None)
 
 
 def _tags(set_id: str, kind: str) -> list[str]:
@@ -70,21 +103,72 @@ def _now() -> str:
     return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def _password_file(cfg) -> str:
+    return str(Path(cfg.secrets_dir) / dbconn.password_name(DUMP_ROLE))
+
+
 def _dump(cfg, restic: Restic, host: str, set_id: str, counts_file: Path) -> dict:
-    """The database dump streamed into restic (no file on disk); a failing dump fails the set."""
+    """The portable dump streamed into restic (no file on disk); a failing dump fails the set."""
     db = cfg.db
     return restic.backup(
         "--host", host, *_tags(set_id, "db"), "--stdin-filename", DUMP_NAME, "--stdin-from-command",
         "--", "python3", "-m", "snapshots.dbdump", "dump", "--host", db.host, "--port", str(db.port),
-        "--database", db.database, "--user", DUMP_ROLE,
-        "--password-file", str(Path(cfg.secrets_dir) / dbconn.password_name(DUMP_ROLE)),
+        "--database", db.database, "--user", DUMP_ROLE, "--password-file", _password_file(cfg),
         "--counts-file", str(counts_file))
+
+
+def _psql(cfg) -> pgsql.Psql:
+    return pgsql.Psql(cfg.db.postgres_host, DUMP_ROLE, _password_file(cfg), port=cfg.db.postgres_port)
+
+
+def ferretdb_version(cfg) -> str:
+    """FerretDB's own version (buildInfo's ferretdbVersion), as the backup role sees it."""
+    import pymongo.errors
+
+    client = dbconn.client_as(cfg.db, cfg.secrets_dir, DUMP_ROLE, timeout_s=30)
+    try:
+        info = client.admin.command("buildInfo")
+    except pymongo.errors.PyMongoError as exc:
+        raise DrError(f"FerretDB at {cfg.db.host}:{cfg.db.port} does not answer: {type(exc).__name__}: "
+                      f"{str(exc)[:300]}") from None
+    finally:
+        client.close()
+    return str(info.get("ferretdbVersion") or f"unknown (MongoDB-compatible {info.get('version')})")
+
+
+def _physical(cfg, restic: Restic, host: str, set_id: str, info_file: Path) -> tuple[dict, dict]:
+    """The physical copy streamed into restic; (restic's summary, the manifest's `physical` part)."""
+    psql = _psql(cfg)
+    version_num = psql.server_version_num()
+    ferretdb = ferretdb_version(cfg)
+    before = psql.counts(cfg.db.database)
+    db = cfg.db
+    snap = restic.backup(
+        "--host", host, *_tags(set_id, "pg"), "--stdin-filename", pgcopy.COPY_NAME, "--stdin-from-command",
+        "--", "python3", "-m", "snapshots.pgcopy", "copy", "--host", db.postgres_host, "--port",
+        str(db.postgres_port), "--user", DUMP_ROLE, "--password-file", _password_file(cfg),
+        "--label", f"aggregator-dr set {set_id}", "--info-file", str(info_file))
+    after = psql.counts(cfg.db.database, list(before))
+    stream = json.loads(info_file.read_text())
+    return snap, {"sha256": stream["sha256"], "bytes": stream["bytes"], "postgres_version_num": version_num,
+                  "postgres_major": pgcopy.major_of(version_num), "ferretdb_version": ferretdb,
+                  "database": cfg.db.database, "collections": after, "collections_at_start": before}
 
 
 def take(cfg, restic: Restic, dr: DataRoot, host: str | None = None) -> dict:
     host = host or socket.gethostname()
+    due = dump_due(cfg.backup.portable_dump, last_dump_set(restic) if cfg.backup.portable_dump == "daily" else None,
+                   dt.datetime.now(dt.timezone.utc))
     with tempfile.TemporaryDirectory(prefix="set-") as tmp:
-        counts_file = Path(tmp) / "counts.json"
+        counts_file, info_file = Path(tmp) / "counts.json", Path(tmp) / "copy.json"
+        snaps: dict[str, dict] = {}
+
+        def database_parts():
+            snaps["pg"], physical = _physical(cfg, restic, host, set_id, info_file)
+            if due:
+                snaps["db"] = _dump(cfg, restic, host, set_id, counts_file)
+            return physical
+
         _log.info("new set: waiting for the exclusive lock on %s", dr.root)
         with lock.exclusive(dr, cfg.backup.lock_timeout) as lk:
             set_id, started = unique_id(Path(cfg.cache_dir) / "restic" / ".aggregator-dr-last-set-id")
@@ -94,30 +178,35 @@ def take(cfg, restic: Restic, dr: DataRoot, host: str | None = None) -> dict:
             recovered = journal.recover(dr, None)
             directories = manifest.directories(dr.root)
             position = journal.position(dr)
-            files = restic.backup("--host", host, *_tags(set_id, "files"), *manifest.restic_excludes(dr.root),
-                                  str(dr.root))
+            snaps["files"] = restic.backup("--host", host, *_tags(set_id, "files"),
+                                           *manifest.restic_excludes(dr.root), str(dr.root))
             if cfg.backup.dump_under_lock:
-                dump = _dump(cfg, restic, host, set_id, counts_file)
+                physical = database_parts()
             paused = round(time.monotonic() - paused_from, 3)
         if not cfg.backup.dump_under_lock:
-            # After the files snapshot, so every report it holds in archive/ has its documents in the dump.
-            dump = _dump(cfg, restic, host, set_id, counts_file)
-        counts = json.loads(counts_file.read_text())
+            # After the files snapshot, so every report it holds in archive/ has its documents in the copy.
+            physical = database_parts()
+        if due:
+            database = json.loads(counts_file.read_text())
+        else:
+            database = {"database": physical["database"], "collections": physical["collections"]}
+        parts = [k for k in KINDS if k in snaps]
         body = {
             "format": manifest.FORMAT, "set": set_id, "host": host, "version": __version__,
             "started": started.strftime("%Y-%m-%dT%H:%M:%SZ"), "locked": locked_at, "ended": _now(),
             "paused_seconds": paused, "lock_waited_seconds": round(lk.waited, 3), "recovered": recovered,
-            "dump_under_lock": cfg.backup.dump_under_lock,
-            "journal_position": position, "directories": directories, "database": counts,
-            "snapshots": {"files": files["snapshot_id"], "db": dump["snapshot_id"]},
-            "added_bytes": {"files": files.get("data_added", 0), "db": dump.get("data_added", 0)},
+            "dump_under_lock": cfg.backup.dump_under_lock, "portable_dump": due,
+            "journal_position": position, "directories": directories, "database": database,
+            "physical": physical, "parts": parts,
+            "snapshots": {k: v["snapshot_id"] for k, v in snaps.items()},
+            "added_bytes": {k: v.get("data_added", 0) for k, v in snaps.items()},
         }
         path = Path(tmp) / MANIFEST_NAME
         path.write_text(json.dumps(body, indent=2, sort_keys=True) + "\n")
         with open(path, "rb") as fh:
-            restic.run("backup", "--quiet", "--host", host, *_tags(set_id, "manifest"), "--stdin",
-                       "--stdin-filename", MANIFEST_NAME, stdin=fh)
-    _log.info("set %s complete: paused the pipeline %.1fs", set_id, paused)
+            restic.run("backup", "--quiet", "--host", host, *_tags(set_id, "manifest"), "--tag",
+                       "parts:" + "+".join(parts), "--stdin", "--stdin-filename", MANIFEST_NAME, stdin=fh)
+    _log.info("set %s complete (%s): paused the pipeline %.1fs", set_id, ", ".join(parts), paused)
     return body
 
 

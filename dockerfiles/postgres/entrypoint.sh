@@ -21,7 +21,27 @@ done
 
 as_postgres() { setpriv --reuid=postgres --regid=postgres --init-groups "$@"; }
 
-chown postgres:postgres "$PGDATA"
+# The volume holds the data directory as data/ (PGDATA), beside what restores put there (restore-<set>/,
+# replaced-<set>-<time>/, failed-<set>/: snapshots/pgcopy.py). Before, the data directory was the volume
+# itself: move it into data/ once (PG_VERSION last, so an interrupted move is finished at the next start).
+volume="$(dirname "$PGDATA")"
+if [ -s "$volume/PG_VERSION" ] || [ -d "$volume/.data-moving" ]; then
+    echo "postgres: moving the data directory into $PGDATA (the volume's layout since the physical copy)" >&2
+    mkdir -p "$volume/.data-moving"
+    for entry in "$volume"/* "$volume"/.[!.]*; do
+        case "${entry##*/}" in .data-moving|PG_VERSION) continue ;; esac
+        [ -e "$entry" ] || [ -L "$entry" ] || continue
+        mv "$entry" "$volume/.data-moving/"
+    done
+    if [ -e "$volume/PG_VERSION" ]; then mv "$volume/PG_VERSION" "$volume/.data-moving/"; fi
+    mv "$volume/.data-moving" "$PGDATA"
+fi
+mkdir -p "$PGDATA"
+chmod 0755 "$volume"
+# A data directory restored from a set's physical copy arrives owned by root: hand it to postgres.
+if [ -n "$(find "$PGDATA" ! -user postgres -print -quit)" ]; then
+    chown -R postgres:postgres "$PGDATA"
+fi
 chmod 0700 "$PGDATA"
 if [ ! -s "$PGDATA/PG_VERSION" ]; then
     as_postgres initdb --pgdata="$PGDATA" --username=postgres --auth-local=peer --auth-host=reject \

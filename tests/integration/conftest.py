@@ -115,6 +115,14 @@ def database_pair(cfg, instance: str):
         docker_api.remove_network(services.network_name(pcfg))
 
 
+def copy_repository(cfg, to: Path, **overrides):
+    """cfg with a copy of its repository at `to` (the tests that forget, damage or half-write sets use one)."""
+    import shutil
+
+    shutil.copytree(cfg.backup.repository, to)
+    return config.derive(cfg, {"backup.repository": str(to), **overrides})
+
+
 def role_client(cfg, port: int, role: str):
     """A client of the database on port as role (its password from cfg's secrets folder)."""
     return db.client_as(cfg.db, cfg.secrets_dir, role, host="127.0.0.1", port=port)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import docker
 import pytest
-from conftest import database_pair, free_port, running_instance
+from conftest import copy_repository, database_pair, free_port, running_instance
 
 from common import config, db, secrets
 from dr import backup, configfile, containers, images, offsite, services
@@ -37,14 +37,6 @@ def first_set(live):
     code, m = backup.run(live, "take")
     assert code == 0, m
     return created, again, m
-
-
-def copy_repository(cfg, to: Path, **overrides):
-    """cfg with a copy of its repository at `to` (the tests that forget, damage or half-write sets use one)."""
-    import shutil
-
-    shutil.copytree(cfg.backup.repository, to)
-    return config.derive(cfg, {"backup.repository": str(to), **overrides})
 
 
 def newest_complete(cfg) -> results.SetRow:
@@ -193,7 +185,7 @@ def test_tasks_print_results_write_metrics_and_ping(live, first_set, tmp_path, p
 
     snap = invoke(cfg, tmp_path, "snapshot")
     assert snap.returncode == 0, snap.stderr[-2000:]
-    assert snap.stdout.startswith("set ") and " complete: " in snap.stdout and "pipeline paused" in snap.stdout
+    assert snap.stdout.startswith("set ") and " complete (files, pg" in snap.stdout and "pipeline paused" in snap.stdout
     prom = (metrics / "aggregator_dr_snapshot.prom").read_text()
     assert 'aggregator_dr_snapshot_set_complete{job="snapshot"} 1' in prom
     assert 'aggregator_dr_last_run_success{job="snapshot"} 1' in prom
@@ -236,8 +228,8 @@ def test_restore_refuses_to_overwrite_and_verifies(live, first_set, tmp_path, ca
     assert code == 0 and again.files.moved_aside == str(tmp_path / "restored" / f".replaced-{m.set_id}")
     assert (tmp_path / "restored" / f".replaced-{m.set_id}" / "archive").is_dir()  # moved aside, not deleted
 
-    caplog.clear()  # the live database holds documents: a restore into it needs --force
-    code, _ = backup.run(live, "restore", files=False)
+    caplog.clear()  # the live database holds documents: a restore of the dump into it needs --force
+    code, _ = backup.run(live, "restore", extra=("--snapshot-set", first_set[2].set_id), files=False)
     assert code == 1 and f"database {live.db.database} is not empty" in _errors(caplog)
     caplog.clear()
     code, _ = backup.run(live, "restore", extra=("--snapshot-set", "20000101T000000Z"), files=False)
@@ -254,7 +246,7 @@ def test_drill_restores_into_a_sandbox_and_reports(live, first_set, tmp_path):
     newest = newest_complete(live)
     assert report["set"] == newest.set_id and report["rpo_seconds"] >= 0
     assert report["documents_restored"] == newest.documents
-    assert set(report["phases"]) == {"start", "restore", "queries", "pipeline"}
+    assert set(report["phases"]) == {"copy", "start", "restore", "queries", "pipeline"}
     assert report["queries"]["reports"] == 18
     assert {c.name for c in docker.from_env().containers.list(all=True)} == before  # sandbox gone
     assert not docker.from_env().networks.list(names=[f"{live.instance}-drill"])
@@ -371,7 +363,7 @@ def test_a_failing_dump_leaves_no_complete_set(live, first_set, tmp_path, caplog
     finally:
         dbc.start()
     assert code == 1
-    assert "restic backup failed" in _errors(caplog) or "dbdump" in _errors(caplog)
+    assert "does not answer" in _errors(caplog) and "Traceback" not in _errors(caplog)
     rows = backup.run(cfg, "list")[1]
     assert [r.set_id for r in rows if r.complete] == complete_before
     assert any(not r.complete for r in rows)  # the interrupted set is listed, as incomplete

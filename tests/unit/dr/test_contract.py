@@ -214,3 +214,17 @@ def test_database_actions_get_their_role_and_postgresql_but_no_repository(cfg, a
     derived, text = loaded(spec, cfg, tmp_path)
     assert (derived.db.postgres_host, derived.db.postgres_port) == ("inst-postgres", 5432)
     assert "[backup]" not in text and "[retention]" not in text and cfg.backup.repository not in text
+
+
+def test_pg_restore_gets_postgresqls_volume_and_the_repository_but_no_database_role(cfg):
+    spec = contract.backup_spec(cfg, "pg-restore", "h", extra=("--snapshot-set", "S"))
+    assert mounts(spec) == {"/pgvolume": ("inst-pgdata", "rw"), "/repo": (cfg.backup.repository, "rw"),
+                            "/cache/restic": (str(cfg.cache_path / "restic"), "rw")}
+    assert secret_targets(spec) == ["/run/secrets/restic-password"]
+    assert spec.networks == () and spec.runs_as_root  # PostgreSQL is stopped: nothing to reach
+    assert spec.command[:4] == ("python3", "-m", "snapshots.cli", "pg-restore")
+
+
+def test_pg_undo_gets_only_postgresqls_volume(cfg):
+    spec = contract.backup_spec(cfg, "pg-undo", "h")
+    assert mounts(spec) == {"/pgvolume": ("inst-pgdata", "rw")} and spec.secrets == () and spec.networks == ()

@@ -62,7 +62,7 @@ def test_the_database_containers_and_the_configuration_are_the_sandbox_own(tmp_p
     assert ferret.ports == {"27017/tcp": ("127.0.0.1", None)} and pg.ports == {}  # loopback only, a free port
     assert pg._kwargs["network"] == ferret._kwargs["network"] == "live-drill"
     assert ferret.env == {"PG_HOST": "live-drill-postgres"}
-    assert pg.volumes["live-drill-pgdata"] == {"bind": "/var/lib/postgresql/data", "mode": "rw"}
+    assert pg.volumes["live-drill-pgdata"] == {"bind": "/var/lib/postgresql/volume", "mode": "rw"}
     assert all(str(tmp_path / "w" / "secrets") in v for v in pg.volumes if v != "live-drill-pgdata")
     assert derived.instance == "live-drill" and derived.data_root == str(tmp_path / "w" / "data")
     assert (derived.db.host, derived.db.port) == ("127.0.0.1", 41234)

@@ -29,7 +29,7 @@ def test_postgres_gets_its_volume_and_every_role_password_read_only_and_no_port(
     cfg = config.load(overrides={"instance": "inst", "secrets_dir": str(tmp_path / "secrets")})
     pg = services.postgres_spec(cfg)
     assert pg.image == cfg.image("postgres") and pg.named_volumes == ("inst-pgdata",)
-    assert pg.kwargs["volumes"]["inst-pgdata"] == {"bind": "/var/lib/postgresql/data", "mode": "rw"}
+    assert pg.kwargs["volumes"]["inst-pgdata"] == {"bind": "/var/lib/postgresql/volume", "mode": "rw"}
     for role in db.ROLES:
         name = db.password_name(role)
         assert pg.kwargs["volumes"][str(tmp_path / "secrets" / name)] == {"bind": f"/run/secrets/{name}", "mode": "ro"}

@@ -22,6 +22,12 @@ MANIFEST = {
     "journal_position": 4096, "directories": DIRS, "database": DATABASE,
     "snapshots": {"files": "f" * 64, "db": "d" * 64}, "added_bytes": {"files": 1000, "db": 300},
 }
+PHYSICAL = {"sha256": "ab" * 32, "bytes": 49457664, "postgres_version_num": 170012, "postgres_major": 17,
+            "ferretdb_version": "v1.24.2", "database": "aggregator", "collections": {"reports": 2, "measurements": 9},
+            "collections_at_start": {"reports": 2, "measurements": 7}}
+MANIFEST_COPY = MANIFEST | {"physical": PHYSICAL, "parts": ["files", "pg"], "portable_dump": False,
+                            "database": {"database": "aggregator", "collections": PHYSICAL["collections"]},
+                            "snapshots": {"files": "f" * 64, "pg": "e" * 64}}
 ROW = {"set": "20260101T000000Z", "time": "2026-01-01T00:00:00", "complete": True,
        "parts": ["db", "files", "manifest"], "snapshots": {"files": "ffffffff", "db": "dddddddd", "manifest": "mmmmmmmm"},
        "paused_seconds": 1.25, "reports": 3, "bytes": 10200, "documents": 9, "added_bytes": 1300}
@@ -30,6 +36,7 @@ ROW = {"set": "20260101T000000Z", "time": "2026-01-01T00:00:00", "complete": Tru
 EXAMPLES = [
     ("init", {"created": True, "repository": "/repo"}),
     ("take", MANIFEST),
+    ("take", MANIFEST_COPY),
     ("take", MANIFEST | {"artifacts": {"saved": True, "fingerprint": "0123456789abcdef", "snapshot": "abcdef12",
                                        "artifacts": ["ferretdb-v1.24.2/ferretdb"]}}),
     ("take", MANIFEST | {"artifacts": {"saved": False, "reason": "no artifacts in /artifacts"}}),
@@ -66,6 +73,12 @@ EXAMPLES = [
     ("restore", {"set": "20260101T000000Z", "set_started": "2026-01-01T00:00:00Z", "manifest": MANIFEST,
                  "files": {"target": "/data", "directories": DIRS, "seconds": 0.5, "bytes": 10200, "files": 6,
                            "moved_aside": "/data/.replaced-20260101T000000Z"}}),
+    ("pg-restore", {"set": "20260101T000000Z", "sha256": "ab" * 32, "bytes": 49457664, "seconds": 1.5,
+                    "postgres_major": 17, "replaced": "replaced-20260101T000000Z-20260102T000000Z"}),
+    ("pg-restore", {"set": "20260101T000000Z", "sha256": "ab" * 32, "bytes": 49457664, "seconds": 1.5,
+                    "postgres_major": 17}),
+    ("pg-undo", {"set": "20260101T000000Z", "replaced": "replaced-20260101T000000Z-20260102T000000Z"}),
+    ("pg-undo", {"set": "20260101T000000Z"}),
     ("artifacts-restore", {"restored": ["ferretdb-v1.24.2/ferretdb"], "snapshot": "abcdef12",
                            "taken": "2026-01-01T00:00:00"}),
     ("artifacts-restore", {"restored": [], "reason": "the repository holds no build artifacts"}),
@@ -88,17 +101,34 @@ def test_every_action_has_a_type_and_an_example():
     assert set(results.TYPES) == set(cli.ACTIONS) == {a for a, _ in EXAMPLES}
 
 
+def first(action: str) -> dict:
+    return next(data for a, data in EXAMPLES if a == action)
+
+
 def test_results_are_read_as_attributes():
     take = results.load("take", MANIFEST)
     assert (take.set_id, take.reports, take.bytes, take.documents, take.bytes_added) == \
         ("20260101T000000Z", 3, 10200, 9, 1300)
     assert take.directories["raw"].reports == 1 and take.artifacts is None
-    restored = results.load("restore", EXAMPLES[-4][1])
+    restored = results.load("restore", first("restore"))
     assert restored.files.files == 6 and restored.db.documents == 9 and restored.manifest.started.startswith("2026")
-    checked = results.load("check", EXAMPLES[9][1])
+    checked = results.load("check", [d for a, d in EXAMPLES if a == "check"][1])
     assert checked.failure() == ("the repository failed its check; sets affected: 20260101T000000Z; the build "
                                  "artifacts (snapshot abcdef12) are damaged")
-    assert results.load("check", EXAMPLES[8][1]).failure() == ""
+    assert results.load("check", first("check")).failure() == ""
+
+
+def test_a_physical_copy_accepts_counts_between_its_start_and_end_only():
+    copy_ = results.load("take", MANIFEST_COPY).physical
+    assert copy_.problems({"reports": 2, "measurements": 7}) == []
+    assert copy_.problems({"reports": 2, "measurements": 9}) == []
+    assert copy_.problems({"reports": 2, "measurements": 6}) == [
+        "measurements: 6 documents restored, the set's copy holds between 7 and 9"]
+    assert copy_.problems({"reports": 3, "measurements": 8}) == [
+        "reports: 3 documents restored, the set's copy holds 2"]
+    assert copy_.problems({"reports": 2, "measurements": 8, "other": 1}) == [
+        "other: 1 documents restored, the set's copy holds 0"]
+    assert copy_.problems({"measurements": 8}) == ["reports: 0 documents restored, the set's copy holds 2"]
 
 
 def test_a_manifest_keeps_what_a_newer_version_wrote_and_reads_an_older_one():

@@ -1,0 +1,197 @@
+"""The physical copy of the database in every set (snapshots/pgcopy.py, dr/restore.py): taken by the real
+pg_basebackup into the real restic, restored into PostgreSQL's volume, started and verified; a copy that
+does not verify or cannot be read changes nothing; the portable dump only in the sets the policy names; the
+volume layout of earlier versions moved on start."""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+from pathlib import Path
+
+import pytest
+from conftest import copy_repository, running_instance
+
+from common import config, db
+from dr import backup, docker_api, restore, sandbox, services
+
+
+def volume_entries(cfg) -> list[str]:
+    """The top-level entries of the instance's PostgreSQL volume."""
+    out = docker_api.client().containers.run(
+        cfg.image("backup"), ["ls", "-A", "/v"], remove=True,
+        volumes={services.pg_volume_name(cfg): {"bind": "/v", "mode": "ro"}})
+    return sorted(out.decode().split())
+
+
+def live_counts(cfg) -> dict[str, int]:
+    return backup.db_counts(cfg)
+
+
+@pytest.fixture(scope="module")
+def live(built, tmp_path_factory):
+    """An instance with the sample reports imported, a repository, and two sets: the first carries the
+    portable dump (daily: none yet), the second only the physical copy."""
+    with running_instance(tmp_path_factory.mktemp("pc"), "aggr-pc", sample=True) as cfg:
+        assert backup.run(cfg, "init")[0] == 0
+        code, first = backup.run(cfg, "take")
+        assert code == 0
+        code, second = backup.run(cfg, "take")
+        assert code == 0
+        yield cfg, first, second
+
+
+def test_every_set_carries_the_physical_copy_and_the_dump_when_due(live):
+    cfg, first, second = live
+    assert first.parts == ["files", "pg", "db"] and first.portable_dump is True
+    assert second.parts == ["files", "pg"] and second.portable_dump is False and "db" not in second.snapshots
+    for m in (first, second):
+        p = m.physical
+        assert (p.postgres_major, p.ferretdb_version) == (17, "v1.24.2") and p.postgres_version_num // 10000 == 17
+        assert p.collections == p.collections_at_start == live_counts(cfg)  # nothing imported meanwhile
+        assert p.collections["reports"] == 18 and len(p.sha256) == 64 and p.bytes > 1 << 20
+    assert second.database.collections == second.physical.collections  # no dump: the copy's counts
+    code, rows = backup.run(cfg, "list")
+    assert code == 0 and {r.set_id: (r.complete, r.parts) for r in rows} == {
+        first.set_id: (True, ["db", "files", "manifest", "pg"]), second.set_id: (True, ["files", "manifest", "pg"])}
+    code, checked = backup.run(cfg, "check")
+    assert code == 0 and checked.ok and checked.verified == 2, checked
+
+
+def test_never_and_every_decide_the_dump(live, tmp_path):
+    cfg, _, _ = live
+    for policy, parts in (("every", ["files", "pg", "db"]), ("never", ["files", "pg"])):
+        work = copy_repository(cfg, tmp_path / policy, **{"backup.portable_dump": policy})
+        code, m = backup.run(work, "take")
+        assert code == 0 and m.parts == parts, policy
+
+
+def test_a_restore_puts_the_copy_in_place_and_keeps_the_previous_database(live):
+    cfg, _, second = live
+    client = services.db_client(cfg, "owner")
+    client[cfg.db.database]["reports"].insert_one({"_id": "written-after-the-set"})
+    client.close()
+    with pytest.raises(restore.DbRestoreFailed, match="is not empty"):
+        restore.restore(cfg, second.set_id, files=False)
+    done = restore.restore(cfg, second.set_id, files=False, force=True)
+    assert done.copy is not None and done.dump is None and done.files is None
+    assert done.copy.collections == second.physical.collections == live_counts(cfg)
+    assert done.copy.copy.sha256 == second.physical.sha256 and done.copy.copy.replaced.startswith(
+        f"replaced-{second.set_id}-")
+    assert done.copy.copy.replaced in volume_entries(cfg) and "data" in volume_entries(cfg)
+    client = services.db_client(cfg, "reader")
+    assert client[cfg.db.database]["reports"].find_one({"_id": "written-after-the-set"}) is None
+    assert client[cfg.db.database]["measurements"].count_documents({}) == second.physical.collections["measurements"]
+    client.close()
+    services.check_db(cfg)  # every role logs in: roles and grants came back with the copy
+
+
+def test_a_copy_that_fails_its_verification_puts_the_previous_database_back(live):
+    cfg, _, second = live
+    client = services.db_client(cfg, "owner")
+    client[cfg.db.database]["reports"].insert_one({"_id": "still-here-after-a-failed-restore"})
+    client.close()
+    before = live_counts(cfg)
+    wrong = dataclasses.replace(second.physical, collections={**second.physical.collections, "reports": 1000},
+                                collections_at_start={**second.physical.collections_at_start, "reports": 1000})
+    with pytest.raises(restore.DbRestoreFailed, match="reports: 18 documents restored.*previous database is back"):
+        restore.restore_copy(cfg, second.set_id, dataclasses.replace(second, physical=wrong), force=True)
+    assert live_counts(cfg) == before
+    assert f"failed-{second.set_id}" in volume_entries(cfg)
+    client = services.db_client(cfg, "reader")
+    assert client[cfg.db.database]["reports"].find_one({"_id": "still-here-after-a-failed-restore"}) is not None
+    client.close()
+
+
+def test_a_damaged_copy_is_refused_and_the_database_is_not_changed(live, tmp_path):
+    cfg, _, second = live
+    damaged = copy_repository(cfg, tmp_path / "damaged")
+    # One byte flipped in every pack over 2 MB: the copies' (and the dump's and build artifacts'); the
+    # manifests, trees and the few hundred KB of files are in small packs and stay readable.
+    packs = [p for p in (Path(damaged.backup.repository) / "data").rglob("*") if p.is_file()]
+    for pack in (p for p in packs if p.stat().st_size > 2 << 20):
+        data = bytearray(pack.read_bytes())
+        data[len(data) // 2] ^= 0xFF
+        pack.write_bytes(bytes(data))
+    before = live_counts(cfg)
+    with pytest.raises(restore.DbRestoreFailed, match="could not be put in place.*not changed"):
+        restore.restore(damaged, second.set_id, files=False, force=True)
+    assert live_counts(cfg) == before
+    assert not any(e.startswith("restore-") for e in volume_entries(cfg))
+    code, checked = backup.run(damaged, "check")
+    assert code == 1 and second.set_id in checked.failed_sets
+
+
+def test_a_drill_restores_the_physical_copy(live):
+    from dr import drill
+
+    cfg, _, second = live
+    report = drill.run(cfg, second.set_id)
+    assert report["verdict"] == "pass" and report["database_from"] == "physical copy"
+    assert report["documents_restored"] == sum(second.physical.collections.values())
+    assert report["phases"]["copy"] > 0
+
+
+def test_a_volume_of_the_earlier_layout_moves_into_data_on_start(built, tmp_path):
+    """Before the physical copy, PostgreSQL's data directory was the volume itself."""
+    cfg = config.derive(built, {"instance": "aggr-pc-layout", "secrets_dir": str(tmp_path / "secrets")})
+    volume = services.pg_volume_name(cfg)
+    docker_api.remove_volume(volume)
+    first = sandbox.start_database(cfg)
+    client = db.client_as(cfg.db, cfg.secrets_dir, "owner", host="127.0.0.1", port=first.port)
+    client[cfg.db.database]["reports"].insert_one({"_id": "from-the-earlier-layout"})
+    client.close()
+    for container in first.containers:
+        container.stop()  # a clean shutdown; the volume stays
+    # The earlier layout: the same cluster at the volume's root.
+    docker_api.client().containers.run(
+        cfg.image("backup"), ["sh", "-c", "mv /v/data/* /v/ && rmdir /v/data"], remove=True,
+        volumes={volume: {"bind": "/v", "mode": "rw"}})
+    assert "PG_VERSION" in volume_entries(cfg) and "data" not in volume_entries(cfg)
+    database = sandbox.start_database(cfg)  # waits until the owner logs in
+    try:
+        assert volume_entries(cfg) == ["data"]
+        client = db.client_as(cfg.db, cfg.secrets_dir, "reader", host="127.0.0.1", port=database.port)
+        assert client[cfg.db.database]["reports"].find_one({"_id": "from-the-earlier-layout"}) is not None
+        client.close()
+    finally:
+        sandbox.stop_database(database)
+        docker_api.remove_network(services.network_name(cfg))
+        shutil.rmtree(tmp_path / "secrets", ignore_errors=True)
+
+
+def test_a_copy_of_another_major_version_is_refused_pointing_to_the_dump(live, tmp_path, caplog):
+    """The set's manifest says PostgreSQL 16 (as a set taken before a major upgrade would)."""
+    import logging
+
+    from common import secrets
+    from dr import containers
+
+    cfg, _, second = live
+    other = copy_repository(cfg, tmp_path / "pg16")
+    code, rows = backup.run(other, "list")
+    manifest_id = next(r for r in rows if r.set_id == second.set_id).snapshots["manifest"]
+    edit = ("import json, sys; m = json.load(sys.stdin); m['physical']['postgres_major'] = 16; "
+            "m['physical']['postgres_version_num'] = 160004; print(json.dumps(m))")
+    script = (f"restic dump --quiet {manifest_id} /manifest.json | python3 -c \"{edit}\" > /tmp/m.json && "
+              f"restic forget --quiet {manifest_id} && restic backup --quiet --host h --tag set:{second.set_id} "
+              "--tag kind:manifest --tag parts:files+pg --stdin --stdin-filename manifest.json < /tmp/m.json")
+    password = secrets.path(cfg.secrets_dir, secrets.RESTIC_PASSWORD)
+    code, out = containers.run_tool(
+        other, "backup", ["bash", "-o", "pipefail", "-c", script],
+        {other.backup.repository: {"bind": "/repo", "mode": "rw"},
+         str(password): {"bind": "/run/secrets/restic-password", "mode": "ro"}}, None, "edit-manifest",
+        environment={"RESTIC_REPOSITORY": "/repo", "RESTIC_PASSWORD_FILE": "/run/secrets/restic-password"})
+    assert code == 0, out
+    before = live_counts(cfg)
+    caplog.set_level(logging.INFO, logger="aggregator-dr")
+    with pytest.raises(restore.DbRestoreFailed, match="the set's physical copy is of PostgreSQL 16, this host "
+                       "runs PostgreSQL 17.*invoke restore --from-dump"):
+        restore.restore(other, second.set_id, files=False, force=True)
+    assert "stopping aggr-pc-postgres" not in "\n".join(r.getMessage() for r in caplog.records)
+    assert live_counts(cfg) == before
+    # The backup image refuses it too, whoever asks (a drill puts the copy in a volume before any check).
+    code, _ = backup.run(other, "pg-restore", extra=("--snapshot-set", second.set_id, "--force"))
+    said = "\n".join(r.getMessage() for r in caplog.records)
+    assert code == 1 and "this host runs PostgreSQL 17" in said and "Traceback" not in said
+    assert not any(e.startswith("restore-") for e in volume_entries(cfg))
