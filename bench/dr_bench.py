@@ -1,28 +1,43 @@
 """Snapshot, restore, drill and rebuild (RTO) measurements on the samples or on a generated data set, with
-plain restic runs on the same data in the same run for comparison.
+plain tools on the same data in the same run for comparison (issue 11, "Speed").
 
     ./run python bench/dr_bench.py --set samples
     ./run python bench/dr_bench.py --set generated --mb 2048 [--work /var/tmp]
 
 Steps: an instance of its own (rebuild; with the samples pulled through the pipeline, or the generated
-reports run through sanitize and importer), repo-init, a first and a no-change snapshot set, the same data
-root backed up by plain `restic backup` (first and no-change), a drill of the latest set, a plain
-`restic restore` of its files and `restic dump | dbdump restore` of its database, and a rebuild of a second
-instance (empty data root and database, same repository) that restores the set: its phases are the RTO.
-Prints one JSON document; progress goes to stderr.
+reports run through sanitize and importer), repo-init, a first snapshot set with the portable dump
+(`backup.portable_dump = "every"`), a no-change set and another one (the default `daily`: no dump, files +
+physical copy, what an hourly set is; the second one after the cluster settled, see snapshots()). Each part's own time comes from restic's snapshot summary (backup_start ..
+backup_end); a set's database part is from the end of its files snapshot to the end of its physical copy
+(the counts around the copy and restic's start included), as the host's wall time includes the backup
+container's start.
+
+Then, plain, in the backup image: a repository of its own gets `restic backup` of the same data root and
+`pg_basebackup -D - -Ft -X fetch -c fast | restic backup --stdin` of the same cluster (role `backup`, a
+pgpass file), first and again (no change), the way a set takes them; the same pipe once more into the
+sets' repository (everything deduplicated). Restores: a drill of the latest set; the database restore of
+the latest set's physical copy on the live instance (dr/restore.restore_copy: PostgreSQL stopped,
+`pg-restore`, PostgreSQL and FerretDB started, verified); plain `restic restore` of its files and
+`restic dump <pg> /postgres.tar | tar x` into an empty folder; the portable dump of the first set restored
+into an empty database as `invoke restore --from-dump` does (`snapshots.cli restore --no-files`) and plain
+(`restic dump | dbdump restore`); and a rebuild of a second instance (empty data root and database, same
+repository) that restores the latest set: its phases are the RTO. `ratios` puts each against its plain
+counterpart (the issue's targets); nothing is asserted. Prints one JSON document; progress goes to stderr.
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
+import re
 import shlex
 import shutil
 import socket
 import sys
 import tempfile
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, redirect_stdout
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -30,7 +45,8 @@ sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 
 from common import config, db, log, secrets  # noqa: E402
 from dr import backup, containers, drill, pipeline, rebuild, sandbox, services  # noqa: E402
-from snapshots import manifest  # noqa: E402
+from dr import restore as dr_restore  # noqa: E402
+from snapshots import manifest, pgcopy, sets  # noqa: E402
 
 
 def free_port() -> int:
@@ -80,18 +96,81 @@ def ok(code_result, what):
     return result
 
 
-def plain_restic(cfg, work: Path, script: str, label: str, extra_volumes: dict | None = None) -> str:
-    """Run a shell script with plain restic in the backup image (primary repository password)."""
+def ratio(a: float | None, b: float | None) -> float | None:
+    return round(a / b, 2) if a is not None and b else None
+
+
+REPO = "/repo"  # where plain_restic mounts the sets' repository (repo=True)
+PG_PASSWORD = "/run/secrets/db-backup-password"
+# A pgpass file for the backup role made inside the container from its password file: the password never
+# in argv or the environment (printf is a shell builtin).
+PGPASS = (f"umask 077; pw=$(head -n1 {PG_PASSWORD}); pw=${{pw//\\\\/\\\\\\\\}}; pw=${{pw//:/\\\\:}}; "
+          "printf '%s:*:*:backup:%s\\n' \"$PGHOST\" \"$pw\" > /tmp/pgpass; unset pw; export PGPASSFILE=/tmp/pgpass; ")
+# `name seconds` on stdout, around a command
+TIME = 's=$EPOCHREALTIME; {cmd}; e=$EPOCHREALTIME; echo {name} $(python3 -c "print($e - $s)")'
+
+
+def plain_restic(cfg, work: Path, script: str, label: str, extra_volumes: dict | None = None,
+                 repo: bool = False, pg: bool = False) -> str:
+    """Run a shell script with plain restic in the backup image (primary repository password) on the
+    instance's network; repo: the sets' repository at /repo; pg: the backup role's password file and
+    PGHOST (PostgreSQL of cfg's instance)."""
     pw = secrets.path(cfg.secrets_dir, secrets.RESTIC_PASSWORD)
     volumes = {str(cfg.data_root_path): {"bind": "/data", "mode": "ro"}, str(work): {"bind": "/work", "mode": "rw"},
                str(pw): {"bind": "/run/secrets/restic-password", "mode": "ro"}, **(extra_volumes or {})}
+    env = {"RESTIC_PASSWORD_FILE": "/run/secrets/restic-password", "RESTIC_CACHE_DIR": "/work/plain-cache"}
+    if repo:
+        volumes[str(cfg.backup.repository)] = {"bind": REPO, "mode": "rw"}
+    if pg:
+        volumes[str(secrets.path(cfg.secrets_dir, db.password_name("backup")))] = {"bind": PG_PASSWORD, "mode": "ro"}
+        env["PGHOST"] = services.container_name(cfg, "postgres")
+        script = PGPASS + script
     code, out = containers.run_tool(cfg, "backup", ["bash", "-o", "pipefail", "-c", script], volumes,
-                                    [services.network_name(cfg)], label,
-                                    environment={"RESTIC_PASSWORD_FILE": "/run/secrets/restic-password",
-                                                 "RESTIC_CACHE_DIR": "/work/plain-cache"})
+                                    [services.network_name(cfg)], label, environment=env)
     if code != 0:
         raise SystemExit(f"{label} failed (exit {code}):\n{out[-2000:]}")
     return out
+
+
+def seconds_lines(out: str) -> dict[str, float]:
+    """The `name seconds` lines of a plain script's stdout."""
+    return {m.group(1): round(float(m.group(2)), 1)
+            for m in re.finditer(r"^(\w+) ([0-9.]+)$", out, re.MULTILINE)}
+
+
+def summary_of(path: Path) -> dict:
+    """The summary message of a `restic backup --json` output file."""
+    for line in reversed(path.read_text().splitlines()):
+        try:
+            msg = json.loads(line)
+        except ValueError:
+            continue
+        if msg.get("message_type") == "summary":
+            return msg
+    return {}
+
+
+def _when(stamp: str) -> dt.datetime:
+    """restic's RFC 3339 time with nanoseconds, as a datetime (microseconds)."""
+    m = re.match(r"(.*T\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)$", stamp)
+    frac = ((m.group(2) or "") + "000000")[:6]
+    return dt.datetime.fromisoformat(f"{m.group(1)}.{frac}{'+00:00' if m.group(3) == 'Z' else m.group(3)}")
+
+
+def part_times(cfg, work: Path) -> dict[str, dict[str, dict]]:
+    """{set id: {kind: {start, end, seconds}}} from the sets' restic snapshots (restic records each
+    backup's start and end in its snapshot's summary)."""
+    out = plain_restic(cfg, work, f"RESTIC_REPOSITORY={REPO} restic snapshots --no-lock --json", "set-times",
+                       repo=True)
+    times: dict[str, dict[str, dict]] = {}
+    for snap in json.loads(out):
+        tags = dict(t.split(":", 1) for t in snap.get("tags") or [] if ":" in t)
+        summary = snap.get("summary") or {}
+        if "set" in tags and "kind" in tags and "backup_start" in summary:
+            start, end = _when(summary["backup_start"]), _when(summary["backup_end"])
+            times.setdefault(tags["set"], {})[tags["kind"]] = {
+                "start": start, "end": end, "seconds": round((end - start).total_seconds(), 1)}
+    return times
 
 
 def main():
@@ -104,10 +183,11 @@ def main():
                    help="the scratch folder of an earlier run that was stopped after its pipeline: reuse its "
                         "data root and database (kept afterwards), start again from a new repository")
     p.add_argument("--only-snapshots", action="store_true",
-                   help="stop after the snapshot sets and the plain restic backup")
+                   help="stop after the snapshot sets and the plain backups")
     p.add_argument("--only-restores", action="store_true",
                    help="with --reuse: keep the repository of that earlier run and measure only the restores "
-                        "(drill, plain restic restore, rebuild with restore) of its latest set")
+                        "(drill, database restore, plain restores, the portable dump's, rebuild with restore) "
+                        "of its sets")
     args = p.parse_args()
     if args.only_restores and not args.reuse:
         p.error("--only-restores needs --reuse")
@@ -125,7 +205,8 @@ def main():
             elif args.set == "generated":
                 from pipeline_bench import make_set
 
-                files = make_set("generated", work, args.mb, args.report_mb)
+                with redirect_stdout(sys.stderr):  # it says what it made: stdout is the JSON's
+                    files = make_set("generated", work, args.mb, args.report_mb)
                 dest = cfg.data_root_path / "raw" / "bench"
                 dest.mkdir(parents=True, exist_ok=True)
                 for f in files:
@@ -134,74 +215,143 @@ def main():
                 results, r["pipeline_seconds"] = timed(pipeline.run, cfg)
                 assert all(x.exit_code == 0 for x in results), results
                 note(pipeline_seconds=r["pipeline_seconds"], raw_mb=r["raw_mb"])
-            if args.only_restores:
-                latest = next(row for row in ok(backup.run(cfg, "list"), "snapshots") if row.complete)
-                r["set"] = latest.set_id
-                restores(cfg, work, latest.snapshots, r)
-            else:
-                snapshots(cfg, work, args, r)
+            if not args.only_restores:
+                snapshots(cfg, work, r)
                 if args.only_snapshots:
+                    r["ratios"], r["targets"] = ratios(r), TARGETS
                     print(json.dumps(r, indent=2))
                     return
-                restores(cfg, work, r.pop("_latest_parts"), r)
+            restores(cfg, work, r)
         rto(work, r)
+        r["ratios"], r["targets"] = ratios(r), TARGETS
     finally:
         if not args.reuse:
             shutil.rmtree(work, ignore_errors=True)
     print(json.dumps(r, indent=2))
 
 
-def snapshots(cfg, work: Path, args, r: dict) -> None:
-    """Two sets (first, no change) and plain restic backups of the same data root."""
+def snapshots(cfg, work: Path, r: dict) -> None:
+    """Three sets (first with the portable dump; no change; no change again, both without), then plain restic
+    and the plain pg_basebackup pipe on the same data root and cluster. The second copy can add most of the
+    cluster again although no document changed: PostgreSQL rewrites pages after a bulk import (hint bits set
+    by the first reads, such as the dump's; autovacuum's visibility map and freezing). The third set shows a
+    no-change set once the cluster has settled, which is what the plain pipes, run after the sets, see."""
     ok(backup.run(cfg, "init"), "repo-init")
-    sets = []
-    for label in ("first", "no_change"):
+    taken = []
+    for label, dump in (("first", "every"), ("no_change", "daily"), ("no_change_again", "daily")):
         time.sleep(1.1)
-        m, seconds = timed(lambda: ok(backup.run(cfg, "take"), "snapshot"))
-        sets.append(m)
-        r[f"snapshot_{label}"] = {"seconds": seconds, "paused_seconds": m.paused_seconds,
-                                  "added_mb": round(m.bytes_added / 1e6, 1)}
-        note(**{f"snapshot_{label}": r[f"snapshot_{label}"]})
-    m = sets[-1]
-    r["data_root_mb"] = round(m.bytes / 1e6, 1)
+        m, seconds = timed(lambda: ok(backup.run(config.derive(cfg, {"backup.portable_dump": dump}), "take"),
+                                      "snapshot"))
+        taken.append((label, m, seconds))
+        note(**{f"snapshot_{label}": {"seconds": seconds, "paused_seconds": m.paused_seconds, "parts": m.parts}})
+    times = part_times(cfg, work)
+    for label, m, seconds in taken:
+        t = times.get(m.set_id, {})
+        row = {"set": m.set_id, "seconds": seconds, "paused_seconds": m.paused_seconds, "parts": m.parts,
+               "part_seconds": {k: v["seconds"] for k, v in t.items() if k != "manifest"},
+               "added_mb": {k: round(v / 1e6, 1) for k, v in m.added_bytes.items()}}
+        if "files" in t and "pg" in t:
+            # from the end of the files snapshot to the end of the copy: the counts before and after it,
+            # FerretDB's version, restic's start and the copy itself
+            row["database_part_seconds"] = round((t["pg"]["end"] - t["files"]["end"]).total_seconds(), 1)
+        if "pg" in t and "db" in t:
+            row["dump_part_seconds"] = round((t["db"]["end"] - t["pg"]["end"]).total_seconds(), 1)
+        r[f"snapshot_{label}"] = row
+    m = taken[-1][1]
+    r["data_root_mb"] = round(sum(d.bytes for d in m.directories.values()) / 1e6, 1)
     r["documents"] = m.database.collections
+    r["postgres_copy_mb"] = round(m.physical.bytes / 1e6, 1)
     r["repository_mb"] = round(sum(f.stat().st_size for f in Path(cfg.backup.repository).rglob("*")
                                    if f.is_file()) / 1e6, 1)
+    note(**{f"snapshot_{label}": r[f"snapshot_{label}"] for label, _, _ in taken})
 
-    # The same data root, plain restic (a repository of its own), first and no-change.
+    # Plain, as a set takes them: the data root (restic backup, same excludes), then the cluster
+    # (pg_basebackup piped into restic backup --stdin), into a repository of their own, first and no change;
+    # then the pipe once more into the sets' repository, where everything is already.
     excludes = shlex.join(manifest.restic_excludes("/data"))
-    script = ("export RESTIC_REPOSITORY=/work/plain-repo; restic init -q >&2; "
-              "for run in first no_change; do s=$EPOCHREALTIME; restic backup -q " + excludes +
-              " /data >&2; e=$EPOCHREALTIME; echo $run $(python3 -c \"print($e - $s)\"); sleep 1; done")
-    out = plain_restic(cfg, work, script, "plain-backup")
-    r["plain_restic_backup_files"] = {k: round(float(v), 1) for k, v in (line.split() for line in
-                                                                          out.strip().splitlines())}
-    note(plain_restic_backup_files=r["plain_restic_backup_files"])
-    r["_latest_parts"] = m.snapshots
+    pipe = ("pg_basebackup -h $PGHOST -p 5432 -U backup -w -D - -Ft -X fetch -c fast | "
+            "restic backup --json --stdin --stdin-filename " + pgcopy.COPY_NAME + " > /work/plain-pg-{run}.json")
+    script = ("export RESTIC_REPOSITORY=/work/plain-repo; restic init -q >&2; for run in first no_change; do "
+              + TIME.format(cmd=f"restic backup -q {excludes} /data >&2", name="files_$run") + "; "
+              + TIME.format(cmd=pipe.format(run="$run"), name="pg_pipe_$run") + "; sleep 1; done; "
+              + f"export RESTIC_REPOSITORY={REPO}; "
+              + TIME.format(cmd=pipe.format(run="set_repository"), name="pg_pipe_set_repository"))
+    out = plain_restic(cfg, work, script, "plain-backup", repo=True, pg=True)
+    got = seconds_lines(out)
+    plain = {"files_first": got["files_first"], "files_no_change": got["files_no_change"]}
+    for run in ("first", "no_change", "set_repository"):
+        s = summary_of(work / f"plain-pg-{run}.json")
+        plain[f"pg_pipe_{run}"] = {"seconds": got[f"pg_pipe_{run}"],
+                                   "restic_seconds": round(s.get("total_duration", 0), 1),
+                                   "added_mb": round(s.get("data_added", 0) / 1e6, 1),
+                                   "mb": round(s.get("total_bytes_processed", 0) / 1e6, 1)}
+    r["plain_backup"] = plain
+    note(plain_backup=plain)
 
 
-def restores(cfg, work: Path, parts: dict, r: dict) -> None:
-    """The drill of the latest set, then a plain restore of the same set: restic restore of the files,
-    restic dump | dbdump restore."""
+def restores(cfg, work: Path, r: dict) -> None:
+    """The drill of the latest set; the database restore of its copy on the live instance; the plain
+    restore of the same set (restic restore of the files, restic dump | tar x of the copy); the portable dump
+    of the newest set that has one, restored into an empty database ours and plain."""
+    rows = [row for row in ok(backup.run(cfg, "list"), "snapshots") if row.complete]
+    latest = rows[0]
+    with_dump = next((row for row in rows if "db" in row.parts), None)
+    r["restored_set"] = latest.set_id
+
     report = drill.run(cfg)
     r["drill"] = {k: report[k] for k in ("phases", "restore_seconds", "total_seconds", "bytes_restored",
-                                          "documents_restored")}
+                                          "documents_restored", "database_from")}
     note(drill=r["drill"])
+
+    # The database restore (restore_copy: stop, pg-restore, start, verify), into the live instance.
+    m = ok(backup.run(cfg, "restore", extra=("--snapshot-set", latest.set_id), files=False, db=False),
+           "manifest").manifest
+    rep, seconds = timed(dr_restore.restore_copy, cfg, latest.set_id, m, force=True)
+    r["db_restore"] = {"seconds": seconds, "pg_restore_seconds": rep.copy.seconds,
+                       "copy_mb": round(rep.copy.bytes / 1e6, 1), "documents": rep.documents}
+    note(db_restore=r["db_restore"])
+    # What it kept aside (the database it replaced) goes, so that a --reuse'd volume does not grow.
+    plain_restic(cfg, work, "rm -rf /pgvolume/replaced-*", "pg-aside",
+                 {services.pg_volume_name(cfg): {"bind": "/pgvolume", "mode": "rw"}})
+
+    script = (f"export RESTIC_REPOSITORY={REPO}; "
+              + TIME.format(cmd=f"restic restore -q {latest.snapshots['files']} --target /work/plain-restore >&2",
+                            name="files") + "; mkdir /work/plain-pg; "
+              + TIME.format(cmd=f"restic dump -q {latest.snapshots['pg']} /{pgcopy.COPY_NAME} | tar x -C /work/plain-pg",
+                            name="pg"))
+    try:
+        got = seconds_lines(plain_restic(cfg, work, script, "plain-restore", repo=True))
+    finally:
+        shutil.rmtree(work / "plain-restore", ignore_errors=True)
+        shutil.rmtree(work / "plain-pg", ignore_errors=True)
+    r["plain_restore"] = {**got, "total": round(got["files"] + got["pg"], 1)}
+    note(plain_restore=r["plain_restore"])
+
+    if with_dump is None:
+        r["portable_dump"] = "no set with a portable dump"
+        return
+    dump = {"set": with_dump.set_id}
+    first = r.get("snapshot_first", {})
+    if first.get("set") == with_dump.set_id:
+        dump.update(restic_seconds=first["part_seconds"].get("db"), part_seconds=first.get("dump_part_seconds"),
+                    copy_restic_seconds=first["part_seconds"].get("pg"), added_mb=first["added_mb"].get("db"))
+    with sandbox.throwaway(cfg, "dump") as sb:
+        res, dump["restore_seconds"] = timed(lambda: ok(backup.run(
+            sb.cfg, "restore", extra=("--snapshot-set", with_dump.set_id), files=False), "restore --from-dump"))
+        dump["restore_inner_seconds"] = res.db.seconds
+        dump["documents"] = res.db.documents
     with sandbox.throwaway(cfg, "plain") as sb:
         db_pw = secrets.path(sb.cfg.secrets_dir, db.password_name("owner"))
-        script = (f"export RESTIC_REPOSITORY=/repo; s=$EPOCHREALTIME; "
-                  f"restic restore -q {parts['files']} --target /work/plain-restore >&2; "
-                  f"e=$EPOCHREALTIME; echo files $(python3 -c \"print($e - $s)\"); s=$EPOCHREALTIME; "
-                  f"restic dump -q {parts['db']} /database.dbdump | python3 -m snapshots.dbdump "
-                  f"restore --host {services.container_name(sb.cfg, 'db')} --user owner --password-file /run/secrets/db-owner-password >&2; "
-                  f"e=$EPOCHREALTIME; echo db $(python3 -c \"print($e - $s)\")")
-        out = plain_restic(sb.cfg, work, script, "plain-restore", {
-            cfg.backup.repository: {"bind": "/repo", "mode": "rw"},
-            str(db_pw): {"bind": "/run/secrets/db-owner-password", "mode": "ro"}})
-        r["plain_restore"] = {k: round(float(v), 1) for k, v in (line.split() for line in
-                                                                  out.strip().splitlines())}
-        shutil.rmtree(work / "plain-restore", ignore_errors=True)
-    note(plain_restore=r["plain_restore"])
+        script = (f"export RESTIC_REPOSITORY={REPO}; "
+                  + TIME.format(cmd=f"restic dump -q {with_dump.snapshots['db']} /{sets.DUMP_NAME} | python3 -m "
+                                f"snapshots.dbdump restore --host {services.container_name(sb.cfg, 'db')} --user "
+                                "owner --password-file /run/secrets/db-owner-password >&2", name="db"))
+        got = seconds_lines(plain_restic(sb.cfg, work, script, "plain-dump-restore", {
+            cfg.backup.repository: {"bind": REPO, "mode": "rw"},
+            str(db_pw): {"bind": "/run/secrets/db-owner-password", "mode": "ro"}}))
+        dump["plain_restore_seconds"] = got["db"]
+    r["portable_dump"] = dump
+    note(portable_dump=dump)
 
 
 def rto(work: Path, r: dict) -> None:
@@ -216,6 +366,43 @@ def rto(work: Path, r: dict) -> None:
                                      "restore_note": dict((n, t) for n, _, t in rep.phases)["restore"]}
     note(rebuild_with_restore=r["rebuild_with_restore"])
 
+
+# The issue's targets (issue 11, "Speed"), for the ratios of the same names.
+TARGETS = {"first_set_database_part_vs_plain_pipe": "<= 1.5", "no_change_set_vs_plain_pipe": "<= 1.3",
+           "no_change_set_paused_seconds": "<= 2 (aim 1)", "db_restore_vs_plain_dump_untar": "<= 1.5",
+           "rebuild_with_restore_seconds": "<= 120", "drill_restore_vs_plain_restore": "<= 1.2"}
+
+
+def ratios(r: dict) -> dict:
+    """Each measurement against its plain counterpart (TARGETS names the issue's)."""
+    plain = r.get("plain_backup", {})
+    pipe_first = plain.get("pg_pipe_first", {}).get("seconds")
+    pipe_again = plain.get("pg_pipe_no_change", {}).get("seconds")
+    first, again = r.get("snapshot_first", {}), r.get("snapshot_no_change", {})
+    plain_restore = r.get("plain_restore", {})
+    out = {
+        # the set's database part (counts, restic's start, the copy) against the plain pipe's wall time
+        "first_set_database_part_vs_plain_pipe": ratio(first.get("database_part_seconds"), pipe_first),
+        # restic's own time for each (backup_start .. backup_end against the plain pipe's total_duration)
+        "first_set_copy_restic_vs_plain_pipe_restic": ratio(first.get("part_seconds", {}).get("pg"),
+                                                            plain.get("pg_pipe_first", {}).get("restic_seconds")),
+        # the whole no-change set, host wall time (container start included), against the plain pipe run again
+        "no_change_set_vs_plain_pipe": ratio(again.get("seconds"), pipe_again),
+        "no_change_set_vs_plain_files_and_pipe": ratio(again.get("seconds"),
+                                                       (plain.get("files_no_change") or 0) + (pipe_again or 0)),
+        "no_change_set_paused_seconds": again.get("paused_seconds"),
+        # the same once the cluster has settled (snapshots())
+        "no_change_again_set_vs_plain_pipe": ratio(r.get("snapshot_no_change_again", {}).get("seconds"), pipe_again),
+        "no_change_again_set_paused_seconds": r.get("snapshot_no_change_again", {}).get("paused_seconds"),
+        "db_restore_vs_plain_dump_untar": ratio(r.get("db_restore", {}).get("seconds"), plain_restore.get("pg")),
+        "rebuild_with_restore_seconds": r.get("rebuild_with_restore", {}).get("total_seconds"),
+        "drill_restore_vs_plain_restore": ratio(r.get("drill", {}).get("restore_seconds"), plain_restore.get("total")),
+    }
+    dump = r.get("portable_dump")
+    if isinstance(dump, dict):
+        out["dump_restore_vs_db_restore"] = ratio(dump.get("restore_seconds"), r.get("db_restore", {}).get("seconds"))
+        out["dump_vs_copy_restic"] = ratio(dump.get("restic_seconds"), dump.get("copy_restic_seconds"))
+    return out
 
 if __name__ == "__main__":
     main()
