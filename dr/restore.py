@@ -72,7 +72,7 @@ def verify(cfg: Config, manifest: Manifest, read: Callable[[list[str]], None]) -
     collection read through FerretDB (read). Returns the counts; DbRestoreFailed naming what is wrong."""
     physical = manifest.physical
     counts = backup.db_counts(cfg)
-    problems = physical.problems({c: counts.get(c, 0) for c in physical.collections} | counts)
+    problems = physical.problems(counts)  # every collection of either side; one missing counts as 0
     if problems:
         raise DbRestoreFailed("the restored database does not match the set's copy:\n  " + "\n  ".join(problems))
     read(sorted(physical.collections))
@@ -146,15 +146,11 @@ class Restored:
 
 def database_empty(cfg: Config) -> bool:
     """Whether the live database holds no document (a fresh one holds empty collections)."""
-    client = services.db_client(cfg)
-    try:
-        d = client[cfg.db.database]
-        return all(dbconn.is_empty(d, c) for c in d.list_collection_names())
-    finally:
-        client.close()
+    return not non_empty_collections(cfg)
 
 
 def non_empty_collections(cfg: Config) -> list[str]:
+    """The live database's collections that hold a document."""
     client = services.db_client(cfg)
     try:
         d = client[cfg.db.database]
