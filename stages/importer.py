@@ -17,9 +17,12 @@ credentials.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 import sys
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import bson
@@ -29,7 +32,7 @@ import yaml
 from common import atomic, digest
 from common import db as dbconn
 from common.errors import SecretError
-from stages import failures, journal, lock, naming, postprocess, quarantine, schema, stage
+from stages import failures, journal, lock, naming, pool, postprocess, quarantine, schema, stage
 from stages.cli import Summary
 from stages.cli import main as cli_main
 from stages.inputs import InputError
@@ -45,10 +48,28 @@ class ImportMismatch(Exception):
     pass
 
 
+@dataclass(frozen=True)
+class Target:
+    """Where the database is and where our password is: what a worker process needs to connect (the
+    configuration object does not cross a process boundary)."""
+    host: str
+    port: int
+    database: str
+    secrets_dir: str
+
+    @classmethod
+    def from_config(cls, cfg) -> "Target":
+        return cls(cfg.db.host, cfg.db.port, cfg.db.database, str(cfg.secrets_dir))
+
+
 def connect(cfg):
+    return connect_to(Target.from_config(cfg))
+
+
+def connect_to(target: Target):
     # A socket timeout: a database that stops answering fails the run (exit 1) instead of hanging it.
-    client = dbconn.client_as(cfg.db, cfg.secrets_dir, ROLE, timeout_s=30, socketTimeoutMS=600_000)
-    return client, client[cfg.db.database]
+    client = dbconn.client_as(target, target.secrets_dir, ROLE, timeout_s=30, socketTimeoutMS=600_000)
+    return client, client[target.database]
 
 
 # ---- 1. post-process ----------------------------------------------------------------------------------
@@ -132,11 +153,18 @@ def _errmsg(error: dict) -> str:
     return f"code {error.get('code')}: {error.get('errmsg', '')}"[:500]
 
 
+UPSERT_LOCK: list[Path] = []  # a worker's lock file for update commands (set by `work`)
+
+
 def _upsert(db, collection: str, docs: list[dict]) -> tuple[int, list[tuple[dict, str]]]:
     """Replace-or-insert by _id with the `update` command itself (pymongo's bulk_write cannot read
-    FerretDB's reply when a write fails). Returns (documents matched or inserted, refused)."""
-    reply = db.command({"update": collection, "ordered": False,
-                        "updates": [{"q": {"_id": d["_id"]}, "u": d, "upsert": True} for d in docs]})
+    FerretDB's reply when a write fails). Returns (documents matched or inserted, refused). Workers send
+    update commands one at a time (UPSERT_LOCK): FerretDB 1.24 deadlocked two concurrent updates on its
+    PostgreSQL connection pool (both waiting in pgxpool.Acquire; seen after a crash, when every document
+    of a re-imported report goes this way)."""
+    with _one_at_a_time():
+        reply = db.command({"update": collection, "ordered": False,
+                            "updates": [{"q": {"_id": d["_id"]}, "u": d, "upsert": True} for d in docs]})
     errors = reply.get("writeErrors") or []
     return int(reply.get("n", 0)), [(docs[e["index"]], _errmsg(e)) for e in errors]
 
@@ -154,6 +182,16 @@ def _insert(db, collection: str, docs: list[dict]) -> tuple[int, list[tuple[dict
         w, r = _split_until_alone(db, lambda d: _upsert(db, collection, d), again)
         written, refused = written + w, refused + r
     return written, refused
+
+
+@contextlib.contextmanager
+def _one_at_a_time():
+    if not UPSERT_LOCK:
+        yield
+        return
+    with open(UPSERT_LOCK[0], "a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        yield
 
 
 def stub(doc: dict, error: str, where: str) -> dict:
@@ -176,14 +214,18 @@ def store(db, collection: str, docs: list[dict], where: str) -> tuple[int, list[
     return written, stubs
 
 
-def import_prepare(dr: DataRoot, db, yaml_path: Path, summary: Summary | None = None) -> journal.Transaction:
-    """Store the report's documents and check the database's own count of what it wrote against the file,
-    then read back its first and last measurement and the report (no lock needed: ids are deterministic,
-    so a rerun replaces instead of adding); return the transaction that moves the pair to the archive."""
-    jsonl = yaml_path.with_suffix(".jsonl")
-    where = naming.archive_path(yaml_path.name)
+def import_documents(db, jsonl: Path, name: str) -> tuple[dict, dict]:
+    """Store a report's documents from its JSON lines and check the database's own count of what it wrote
+    against the file, then read the report document back (no lock needed: ids are deterministic, so a rerun
+    replaces instead of adding). Returns (the report document, its flags). `name` is the report's canonical
+    name (jsonl may be the worker's temporary file of it).
+
+    Only the report is read back: FerretDB 1.x over PostgreSQL finds even an `_id` by a sequential scan
+    (its filter `_jsonb -> '_id' @> v` cannot use the `_id` B-tree), so reading measurements back costs a
+    scan of the whole collection per probe, and grows with it; the reports collection is small."""
+    where = naming.archive_path(name)
     report = None
-    ids: list[str] = []
+    ids = 0
     written = 0
     refused: list[int] = []
     batch: list[dict] = []
@@ -200,7 +242,7 @@ def import_prepare(dr: DataRoot, db, yaml_path: Path, summary: Summary | None = 
         if coll == "reports":
             report = doc
             continue
-        ids.append(doc["_id"])
+        ids += 1
         if doc.get("refused"):  # post-processing could not convert it (see postprocess.documents)
             refused.append(doc["index"])
         batch.append(doc)
@@ -210,27 +252,47 @@ def import_prepare(dr: DataRoot, db, yaml_path: Path, summary: Summary | None = 
     if batch:
         flush()
     if report is None:
-        raise ImportMismatch(f"{jsonl.name}: no report document (truncated file?)")
+        raise ImportMismatch(f"{name[: -len('.yaml')]}.jsonl: no report document (truncated file?)")
     if refused:
         report["refused_entries"] = refused[:postprocess.MAX_LISTED]
         report["refused_entries_count"] = len(refused)
     _, report_stub = store(db, "reports", [report], where)
-    probes = [("measurements", i) for i in ids[:1] + ids[-1:]] + [("reports", report["_id"])]
-    missing = [i for coll, i in probes if db[coll].find_one({"_id": i}, {"_id": 1}) is None]
-    if written != report["entries"] or len(ids) != report["entries"] or missing:
-        raise ImportMismatch(f"{yaml_path.name}: the database wrote {written} measurements, the file has "
+    missing = [] if db.reports.find_one({"_id": report["_id"]}, {"_id": 1}) else [report["_id"]]
+    if written != report["entries"] or ids != report["entries"] or missing:
+        raise ImportMismatch(f"{name}: the database wrote {written} measurements, the file has "
                              f"{report['entries']}" + (f"; not found: {missing}" if missing else ""))
     flags = {"omitted_entries": report.get("omitted_entries_count", 0), "refused_entries": len(refused),
              "report_refused": bool(report_stub)}
+    return report, flags
+
+
+def archive_transaction(dr: DataRoot, yaml_path: Path, report: dict, flags: dict,
+                        known: dict[str, tuple[str, int]] | None = None) -> journal.Transaction:
+    """The transaction that moves the pair from reports/ to the archive. known: {path: (sha256, size)} of
+    files whose digests are known already (the worker's, before the pair is in reports/)."""
     target = dr.state("archive") / naming.archive_subdir(yaml_path.name)
     tx = journal.Transaction(STAGE, "imported", dr.relative(yaml_path),
                              info={"report_id": report.get("report_id"), "report_key": report["_id"],
                                    "entries": report["entries"], **{k: v for k, v in flags.items() if v}})
-    if summary is not None and any(flags.values()):
-        summary.flagged.append({"input": dr.relative(yaml_path), "to": f"{where}", **flags})
-    for p in (jsonl, yaml_path):
-        tx.rename(p, target / p.name, digest.sha256_file(p), p.stat().st_size)
+    for p in (yaml_path.with_suffix(".jsonl"), yaml_path):
+        sha, size = (known or {}).get(str(p)) or (digest.sha256_file(p), p.stat().st_size)
+        tx.rename(p, target / p.name, sha, size)
     return tx
+
+
+def flag(dr: DataRoot, yaml_path: Path, flags: dict, summary: Summary) -> None:
+    """Name a report imported with entries altered in the summary."""
+    if any(flags.values()):
+        summary.flagged.append({"input": dr.relative(yaml_path), "to": naming.archive_path(yaml_path.name), **flags})
+
+
+def import_prepare(dr: DataRoot, db, yaml_path: Path, summary: Summary | None = None) -> journal.Transaction:
+    """Store a report waiting in reports/ (import_documents); return the transaction that moves the pair to
+    the archive."""
+    report, flags = import_documents(db, yaml_path.with_suffix(".jsonl"), yaml_path.name)
+    if summary is not None:
+        flag(dr, yaml_path, flags, summary)
+    return archive_transaction(dr, yaml_path, report, flags)
 
 
 # ---- 3. publication -------------------------------------------------------------------------------------
@@ -336,91 +398,242 @@ def _reason(exc: BaseException, client=None) -> str:
     return type(exc).__name__
 
 
-def postprocess_all(cfg, dr: DataRoot, summary: Summary, fails: failures.Failures) -> None:
-    staged, others = _inputs(dr, "staging")
-    for path, kind in others:
-        with lock.shared(dr, cfg.pipeline.lock_timeout):
-            quarantine.node(dr, STAGE, path, kind, summary)
-    for p in staged:
-        rel = dr.relative(p)
+# Each report is post-processed and imported by one worker process (stages/pool.py: spawned, and a worker
+# that dies costs only its report), so that one report's Python work (YAML to documents) overlaps another's
+# database work (FerretDB converts every document in Go, PostgreSQL stores it) and both cores stay busy.
+# Reports of the same key go to one worker, one after the other: FerretDB 1.x loses concurrent updates of
+# one document. Workers write only temporary files and the database; the parent commits every move under
+# the shared lock, counts, and keeps the failures, as before.
+
+@dataclass
+class ReportResult:
+    """What a worker did with one report; crosses the process boundary by pickle."""
+    source: str                                         # where the worker took it: staging/ or reports/
+    size: int = 0                                       # of the sanitized report, when post-processed
+    postprocessed: journal.Transaction | None = None    # staging/ -> reports/
+    unconvertible: str = ""                             # cannot be post-processed: quarantined as such
+    imported: journal.Transaction | None = None         # reports/ -> archive/
+    flags: dict = field(default_factory=dict)
+    reason: str = ""                                    # this report's failure: tried again, poison after
+    error: str = ""
+    stop: str = ""                                      # the machine's failure: the stage stops
+
+
+_worker_db: tuple | None = None  # (client, db) of this worker process, made on first use
+
+
+def _database(target: Target):
+    global _worker_db
+    if _worker_db is None:
+        _worker_db = connect_to(target)
+    return _worker_db
+
+
+def work(group: tuple[str, ...], root: str, target: Target, with_db: bool) -> list[ReportResult]:
+    """A worker's job (in a spawned process): the reports of one key, in order. Without the database
+    (it is unusable) staged reports are only post-processed."""
+    dr = DataRoot(Path(root))
+    UPSERT_LOCK[:] = [dr.root / ".lock-importer-update"]
+    results: list[ReportResult] = []
+    for path in group:
+        results.append(report_work(dr, Path(path), target, with_db))
+        if results[-1].stop:
+            break
+    return results
+
+
+def report_work(dr: DataRoot, path: Path, target: Target, with_db: bool) -> ReportResult:
+    """Post-process a staged report (to a temporary file), then import it from that file; or import a
+    report waiting in reports/. The parent commits what this returns: first the move to reports/, then the
+    move to the archive. A crash before those commits loses nothing: the database holds documents under
+    deterministic ids, which the next run replaces."""
+    result = ReportResult(str(path))
+    yaml_path, jsonl, known = path, path.with_suffix(".jsonl"), None
+    if path.parent == dr.state("staging"):
+        if not _postprocess(dr, path, result) or not with_db:
+            return result
+        tx = result.postprocessed
+        yaml_path = dr.state("reports") / path.name
+        jsonl = Path(tx.steps[0]["src"])  # the temporary file, until the parent commits the move
+        known = {step["dst"]: (step["sha256"], step["size"]) for step in tx.steps}
+    client = None
+    try:
+        client, db = _database(target)
+        report, flags = import_documents(db, jsonl, yaml_path.name)
+        result.imported, result.flags = archive_transaction(dr, yaml_path, report, flags, known), flags
+    except SecretError as exc:
+        result.stop = str(exc)
+    except Exception as exc:  # noqa: BLE001 - sorted by _reason: the database's, or this report's
+        if isinstance(exc, OSError) and exc.errno in failures.INFRA_ERRNOS:
+            result.stop = f"infrastructure error: {exc}"
+            return result
         try:
-            tx, size = postprocess_prepare(dr, p)
-        except (ValueError, UnicodeDecodeError, yaml.YAMLError) as exc:
-            with lock.shared(dr, cfg.pipeline.lock_timeout):
-                quarantine_one(dr, p, f"cannot post-process: {exc}"[:500], summary)
-            continue
-        except Exception as exc:  # noqa: BLE001 - one report's failure is that report's only
-            if isinstance(exc, OSError) and exc.errno in failures.INFRA_ERRNOS:
-                raise
-            error = f"{p.name}: {type(exc).__name__}: {exc}"[:500]
-
-            def set_aside(previous, p=p, exc=exc, error=error):
-                with lock.shared(dr, cfg.pipeline.lock_timeout):
-                    quarantine_poison(dr, p, failures.details(STAGE, previous, type(exc).__name__, error), summary)
-            failures.handle(fails, summary, rel, type(exc).__name__, error, set_aside)
-            continue
-        fails.clear(rel)
-        with lock.shared(dr, cfg.pipeline.lock_timeout):
-            journal.run(dr, tx)
-        summary.count("postprocessed")
-        summary.bytes_in += size
+            result.reason = _reason(exc, client)
+        except DatabaseDown as down:
+            result.stop = str(down)
+            return result
+        result.error = f"{yaml_path.name}: {type(exc).__name__}: {exc}"[:500]
+    return result
 
 
-def import_all(cfg, dr: DataRoot, summary: Summary, fails: failures.Failures) -> None:
-    todo, others = _inputs(dr, "reports")
-    for path, kind in others:
-        with lock.shared(dr, cfg.pipeline.lock_timeout):
-            quarantine.node(dr, STAGE, path, kind, summary)
-    if not todo:
-        return
+def _postprocess(dr: DataRoot, path: Path, result: ReportResult) -> bool:
+    """Post-process a staged report into result; False when it failed (result says how)."""
+    try:
+        result.postprocessed, result.size = postprocess_prepare(dr, path)
+        return True
+    except (ValueError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        result.unconvertible = f"cannot post-process: {exc}"[:500]
+    except Exception as exc:  # noqa: BLE001 - one report's failure is that report's only
+        if isinstance(exc, OSError) and exc.errno in failures.INFRA_ERRNOS:
+            result.stop = f"infrastructure error: {exc}"
+        else:
+            result.reason, result.error = type(exc).__name__, f"{path.name}: {type(exc).__name__}: {exc}"[:500]
+    return False
+
+
+class _Run:
+    """One run's bookkeeping in the parent: commits, counts, failures and poison."""
+
+    def __init__(self, cfg, dr: DataRoot, summary: Summary, fails: failures.Failures, db):
+        self.cfg, self.dr, self.summary, self.fails, self.db = cfg, dr, summary, fails, db
+        self.stopped = False
+
+    def lock(self):
+        return lock.shared(self.dr, self.cfg.pipeline.lock_timeout)
+
+    def collect(self, results: list[ReportResult]) -> None:
+        for r in results:
+            self.one(r)
+
+    def one(self, r: ReportResult) -> None:
+        path = Path(r.source)
+        if r.unconvertible:
+            with self.lock():
+                quarantine_one(self.dr, path, r.unconvertible, self.summary)
+        if r.postprocessed or r.imported:
+            with self.lock():
+                for tx in (r.postprocessed, r.imported):
+                    if tx is not None:
+                        journal.run(self.dr, tx)
+        if r.postprocessed:
+            self.fails.clear(self.dr.relative(path))
+            self.summary.count("postprocessed")
+            self.summary.bytes_in += r.size
+            path = self.dr.state("reports") / path.name
+        if r.imported:
+            self.fails.clear(self.dr.relative(path))
+            self.summary.count("imported")
+            flag(self.dr, path, r.flags, self.summary)
+        if r.reason:
+            self.fail(path, r.reason, r.error)
+        if r.stop:
+            self.summary.errors.append(r.stop)
+            self.stopped = True
+
+    def fail(self, path: Path, reason: str, error: str) -> None:
+        """This report failed: tried again next run; the second time for the same reason it is poison, and
+        what it had written to the database is removed."""
+        waiting = path.parent == self.dr.state("reports")
+
+        def set_aside(previous):
+            # A staged report's worker imports it too: what it wrote before dying is removed as well.
+            key = _report_key(path.with_suffix(".jsonl")) if waiting else postprocess.staged_key(path)
+            with self.lock():
+                quarantine_poison(self.dr, path, failures.details(STAGE, previous, reason, error), self.summary)
+            if self.db is not None:
+                try:
+                    forget_partial(self.db, key)
+                except pymongo.errors.PyMongoError as exc:
+                    self.summary.errors.append(f"database error: {exc}")
+                    self.stopped = True
+        failures.handle(self.fails, self.summary, self.dr.relative(path), reason, error, set_aside)
+
+    def died(self, group: tuple[str, ...]) -> None:
+        """A worker process died on this group even alone: each of its reports still in place fails."""
+        for p in map(Path, group):
+            if not p.exists():
+                p = self.dr.state("reports") / p.name
+            self.fail(p, "WorkerDied", f"{p.name}: the worker process died on this report")
+
+
+def groups(dr: DataRoot, paths: list[Path]) -> list[tuple[str, ...]]:
+    """The reports as the workers' items: one group per report key (usually one report; reports that share
+    a key, in order, so that one worker writes their documents). The largest groups come first, so that the
+    run does not end with one worker busy on a large report while the other core idles. A report whose key
+    cannot be read is a group of its own (it fails in its worker)."""
+    by_key: dict[str, list[Path]] = {}
+    for p in paths:
+        if p.parent == dr.state("reports"):
+            key = _report_key(p.with_suffix(".jsonl"))
+        else:
+            key = postprocess.staged_key(p)
+        by_key.setdefault(key or f"?{p}", []).append(p)
+    ordered = sorted(by_key.values(), key=lambda group: -sum(_size(p) for p in group))
+    return [tuple(map(str, group)) for group in ordered]
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.lstat().st_size
+    except OSError:
+        return 0
+
+
+def _workers(cfg) -> int:
+    return cfg.pipeline.workers or os.cpu_count() or 1
+
+
+def _usable_database(cfg, summary: Summary):
+    """(client, db) after checking that the collections are there, or (None, None) with the error in the
+    summary: the database's failure stops the import, not the post-processing."""
     try:
         client, db = connect(cfg)
     except SecretError as exc:
         summary.errors.append(str(exc))
-        return
+        return None, None
     try:
         schema.check(db)
     except (pymongo.errors.PyMongoError, schema.SchemaMissing) as exc:
         refused = dbconn.refusal(exc, ROLE)
         summary.errors.append(str(refused) if refused else f"database error: {exc}")
         client.close()
-        return
-    try:
-        for p in todo:
-            rel = dr.relative(p)
-            try:
-                tx = import_prepare(dr, db, p, summary)
-            except Exception as exc:  # noqa: BLE001 - sorted by _reason: the database's, or this report's
-                if isinstance(exc, OSError) and exc.errno in failures.INFRA_ERRNOS:
-                    raise
-                reason = _reason(exc, client)
-                error = f"{p.name}: {type(exc).__name__}: {exc}"[:500]
+        return None, None
+    return client, db
 
-                def set_aside(previous, p=p, reason=reason, error=error):
-                    key = _report_key(p.with_suffix(".jsonl"))
-                    with lock.shared(dr, cfg.pipeline.lock_timeout):
-                        quarantine_poison(dr, p, failures.details(STAGE, previous, reason, error), summary)
-                    forget_partial(db, key)
-                failures.handle(fails, summary, rel, reason, error, set_aside)
-                continue
-            fails.clear(rel)
-            with lock.shared(dr, cfg.pipeline.lock_timeout):
-                journal.run(dr, tx)
-            summary.count("imported")
-    except DatabaseDown as exc:
-        summary.errors.append(str(exc))
+
+def _waiting(cfg, dr: DataRoot, summary: Summary, state: str) -> list[Path]:
+    """The reports waiting in a state directory; what is there but not a regular file is quarantined."""
+    todo, others = _inputs(dr, state)
+    for path, kind in others:
+        with lock.shared(dr, cfg.pipeline.lock_timeout):
+            quarantine.node(dr, STAGE, path, kind, summary)
+    return todo
+
+
+def process_all(cfg, dr: DataRoot, summary: Summary, fails: failures.Failures) -> None:
+    """Every report in reports/ (waiting since an earlier run) and staging/, in worker processes."""
+    waiting, staged = _waiting(cfg, dr, summary, "reports"), _waiting(cfg, dr, summary, "staging")
+    if not waiting and not staged:
+        return
+    client, db = _usable_database(cfg, summary)
+    try:
+        items = groups(dr, waiting + staged) if db is not None else [(str(p),) for p in staged]
+        state = _Run(cfg, dr, summary, fails, db)
+        if items:
+            pool.run_isolated(work, items, (str(dr.root), Target.from_config(cfg), db is not None), min(_workers(cfg), len(items)),
+                              state.collect, state.died, lambda: state.stopped)
     finally:
-        client.close()
+        if client is not None:
+            client.close()
 
 
 def run(cfg, dr: DataRoot) -> Summary:
     with stage.running(cfg, dr, STAGE, temp_dirs=("reports", "archive")) as summary:
-        # The work (parsing, writing JSON lines, writing to the database) runs without the lock; only the
-        # moves hold it.
+        # The work (parsing, writing JSON lines, writing to the database) runs without the lock, in the
+        # workers; only the moves hold it.
         fails = failures.Failures.load(dr, STAGE)
         try:
-            postprocess_all(cfg, dr, summary, fails)
-            import_all(cfg, dr, summary, fails)
+            process_all(cfg, dr, summary, fails)
         finally:
             fails.save()
         if summary.outcomes.get("imported") or not (dr.state("archive") / "index.json").exists():

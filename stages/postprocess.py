@@ -34,7 +34,7 @@ import bson
 import yaml
 
 from stages import naming
-from stages.inputs import open_input
+from stages.inputs import InputError, open_input
 from stages.yamldocs import HeaderLoader
 
 HEADER_NOISE = ("report_file", "sanitizer_version", "sanitizer_dropped")
@@ -57,11 +57,64 @@ class ReportLoader(HeaderLoader):
             mapping[key] = self.construct_object(value_node, deep=deep)
         return mapping
 
+    # Resolving tags: what BaseResolver does when there are no path resolvers (checked below), without
+    # its generality; the composer calls these for every node.
+    def resolve(self, kind, value, implicit):
+        if kind is yaml.ScalarNode:
+            if implicit[0]:
+                for tag, regexp in self.yaml_implicit_resolvers.get(value[:1], ()):
+                    if regexp.match(value):
+                        return tag
+            return self.DEFAULT_SCALAR_TAG
+        return self.DEFAULT_SEQUENCE_TAG if kind is yaml.SequenceNode else self.DEFAULT_MAPPING_TAG
 
-ReportLoader.add_constructor("tag:yaml.org,2002:map", ReportLoader.construct_mapping)
+    def descend_resolver(self, current_node, current_index):
+        pass
+
+    def ascend_resolver(self):
+        pass
+
+    def construct_document(self, node):
+        """The document as construct_object builds it, faster: plain strings, sequences and mappings (nearly
+        every node of a report) are built here directly, without the generic constructor's bookkeeping;
+        every other node (other tags, sets, timestamps, binary, ...) goes to it as before."""
+        try:
+            return self._build(node)
+        finally:
+            super().construct_document(yaml.ScalarNode(_STR, ""))  # finish and reset the constructor's state
+
+    def _build(self, node):
+        cls, tag = node.__class__, node.tag
+        if cls is yaml.ScalarNode:
+            if tag == _STR:
+                return node.value
+            value = node.value
+            if tag == _INT and value.isascii() and value.isdigit() and (value[0] != "0" or value == "0"):
+                return int(value)  # decimal: what construct_yaml_int gives (which also reads 0x, 0o, 1_0, ...)
+        if cls is yaml.SequenceNode and tag == _SEQ:
+            return [self._build(item) for item in node.value]
+        if cls is yaml.MappingNode and tag == _MAP:
+            self.flatten_mapping(node)
+            mapping = {}
+            for key_node, value_node in node.value:
+                key = self._build(key_node)
+                if isinstance(key, (list, dict, set)):
+                    key = json.dumps(normalize(key), sort_keys=True, ensure_ascii=False)
+                mapping[key] = self._build(value_node)
+            return mapping
+        return self.construct_object(node, deep=True)
+
+
+_STR, _INT = "tag:yaml.org,2002:str", "tag:yaml.org,2002:int"
+_SEQ, _MAP = "tag:yaml.org,2002:seq", "tag:yaml.org,2002:map"
+if ReportLoader.yaml_path_resolvers or None in ReportLoader.yaml_implicit_resolvers:
+    raise ImportError("ReportLoader.resolve assumes no path resolvers and no wildcard implicit resolvers")
+ReportLoader.add_constructor(_MAP, ReportLoader.construct_mapping)
 
 
 def _key(k) -> str:
+    if k.__class__ is str and "." not in k and "\x00" not in k and not k.startswith("$"):
+        return k  # nearly every key: nothing to change
     if isinstance(k, bytes):
         k = k.decode("utf-8", "replace")
     elif isinstance(k, (dt.date, dt.datetime)):
@@ -76,6 +129,13 @@ def _key(k) -> str:
 
 def normalize(value):
     """Any constructed YAML value -> plain, storable JSON data."""
+    cls = value.__class__  # the common exact types first; the general tests below give the same results
+    if cls is str:
+        return value.replace("\x00", "") if "\x00" in value else value
+    if cls is dict:
+        return {_key(k): normalize(v) for k, v in value.items()}
+    if cls is list:
+        return [_wrap(normalize(v)) for v in value]
     if isinstance(value, dict):
         return {_key(k): normalize(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
@@ -179,6 +239,19 @@ def documents(fh: IO[bytes], file_name: str) -> Iterator[tuple[str, dict]]:
         n += 1
     report["entries"] = n
     yield "reports", report
+
+
+def staged_key(yaml_path: Path) -> str | None:
+    """The report key of a sanitized report from its header alone (the first document), or None when it
+    has none: the importer gives reports of one key to one worker."""
+    try:
+        with open_input(yaml_path) as fh:
+            docs = _each_document(fh)
+            header, _ = next(docs, (None, ""))
+            docs.close()
+    except (OSError, ValueError, UnicodeDecodeError, yaml.YAMLError, InputError):
+        return None
+    return report_key(header, yaml_path.name) if isinstance(header, dict) else None
 
 
 def write_jsonl(yaml_path: Path, out: IO[bytes]) -> dict:
