@@ -79,20 +79,51 @@ def rebuild(c, config=None, refresh_base=False, sample=False):
     print(report.summary())
 
 
+CERT_COLUMNS = ["certificate", "days_left", "not_after", "names"]
+
+
 @task(help={"config": CONFIG_HELP, "json": "print JSON instead of tables"})
 def status(c, config=None, json_=False):
-    """Show images (age, version, commit), service containers and their health."""
-    from dr import images, services
+    """Show images (age, version, commit), service containers and their health, and the TLS certificates
+    (a warning for each that expires within certs.warn_days)."""
+    from dr import certs, images, services
 
     cfg = _call(_load, config)
+    certificates = _call(certs.describe, cfg)
+    findings = _call(certs.warnings, cfg)
     imgs = _call(images.describe, cfg)
     svcs = _call(services.status, cfg)
     if json_:
-        print(json.dumps({"images": imgs, "services": svcs}, indent=2))
+        print(json.dumps({"images": imgs, "services": svcs, "certificates": certificates,
+                          "certificate_warnings": [f.as_dict() for f in findings]}, indent=2))
         return
     print(_table(imgs, ["image", "present", "created", "version", "revision", "size_mb"]))
     print()
     print(_table(svcs, ["service", "container", "state", "health", "image", "ports", "started"]))
+    print()
+    if certificates:
+        print(_table(certificates, CERT_COLUMNS))
+    elif not cfg.db.tls:
+        print("no TLS certificates (db.tls is off)")
+    for f in findings:
+        print(f.line())
+
+
+@task(help={"config": CONFIG_HELP, "json": "print JSON",
+            "renew": "re-issue every certificate the CA signs (the CA is kept)",
+            "renew-ca": "make a new CA too (then every copy of ca.crt on other hosts must be replaced)"})
+def certs(c, config=None, renew=False, renew_ca=False, json_=False):
+    """Make the private CA and the TLS certificates of the database, PostgreSQL, the off-site server and
+    clients in <secrets_dir>/tls (docs/tls.md); keeps those that are valid and match the configuration."""
+    from dr import certs as dr_certs
+
+    cfg = _call(_load, config)
+    rows = _call(dr_certs.make, cfg, renew, renew_ca)
+    if json_:
+        print(json.dumps(rows, indent=2))
+        return
+    print(_table(rows, ["certificate", "action", *CERT_COLUMNS[1:]]))
+    print(f"in {dr_certs.tls_dir(cfg)}; the CA's key stays on this host (docs/tls.md says where its copy belongs)")
 
 
 @task(help={"config": CONFIG_HELP})

@@ -188,6 +188,11 @@ def main():
                    help="with --reuse: keep the repository of that earlier run and measure only the restores "
                         "(drill, database restore, plain restores, the portable dump's, rebuild with restore) "
                         "of its sets")
+    p.add_argument("--no-dump", action="store_true",
+                   help="no portable dump in any set (portable_dump never; nor its restore): when only the "
+                        "physical copy's figures are wanted again")
+    p.add_argument("--keep", action="store_true",
+                   help="keep the scratch folder (data root, database volume, repository) for a later --reuse")
     args = p.parse_args()
     if args.only_restores and not args.reuse:
         p.error("--only-restores needs --reuse")
@@ -198,7 +203,7 @@ def main():
         shutil.rmtree(work / "plain-repo", ignore_errors=True)
     r: dict = {"set": args.set}
     try:
-        with instance(work / "a", "aggr-bench", keep_data=bool(args.reuse)) as cfg:
+        with instance(work / "a", "aggr-bench", keep_data=bool(args.reuse or args.keep)) as cfg:
             _, r["rebuild_seconds"] = timed(rebuild.rebuild, cfg, sample=args.set == "samples")
             if args.set == "generated" and args.reuse:
                 r["data_reused_from"] = str(args.reuse)
@@ -216,7 +221,7 @@ def main():
                 assert all(x.exit_code == 0 for x in results), results
                 note(pipeline_seconds=r["pipeline_seconds"], raw_mb=r["raw_mb"])
             if not args.only_restores:
-                snapshots(cfg, work, r)
+                snapshots(cfg, work, r, first_dump="never" if args.no_dump else "every")
                 if args.only_snapshots:
                     r["ratios"], r["targets"] = ratios(r), TARGETS
                     print(json.dumps(r, indent=2))
@@ -225,12 +230,14 @@ def main():
         rto(work, r)
         r["ratios"], r["targets"] = ratios(r), TARGETS
     finally:
-        if not args.reuse:
+        if not (args.reuse or args.keep):
             shutil.rmtree(work, ignore_errors=True)
+        else:
+            note(kept=str(work))
     print(json.dumps(r, indent=2))
 
 
-def snapshots(cfg, work: Path, r: dict) -> None:
+def snapshots(cfg, work: Path, r: dict, first_dump: str = "every") -> None:
     """Three sets (first with the portable dump; no change; no change again, both without), then plain restic
     and the plain pg_basebackup pipe on the same data root and cluster. The second copy can add most of the
     cluster again although no document changed: PostgreSQL rewrites pages after a bulk import (hint bits set
@@ -238,7 +245,8 @@ def snapshots(cfg, work: Path, r: dict) -> None:
     no-change set once the cluster has settled, which is what the plain pipes, run after the sets, see."""
     ok(backup.run(cfg, "init"), "repo-init")
     taken = []
-    for label, dump in (("first", "every"), ("no_change", "daily"), ("no_change_again", "daily")):
+    later = "never" if first_dump == "never" else "daily"  # daily would take the dump the first set did not
+    for label, dump in (("first", first_dump), ("no_change", later), ("no_change_again", later)):
         time.sleep(1.1)
         m, seconds = timed(lambda: ok(backup.run(config.derive(cfg, {"backup.portable_dump": dump}), "take"),
                                       "snapshot"))
@@ -307,7 +315,7 @@ def restores(cfg, work: Path, r: dict) -> None:
     m = ok(backup.run(cfg, "restore", extra=("--snapshot-set", latest.set_id), files=False, db=False),
            "manifest").manifest
     rep, seconds = timed(dr_restore.restore_copy, cfg, latest.set_id, m, force=True)
-    r["db_restore"] = {"seconds": seconds, "pg_restore_seconds": rep.copy.seconds,
+    r["db_restore"] = {"seconds": seconds, "pg_restore_seconds": rep.copy.seconds, "phases": rep.phases,
                        "copy_mb": round(rep.copy.bytes / 1e6, 1), "documents": rep.documents}
     note(db_restore=r["db_restore"])
     # What it kept aside (the database it replaced) goes, so that a --reuse'd volume does not grow.

@@ -17,6 +17,9 @@ from typing import Any, Callable
 
 from common.errors import ConfigError
 
+# The database roles PostgreSQL enforces (dockerfiles/postgres/roles.sql).
+DB_ROLES = ("owner", "importer", "reader", "backup")
+
 ENV_VAR = "AGGREGATOR_DR_CONFIG"
 PORTABLE_DUMP = ("every", "daily", "never")
 DEFAULT_FILE = Path("/etc/aggregator-dr/config.toml")
@@ -40,6 +43,10 @@ def _positive(v):
 
 def _absolute(v):
     return None if os.path.isabs(v) else "must be an absolute path"
+
+
+def _absolute_or_empty(v):
+    return None if v == "" or os.path.isabs(v) else "must be an absolute path or empty"
 
 
 def _ip(v):
@@ -71,6 +78,22 @@ def _url(v):
 
 def _host(v):
     return None if re.match(r"^[A-Za-z0-9.:_-]+$", v) else "must be a host name or address"
+
+
+_DNS_RE = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$")
+
+
+def _tls_names(v):
+    """A list of DNS names and IP addresses for a certificate's subjectAltName."""
+    for item in v:
+        if not isinstance(item, str):
+            return "must be a list of DNS names or IP addresses (strings)"
+        try:
+            ipaddress.ip_address(item)
+        except ValueError:
+            if not _DNS_RE.match(item):
+                return f"{item!r} is neither a DNS name (such as db.example.org) nor an IP address"
+    return None
 
 
 def _host_key(v):
@@ -127,6 +150,27 @@ SCHEMA: dict[str, Any] = {
                                "where psql reaches PostgreSQL (the backup container: <instance>-postgres); "
                                "empty: not reachable from here"),
         "postgres_port": Field(int, 5432, _port),
+        "role": Field(str, "", lambda v: None if v in ("", *DB_ROLES) else f"must be one of {', '.join(DB_ROLES)}",
+                      "the role this container logs in as: dr/contract.py writes it into a container's "
+                      "configuration; empty on the host (which names the role for each client)"),
+        "tls": Field(bool, False, None, "clients reach the database over TLS, verifying its certificate against "
+                     "ca_file (off: the one-machine default, the port on loopback only)"),
+        "ca_file": Field(str, "", _absolute_or_empty, "the CA certificate clients trust for the database; empty: "
+                         "<secrets_dir>/tls/ca.crt (made by `invoke certs`)"),
+        "cert_file": Field(str, "", _absolute_or_empty, "the database's TLS certificate (FerretDB's listener); "
+                           "empty: <secrets_dir>/tls/db.crt"),
+        "key_file": Field(str, "", _absolute_or_empty, "its private key (a secret file, mode 0600); empty: "
+                          "<secrets_dir>/tls/db.key"),
+    },
+    "certs": {
+        "ca_days": Field(int, 3650, _positive, "days the private CA made by `invoke certs` is valid"),
+        "leaf_days": Field(int, 397, _positive, "days the server and client certificates it signs are valid "
+                           "(less than ca_days)"),
+        "warn_days": Field(int, 30, _positive, "`invoke status` warns this many days before a certificate expires"),
+        "db_names": Field(list, [], _tls_names, "more DNS names and IP addresses for the database's and "
+                          "PostgreSQL's certificates (a database on its own host: that host's name and address)"),
+        "offsite_names": Field(list, [], _tls_names, "more DNS names and IP addresses for the off-site "
+                               "rest-server's certificate"),
     },
     "webmirror": {
         "bind": Field(str, "127.0.0.1", _ip),
@@ -139,7 +183,7 @@ SCHEMA: dict[str, Any] = {
         "lock_timeout": Field(int, 600, _positive, "seconds a stage waits for the shared lock"),
         "max_report_mb": Field(int, 1024, _positive, "larger reports (after decompression) are quarantined"),
         "max_document_mb": Field(int, 64, _positive, "larger documents quarantine their report"),
-        "bridge_db": Field(str, "", lambda v: None if v == "" or os.path.isabs(v) else "must be an absolute path",
+        "bridge_db": Field(str, "", _absolute_or_empty,
                            "private bridge database (JSON); empty: every bridge is private"),
     },
     "sync": {
@@ -154,7 +198,10 @@ SCHEMA: dict[str, Any] = {
                             "restic repository: a local folder, or any restic URL (rest:, sftp:, s3:, ...)"),
         "lock_timeout": Field(int, 600, _positive, "seconds a snapshot waits for the exclusive lock"),
         "dump_under_lock": Field(bool, False, None, "hold the pipeline's lock during the database copy and dump "
-                                 "too (false: only during the files snapshot; they follow it)"),
+                                 "too (false: only during the files snapshot; they run beside or after it)"),
+        "beside_files_mb": Field(int, 256, lambda v: None if v >= 0 else "must be 0 or more",
+                                 "the database copy runs beside the files snapshot when at most this many MB "
+                                 "of files changed since the last set, else after it (0: always after)"),
         "portable_dump": Field(str, "daily", lambda v: None if v in PORTABLE_DUMP else
                                "must be one of " + ", ".join(PORTABLE_DUMP),
                                "which sets carry the portable dump (mongodump's archive format) besides the "
@@ -181,7 +228,7 @@ SCHEMA: dict[str, Any] = {
     "drill": {
         "history_dir": Field(str, "/var/lib/aggregator-dr/drills", _absolute, "drill reports (JSON and Markdown)"),
         "keep": Field(int, 30, _positive, "drill reports kept in history_dir"),
-        "work_dir": Field(str, "", lambda v: None if v == "" or os.path.isabs(v) else "must be an absolute path or empty",
+        "work_dir": Field(str, "", _absolute_or_empty,
                           "where a drill restores its throwaway data folder; empty: <cache_dir>/drill"),
     },
     "schedule": {
@@ -195,8 +242,7 @@ SCHEMA: dict[str, Any] = {
                                         "share of the packs the scheduled check reads back"),
     },
     "monitoring": {
-        "textfile_dir": Field(str, "/var/lib/prometheus/node-exporter",
-                              lambda v: None if v == "" or os.path.isabs(v) else "must be an absolute path or empty",
+        "textfile_dir": Field(str, "/var/lib/prometheus/node-exporter", _absolute_or_empty,
                               "Prometheus textfile-collector folder; each job writes aggregator_dr_<job>.prom "
                               "there; empty: no metrics"),
         "healthcheck_url": Field(str, "", lambda v: None if v == "" or re.match(r"^https?://\S+$", v)
@@ -287,7 +333,7 @@ def _validate(table: dict, schema: dict, where: str) -> dict:
         problem = spec.check(value) if spec.check else None
         if problem:
             raise ConfigError(f"{dotted}: {problem}, got {value!r}")
-        out[key] = value
+        out[key] = tuple(value) if spec.kind is list else value  # immutable, like the rest of a Section
     return out
 
 

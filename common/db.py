@@ -25,9 +25,9 @@ import time
 import pymongo
 
 from common import poll, secrets
-from common.errors import DatabaseRefused
+from common.config import DB_ROLES as ROLES
+from common.errors import ConfigError, DatabaseRefused
 
-ROLES = ("owner", "importer", "reader", "backup")
 MECHANISM = "PLAIN"
 AUTH_SOURCE = "$external"
 
@@ -63,6 +63,14 @@ def client(host: str, port: int, role: str, password: str, timeout_s: float = 10
     )
 
 
+def role_of(db_cfg) -> str:
+    """The role a container logs in as ([db] role, which dr/contract.py writes into its configuration)."""
+    if not db_cfg.role:
+        raise ConfigError("db.role is empty: this container's configuration names no database role "
+                          "(dr/contract.py writes it)")
+    return db_cfg.role
+
+
 def client_as(db_cfg, secrets_dir, role: str, host: str | None = None, port: int | None = None,
               **kwargs) -> pymongo.MongoClient:
     """A client logged in as role, its password read from the secrets directory; host and port default to
@@ -71,18 +79,26 @@ def client_as(db_cfg, secrets_dir, role: str, host: str | None = None, port: int
     return client(host or db_cfg.host, port or db_cfg.port, role, password, **kwargs)
 
 
-def refusal(exc: BaseException, role: str) -> DatabaseRefused | None:
-    """The clear error for what PostgreSQL refused the role (a privilege, its password, its address), or
-    None when exc is something else."""
+def refusal_state(exc: BaseException) -> tuple[str, str] | None:
+    """(SQLSTATE, what PostgreSQL said) when exc is PostgreSQL refusing the client (a privilege, its
+    password, its address), else None."""
     if not isinstance(exc, pymongo.errors.OperationFailure):
         return None
     text = str(exc)
-    for state, meaning in _SQLSTATES.items():
+    for state in _SQLSTATES:
         if f"SQLSTATE {state}" in text or (state == "42501" and _NOT_OWNER in text):
             detail = re.search(r"(?:ERROR|FATAL): (.*?) \(SQLSTATE", text)
-            said = detail.group(1).strip() if detail else text[-200:]
-            return DatabaseRefused(f"the database role {role} {meaning}: PostgreSQL says: {said}", role, state)
+            return state, detail.group(1).strip() if detail else text[-200:]
     return None
+
+
+def refusal(exc: BaseException, role: str) -> DatabaseRefused | None:
+    """The clear error for what PostgreSQL refused the role, or None when exc is something else."""
+    found = refusal_state(exc)
+    if found is None:
+        return None
+    state, said = found
+    return DatabaseRefused(f"the database role {role} {_SQLSTATES[state]}: PostgreSQL says: {said}", role, state)
 
 
 def count(database, name: str) -> int:

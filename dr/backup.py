@@ -21,12 +21,14 @@ _log = log.get("backup")
 
 
 def run(cfg: Config, action: str, dry_run: bool = False, extra: tuple[str, ...] = (),
-        offsite: bool = False, files: bool = True, db: bool = True) -> tuple[int, results.Result | None]:
+        offsite: bool = False, files: bool = True, db: bool = True, copy: bool = False
+        ) -> tuple[int, results.Result | None]:
     """(exit code, result or None) of one snapshots.cli action (init, take, list, forget, check, copy,
     restore, artifacts-restore), read back into its type (snapshots/results.py); offsite: the action works on
     the off-site repository; extra: more arguments (--read-data-subset, --snapshot-set, --force); files, db:
-    restore the state directories, the database."""
-    spec = contract.backup_spec(cfg, action, socket.gethostname(), offsite=offsite, files=files, db=db,
+    restore the state directories, the database; copy: restore also puts the set's physical copy into
+    PostgreSQL's (stopped) volume, beside the files."""
+    spec = contract.backup_spec(cfg, action, socket.gethostname(), offsite=offsite, files=files, db=db, copy=copy,
                                 dry_run=dry_run, extra=tuple(extra))
     if action == "init":
         secrets.ensure(cfg.secrets_dir, secrets.OFFSITE_RESTIC_PASSWORD if offsite else secrets.RESTIC_PASSWORD)

@@ -139,8 +139,10 @@ def _secret(cfg: Config, name: str) -> Secret:
     return Secret(str(secrets.path(cfg.secrets_dir, name)), f"{SECRETS}/{name}")
 
 
-def _db_values(cfg: Config) -> tuple[tuple[str, Any], ...]:
-    return (("db.host", services.container_name(cfg, "db")), ("db.port", DB_PORT),
+def _db_values(cfg: Config, role: str) -> tuple[tuple[str, Any], ...]:
+    """The [db] keys of a container that logs in as role: the database's addresses inside the instance
+    network, and the role itself (the container's code never names one)."""
+    return (("db.role", role), ("db.host", services.container_name(cfg, "db")), ("db.port", DB_PORT),
             ("db.postgres_host", services.container_name(cfg, "postgres")), ("db.postgres_port", pgsql.PG_PORT))
 
 
@@ -167,7 +169,7 @@ def stage_spec(cfg: Config, stage: str) -> ContainerSpec:
         values.append(("pipeline.bridge_db", BRIDGE_DB))
     if row.db_role:
         secret_files.append(_secret(cfg, dbconn.password_name(row.db_role)))
-        values += [("secrets_dir", SECRETS), *_db_values(cfg)]
+        values += [("secrets_dir", SECRETS), *_db_values(cfg, row.db_role)]
     return ContainerSpec(
         label=stage, component=row.component,
         command=("python3", "-m", f"stages.{stage}", "--json", "--config", CONFIG_PATH),
@@ -177,13 +179,18 @@ def stage_spec(cfg: Config, stage: str) -> ContainerSpec:
 
 
 def backup_spec(cfg: Config, action: str, host: str, offsite: bool = False, files: bool = True, db: bool = True,
-                dry_run: bool = False, extra: tuple[str, ...] = (), artifacts: bool | None = None) -> ContainerSpec:
+                dry_run: bool = False, extra: tuple[str, ...] = (), artifacts: bool | None = None,
+                copy: bool = False) -> ContainerSpec:
     """The backup container of one snapshots.cli action. offsite: the action works on the off-site repository
-    (copy uses both); files, db: what restore restores; artifacts: whether <cache_dir>/go exists (asked of the
-    host when None)."""
+    (copy uses both); files, db: what restore restores; copy: restore also puts the set's physical copy
+    into PostgreSQL's volume (stopped: a drill's new volume), side by side with the files; artifacts:
+    whether <cache_dir>/go exists (asked of the host when None)."""
     if action not in ACTIONS:
         raise DrError(f"unknown snapshot action {action!r}; actions: {', '.join(ACTIONS)}")
     row = ACTIONS[action]
+    if copy and (not row.files_flag or db):
+        raise DrError("only a restore without the portable dump (db=False) puts the physical copy in place "
+                      f"beside the files, not {action}" + (" with db" if row.files_flag else ""))
     uses_primary = row.repository and (row.both_repositories or not offsite)
     uses_offsite = row.repository and (row.both_repositories or offsite)
     wants_data = row.data and (files or not row.files_flag)
@@ -195,7 +202,7 @@ def backup_spec(cfg: Config, action: str, host: str, offsite: bool = False, file
     values: list[tuple[str, Any]] = [("data_root", DATA), ("cache_dir", CACHE), ("secrets_dir", SECRETS)]
     if wants_data:
         mounts.append(Mount(str(cfg.data_root_path), DATA, "rw", create=0o755))
-    if row.pg_volume:
+    if row.pg_volume or copy:
         mounts.append(Mount(services.pg_volume_name(cfg), PG_VOLUME, "rw"))
     go = cfg.cache_path / "go"
     if row.artifacts == "ro-if-present" and (go.is_dir() if artifacts is None else artifacts):
@@ -204,7 +211,7 @@ def backup_spec(cfg: Config, action: str, host: str, offsite: bool = False, file
         mounts.append(Mount(str(go), ARTIFACTS, "rw", create=0o755))
     if wants_db:
         keys.append("db")
-        values += _db_values(cfg)
+        values += _db_values(cfg, row.db_role)
         secret_files.append(_secret(cfg, dbconn.password_name(row.db_role)))
         networks.append(_network(cfg))
     if uses_primary:
@@ -225,7 +232,7 @@ def backup_spec(cfg: Config, action: str, host: str, offsite: bool = False, file
     command += ["--offsite"] if offsite else []
     command += ["--dry-run"] if dry_run else []
     if row.files_flag:
-        command += ([] if files else ["--no-files"]) + ([] if db else ["--no-db"])
+        command += ([] if files else ["--no-files"]) + ([] if db else ["--no-db"]) + (["--with-copy"] if copy else [])
     command += [*extra, "--config", CONFIG_PATH]
     return ContainerSpec(
         label=f"snapshot-{action}", component="backup", command=tuple(command), user=ROOT_USER,

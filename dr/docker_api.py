@@ -34,6 +34,23 @@ def container_or_none(name: str):
         return None
 
 
+def health_check_passes(name: str) -> bool:
+    """Whether the container's own HEALTHCHECK command succeeds when run now (docker exec); False for a
+    container without one, or one that is gone."""
+    c = container_or_none(name)
+    if c is None:
+        return False
+    test = ((c.attrs.get("Config") or {}).get("Healthcheck") or {}).get("Test") or []
+    if not test or test[0] not in ("CMD", "CMD-SHELL"):
+        return False
+    argv = list(test[1:]) if test[0] == "CMD" else ["/bin/sh", "-c", test[1]]
+    try:
+        code, _ = c.exec_run(argv)
+    except docker.errors.APIError:  # not running (yet, or any more): not healthy now
+        return False
+    return code == 0
+
+
 def ensure_network(name: str):
     nets = client().networks.list(names=[name])
     for n in nets:

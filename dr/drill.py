@@ -14,9 +14,10 @@ The database comes back as the set's physical copy (put into the sandbox's Postg
 PostgreSQL starts, then verified like dr/restore.py does: counts within the copy's range, every collection
 read through FerretDB), or, for a set without one, from its portable dump.
 
-Phase timings: `copy` (the physical copy into the volume), `start` (sandbox and database up), `restore`
-(files, and the dump or the copy's verification), `queries`, `pipeline`. The restore time is copy + start +
-restore; the recovery point (RPO) is the set's age.
+Phase timings: `copy` (a set with a physical copy: its files into the sandbox's data root and the copy into
+its PostgreSQL volume, side by side in one backup container, before the database starts), `start` (sandbox and database up),
+`restore` (the copy's verification; for a set without one, its files and its portable dump), `queries`,
+`pipeline`. The restore time is copy + start + restore; the recovery point (RPO) is the set's age.
 """
 
 from __future__ import annotations
@@ -30,7 +31,6 @@ from common.errors import DrError
 from dr import backup, drill_reports, pipeline
 from dr import restore as dr_restore
 from dr.sandbox import Sandbox, throwaway
-from snapshots.results import SetRow
 
 
 class DrillFailed(DrError):
@@ -61,20 +61,12 @@ def _doubles(sb: Sandbox) -> list[str]:
     return problems
 
 
-def _resolve(cfg: Config, wanted: str, offsite: bool) -> SetRow:
-    """The set to drill. For latest: the newest set whose parts are all there; when its manifest cannot
-    be read, the drill fails naming it (an older set is not a drill of the latest one)."""
-    code, rows = backup.run(cfg, "list", offsite=offsite)
-    if code != 0:
-        raise DrillFailed(f"cannot list the snapshot sets (exit {code}); the reason is in the log above")
-    for row in rows:
-        if wanted == "latest" and row.problem:
-            raise DrillFailed(f"set {row.set_id}, the newest, cannot be restored: {row.problem}")
-        if row.complete and wanted in ("latest", row.set_id):
-            return row
-    if wanted == "latest":
-        raise DrillFailed("the repository has no complete snapshot set")
-    raise DrillFailed(f"there is no complete set {wanted} in the repository")
+def _restore(sb_cfg: Config, set_id: str, offsite: bool, db: bool):
+    """The set's files (and its portable dump when db) into the sandbox, verified by the restore itself."""
+    code, result = backup.run(sb_cfg, "restore", extra=("--snapshot-set", set_id), offsite=offsite, db=db)
+    if code != 0 or not result:
+        raise DrillFailed(f"the restore of set {set_id} failed (exit {code}); its reason is in the log above")
+    return result
 
 
 def run(cfg: Config, wanted: str = "latest", offsite: bool = False) -> dict:
@@ -88,32 +80,34 @@ def run(cfg: Config, wanted: str = "latest", offsite: bool = False) -> dict:
               else cfg.backup.repository, "requested": wanted, "problems": []}
     t = time.monotonic()
     try:
-        row = _resolve(cfg, wanted, offsite)
+        row = dr_restore.chosen_set(cfg, wanted, offsite, newest_whole=True)
         report["set"] = wanted = row.set_id
         physical = dr_restore.has_copy(row)
-        copied: dict = {}
+        restored: dict = {}
 
-        def put_copy(sb_cfg: Config) -> None:
+        def put_files_and_copy(sb_cfg: Config) -> None:
+            # Before the database starts: the files into the sandbox's data root and the copy into its
+            # PostgreSQL volume, side by side in one backup container (each part verified by the restore).
             t1 = time.monotonic()
-            code, copy = backup.run(sb_cfg, "pg-restore", extra=("--snapshot-set", wanted), offsite=offsite)
-            if code != 0 or copy is None:
-                raise DrillFailed(f"the physical copy of set {wanted} could not be restored (exit {code}); its "
-                                  "reason is in the log above")
-            copied.update(copy=copy, seconds=round(time.monotonic() - t1, 2))
+            code, result = backup.run(sb_cfg, "restore", extra=("--snapshot-set", wanted), offsite=offsite,
+                                      db=False, copy=True)
+            if code != 0 or not result or result.copy is None:
+                raise DrillFailed(f"the restore of set {wanted} (files and physical copy) failed (exit {code}); "
+                                  "its reason is in the log above")
+            restored.update(result=result, seconds=round(time.monotonic() - t1, 2))
 
-        with throwaway(cfg, before_start=put_copy if physical else None) as sb:
-            phases["copy"] = copied.get("seconds", 0.0)
+        with throwaway(cfg, before_start=put_files_and_copy if physical else None) as sb:
+            phases["copy"] = restored.get("seconds", 0.0)
             phases["start"] = round(time.monotonic() - t - phases["copy"], 2)
             t = time.monotonic()
-            code, result = backup.run(sb.cfg, "restore", extra=("--snapshot-set", wanted), offsite=offsite,
-                                      db=not physical)
-            if code != 0 or not result:
-                raise DrillFailed(f"the restore of set {wanted} failed (exit {code}); its reason is in the log above")
-            m = result.manifest
             if physical:
+                result = restored["result"]
+                m = result.manifest
                 documents = sum(dr_restore.verify(sb.cfg, m, lambda colls: dr_restore.read_through_ferretdb(
                     sb.cfg, colls)).values())
             else:
+                result = _restore(sb.cfg, wanted, offsite, True)
+                m = result.manifest
                 documents = result.db.documents
             phases["restore"] = round(time.monotonic() - t, 2)
             set_time = dt.datetime.strptime(m.started, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.timezone.utc)

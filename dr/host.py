@@ -27,6 +27,7 @@ PACKAGES = (
     "ca-certificates",
     "curl",             # the runbook checks the web mirror with it
     "git",              # image labels carry the commit
+    "openssl",          # `invoke certs`: the private CA and the TLS certificates (dr/certs.py)
     "tar",
     "python3-venv",
     "systemd",          # systemd-analyze checks the scheduled units (timers run where systemd is PID 1)

@@ -159,10 +159,11 @@ def restore_latest(cfg: Config, restored: list[Restored]) -> str:
     code, rows = backup.run(cfg, "list")
     if code != 0:
         raise DrError(f"cannot list the snapshot sets in {repo} (exit {code}); the reason is in the log above")
-    if not any(r.complete for r in rows):
+    complete = [r for r in rows if r.complete]
+    if not complete:
         return f"the repository {repo} has no complete snapshot set: nothing to restore"
     try:
-        result = dr_restore.restore(cfg, "latest")
+        result = dr_restore.restore(cfg, row=complete[0])
     except DrError as exc:
         raise DrError(f"the restore of the latest set failed: {exc}; docs/runbook.md says what to do") from None
     restored.append(result)
@@ -177,11 +178,12 @@ def verify(cfg: Config, restored: Restored) -> str:
     the physical copy's counts range, or the dump's exact counts."""
     services.check_db(cfg)
     services.check_webmirror(cfg)
-    live = backup.db_counts(cfg)
     m = restored.manifest
-    if restored.copy is not None:
+    if restored.copy is not None:  # counted by the restore itself, just now, after PostgreSQL started on it
+        live = restored.copy.collections
         problems = m.physical.problems(live)
     else:
+        live = backup.db_counts(cfg)
         counts = {c: live.get(c, 0) for c in m.database.collections}
         problems = [] if counts == m.database.collections else [
             f"after the restore the database holds {counts}, the set's manifest says {m.database.collections}"]

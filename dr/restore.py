@@ -16,7 +16,7 @@ running database (snapshots.cli restore --no-files), as before.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable
 
 from common import db as dbconn
@@ -40,22 +40,27 @@ class CopyReport:
     copy: CopyRestored
     collections: dict[str, int]
     seconds: float
+    phases: dict[str, float] = field(default_factory=dict)  # stop, copy, start, verify
 
     @property
     def documents(self) -> int:
         return sum(self.collections.values())
 
 
-def chosen_set(cfg: Config, wanted: str = "latest", offsite: bool = False) -> SetRow:
-    """The set a restore means: the newest complete one for "latest", else the one named (complete)."""
+def chosen_set(cfg: Config, wanted: str = "latest", offsite: bool = False, newest_whole: bool = False) -> SetRow:
+    """The set a restore means: the newest complete one for "latest", else the one named (complete). With
+    newest_whole (a drill proves the latest set), a damaged set newer than that is an error, not skipped."""
     code, rows = backup.run(cfg, "list", offsite=offsite)
     if code != 0:
         raise DbRestoreFailed(f"cannot list the snapshot sets (exit {code}); the reason is in the log above")
     complete = [r for r in rows if r.complete]
     if wanted == "latest":
-        if not complete:
-            raise DbRestoreFailed("the repository has no complete snapshot set")
-        return complete[0]
+        for row in rows:
+            if row.complete:
+                return row
+            if newest_whole and row.problem:
+                raise DbRestoreFailed(f"set {row.set_id}, the newest, cannot be restored: {row.problem}")
+        raise DbRestoreFailed("the repository has no complete snapshot set")
     for row in complete:
         if row.set_id == wanted:
             return row
@@ -71,7 +76,7 @@ def verify(cfg: Config, manifest: Manifest, read: Callable[[list[str]], None]) -
     """The restored copy against the manifest: PostgreSQL's exact counts within the copy's range, and every
     collection read through FerretDB (read). Returns the counts; DbRestoreFailed naming what is wrong."""
     physical = manifest.physical
-    counts = backup.db_counts(cfg)
+    counts = services.pg_counts(cfg)  # this host's PostgreSQL: the copy was just put into it
     problems = physical.problems(counts)  # every collection of either side; one missing counts as 0
     if problems:
         raise DbRestoreFailed("the restored database does not match the set's copy:\n  " + "\n  ".join(problems))
@@ -101,17 +106,29 @@ def restore_copy(cfg: Config, set_id: str, manifest: Manifest, offsite: bool = F
         pgcopy.check_major(manifest.physical.postgres_major)
     except pgcopy.CopyError as exc:
         raise DbRestoreFailed(f"set {set_id}: {exc}") from None
-    t0 = time.monotonic()
+    phases: dict[str, float] = {}
+    t0 = mark = time.monotonic()
+
+    def phase(name: str) -> None:
+        nonlocal mark
+        now = time.monotonic()
+        phases[name] = round(now - mark, 2)
+        mark = now
+
     services.stop(cfg, ("db", "postgres"))
+    phase("stop")
     extra = ("--snapshot-set", set_id) + (("--force",) if force else ())
     code, copied = backup.run(cfg, "pg-restore", extra=extra, offsite=offsite)
+    phase("copy")
     if code != 0 or copied is None:
         _restart(cfg)
         raise DbRestoreFailed(f"the physical copy of set {set_id} could not be put in place (exit {code}); the "
                               "reason is in the log above; the database was not changed")
     try:
         _restart(cfg)
+        phase("start")
         counts = verify(cfg, manifest, lambda colls: read_through_ferretdb(cfg, colls))
+        phase("verify")
     except DrError as exc:
         _log.error("the restored copy failed its verification: %s; putting the previous database back", exc)
         services.stop(cfg, ("db", "postgres"))
@@ -120,7 +137,9 @@ def restore_copy(cfg: Config, set_id: str, manifest: Manifest, offsite: bool = F
         _restart(cfg)
         raise DbRestoreFailed(f"set {set_id}: {exc}; the previous database is back in place, the restored "
                               f"copy is in PostgreSQL's volume as failed-{set_id}") from None
-    return CopyReport(copied, counts, round(time.monotonic() - t0, 2))
+    _log.info("set %s: physical copy restored and verified in %.1fs (%s)", set_id, time.monotonic() - t0,
+              ", ".join(f"{k} {v}s" for k, v in phases.items()))
+    return CopyReport(copied, counts, round(time.monotonic() - t0, 2), phases)
 
 
 def _restart(cfg: Config) -> None:
@@ -160,11 +179,12 @@ def non_empty_collections(cfg: Config) -> list[str]:
 
 
 def restore(cfg: Config, wanted: str = "latest", files: bool = True, db: bool = True, force: bool = False,
-            offsite: bool = False, from_dump: bool = False) -> Restored:
-    """Restore a set: its files into cfg's data root (snapshots.cli restore), then its database: the
-    physical copy when the set has one (unless from_dump), else the portable dump. Refuses a non-empty data
-    root or database unless force. DrError naming what failed."""
-    row = chosen_set(cfg, wanted, offsite)
+            offsite: bool = False, from_dump: bool = False, row: SetRow | None = None) -> Restored:
+    """Restore a set (row, when the caller has listed it already, else chosen_set(wanted)): its files into
+    cfg's data root (snapshots.cli restore), then its database: the physical copy when the set has one
+    (unless from_dump), else the portable dump. Refuses a non-empty data root or database unless force.
+    DrError naming what failed."""
+    row = row or chosen_set(cfg, wanted, offsite)
     physical = db and has_copy(row) and not from_dump
     if physical and not force:
         there = non_empty_collections(cfg)

@@ -20,6 +20,7 @@ from common import db, log, poll, secrets
 from common.config import Config
 from common.errors import ServiceError
 from dr import containers, docker_api
+from snapshots import pgsql
 
 _log = log.get("services")
 
@@ -143,8 +144,10 @@ def health(cfg: Config, service: str) -> str:
 
 
 def wait_one(cfg: Config, service: str, deadline: float) -> None:
-    """Wait (until the time.monotonic() deadline) for Docker's health check of one service container; its last
-    log lines when it fails or the deadline passes."""
+    """Wait (until the time.monotonic() deadline) for the health check of one service container: Docker's
+    verdict, or, while Docker still says "starting", the image's own check run at once (Docker runs it only
+    every few seconds, which a restore would wait for); its last log lines when it fails or the deadline
+    passes."""
     seen = {"state": "absent"}
 
     def failed(why: str) -> ServiceError:
@@ -157,9 +160,11 @@ def wait_one(cfg: Config, service: str, deadline: float) -> None:
         seen["state"] = state = health(cfg, service)
         if state in ("absent", "exited", "dead", "unhealthy"):
             raise failed(f"{service} is {state}, not healthy")
+        if state == "starting":  # Docker runs the check every few seconds; run the same check now
+            return docker_api.health_check_passes(container_name(cfg, service))
         return state == "healthy"
 
-    poll.until(healthy, f"{service} to become healthy", deadline - time.monotonic(),
+    poll.until(healthy, f"{service} to become healthy", deadline - time.monotonic(), interval=0.25,
                error=lambda message: failed(f"{message}: {service} is {seen['state']}, not healthy"))
 
 
@@ -181,6 +186,32 @@ def db_client(cfg: Config, role: str = "reader", **kwargs):
     """A pymongo client of this instance's database as role (reader unless said), from the host (its
     published address)."""
     return db.client_as(cfg.db, cfg.secrets_dir, role, host=cfg.db.bind, port=cfg.db.port, **kwargs)
+
+
+@dataclass(frozen=True)
+class LocalPsql(pgsql.Queries):
+    """psql in this host's postgres container (docker exec; the superuser over its socket acting as role):
+    no container to start and no password, for the checks right after a restore, where PostgreSQL's
+    container is on this host by definition."""
+    container: str
+    role: str = "reader"
+
+    def query(self, sql: str) -> list[list[str]]:
+        c = docker_api.container_or_none(self.container)
+        if c is None:
+            raise ServiceError(f"there is no container {self.container} to ask PostgreSQL in")
+        argv = pgsql.socket_argv(sql, self.role)
+        _log.debug("in %s: %s", self.container, " ".join(argv))
+        code, (out, err) = c.exec_run(argv, user="postgres", demux=True)
+        if code != 0:
+            said = (err or b"").decode(errors="replace").strip()[-500:]
+            raise ServiceError(f"psql in {self.container} as {self.role} failed (exit {code}): {said}")
+        return pgsql.parse_rows((out or b"").decode())
+
+
+def pg_counts(cfg: Config) -> dict[str, int]:
+    """Exact documents per collection of cfg's database, counted by this host's PostgreSQL as reader."""
+    return LocalPsql(container_name(cfg, "postgres")).counts(cfg.db.database)
 
 
 def check_db(cfg: Config) -> None:

@@ -4,8 +4,9 @@ Three steps, as restic's design suggests (everything is content-addressed; verif
 1. `restic check` (structure: indexes, packs, trees), with `--read-data-subset` to also read back and
    decrypt that share of the data;
 2. every complete set read back in full and compared with its manifest: the files snapshot streamed as a tar
-   (`restic dump -a tar`) and hashed as it passes, the physical copy read as a tar and hashed (its sha256
-   against the manifest's, the files every base backup holds), the portable dump (when the set has one)
+   (`restic dump -a tar`) and hashed as it passes, the physical copy read as a tar (every chunk checked
+   by restic against its sha256 as it is read; the files every base backup holds; the whole stream's sha256
+   against an older set's manifest that records one), the portable dump (when the set has one)
    streamed through the dump verifier (the archive's framing, each collection's CRC, counts). Nothing is
    written to disk. A set whose files
    snapshot has the same root tree as one already verified holds the same content (content addressing), so
@@ -66,7 +67,7 @@ def verify_set(restic: Restic, set_id: str, parts: dict, seen_trees: dict[str, d
         try:
             _log.info("set %s: reading the physical copy %s back", set_id, pg["short_id"])
             problems += restic.read(["dump", pg["id"], f"/{pgcopy.COPY_NAME}"],
-                                    lambda stream: pgcopy.read_back(stream, expected["physical"]["sha256"]))
+                                    lambda stream: pgcopy.read_back(stream, expected["physical"].get("sha256")))
         except (ResticError, OSError, KeyError) as exc:
             problems.append(f"physical copy {pg['short_id']} cannot be read back: {exc}")
     if "db" in parts:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from common import config as dr_config
@@ -31,8 +32,9 @@ from stages.lock import LockTimeout
 
 ACTIONS = ("init", "take", "list", "forget", "check", "copy", "restore", "artifacts-restore", "db-counts",
            "db-indexes", "pg-restore", "pg-undo")
-# The database actions work on PostgreSQL through psql, not on a repository.
-DB_ACTIONS = {"db-counts": "reader", "db-indexes": "owner"}
+# The database actions work on PostgreSQL through psql, not on a repository (as the role dr/contract.py
+# gives them: reader counts, owner makes indexes).
+DB_ACTIONS = ("db-counts", "db-indexes")
 ARTIFACTS = Path("/artifacts")  # where dr/backup.py mounts the host's <cache_dir>/go
 PG_VOLUME = Path("/pgvolume")  # where dr/contract.py mounts PostgreSQL's volume (pg-restore, pg-undo)
 
@@ -75,22 +77,21 @@ def _clear_stale(args, cfg) -> None:
                 raise
 
 
-def psql_for(cfg, role: str) -> pgsql.Psql:
-    if not cfg.db.postgres_host:
-        raise ConfigError("db.postgres_host is not set: PostgreSQL cannot be reached from here")
-    return pgsql.Psql(cfg.db.postgres_host, role, str(Path(cfg.secrets_dir) / dbconn.password_name(role)),
-                      port=cfg.db.postgres_port)
+def _save_artifacts(restic: Restic, host: str) -> dict:
+    try:
+        return artifacts.save(restic, ARTIFACTS, host)
+    except ResticError as exc:
+        return {"saved": False, "error": str(exc)}
 
 
 def database_action(action: str, cfg) -> results.Result:
-    psql = psql_for(cfg, DB_ACTIONS[action])
+    psql = pgsql.for_config(cfg)
     try:
         if action == "db-counts":
             return results.DbCounts(cfg.db.database, psql.counts(cfg.db.database))
         return results.DbIndexes(cfg.db.database, psql.ensure_indexes(cfg.db.database))
     except CommandError as exc:
-        raise DrError(f"PostgreSQL at {cfg.db.postgres_host} as {DB_ACTIONS[action]}: {exc.stderr_tail.strip()}") \
-            from None
+        raise DrError(f"PostgreSQL at {cfg.db.postgres_host} as {psql.role}: {exc.stderr_tail.strip()}") from None
 
 
 def act(args, cfg) -> results.Result:
@@ -113,12 +114,12 @@ def _act(args, cfg) -> object:
     if args.action == "take":
         if args.offsite:
             raise ConfigError("sets are taken into the primary repository; `copy` puts them off-site")
-        result = sets.take(cfg, restic, DataRoot(cfg.data_root), args.host)
-        if ARTIFACTS.is_dir():  # after the set, outside the lock; a failure here never spoils the set
-            try:
-                result["artifacts"] = artifacts.save(restic, ARTIFACTS, args.host)
-            except ResticError as exc:
-                result["artifacts"] = {"saved": False, "error": str(exc)}
+        # The build artifacts beside the set (they belong to none; a failure there never spoils the set).
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="artifacts") as beside:
+            saving = beside.submit(_save_artifacts, restic, args.host) if ARTIFACTS.is_dir() else None
+            result = sets.take(cfg, restic, DataRoot(cfg.data_root), args.host)
+            if saving is not None:
+                result["artifacts"] = saving.result()
         return result
     if args.action == "artifacts-restore":
         return artifacts.restore(restic, ARTIFACTS)
@@ -136,18 +137,27 @@ def _act(args, cfg) -> object:
 def _restore(args, cfg, restic: Restic) -> dict:
     import pymongo.errors
 
+    if args.with_copy and not args.no_db:
+        raise restore.RestoreError("--with-copy restores the database as its physical copy: add --no-db")
     client = None
     if not args.no_db:
-        # The owner: a restore creates the collections and their indexes.
-        client = dbconn.client_as(cfg.db, cfg.secrets_dir, "owner", socketTimeoutMS=600000)
+        # As the owner (the contract's role for a restore): it creates the collections and their indexes.
+        client = dbconn.client_as(cfg.db, cfg.secrets_dir, dbconn.role_of(cfg.db), socketTimeoutMS=600000)
     try:
         counter = None
         if cfg.db.postgres_host:
             def counter(collections):
-                return psql_for(cfg, "owner").counts(cfg.db.database, collections)
-        result = restore.restore(restic, args.snapshot_set, None if args.no_files else Path(cfg.data_root),
-                                 None if client is None else client[cfg.db.database], args.force,
-                                 cfg.backup.lock_timeout, counter)
+                return pgsql.for_config(cfg).counts(cfg.db.database, collections)
+        target = None if args.no_files else Path(cfg.data_root)
+        database = None if client is None else client[cfg.db.database]
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="pg-restore") as beside:
+            # --with-copy: the physical copy into PostgreSQL's volume, side by side with the files
+            copying = (beside.submit(restore.restore_copy, restic, args.snapshot_set, PG_VOLUME, args.force)
+                       if args.with_copy else None)
+            result = restore.restore(restic, args.snapshot_set, target, database, args.force,
+                                     cfg.backup.lock_timeout, counter)
+            if copying is not None:
+                result["copy"] = copying.result()
         if client is not None and cfg.db.postgres_host:
             # FerretDB does not know the GIN indexes (a dump cannot carry them): made again for what was restored.
             database_action("db-indexes", cfg)
@@ -171,6 +181,8 @@ def main(argv=None) -> int:
     p.add_argument("--no-files", action="store_true", help="restore: leave the data root alone")
     p.add_argument("--no-db", action="store_true", help="restore: leave the database alone")
     p.add_argument("--force", action="store_true", help="restore: replace a non-empty data root or database")
+    p.add_argument("--with-copy", action="store_true",
+                   help="restore: also the set's physical copy into PostgreSQL's volume at /pgvolume (stopped)")
     p.add_argument("--replaced", help="pg-undo: the data directory pg-restore put aside (its result's replaced)")
     p.add_argument("--config")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")

@@ -9,6 +9,7 @@ The same function computes the digest of a restored folder, so verification is o
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import stat
 import tarfile
@@ -57,7 +58,46 @@ class _Tally:
         return {"files": self.files, "reports": self.reports, "bytes": self.bytes, "digest": digest}
 
 
-def directory_summary(root: Path, state: str) -> dict:
+class Digests:
+    """The sha256 of the data root's files from the last set, by path and the metadata restic's own change
+    detection reads (size, mtime, ctime, inode; and the device): a file whose metadata is unchanged is not read again, so a
+    set holds the pipeline's lock for a walk of the tree, not a read of every byte. restic makes the same
+    judgement for the file snapshot (an unchanged file is not read again), so the manifest and the snapshot
+    agree. Kept as one JSON file in the restic cache folder, written whole (atomically) after each set; a
+    missing or unreadable one only means every file is read. Restores never use it: they read every file."""
+
+    def __init__(self, path: Path | None = None):
+        self.path = path
+        self.known: dict = {}
+        self.seen: dict[str, list] = {}
+        self.read = 0  # files read (not found unchanged)
+        self.read_bytes = 0
+        if path is not None:
+            try:
+                loaded = json.loads(path.read_text())
+                self.known = loaded if isinstance(loaded, dict) else {}
+            except (OSError, ValueError):
+                pass
+
+    def sha256(self, path: Path, rel: str, st: os.stat_result) -> str:
+        key = [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev]
+        known = self.known.get(rel)
+        if isinstance(known, list) and len(known) == 6 and known[:5] == key and isinstance(known[5], str):
+            digest = known[5]
+        else:
+            digest = sha256_file(path)
+            self.read += 1
+            self.read_bytes += st.st_size
+        self.seen[rel] = [*key, digest]
+        return digest
+
+    def save(self) -> None:
+        """Keep what this walk saw (files gone since are dropped)."""
+        if self.path is not None:
+            atomic.write_bytes(self.path, json.dumps(self.seen, separators=(",", ":")).encode())
+
+
+def directory_summary(root: Path, state: str, digests: Digests | None = None) -> dict:
     tally = _Tally()
     for dirpath, dirs, names in os.walk(root / state):
         rel_dir = os.path.relpath(dirpath, root)
@@ -68,12 +108,14 @@ def directory_summary(root: Path, state: str) -> dict:
                 p = Path(dirpath) / name
                 st = os.lstat(p)
                 if stat.S_ISREG(st.st_mode):  # a link, FIFO or device is never opened (the tar side skips them too)
-                    tally.add(rel, st.st_size, sha256_file(p))
+                    tally.add(rel, st.st_size, digests.sha256(p, rel, st) if digests else sha256_file(p))
     return tally.summary()
 
 
-def directories(root: Path) -> dict:
-    return {state: directory_summary(root, state) for state in STATE_DIRS}
+def directories(root: Path, digests: Digests | None = None) -> dict:
+    """Every state directory's summary; with digests, files unchanged since they were last seen are not
+    read again (taking a set), without, every file is read (verifying a restore)."""
+    return {state: directory_summary(root, state, digests) for state in STATE_DIRS}
 
 
 def tar_files(stream: BinaryIO, prefix: str):

@@ -4,14 +4,17 @@ restic, and back into PostgreSQL's volume.
 Taking: `python3 -m snapshots.pgcopy copy ...` runs `pg_basebackup --format=tar --wal-method=fetch
 --checkpoint=fast` as the `backup` role (REPLICATION) and writes its tar to stdout, so restic takes it with
 `--stdin-from-command` (no file on disk; a failing pg_basebackup fails the snapshot). The stream passes
-through unchanged; its sha256 and size go to the info file (the set's manifest). The copy is consistent as
-of its end (PostgreSQL replays the WAL it carries) and is taken while the pipeline runs. It holds
-pg_basebackup's `backup_manifest` (a checksum per file).
+through unchanged (splice(2), in the kernel); its size goes to the info file (the set's manifest). The copy
+is consistent as of its end (PostgreSQL replays the WAL it carries) and is taken while the pipeline runs.
+It holds pg_basebackup's `backup_manifest` (a checksum per file, and one over the manifest itself). Nothing
+here hashes the stream: restic content-addresses it (a sha256 per chunk, checked on every read back), and
+hashing it again cost a third of the copy's time on this machine's two cores (docs/benchmarks.md).
 
 Restoring (`unpack`, `swap_in`): the stream from `restic dump` is unpacked into `restore-<set>/` beside the
-live data directory, inside the same volume, hashed as it passes. Only when its sha256 equals the manifest's,
-its PG_VERSION is this PostgreSQL's major version and `pg_verifybackup` finds every file as the backup
-manifest lists it, does it take the place of `data/`; the previous data directory is renamed to
+live data directory, inside the same volume. Only when it is a whole base backup, its PG_VERSION is this
+PostgreSQL's major version and `pg_verifybackup` finds every file as the backup manifest lists it (and, for
+a set taken before 2026-11-29 whose manifest records the stream's sha256, the sha256 matches), does it take
+the place of `data/`; the previous data directory is renamed to
 `replaced-<set>-<time>/`, never deleted. A copy restores only into the same PostgreSQL major version
 (`check_major`): across versions, the portable dump (snapshots/dbdump.py) is the way.
 
@@ -23,7 +26,9 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import hashlib
+import io
 import json
+import os
 import shutil
 import sys
 import tarfile
@@ -75,18 +80,31 @@ def check_major(copy_major: int, target_major: int = PG_MAJOR) -> None:
 # --- taking -------------------------------------------------------------------------------------------------
 
 def _pass_through(stream: BinaryIO, out: BinaryIO) -> dict:
-    h = hashlib.sha256()
+    """Move pg_basebackup's stream to out unchanged, counting it: with splice(2) (pipe to pipe, in the
+    kernel: restic's side is a pipe), else read and write. Nothing hashes it here: restic content-addresses
+    every chunk (sha256) and checks each one it reads back, and pg_verifybackup checks every file of a
+    restored copy against the checksums in PostgreSQL's backup_manifest."""
     size = 0
+    out.flush()
+    try:
+        fds = stream.fileno(), out.fileno()
+        moved = os.splice(*fds, CHUNK)
+    except (OSError, AttributeError, ValueError, io.UnsupportedOperation):
+        fds = None  # not a pipe or not a file descriptor at all (tests): copied the plain way below
+    if fds is not None:
+        while moved:
+            size += moved
+            moved = os.splice(*fds, CHUNK)
+        return {"bytes": size}
     while chunk := stream.read(CHUNK):
-        h.update(chunk)
         size += len(chunk)
         out.write(chunk)
     out.flush()
-    return {"sha256": h.hexdigest(), "bytes": size}
+    return {"bytes": size}
 
 
 def copy(host: str, port: int, role: str, password_file: str, label: str, out: BinaryIO) -> dict:
-    """Run pg_basebackup and write its tar to out; {sha256, bytes} of what was written. CopyError (with
+    """Run pg_basebackup and write its tar to out; {bytes} written. CopyError (with
     pg_basebackup's reason) when it fails."""
     with pgsql.pgpass_env(host, port, role, password_file) as env:
         try:
@@ -99,18 +117,22 @@ def copy(host: str, port: int, role: str, password_file: str, label: str, out: B
 # --- restoring ----------------------------------------------------------------------------------------------
 
 class _Hashing:
-    """A read-only stream that hashes what is read through it."""
+    """A read-only stream that counts (and, when asked, hashes) what is read through it."""
 
-    def __init__(self, stream: BinaryIO):
+    def __init__(self, stream: BinaryIO, hashing: bool = True):
         self.stream = stream
-        self.sha256 = hashlib.sha256()
+        self.sha256 = hashlib.sha256() if hashing else None
         self.bytes = 0
 
     def read(self, n: int = -1) -> bytes:
         data = self.stream.read(n)
-        self.sha256.update(data)
+        if self.sha256 is not None:
+            self.sha256.update(data)
         self.bytes += len(data)
         return data
+
+    def hexdigest(self) -> str | None:
+        return self.sha256.hexdigest() if self.sha256 is not None else None
 
     def drain(self) -> None:
         while self.read(CHUNK):
@@ -122,19 +144,20 @@ def staging_dir(volume: Path, set_id: str) -> Path:
 
 
 def unpack(stream: BinaryIO, dest: Path, expect_sha256: str | None) -> dict:
-    """Unpack a copy's tar stream into dest (made empty first; it is ours), hashing it; CopyError, with dest
-    removed, when the stream is not the one the manifest names or not a whole base backup."""
+    """Unpack a copy's tar stream into dest (made empty first; it is ours); CopyError, with dest removed,
+    when it is not a whole base backup, or, for a copy whose manifest records the stream's sha256 (sets
+    taken before 2026-11-29), not the stream the manifest names."""
     if dest.exists():
         shutil.rmtree(dest)  # the remains of an interrupted restore of the same set
     dest.mkdir(mode=0o700, parents=True)
-    reader = _Hashing(stream)
+    reader = _Hashing(stream, hashing=bool(expect_sha256))
     try:
-        with tarfile.open(fileobj=reader, mode="r|") as tar:
+        with tarfile.open(fileobj=reader, mode="r|", bufsize=CHUNK, copybufsize=CHUNK) as tar:
             # "data": no absolute paths, nothing outside dest, no device files (a damaged or hostile stream)
             tar.extractall(dest, filter="data")
         reader.drain()
-        if expect_sha256 and reader.sha256.hexdigest() != expect_sha256:
-            raise CopyError(f"the copy read back has sha256 {reader.sha256.hexdigest()}, the set's manifest says "
+        if expect_sha256 and reader.hexdigest() != expect_sha256:
+            raise CopyError(f"the copy read back has sha256 {reader.hexdigest()}, the set's manifest says "
                             f"{expect_sha256}: it is damaged")
         missing = [name for name in REQUIRED if not (dest / name).is_file()]
         if missing:
@@ -145,7 +168,7 @@ def unpack(stream: BinaryIO, dest: Path, expect_sha256: str | None) -> dict:
     except CopyError:
         shutil.rmtree(dest, ignore_errors=True)
         raise
-    return {"sha256": reader.sha256.hexdigest(), "bytes": reader.bytes}
+    return {"sha256": reader.hexdigest(), "bytes": reader.bytes}
 
 
 def verify(directory: Path, target_major: int = PG_MAJOR) -> None:
@@ -160,13 +183,14 @@ def verify(directory: Path, target_major: int = PG_MAJOR) -> None:
         raise CopyError(f"pg_verifybackup finds the unpacked copy damaged: {exc.stderr_tail.strip()}") from None
 
 
-def read_back(stream: BinaryIO, expect_sha256: str) -> list[str]:
-    """Problems of a copy's stream read back whole without unpacking it (snapshot checks): its sha256 against
-    the manifest's, a tar that reads to its end, and the files every base backup holds."""
-    reader = _Hashing(stream)
+def read_back(stream: BinaryIO, expect_sha256: str | None) -> list[str]:
+    """Problems of a copy's stream read back whole without unpacking it (snapshot checks): a tar that reads
+    to its end, the files every base backup holds, and its sha256 against the manifest's when it records one
+    (restic checks every chunk it reads against its sha256 in any case)."""
+    reader = _Hashing(stream, hashing=bool(expect_sha256))
     found = set()
     try:
-        with tarfile.open(fileobj=reader, mode="r|") as tar:
+        with tarfile.open(fileobj=reader, mode="r|", bufsize=CHUNK, copybufsize=CHUNK) as tar:
             for member in tar:
                 if member.name in REQUIRED:
                     found.add(member.name)
@@ -174,8 +198,8 @@ def read_back(stream: BinaryIO, expect_sha256: str) -> list[str]:
     except (tarfile.TarError, EOFError) as exc:
         return [f"the physical copy is not a readable tar: {exc}"]
     problems = []
-    if reader.sha256.hexdigest() != expect_sha256:
-        problems.append(f"the physical copy has sha256 {reader.sha256.hexdigest()}, the manifest says {expect_sha256}")
+    if expect_sha256 and reader.hexdigest() != expect_sha256:
+        problems.append(f"the physical copy has sha256 {reader.hexdigest()}, the manifest says {expect_sha256}")
     missing = sorted(set(REQUIRED) - found)
     if missing:
         problems.append(f"the physical copy has no {', '.join(missing)}")
@@ -224,7 +248,7 @@ def main(argv: list[str] | None = None) -> int:
     c.add_argument("--user", required=True)
     c.add_argument("--password-file", required=True)
     c.add_argument("--label", default="aggregator-dr")
-    c.add_argument("--info-file", required=True, help="write {sha256, bytes} of the stream here (JSON)")
+    c.add_argument("--info-file", required=True, help="write {bytes} of the stream here (JSON)")
     args = p.parse_args(argv)
     log.setup()
     if sys.stdout.isatty():

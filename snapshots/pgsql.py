@@ -23,11 +23,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
+from common import db as dbconn
 from common import runner
+from common.errors import ConfigError
 
 PG_DATABASE = "ferretdb"  # FerretDB's PostgreSQL database (dockerfiles/db/entrypoint.sh)
 PG_PORT = 5432
 METADATA = "_ferretdb_database_metadata"
+PSQL_OPTIONS = ("--no-psqlrc", "--no-align", "--tuples-only", "--field-separator=\t", "--set=ON_ERROR_STOP=1")
 
 # The fields the Aggregator's users query by equality, per collection (issue 11): a report by id, a
 # report's measurements, measurements by input, reports by country, test and day.
@@ -106,23 +109,12 @@ def pgpass_env(host: str, port: int, role: str, password_file: str) -> Iterator[
         yield {"PGPASSFILE": str(pgpass), "PGCONNECT_TIMEOUT": "10"}
 
 
-@dataclass(frozen=True)
-class Psql:
-    """psql against FerretDB's PostgreSQL as one role."""
-
-    host: str
-    role: str
-    password_file: str
-    port: int = PG_PORT
-    database: str = PG_DATABASE
+class Queries:
+    """What the project asks PostgreSQL, on top of one way to run a query (`query`: psql over the network
+    here, `docker exec` in the postgres container on the host: dr/services.LocalPsql)."""
 
     def query(self, sql: str) -> list[list[str]]:
-        with pgpass_env(self.host, self.port, self.role, self.password_file) as env:
-            argv = ["psql", "--no-psqlrc", "--no-align", "--tuples-only", "--field-separator=\t",
-                    "--set=ON_ERROR_STOP=1", f"--host={self.host}", f"--port={self.port}",
-                    f"--username={self.role}", f"--dbname={self.database}", "--command", sql]
-            out = runner.run(argv, capture=True, quiet=True, env=env)
-        return parse_rows(out)
+        raise NotImplementedError
 
     def server_version_num(self) -> int:
         """The server's version as a number (170006 for 17.6)."""
@@ -156,3 +148,37 @@ class Psql:
                 self.query(index_sql(schema, tables[coll], field))
                 names.append(index_name(tables[coll], field))
         return names
+
+
+@dataclass(frozen=True)
+class Psql(Queries):
+    """psql against FerretDB's PostgreSQL over the network as one role (its password in a pgpass file)."""
+
+    host: str
+    role: str
+    password_file: str
+    port: int = PG_PORT
+    database: str = PG_DATABASE
+
+    def query(self, sql: str) -> list[list[str]]:
+        with pgpass_env(self.host, self.port, self.role, self.password_file) as env:
+            argv = ["psql", *PSQL_OPTIONS, f"--host={self.host}", f"--port={self.port}", f"--username={self.role}",
+                    f"--dbname={self.database}", "--command", sql]
+            out = runner.run(argv, capture=True, quiet=True, env=env)
+        return parse_rows(out)
+
+
+def socket_argv(sql: str, role: str, database: str = PG_DATABASE) -> list[str]:
+    """psql in the postgres container itself: the superuser over the server's own socket (peer, no
+    password), acting as role (SET ROLE), so that role's grants are what apply."""
+    return ["psql", *PSQL_OPTIONS, "--quiet", f"--dbname={database}", "--command", f"SET ROLE {ident(role)}",
+            "--command", sql]
+
+
+def for_config(cfg) -> Psql:
+    """psql to cfg's PostgreSQL as this container's role (db.role, which dr/contract.py writes)."""
+    if not cfg.db.postgres_host:
+        raise ConfigError("db.postgres_host is not set: PostgreSQL cannot be reached from here")
+    role = dbconn.role_of(cfg.db)
+    return Psql(cfg.db.postgres_host, role, str(Path(cfg.secrets_dir) / dbconn.password_name(role)),
+                port=cfg.db.postgres_port)

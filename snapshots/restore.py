@@ -148,8 +148,8 @@ def restore_db(restic: Restic, parts: dict, expected: dict, db, force: bool, cou
 
 def restore_copy(restic: Restic, wanted: str, volume: Path, force: bool) -> dict:
     """The set's physical copy into PostgreSQL's volume (PostgreSQL stopped): unpacked beside the data
-    directory, checked (sha256, major version, pg_verifybackup), then put in its place; the previous data
-    directory is kept aside. PostgreSQL's start and the counts are checked by the caller (on the host)."""
+    directory, checked (major version, pg_verifybackup; an older set's sha256), then put in its place; the
+    previous data directory is kept aside. PostgreSQL's start and the counts are checked by the caller (on the host)."""
     set_id, parts = resolve(restic, wanted)
     expected = sets.read_manifest(restic, parts["manifest"]["id"])
     physical = expected.get("physical")
@@ -163,7 +163,7 @@ def restore_copy(restic: Restic, wanted: str, volume: Path, force: bool) -> dict
     t0 = time.monotonic()
     staged = pgcopy.staging_dir(volume, set_id)
     got = restic.read(["dump", parts["pg"]["id"], f"/{pgcopy.COPY_NAME}"],
-                      lambda stream: pgcopy.unpack(stream, staged, physical["sha256"]))
+                      lambda stream: pgcopy.unpack(stream, staged, physical.get("sha256")))
     try:
         pgcopy.verify(staged)
     except pgcopy.CopyError:

@@ -57,10 +57,10 @@ class DatabaseContent(Record):
 
 @dataclass
 class PhysicalCopy(Record):
-    """A manifest's physical copy (snapshots/pgcopy.py): the stream's sha256 and size, the versions it was
-    taken from, and PostgreSQL's exact counts per collection just before and just after it (a restored copy
-    holds counts between the two)."""
-    sha256: str
+    """A manifest's physical copy (snapshots/pgcopy.py): the stream's size, the versions it was taken from,
+    and PostgreSQL's exact counts per collection just before and just after it (a restored copy holds counts
+    between the two); the stream's sha256 only in sets taken before 2026-11-29 (restic's content addresses and
+    pg_verifybackup check a copy since)."""
     bytes: int
     postgres_version_num: int
     postgres_major: int
@@ -68,6 +68,7 @@ class PhysicalCopy(Record):
     database: str
     collections: dict[str, int]
     collections_at_start: dict[str, int]
+    sha256: str | None = optional()
 
     def problems(self, counts: dict[str, int]) -> list[str]:
         """What is wrong with counts found in a restored copy (nothing when every collection is in range)."""
@@ -97,6 +98,7 @@ class Manifest(Record):
     lock_waited_seconds: float
     recovered: list[str]
     dump_under_lock: bool = False  # manifests from before backup.dump_under_lock lack it
+    database_beside_files: bool = False  # the copy ran beside the files snapshot (backup.beside_files_mb)
     journal_position: int
     directories: dict[str, DirectorySummary]
     database: DatabaseContent
@@ -247,13 +249,14 @@ class DbRestored(Record):
 @dataclass
 class CopyRestored(Record):
     """The physical copy of a set put in place in PostgreSQL's volume (PostgreSQL stopped meanwhile):
-    sha256 and pg_verifybackup checked; `replaced` names where the previous data directory went."""
+    pg_verifybackup (and the sha256 of an older set's copy) checked; `replaced` names where the previous data
+    directory went."""
     set_id: str = key("set")
-    sha256: str
     bytes: int
     seconds: float
     postgres_major: int
     replaced: str | None = optional()
+    sha256: str | None = optional()
 
 
 @dataclass
@@ -265,12 +268,13 @@ class CopyUndone(Record):
 
 @dataclass
 class RestoreResult(Record):
-    """The set restored and its manifest; `files` and `db` only for the parts restored."""
+    """The set restored and its manifest; `files`, `db` and `copy` only for the parts restored."""
     set_id: str = key("set")
     set_started: str
     manifest: Manifest
     files: FilesRestored | None = optional()
     db: DbRestored | None = optional()
+    copy: CopyRestored | None = optional()
 
 
 @dataclass

@@ -3,12 +3,14 @@ portable dump (when due), one manifest, all tagged `set:<id>`; the id is the UTC
 (YYYYMMDDTHHMMSSZ).
 
 Taking a set: hold the data root's exclusive lock (no stage can move a report meanwhile), finish any
-transaction a dead process left, compute the directories' manifest, back up the files, release the lock,
-then stream the physical copy into restic (`--stdin-from-command`, snapshots/pgcopy.py: no file on disk; a
-failing copy fails the set), then, when `backup.portable_dump` says so, the portable dump (snapshots/dbdump.py)
-the same way, and store the manifest. The database parts come after the files snapshot, so every report the
-set holds in archive/ has its documents in them (a report moves to archive/ only after its documents are
-written). With `backup.dump_under_lock` they are taken under the lock too (the pipeline then waits for them).
+transaction a dead process left, compute the directories' manifest, back up the files, release the lock.
+The database parts start once the lock is held, in a thread beside the files snapshot, and go on after the
+lock is released: the physical copy streamed into restic (`--stdin-from-command`, snapshots/pgcopy.py: no
+file on disk; a failing copy fails the set), then, when `backup.portable_dump` says so, the portable dump
+(snapshots/dbdump.py) the same way; then the manifest is stored. As they start after the lock is taken,
+every report the set holds in archive/ has its documents in them (a report moves to archive/ only after its
+documents are written, and none moves while the lock is held). With `backup.dump_under_lock` they are taken
+under the lock, after the files (the pipeline then waits for them).
 
 The copy is taken while the importer may write: the manifest records the exact counts per collection just
 before and just after it (PostgreSQL's, snapshots/pgsql.py), and a restored copy must hold counts between the
@@ -26,6 +28,7 @@ import json
 import socket
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from common import __version__, atomic, log
@@ -42,9 +45,9 @@ KINDS = ("files", "pg", "db", "manifest")
 DATA_KINDS = KINDS[:-1]  # the parts a manifest vouches for (each set has those its manifest's tag names)
 LEGACY_PARTS = ("files", "db")  # what a set from before the physical copy has (its manifest has no parts tag)
 DUMP_NAME = "database.dbdump"
-DUMP_ROLE = "backup"  # reads everything, writes nothing; REPLICATION for pg_basebackup
 DAY = dt.timedelta(hours=24) - dt.timedelta(minutes=10)  # daily: a job at the same time each day qualifies
 MANIFEST_NAME = "manifest.json"
+DIGESTS_NAME = ".aggregator-dr-digests.json"  # manifest.Digests, in the restic cache folder
 
 
 def new_id(now: dt.datetime | None = None) -> str:
@@ -104,7 +107,8 @@ def _now() -> str:
 
 
 def _password_file(cfg) -> str:
-    return str(Path(cfg.secrets_dir) / dbconn.password_name(DUMP_ROLE))
+    """The password of this container's role (backup: reads everything, writes nothing, REPLICATION)."""
+    return str(Path(cfg.secrets_dir) / dbconn.password_name(dbconn.role_of(cfg.db)))
 
 
 def _dump(cfg, restic: Restic, host: str, set_id: str, counts_file: Path) -> dict:
@@ -113,19 +117,15 @@ def _dump(cfg, restic: Restic, host: str, set_id: str, counts_file: Path) -> dic
     return restic.backup(
         "--host", host, *_tags(set_id, "db"), "--stdin-filename", DUMP_NAME, "--stdin-from-command",
         "--", "python3", "-m", "snapshots.dbdump", "dump", "--host", db.host, "--port", str(db.port),
-        "--database", db.database, "--user", DUMP_ROLE, "--password-file", _password_file(cfg),
+        "--database", db.database, "--user", dbconn.role_of(db), "--password-file", _password_file(cfg),
         "--counts-file", str(counts_file))
-
-
-def _psql(cfg) -> pgsql.Psql:
-    return pgsql.Psql(cfg.db.postgres_host, DUMP_ROLE, _password_file(cfg), port=cfg.db.postgres_port)
 
 
 def ferretdb_version(cfg) -> str:
     """FerretDB's own version (buildInfo's ferretdbVersion), as the backup role sees it."""
     import pymongo.errors
 
-    client = dbconn.client_as(cfg.db, cfg.secrets_dir, DUMP_ROLE, timeout_s=30)
+    client = dbconn.client_as(cfg.db, cfg.secrets_dir, dbconn.role_of(cfg.db), timeout_s=30)
     try:
         info = client.admin.command("buildInfo")
     except pymongo.errors.PyMongoError as exc:
@@ -138,7 +138,7 @@ def ferretdb_version(cfg) -> str:
 
 def _physical(cfg, restic: Restic, host: str, set_id: str, info_file: Path) -> tuple[dict, dict]:
     """The physical copy streamed into restic; (restic's summary, the manifest's `physical` part)."""
-    psql = _psql(cfg)
+    psql = pgsql.for_config(cfg)
     version_num = psql.server_version_num()
     ferretdb = ferretdb_version(cfg)
     before = psql.counts(cfg.db.database)
@@ -146,11 +146,11 @@ def _physical(cfg, restic: Restic, host: str, set_id: str, info_file: Path) -> t
     snap = restic.backup(
         "--host", host, *_tags(set_id, "pg"), "--stdin-filename", pgcopy.COPY_NAME, "--stdin-from-command",
         "--", "python3", "-m", "snapshots.pgcopy", "copy", "--host", db.postgres_host, "--port",
-        str(db.postgres_port), "--user", DUMP_ROLE, "--password-file", _password_file(cfg),
+        str(db.postgres_port), "--user", dbconn.role_of(db), "--password-file", _password_file(cfg),
         "--label", f"aggregator-dr set {set_id}", "--info-file", str(info_file))
     after = psql.counts(cfg.db.database, list(before))
     stream = json.loads(info_file.read_text())
-    return snap, {"sha256": stream["sha256"], "bytes": stream["bytes"], "postgres_version_num": version_num,
+    return snap, {"bytes": stream["bytes"], "postgres_version_num": version_num,
                   "postgres_major": pgcopy.major_of(version_num), "ferretdb_version": ferretdb,
                   "database": cfg.db.database, "collections": after, "collections_at_start": before}
 
@@ -170,22 +170,37 @@ def take(cfg, restic: Restic, dr: DataRoot, host: str | None = None) -> dict:
             return physical
 
         _log.info("new set: waiting for the exclusive lock on %s", dr.root)
-        with lock.exclusive(dr, cfg.backup.lock_timeout) as lk:
-            set_id, started = unique_id(Path(cfg.cache_dir) / "restic" / ".aggregator-dr-last-set-id")
-            _log.info("set %s: locked", set_id)
-            paused_from = time.monotonic()
-            locked_at = _now()
-            recovered = journal.recover(dr, None)
-            directories = manifest.directories(dr.root)
-            position = journal.position(dr)
-            snaps["files"] = restic.backup("--host", host, *_tags(set_id, "files"),
-                                           *manifest.restic_excludes(dr.root), str(dr.root))
-            if cfg.backup.dump_under_lock:
-                physical = database_parts()
-            paused = round(time.monotonic() - paused_from, 3)
-        if not cfg.backup.dump_under_lock:
-            # After the files snapshot, so every report it holds in archive/ has its documents in the copy.
-            physical = database_parts()
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="set-database") as beside:
+            with lock.exclusive(dr, cfg.backup.lock_timeout) as lk:
+                set_id, started = unique_id(Path(cfg.cache_dir) / "restic" / ".aggregator-dr-last-set-id")
+                _log.info("set %s: locked", set_id)
+                paused_from = time.monotonic()
+                locked_at = _now()
+                recovered = journal.recover(dr, None)
+                digests = manifest.Digests(Path(cfg.cache_dir) / "restic" / DIGESTS_NAME)
+                directories = manifest.directories(dr.root, digests)
+                position = journal.position(dr)
+                # When the files changed little since the last set, the database parts start now, beside
+                # the files snapshot (a no-change set takes about as long as its copy); when much changed,
+                # after it, so that the snapshot the pipeline waits for has the cores to itself. Either way
+                # they start after the lock is taken: every report in archive/ got there after its documents
+                # were written, and nothing moves while the lock is held, so the copy holds the documents of
+                # every archived report the files hold.
+                beside_files = (not cfg.backup.dump_under_lock and cfg.backup.beside_files_mb > 0
+                                and digests.read_bytes <= cfg.backup.beside_files_mb << 20)
+                copying = beside.submit(database_parts) if beside_files else None
+                snaps["files"] = restic.backup("--host", host, *_tags(set_id, "files"),
+                                               *manifest.restic_excludes(dr.root), str(dr.root))
+                if cfg.backup.dump_under_lock:
+                    physical = database_parts()
+                paused = round(time.monotonic() - paused_from, 3)
+            digests.save()  # outside the lock
+            _log.info("set %s: %d files read for the manifest, the others unchanged since the last set", set_id,
+                      digests.read)
+            if copying is not None:
+                physical = copying.result()  # the pipeline goes on meanwhile
+            elif not cfg.backup.dump_under_lock:
+                physical = database_parts()  # after the files, outside the lock
         if due:
             database = json.loads(counts_file.read_text())
         else:
@@ -196,6 +211,7 @@ def take(cfg, restic: Restic, dr: DataRoot, host: str | None = None) -> dict:
             "started": started.strftime("%Y-%m-%dT%H:%M:%SZ"), "locked": locked_at, "ended": _now(),
             "paused_seconds": paused, "lock_waited_seconds": round(lk.waited, 3), "recovered": recovered,
             "dump_under_lock": cfg.backup.dump_under_lock, "portable_dump": due,
+            "database_beside_files": copying is not None,
             "journal_position": position, "directories": directories, "database": database,
             "physical": physical, "parts": parts,
             "snapshots": {k: v["snapshot_id"] for k, v in snaps.items()},

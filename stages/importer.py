@@ -31,7 +31,7 @@ import yaml
 
 from common import atomic, digest
 from common import db as dbconn
-from common.errors import SecretError
+from common.errors import ConfigError, SecretError
 from stages import failures, journal, lock, naming, pool, postprocess, quarantine, schema, stage
 from stages.cli import Summary
 from stages.cli import main as cli_main
@@ -41,7 +41,6 @@ from stages.layout import DataRoot
 STAGE = "importer"
 BATCH = 500
 BATCH_BYTES = 4 << 20
-ROLE = "importer"
 
 
 class ImportMismatch(Exception):
@@ -56,10 +55,11 @@ class Target:
     port: int
     database: str
     secrets_dir: str
+    role: str  # the contract's role for the importer (db.role): writes documents, creates nothing
 
     @classmethod
     def from_config(cls, cfg) -> "Target":
-        return cls(cfg.db.host, cfg.db.port, cfg.db.database, str(cfg.secrets_dir))
+        return cls(cfg.db.host, cfg.db.port, cfg.db.database, str(cfg.secrets_dir), cfg.db.role)
 
 
 def connect(cfg):
@@ -68,7 +68,7 @@ def connect(cfg):
 
 def connect_to(target: Target):
     # A socket timeout: a database that stops answering fails the run (exit 1) instead of hanging it.
-    client = dbconn.client_as(target, target.secrets_dir, ROLE, timeout_s=30, socketTimeoutMS=600_000)
+    client = dbconn.client_as(target, target.secrets_dir, dbconn.role_of(target), timeout_s=30, socketTimeoutMS=600_000)
     return client, client[target.database]
 
 
@@ -117,7 +117,7 @@ STUB_FIELDS = ("_id", "report_key", "test_name", "probe_cc", "probe_asn", "start
 
 def _whole_command_refused(exc: Exception) -> bool:
     if isinstance(exc, pymongo.errors.OperationFailure):
-        return exc.code not in AUTH_CODES and dbconn.refusal(exc, ROLE) is None
+        return exc.code not in AUTH_CODES and dbconn.refusal_state(exc) is None
     return isinstance(exc, (pymongo.errors.DocumentTooLarge, bson.errors.InvalidDocument, OverflowError))
 
 
@@ -380,7 +380,7 @@ def _alive(client) -> bool:
         return False
 
 
-def _reason(exc: BaseException, client=None) -> str:
+def _reason(exc: BaseException, role: str, client=None) -> str:
     """The kind of a report's failure; raises DatabaseDown when the failure is the database's, not the
     report's (a connection drop with the database still answering counts as the report's: FerretDB 1.x
     closes the connection on some documents)."""
@@ -388,7 +388,7 @@ def _reason(exc: BaseException, client=None) -> str:
         raise exc
     if isinstance(exc, pymongo.errors.OperationFailure) and exc.code in AUTH_CODES:
         raise DatabaseDown(f"the database refuses our credentials: {exc}")
-    refused = dbconn.refusal(exc, ROLE)
+    refused = dbconn.refusal(exc, role)
     if refused is not None:
         raise DatabaseDown(str(refused))
     if isinstance(exc, pymongo.errors.ConnectionFailure):
@@ -468,7 +468,7 @@ def report_work(dr: DataRoot, path: Path, target: Target, with_db: bool) -> Repo
             result.stop = f"infrastructure error: {exc}"
             return result
         try:
-            result.reason = _reason(exc, client)
+            result.reason = _reason(exc, target.role, client)
         except DatabaseDown as down:
             result.stop = str(down)
             return result
@@ -588,13 +588,13 @@ def _usable_database(cfg, summary: Summary):
     summary: the database's failure stops the import, not the post-processing."""
     try:
         client, db = connect(cfg)
-    except SecretError as exc:
+    except (SecretError, ConfigError) as exc:
         summary.errors.append(str(exc))
         return None, None
     try:
         schema.check(db)
     except (pymongo.errors.PyMongoError, schema.SchemaMissing) as exc:
-        refused = dbconn.refusal(exc, ROLE)
+        refused = dbconn.refusal(exc, dbconn.role_of(cfg.db))
         summary.errors.append(str(refused) if refused else f"database error: {exc}")
         client.close()
         return None, None

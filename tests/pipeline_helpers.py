@@ -18,7 +18,7 @@ BRIDGE_DB = SAMPLES / "aux-pipeline2014-bridge_db-path_to_ip_port_based_mapping.
 
 
 def make_cfg(root: Path, **overrides):
-    values = {"data_root": str(root), "pipeline.workers": 1}
+    values = {"data_root": str(root), "pipeline.workers": 1, "db.role": "importer"}
     values.update({k.replace("__", "."): v for k, v in overrides.items()})
     return config.load(overrides=values)
 

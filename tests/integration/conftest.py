@@ -149,7 +149,8 @@ def env(tmp_path, built, database):
     port, client = database
     reset_database(client, built.db.database)
     cfg = config.load(overrides={"data_root": str(tmp_path / "data"), "secrets_dir": built.secrets_dir,
-                                 "db.host": "127.0.0.1", "db.port": port, "pipeline.workers": 2})
+                                 "db.host": "127.0.0.1", "db.port": port, "pipeline.workers": 2,
+                                 "db.role": "importer"})  # as the contract configures the importer
     return cfg, DataRoot(cfg.data_root).ensure(), client[built.db.database]
 
 

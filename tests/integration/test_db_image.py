@@ -182,6 +182,26 @@ def test_a_service_that_cannot_start_is_reported_with_host_paths(built, tmp_path
     assert "/run/secrets" not in str(failed.value)
 
 
+def test_the_image_health_check_runs_on_demand(built, pair):
+    """wait_one does not wait for Docker's next scheduled check: it runs the image's own HEALTHCHECK command
+    in the container. It passes for a running postgres and db, and is False for a container without a
+    health check, for a stopped one and for none at all."""
+    from dr import docker_api, services
+
+    pcfg = config.derive(built, {"instance": f"{built.instance}-dbimage"})
+    for service in ("postgres", "db"):
+        assert docker_api.health_check_passes(services.container_name(pcfg, service)), service
+    assert not docker_api.health_check_passes(f"{built.instance}-no-such-container")
+    plain = docker.from_env().containers.run("aggregator-dr/backup:latest", ["sleep", "60"], detach=True,
+                                             name=f"{built.instance}-no-healthcheck", network_disabled=True)
+    try:
+        assert not docker_api.health_check_passes(plain.name)  # the backup image declares none
+        plain.kill()
+        assert not docker_api.health_check_passes(plain.name)  # stopped: exec is refused
+    finally:
+        plain.remove(force=True)
+
+
 # ---- the users' queries from indexes, counts from PostgreSQL ------------------------------------------------
 
 def plan(cursor) -> str:
@@ -190,7 +210,8 @@ def plan(cursor) -> str:
 
 
 def test_the_users_queries_use_indexes_and_postgresql_counts_exactly(built):
-    from dr import backup
+    from common.errors import ServiceError
+    from dr import backup, services
     from stages import schema
 
     name = f"{built.instance}-indexes"
@@ -222,4 +243,9 @@ def test_the_users_queries_use_indexes_and_postgresql_counts_exactly(built):
 
         d.reports.delete_many({"probe_cc": "BR"})
         assert backup.db_counts(cfg) == {"reports": d.reports.count_documents({}), "measurements": 20_000}
+        # the same counts from psql in the postgres container (restores verify with it; as reader)
+        assert services.pg_counts(cfg) == backup.db_counts(cfg)
+        with pytest.raises(ServiceError, match="permission denied"):
+            services.LocalPsql(services.container_name(cfg, "postgres")).query("DELETE FROM aggregator."
+                                                                               '"_ferretdb_database_metadata"')
         assert db.count(d, "reports") == 20_000 - 6_667

@@ -118,7 +118,7 @@ def test_a_database_that_is_down_stops_the_importer_before_it_changes_anything(e
     cfg, dr, db = env
     y, _ = to_reports(cfg, dr, "waits.yaml", small_report("waits"))
     down = config.load(overrides={"data_root": cfg.data_root, "secrets_dir": cfg.secrets_dir,
-                                  "db.host": "127.0.0.1", "db.port": 9})  # nothing listens there
+                                  "db.host": "127.0.0.1", "db.port": 9, "db.role": "importer"})  # nothing listens there
     s = importer.run(down, dr)
     assert s.exit_code == 1 and s.errors and "database" in s.errors[0] and not s.failed
     assert y.exists() and not (dr.root / ".failures-importer.json").exists()

@@ -49,7 +49,7 @@ def test_every_set_carries_the_physical_copy_and_the_dump_when_due(live):
         p = m.physical
         assert (p.postgres_major, p.ferretdb_version) == (17, "v1.24.2") and p.postgres_version_num // 10000 == 17
         assert p.collections == p.collections_at_start == live_counts(cfg)  # nothing imported meanwhile
-        assert p.collections["reports"] == 18 and len(p.sha256) == 64 and p.bytes > 1 << 20
+        assert p.collections["reports"] == 18 and p.sha256 is None and p.bytes > 1 << 20  # restic addresses it
     assert second.database.collections == second.physical.collections  # no dump: the copy's counts
     code, rows = backup.run(cfg, "list")
     assert code == 0 and {r.set_id: (r.complete, r.parts) for r in rows} == {
@@ -59,11 +59,17 @@ def test_every_set_carries_the_physical_copy_and_the_dump_when_due(live):
 
 
 def test_never_and_every_decide_the_dump(live, tmp_path):
-    cfg, _, _ = live
-    for policy, parts in (("every", ["files", "pg", "db"]), ("never", ["files", "pg"])):
-        work = copy_repository(cfg, tmp_path / policy, **{"backup.portable_dump": policy})
+    cfg, first, second = live
+    assert first.database_beside_files and second.database_beside_files  # a few MB changed: beside the files
+    for policy, parts, beside_mb in (("every", ["files", "pg", "db"], 256), ("never", ["files", "pg"], 0)):
+        work = copy_repository(cfg, tmp_path / policy, **{"backup.portable_dump": policy,
+                                                          "backup.beside_files_mb": beside_mb})
         code, m = backup.run(work, "take")
         assert code == 0 and m.parts == parts, policy
+        assert m.database_beside_files is (beside_mb > 0)  # 0: the copy waits for the files snapshot
+        assert m.physical.collections == live_counts(cfg)
+    code, result = backup.run(work, "check")
+    assert code == 0 and result.ok, result.to_json()[:2000]
 
 
 def test_a_restore_puts_the_copy_in_place_and_keeps_the_previous_database(live):
@@ -76,7 +82,7 @@ def test_a_restore_puts_the_copy_in_place_and_keeps_the_previous_database(live):
     done = restore.restore(cfg, second.set_id, files=False, force=True)
     assert done.copy is not None and done.dump is None and done.files is None
     assert done.copy.collections == second.physical.collections == live_counts(cfg)
-    assert done.copy.copy.sha256 == second.physical.sha256 and done.copy.copy.replaced.startswith(
+    assert done.copy.copy.bytes == second.physical.bytes and done.copy.copy.replaced.startswith(
         f"replaced-{second.set_id}-")
     assert done.copy.copy.replaced in volume_entries(cfg) and "data" in volume_entries(cfg)
     client = services.db_client(cfg, "reader")

@@ -15,7 +15,7 @@ def test_every_task_has_a_help_line():
     out = invoke("--list")
     assert out.returncode == 0
     for name in ("bootstrap", "build", "rebuild", "status", "down", "config", "pipeline", "where",
-                 "repo-init", "snapshot", "snapshots", "forget"):
+                 "repo-init", "snapshot", "snapshots", "forget", "certs"):
         line = next(l for l in out.stdout.splitlines() if l.strip().startswith(name + " "))
         assert len(line.split(None, 1)[1]) > 10, line
 
@@ -27,6 +27,15 @@ def test_invoke_reports_bad_configuration_without_traceback(tmp_path):
     assert out.returncode == 2
     assert "error: db.port: must be int" in out.stderr
     assert "Traceback" not in out.stderr
+
+
+def test_certs_reports_a_leaf_outliving_its_ca_without_traceback(tmp_path):
+    bad = tmp_path / "config.toml"
+    bad.write_text(f'secrets_dir = "{tmp_path}/secrets"\n[certs]\nca_days = 30\nleaf_days = 30\n')
+    out = invoke("certs", "--config", str(bad))
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert "error: certs.leaf_days: must be less than certs.ca_days (30), got 30" in out.stderr
+    assert not (tmp_path / "secrets").exists()
 
 
 def test_unknown_component_is_refused():

@@ -21,6 +21,15 @@ def test_defaults_work_for_one_machine(monkeypatch):
     assert cfg.base_image == "aggregator-dr/base:trixie"
 
 
+def test_tls_is_off_by_default_and_names_are_read_as_a_tuple(tmp_path):
+    cfg = config.load(overrides={"data_root": str(tmp_path)})
+    assert cfg.db.tls is False and (cfg.db.ca_file, cfg.db.cert_file, cfg.db.key_file) == ("", "", "")
+    assert cfg.certs.warn_days == 30 and cfg.certs.leaf_days < cfg.certs.ca_days and cfg.certs.db_names == ()
+    cfg = config.load(write(tmp_path, '[db]\ntls = true\n[certs]\ndb_names = ["db.example.org", "192.0.2.7", "::1"]\n'))
+    assert cfg.db.tls and cfg.certs.db_names == ("db.example.org", "192.0.2.7", "::1")
+    assert config.derive(cfg, {"db.port": 27018}).certs.db_names == cfg.certs.db_names
+
+
 def test_file_values_override_defaults(tmp_path):
     cfg = config.load(write(tmp_path, 'data_root = "/srv/aggr"\n[db]\nport = 27018\n'))
     assert cfg.data_root == "/srv/aggr" and cfg.db.port == 27018
@@ -32,9 +41,18 @@ def test_file_values_override_defaults(tmp_path):
     ('[db]\nport = "27017"\n', "db.port"),
     ('[db]\nport = 70000\n', "db.port"),
     ('[db]\nbind = "localhost"\n', "db.bind"),
+    ('[db]\nrole = "admin"\n', "db.role"),
     ('data_root = "relative/path"\n', "data_root"),
     ('[host]\nmin_free_gb = true\n', "host.min_free_gb"),
     ('db = 3\n', "db"),
+    ('[db]\ntls = "yes"\n', "db.tls"),
+    ('[db]\nca_file = "tls/ca.crt"\n', "db.ca_file"),
+    ('[db]\nkey_file = "db.key"\n', "db.key_file"),
+    ('[certs]\nwarn_days = 0\n', "certs.warn_days"),
+    ('[certs]\nleaf_days = -1\n', "certs.leaf_days"),
+    ('[certs]\ndb_names = "db.example.org"\n', "certs.db_names"),
+    ('[certs]\ndb_names = ["db example"]\n', "certs.db_names"),
+    ('[certs]\noffsite_names = [7]\n', "certs.offsite_names"),
 ])
 def test_bad_key_is_named(tmp_path, text, key):
     with pytest.raises(ConfigError) as err:

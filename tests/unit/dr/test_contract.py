@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 
 from common import config
-from common.errors import DrError
+from common import db as dbconn
+from common.errors import ConfigError, DrError
 from dr import contract
 
 COLLECTOR = {"name": "c1", "host": "collector.example", "port": 22, "user": "collector",
@@ -216,6 +217,27 @@ def test_database_actions_get_their_role_and_postgresql_but_no_repository(cfg, a
     assert "[backup]" not in text and "[retention]" not in text and cfg.backup.repository not in text
 
 
+@pytest.mark.parametrize("kind, name, role", [
+    ("stage", "importer", "importer"), ("backup", "take", "backup"), ("backup", "restore", "owner"),
+    ("backup", "db-counts", "reader"), ("backup", "db-indexes", "owner")])
+def test_the_contract_hands_a_container_its_database_role_and_only_that_password(cfg, kind, name, role, tmp_path):
+    """The container's code never names a role: it logs in as its configuration's db.role, and the one
+    password it gets is that role's."""
+    spec = contract.stage_spec(cfg, name) if kind == "stage" else contract.backup_spec(cfg, name, "h")
+    derived, _ = loaded(spec, cfg, tmp_path)
+    assert derived.db.role == role
+    assert [t for t in secret_targets(spec) if t.startswith("/run/secrets/db-")] == [f"/run/secrets/db-{role}-password"]
+
+
+@pytest.mark.parametrize("kind, name", [("stage", "sanitize"), ("backup", "list"), ("backup", "pg-restore")])
+def test_a_container_without_the_database_gets_no_role(cfg, kind, name, tmp_path):
+    spec = contract.stage_spec(cfg, name) if kind == "stage" else contract.backup_spec(cfg, name, "h")
+    derived, _ = loaded(spec, cfg, tmp_path)
+    assert derived.db.role == ""
+    with pytest.raises(ConfigError, match="db.role is empty"):
+        dbconn.role_of(derived.db)
+
+
 def test_pg_restore_gets_postgresqls_volume_and_the_repository_but_no_database_role(cfg):
     spec = contract.backup_spec(cfg, "pg-restore", "h", extra=("--snapshot-set", "S"))
     assert mounts(spec) == {"/pgvolume": ("inst-pgdata", "rw"), "/repo": (cfg.backup.repository, "rw"),
@@ -223,6 +245,17 @@ def test_pg_restore_gets_postgresqls_volume_and_the_repository_but_no_database_r
     assert secret_targets(spec) == ["/run/secrets/restic-password"]
     assert spec.networks == () and spec.runs_as_root  # PostgreSQL is stopped: nothing to reach
     assert spec.command[:4] == ("python3", "-m", "snapshots.cli", "pg-restore")
+
+
+def test_a_drills_restore_puts_the_copy_beside_the_files_in_one_container(cfg):
+    spec = contract.backup_spec(cfg, "restore", "h", db=False, copy=True, extra=("--snapshot-set", "S"))
+    assert mounts(spec)["/pgvolume"] == ("inst-pgdata", "rw") and mounts(spec)["/data"] == (cfg.data_root, "rw")
+    assert "--with-copy" in spec.command and "--no-db" in spec.command
+    assert not any("db-" in t for t in secret_targets(spec)) and spec.networks == ()
+    with pytest.raises(DrError, match="without the portable dump"):
+        contract.backup_spec(cfg, "restore", "h", copy=True)  # the dump and the copy are two ways, not both
+    with pytest.raises(DrError, match="not take"):
+        contract.backup_spec(cfg, "take", "h", db=False, copy=True)
 
 
 def test_pg_undo_gets_only_postgresqls_volume(cfg):

@@ -48,3 +48,44 @@ def test_a_changed_byte_or_a_missing_file_changes_the_digest(tmp_path):
     (tmp_path / "archive" / "2026-11-01" / "r1.yaml.jsonl").unlink()
     problems = manifest.compare({"directories": before}, {"directories": manifest.directories(tmp_path)})
     assert any(p.startswith("archive/: files is 1") for p in problems)
+
+
+def test_known_digests_skip_unchanged_files_and_read_every_changed_one(tmp_path):
+    """A set reads only the files whose size, mtime, ctime or inode changed since the last set; the
+    summary is the same as reading every file. A replaced file of the same size (the pipeline writes a new
+    file and renames it: a new inode), a renamed one and a new one are read; a file gone is dropped from
+    what is kept."""
+    root, cache = tmp_path / "data", tmp_path / "digests.json"
+    root.mkdir()
+    make_root(root)
+    first = manifest.Digests(cache)
+    assert manifest.directories(root, first) == manifest.directories(root)
+    assert first.read == 3  # archive's two files and raw/r2.yaml
+    first.save()
+
+    again = manifest.Digests(cache)
+    assert manifest.directories(root, again) == manifest.directories(root) and again.read == 0
+
+    # same size, other content, written as the pipeline writes: a new file renamed over the old one
+    (root / "raw" / "r2.yaml.new").write_bytes(b"---\nreport: 3\n")
+    (root / "raw" / "r2.yaml.new").rename(root / "raw" / "r2.yaml")
+    (root / "archive" / "2026-11-01" / "r1.yaml.jsonl").rename(root / "archive" / "2026-11-01" / "r9.yaml.jsonl")
+    (root / "reports" / "r4.yaml").write_bytes(b"---\nreport: 4\n")
+    changed = manifest.Digests(cache)
+    assert manifest.directories(root, changed) == manifest.directories(root)
+    assert changed.read == 3
+    changed.save()
+    import json
+
+    assert sorted(json.loads(cache.read_text())) == ["archive/2026-11-01/r1.yaml", "archive/2026-11-01/r9.yaml.jsonl",
+                                                      "raw/r2.yaml", "reports/r4.yaml"]
+
+
+def test_an_unreadable_digest_cache_means_every_file_is_read(tmp_path):
+    root, cache = tmp_path / "data", tmp_path / "digests.json"
+    root.mkdir()
+    make_root(root)
+    for text in ("{not json", "[1, 2]", '{"raw/r2.yaml": [1, 2]}', '{"raw/r2.yaml": "x"}'):
+        cache.write_text(text)
+        d = manifest.Digests(cache)
+        assert manifest.directories(root, d) == manifest.directories(root) and d.read == 3, text

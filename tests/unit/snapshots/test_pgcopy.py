@@ -47,6 +47,39 @@ def test_a_whole_copy_unpacks_with_its_sha256(tmp_path):
     assert oct((tmp_path / "restore-1").stat().st_mode & 0o777) == "0o700"
 
 
+def test_a_copy_without_a_recorded_sha256_unpacks_unhashed(tmp_path):
+    """Copies taken since 2026-11-29 record no stream sha256 (restic checks every chunk; pg_verifybackup every
+    file): they unpack with the same structural checks, and read back clean."""
+    data = tar_bytes(BASE)
+    assert pgcopy.unpack(io.BytesIO(data), tmp_path / "restore-1", None) == {"sha256": None, "bytes": len(data)}
+    assert (tmp_path / "restore-1" / "PG_VERSION").read_bytes() == b"17\n"
+    assert pgcopy.read_back(io.BytesIO(data), None) == []
+    assert "no backup_manifest" in pgcopy.read_back(io.BytesIO(tar_bytes(
+        {k: v for k, v in BASE.items() if k != "backup_manifest"})), None)[0]
+
+
+def test_the_stream_passes_through_a_pipe_unchanged_and_counted(tmp_path):
+    """pg_basebackup's stdout to restic's stdin: spliced from pipe to pipe, every byte, in order."""
+    import os
+    import subprocess
+    import threading
+
+    data = os.urandom(3 * pgcopy.CHUNK + 12345)
+    src = subprocess.Popen(["cat"], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    sink = subprocess.Popen(["sha256sum"], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    feeder = threading.Thread(target=lambda: (src.stdin.write(data), src.stdin.close()))
+    feeder.start()
+    got = pgcopy._pass_through(src.stdout, sink.stdin)
+    sink.stdin.close()
+    feeder.join()
+    assert got == {"bytes": len(data)}
+    assert sink.stdout.read().split()[0].decode() == sha(data)
+    src.wait(), sink.wait()
+    # not a pipe or file descriptor at all (an in-memory stream): copied the plain way
+    out = io.BytesIO()
+    assert pgcopy._pass_through(io.BytesIO(data), out) == {"bytes": len(data)} and out.getvalue() == data
+
+
 def test_a_copy_that_is_not_the_manifests_is_refused_and_nothing_stays(tmp_path):
     data = tar_bytes(BASE)
     with pytest.raises(pgcopy.CopyError, match="damaged"):

@@ -61,3 +61,11 @@ def test_the_served_fields_are_the_users_queries():
     assert set(pgsql.SERVED) == {"reports", "measurements"}
     assert {"report_id", "probe_cc", "test_name", "day"} <= set(pgsql.SERVED["reports"])
     assert {"report_key", "input"} <= set(pgsql.SERVED["measurements"])
+
+
+def test_psql_in_the_container_acts_as_the_role_over_the_socket():
+    argv = pgsql.socket_argv("SELECT 1", 'read"er')
+    assert argv[0] == "psql" and "--quiet" in argv and "--dbname=ferretdb" in argv
+    assert not any(a.startswith(("--host", "--username", "--port")) for a in argv)  # the socket, as the superuser
+    assert argv[-4:] == ["--command", 'SET ROLE "read""er"', "--command", "SELECT 1"]
+

@@ -18,7 +18,7 @@ DATABASE = {"database": "aggregator", "collections": {"reports": 2, "measurement
 MANIFEST = {
     "format": 1, "set": "20260101T000000Z", "host": "aggr", "version": "0.1.0", "started": "2026-01-01T00:00:00Z",
     "locked": "2026-01-01T00:00:01Z", "ended": "2026-01-01T00:00:09Z", "paused_seconds": 1.25,
-    "lock_waited_seconds": 0.0, "recovered": ["sanitize: rolled back tx-1"], "dump_under_lock": False,
+    "lock_waited_seconds": 0.0, "recovered": ["sanitize: rolled back tx-1"], "dump_under_lock": False, "database_beside_files": True,
     "journal_position": 4096, "directories": DIRS, "database": DATABASE,
     "snapshots": {"files": "f" * 64, "db": "d" * 64}, "added_bytes": {"files": 1000, "db": 300},
 }
@@ -75,8 +75,11 @@ EXAMPLES = [
                            "moved_aside": "/data/.replaced-20260101T000000Z"}}),
     ("pg-restore", {"set": "20260101T000000Z", "sha256": "ab" * 32, "bytes": 49457664, "seconds": 1.5,
                     "postgres_major": 17, "replaced": "replaced-20260101T000000Z-20260102T000000Z"}),
-    ("pg-restore", {"set": "20260101T000000Z", "sha256": "ab" * 32, "bytes": 49457664, "seconds": 1.5,
-                    "postgres_major": 17}),
+    ("pg-restore", {"set": "20260101T000000Z", "bytes": 49457664, "seconds": 1.5, "postgres_major": 17}),
+    ("restore", {"set": "20260101T000000Z", "set_started": "2026-01-01T00:00:00Z", "manifest": MANIFEST,
+                 "files": {"target": "/data", "directories": DIRS, "seconds": 0.5, "bytes": 10200, "files": 6,
+                           "moved_aside": None},
+                 "copy": {"set": "20260101T000000Z", "bytes": 49457664, "seconds": 1.5, "postgres_major": 17}}),
     ("pg-undo", {"set": "20260101T000000Z", "replaced": "replaced-20260101T000000Z-20260102T000000Z"}),
     ("pg-undo", {"set": "20260101T000000Z"}),
     ("artifacts-restore", {"restored": ["ferretdb-v1.24.2/ferretdb"], "snapshot": "abcdef12",
@@ -135,7 +138,7 @@ def test_a_manifest_keeps_what_a_newer_version_wrote_and_reads_an_older_one():
     newer = MANIFEST | {"compression": "zstd"}
     m = results.Manifest.from_dict(newer)
     assert m.extra == {"compression": "zstd"} and m.to_dict() == newer
-    older = {k: v for k, v in MANIFEST.items() if k not in ("dump_under_lock", "added_bytes")}
+    older = {k: v for k, v in MANIFEST.items() if k not in ("dump_under_lock", "database_beside_files", "added_bytes")}
     older["database"] = {"collections": DATABASE["collections"]}
     m = results.Manifest.from_dict(older)
     assert m.dump_under_lock is False and m.bytes_added == 0 and m.database.reports_by_test_country is None
