@@ -258,10 +258,13 @@ def snapshots(cfg, work: Path, r: dict, first_dump: str = "every") -> None:
         row = {"set": m.set_id, "seconds": seconds, "paused_seconds": m.paused_seconds, "parts": m.parts,
                "part_seconds": {k: v["seconds"] for k, v in t.items() if k != "manifest"},
                "added_mb": {k: round(v / 1e6, 1) for k, v in m.added_bytes.items()}}
+        row["database_beside_files"] = m.database_beside_files
         if "files" in t and "pg" in t:
-            # from the end of the files snapshot to the end of the copy: the counts before and after it,
-            # FerretDB's version, restic's start and the copy itself
-            row["database_part_seconds"] = round((t["pg"]["end"] - t["files"]["end"]).total_seconds(), 1)
+            # to the end of the copy from where it began: the end of the files snapshot, or, beside it, the
+            # start of the files snapshot (the counts before and after the copy, FerretDB's version,
+            # restic's start and the copy itself)
+            began = t["files"]["start"] if m.database_beside_files else t["files"]["end"]
+            row["database_part_seconds"] = round((t["pg"]["end"] - began).total_seconds(), 1)
         if "pg" in t and "db" in t:
             row["dump_part_seconds"] = round((t["db"]["end"] - t["pg"]["end"]).total_seconds(), 1)
         r[f"snapshot_{label}"] = row

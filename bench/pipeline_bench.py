@@ -118,7 +118,8 @@ def make_set(kind: str, work: Path, mb: float, report_mb: float) -> list[Path]:
         base = work / "base"
         distinct = max(1, min(8, int(mb / report_mb)))
         subprocess.run([sys.executable, str(ROOT / "bench" / "gen_reports.py"), str(base),
-                        str(distinct * report_mb), "--report-mb", str(report_mb)], check=True)
+                        str(distinct * report_mb), "--report-mb", str(report_mb)], check=True,
+                       stdout=sys.stderr)  # what it says is progress: a caller's stdout may be JSON
         src.mkdir()
         total, n = 0, 0
         bases = sorted(base.iterdir())

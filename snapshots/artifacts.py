@@ -43,7 +43,7 @@ def fingerprint(items: dict[str, str]) -> str:
 
 
 def _latest(restic: Restic) -> dict | None:
-    snaps = [s for s in restic.json("snapshots", "--tag", f"kind:{KIND}") or []]
+    snaps = [s for s in restic.json("snapshots", "--no-lock", "--tag", f"kind:{KIND}") or []]
     return max(snaps, key=lambda s: s["time"]) if snaps else None
 
 

@@ -236,7 +236,7 @@ def _tag(snapshot: dict, prefix: str) -> str | None:
 def grouped(restic: Restic) -> dict[str, dict[str, dict]]:
     """{set id: {kind: restic snapshot}} for every snapshot tagged as part of a set."""
     sets: dict[str, dict[str, dict]] = {}
-    for snap in restic.json("snapshots") or []:
+    for snap in restic.json("snapshots", "--no-lock") or []:
         sid, kind = _tag(snap, "set:"), _tag(snap, "kind:")
         if sid and kind in KINDS:
             sets.setdefault(sid, {})[kind] = snap
@@ -244,7 +244,8 @@ def grouped(restic: Restic) -> dict[str, dict[str, dict]]:
 
 
 def read_manifest(restic: Restic, snapshot_id: str) -> dict:
-    return json.loads(restic.run("dump", "--quiet", snapshot_id, f"/{MANIFEST_NAME}", capture=True, quiet=True))
+    return json.loads(restic.run("dump", "--no-lock", "--quiet", snapshot_id, f"/{MANIFEST_NAME}", capture=True,
+                                 quiet=True))
 
 
 def listing(restic: Restic) -> list[dict]:

@@ -187,12 +187,12 @@ class FakeRestic:
                 self.manifests[sid] = MANIFEST | {"set": set_id}
 
     def json(self, *args):
-        assert args == ("snapshots",)
+        assert args == ("snapshots", "--no-lock")
         return copy.deepcopy(self.snapshots)
 
     def run(self, cmd, *args, capture=False, quiet=False, **_):
-        if cmd == "dump":
-            return json.dumps(self.manifests[args[1]])
+        if cmd == "dump":  # dump --no-lock --quiet <snapshot> /manifest.json
+            return json.dumps(self.manifests[args[2]])
         if cmd == "forget":
             self.snapshots = [s for s in self.snapshots if s["id"] not in args]
         if cmd == "copy":
