@@ -107,6 +107,9 @@ PG_PASSWORD = "/run/secrets/db-backup-password"
 PGPASS = (f"umask 077; pw=$(head -n1 {PG_PASSWORD}); pw=${{pw//\\\\/\\\\\\\\}}; pw=${{pw//:/\\\\:}}; "
           "printf '%s:*:*:backup:%s\\n' \"$PGHOST\" \"$pw\" > /tmp/pgpass; unset pw; export PGPASSFILE=/tmp/pgpass; ")
 # `name seconds` on stdout, around a command
+# The plain pipe a set's copy is compared with (the issue's "plain pg_basebackup piped into restic --stdin").
+PIPE = ("pg_basebackup -h $PGHOST -p 5432 -U backup -w -D - -Ft -X fetch -c fast | "
+        "restic backup --json --stdin --stdin-filename " + pgcopy.COPY_NAME + " > /work/plain-pg-{run}.json")
 TIME = 's=$EPOCHREALTIME; {cmd}; e=$EPOCHREALTIME; echo {name} $(python3 -c "print($e - $s)")'
 
 
@@ -191,6 +194,9 @@ def main():
     p.add_argument("--no-dump", action="store_true",
                    help="no portable dump in any set (portable_dump never; nor its restore): when only the "
                         "physical copy's figures are wanted again")
+    p.add_argument("--no-change-series", type=int, default=0, metavar="N",
+                   help="with --reuse: only N no-change sets (no portable dump), each followed by the plain pipe "
+                        "once, alternating; reports both series and the ratio of their medians")
     p.add_argument("--keep", action="store_true",
                    help="keep the scratch folder (data root, database volume, repository) for a later --reuse")
     args = p.parse_args()
@@ -220,6 +226,10 @@ def main():
                 results, r["pipeline_seconds"] = timed(pipeline.run, cfg)
                 assert all(x.exit_code == 0 for x in results), results
                 note(pipeline_seconds=r["pipeline_seconds"], raw_mb=r["raw_mb"])
+            if args.no_change_series:
+                no_change_series(cfg, work, r, args.no_change_series)
+                print(json.dumps(r, indent=2))
+                return
             if not args.only_restores:
                 snapshots(cfg, work, r, first_dump="never" if args.no_dump else "every")
                 if args.only_snapshots:
@@ -280,8 +290,7 @@ def snapshots(cfg, work: Path, r: dict, first_dump: str = "every") -> None:
     # (pg_basebackup piped into restic backup --stdin), into a repository of their own, first and no change;
     # then the pipe once more into the sets' repository, where everything is already.
     excludes = shlex.join(manifest.restic_excludes("/data"))
-    pipe = ("pg_basebackup -h $PGHOST -p 5432 -U backup -w -D - -Ft -X fetch -c fast | "
-            "restic backup --json --stdin --stdin-filename " + pgcopy.COPY_NAME + " > /work/plain-pg-{run}.json")
+    pipe = PIPE
     script = ("export RESTIC_REPOSITORY=/work/plain-repo; restic init -q >&2; for run in first no_change; do "
               + TIME.format(cmd=f"restic backup -q {excludes} /data >&2", name="files_$run") + "; "
               + TIME.format(cmd=pipe.format(run="$run"), name="pg_pipe_$run") + "; sleep 1; done; "
@@ -298,6 +307,35 @@ def snapshots(cfg, work: Path, r: dict, first_dump: str = "every") -> None:
                                    "mb": round(s.get("total_bytes_processed", 0) / 1e6, 1)}
     r["plain_backup"] = plain
     note(plain_backup=plain)
+
+
+def no_change_series(cfg, work: Path, r: dict, n: int) -> None:
+    """The no-change ratio as medians: a first set (not measured), then n times a no-change set and the plain
+    pipe once into a repository of its own (seeded first), alternating so that any drift of the machine
+    touches both."""
+    import statistics
+
+    never = config.derive(cfg, {"backup.portable_dump": "never"})
+    shutil.rmtree(work / "plain-repo", ignore_errors=True)
+    ok(backup.run(cfg, "init"), "repo-init")
+    ok(backup.run(never, "take"), "snapshot")
+    plain_restic(cfg, work, "export RESTIC_REPOSITORY=/work/plain-repo; restic init -q >&2; "
+                 + PIPE.format(run="seed"), "plain-seed", pg=True)
+    ours, plain, paused = [], [], []
+    for i in range(n):
+        time.sleep(1.1)
+        m, seconds = timed(lambda: ok(backup.run(never, "take"), "snapshot"))
+        ours.append(seconds)
+        paused.append(m.paused_seconds)
+        got = seconds_lines(plain_restic(cfg, work, "export RESTIC_REPOSITORY=/work/plain-repo; "
+                                         + TIME.format(cmd=PIPE.format(run=f"n{i}"), name="pipe"), "plain-pipe",
+                                         pg=True))
+        plain.append(round(got["pipe"], 1))
+        note(no_change=i, ours=seconds, paused=m.paused_seconds, plain_pipe=plain[-1])
+    r["no_change_series"] = {"ours_seconds": ours, "paused_seconds": paused, "plain_pipe_seconds": plain,
+                             "ours_median": statistics.median(ours), "plain_median": statistics.median(plain),
+                             "median_ratio": ratio(statistics.median(ours), statistics.median(plain)),
+                             "paused_max": max(paused)}
 
 
 def restores(cfg, work: Path, r: dict) -> None:
