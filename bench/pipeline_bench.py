@@ -178,7 +178,7 @@ def main():
             shutil.copytree(work / "set", dr.state("raw") / "bench")
             cfg_file = write_cfg(work / f"cfg-{workers}.toml", {
                 "data_root": str(root), "secrets_dir": str(secrets_dir), "db.port": port,
-                "pipeline.workers": workers})
+                "pipeline.workers": workers, "db.role": "importer"})  # as dr/contract.py configures it
             summary, seconds, rss = run_stage("sanitize", cfg_file)
             label = "sanitize_1_worker" if workers == 1 else f"sanitize_{os.cpu_count()}_workers"
             results[label] = {"seconds": round(seconds, 1), "mb_s": round(size / 1e6 / seconds, 2),

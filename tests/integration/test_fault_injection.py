@@ -67,7 +67,7 @@ def test_killed_sanitize_and_importer_converge(seed, tmp_path, built, database):
     ids = generate(dr, rng, n_good=40, n_bad=2)
     cfg_file = write_config(tmp_path, {"data_root": str(dr.root), "secrets_dir": built.secrets_dir,
                                        "db.host": "127.0.0.1", "db.port": port, "pipeline.workers": 2,
-                                       "pipeline.batch_size": 3})
+                                       "pipeline.batch_size": 3, "db.role": "importer"})
     killed = {stage: run_with_kills(stage, cfg_file, dr, rng, rng.randint(1, 3)) for stage in ("sanitize", "importer")}
     assert all(killed.values()), f"a stage finished before any kill: {killed}"
 
