@@ -136,18 +136,22 @@ def start(cfg: Config) -> dict[str, str]:
 
 
 def health(cfg: Config, service: str) -> str:
+    """Docker's health verdict (or the container's state); while Docker still says "starting", the image's
+    own check is run at once and "healthy" when it passes (Docker runs it only every few seconds), so a
+    restore does not wait for Docker's schedule and `status` agrees with what the restore saw."""
     c = docker_api.container_or_none(container_name(cfg, service))
     if c is None:
         return "absent"
     c.reload()
-    return c.attrs.get("State", {}).get("Health", {}).get("Status", c.status)
+    state = c.attrs.get("State", {}).get("Health", {}).get("Status", c.status)
+    if state == "starting" and docker_api.health_check_passes(c.name):
+        return "healthy"
+    return state
 
 
 def wait_one(cfg: Config, service: str, deadline: float) -> None:
-    """Wait (until the time.monotonic() deadline) for the health check of one service container: Docker's
-    verdict, or, while Docker still says "starting", the image's own check run at once (Docker runs it only
-    every few seconds, which a restore would wait for); its last log lines when it fails or the deadline
-    passes."""
+    """Wait (until the time.monotonic() deadline) for one service container to be healthy (see health());
+    its last log lines when it fails or the deadline passes."""
     seen = {"state": "absent"}
 
     def failed(why: str) -> ServiceError:
@@ -160,8 +164,6 @@ def wait_one(cfg: Config, service: str, deadline: float) -> None:
         seen["state"] = state = health(cfg, service)
         if state in ("absent", "exited", "dead", "unhealthy"):
             raise failed(f"{service} is {state}, not healthy")
-        if state == "starting":  # Docker runs the check every few seconds; run the same check now
-            return docker_api.health_check_passes(container_name(cfg, service))
         return state == "healthy"
 
     poll.until(healthy, f"{service} to become healthy", deadline - time.monotonic(), interval=0.25,
