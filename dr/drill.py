@@ -61,11 +61,15 @@ def _doubles(sb: Sandbox) -> list[str]:
     return problems
 
 
-def _restore(sb_cfg: Config, set_id: str, offsite: bool, db: bool):
-    """The set's files (and its portable dump when db) into the sandbox, verified by the restore itself."""
-    code, result = backup.run(sb_cfg, "restore", extra=("--snapshot-set", set_id), offsite=offsite, db=db)
-    if code != 0 or not result:
-        raise DrillFailed(f"the restore of set {set_id} failed (exit {code}); its reason is in the log above")
+def _restore(sb_cfg: Config, set_id: str, offsite: bool, db: bool, copy: bool = False):
+    """The set's files into the sandbox, with its portable dump (db) or its physical copy into the stopped
+    sandbox PostgreSQL's volume (copy), each verified by the restore itself."""
+    code, result = backup.run(sb_cfg, "restore", extra=("--snapshot-set", set_id), offsite=offsite, db=db,
+                              copy=copy)
+    if code != 0 or not result or (copy and result.copy is None):
+        what = "files and physical copy" if copy else "files and dump" if db else "files"
+        raise DrillFailed(f"the restore of set {set_id} ({what}) failed (exit {code}); its reason is in the log "
+                          "above")
     return result
 
 
@@ -89,11 +93,7 @@ def run(cfg: Config, wanted: str = "latest", offsite: bool = False) -> dict:
             # Before the database starts: the files into the sandbox's data root and the copy into its
             # PostgreSQL volume, side by side in one backup container (each part verified by the restore).
             t1 = time.monotonic()
-            code, result = backup.run(sb_cfg, "restore", extra=("--snapshot-set", wanted), offsite=offsite,
-                                      db=False, copy=True)
-            if code != 0 or not result or result.copy is None:
-                raise DrillFailed(f"the restore of set {wanted} (files and physical copy) failed (exit {code}); "
-                                  "its reason is in the log above")
+            result = _restore(sb_cfg, wanted, offsite, db=False, copy=True)
             restored.update(result=result, seconds=round(time.monotonic() - t1, 2))
 
         with throwaway(cfg, before_start=put_files_and_copy if physical else None) as sb:
@@ -106,7 +106,7 @@ def run(cfg: Config, wanted: str = "latest", offsite: bool = False) -> dict:
                 documents = sum(dr_restore.verify(sb.cfg, m, lambda colls: dr_restore.read_through_ferretdb(
                     sb.cfg, colls)).values())
             else:
-                result = _restore(sb.cfg, wanted, offsite, True)
+                result = _restore(sb.cfg, wanted, offsite, db=True)
                 m = result.manifest
                 documents = result.db.documents
             phases["restore"] = round(time.monotonic() - t, 2)
