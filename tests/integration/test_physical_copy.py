@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import dataclasses
 import shutil
-from pathlib import Path
 
 import pytest
 from conftest import copy_repository, running_instance
@@ -109,16 +108,59 @@ def test_a_copy_that_fails_its_verification_puts_the_previous_database_back(live
     client.close()
 
 
+# Run in the backup image with the repository at /repo: flips one byte in the middle of every data blob of the
+# snapshot given as argv[1] (found through its tree and the repository's index), where the blob lies in its pack.
+FLIP_BLOBS = r"""
+import json, subprocess, sys
+def restic(*args):
+    return json.loads(subprocess.run(["restic", "--no-lock", *args], check=True, capture_output=True).stdout)
+def contents(tree):
+    for node in restic("cat", "blob", tree)["nodes"]:
+        if node["type"] == "dir":
+            yield from contents(node["subtree"])
+        elif node["type"] == "file":
+            yield from node.get("content") or []
+wanted = set(contents(restic("cat", "snapshot", sys.argv[1])["tree"]))
+index_ids = subprocess.run(["restic", "--no-lock", "list", "index"], check=True, capture_output=True,
+                           text=True).stdout.split()
+flipped = set()
+for index_id in index_ids:
+    for pack in restic("cat", "index", index_id)["packs"]:
+        for blob in pack["blobs"]:
+            if blob["id"] in wanted and blob["id"] not in flipped:
+                with open(f"/repo/data/{pack['id'][:2]}/{pack['id']}", "r+b") as f:
+                    f.seek(blob["offset"] + blob["length"] // 2)
+                    byte = f.read(1)[0]
+                    f.seek(-1, 1)
+                    f.write(bytes([byte ^ 0xFF]))
+                flipped.add(blob["id"])
+assert wanted and flipped == wanted, (len(wanted), len(flipped))
+print(len(flipped))
+"""
+
+
+def restic_in_backup_image(cfg, argv: list[str], label: str) -> str:
+    """stdout of argv run in the backup image with cfg's repository at /repo (rw) and its password."""
+    from common import secrets
+    from dr import containers
+
+    password = secrets.path(cfg.secrets_dir, secrets.RESTIC_PASSWORD)
+    code, out = containers.run_tool(
+        cfg, "backup", argv,
+        {cfg.backup.repository: {"bind": "/repo", "mode": "rw"},
+         str(password): {"bind": "/run/secrets/restic-password", "mode": "ro"}}, None, label,
+        environment={"RESTIC_REPOSITORY": "/repo", "RESTIC_PASSWORD_FILE": "/run/secrets/restic-password"})
+    assert code == 0, out
+    return out
+
+
 def test_a_damaged_copy_is_refused_and_the_database_is_not_changed(live, tmp_path):
     cfg, _, second = live
     damaged = copy_repository(cfg, tmp_path / "damaged")
-    # One byte flipped in every pack over 2 MB: the copies' (and the dump's and build artifacts'); the
-    # manifests, trees and the few hundred KB of files are in small packs and stay readable.
-    packs = [p for p in (Path(damaged.backup.repository) / "data").rglob("*") if p.is_file()]
-    for pack in (p for p in packs if p.stat().st_size > 2 << 20):
-        data = bytearray(pack.read_bytes())
-        data[len(data) // 2] ^= 0xFF
-        pack.write_bytes(bytes(data))
+    # One byte flipped in every blob of the second set's copy (and nothing else: its manifest, trees and the
+    # other parts stay readable), whichever packs restic put them in.
+    flipped = restic_in_backup_image(damaged, ["python3", "-c", FLIP_BLOBS, second.snapshots["pg"]], "flip-blobs")
+    assert int(flipped) > 0
     before = live_counts(cfg)
     with pytest.raises(restore.DbRestoreFailed, match="could not be put in place.*not changed"):
         restore.restore(damaged, second.set_id, files=False, force=True)
@@ -170,9 +212,6 @@ def test_a_copy_of_another_major_version_is_refused_pointing_to_the_dump(live, t
     """The set's manifest says PostgreSQL 16 (as a set taken before a major upgrade would)."""
     import logging
 
-    from common import secrets
-    from dr import containers
-
     cfg, _, second = live
     other = copy_repository(cfg, tmp_path / "pg16")
     code, rows = backup.run(other, "list")
@@ -182,13 +221,7 @@ def test_a_copy_of_another_major_version_is_refused_pointing_to_the_dump(live, t
     script = (f"restic dump --quiet {manifest_id} /manifest.json | python3 -c \"{edit}\" > /tmp/m.json && "
               f"restic forget --quiet {manifest_id} && restic backup --quiet --host h --tag set:{second.set_id} "
               "--tag kind:manifest --tag parts:files+pg --stdin --stdin-filename manifest.json < /tmp/m.json")
-    password = secrets.path(cfg.secrets_dir, secrets.RESTIC_PASSWORD)
-    code, out = containers.run_tool(
-        other, "backup", ["bash", "-o", "pipefail", "-c", script],
-        {other.backup.repository: {"bind": "/repo", "mode": "rw"},
-         str(password): {"bind": "/run/secrets/restic-password", "mode": "ro"}}, None, "edit-manifest",
-        environment={"RESTIC_REPOSITORY": "/repo", "RESTIC_PASSWORD_FILE": "/run/secrets/restic-password"})
-    assert code == 0, out
+    restic_in_backup_image(other, ["bash", "-o", "pipefail", "-c", script], "edit-manifest")
     before = live_counts(cfg)
     caplog.set_level(logging.INFO, logger="aggregator-dr")
     with pytest.raises(restore.DbRestoreFailed, match="the set's physical copy is of PostgreSQL 16, this host "
