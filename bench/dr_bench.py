@@ -199,12 +199,14 @@ def main():
                         "once, alternating; reports both series and the ratio of their medians")
     p.add_argument("--keep", action="store_true",
                    help="keep the scratch folder (data root, database volume, repository) for a later --reuse")
+    p.add_argument("--drill-series", type=int, default=0, metavar="N",
+                   help="with --reuse: only N drills of the latest set, each beside the plain restore (medians)")
     args = p.parse_args()
-    if args.only_restores and not args.reuse:
-        p.error("--only-restores needs --reuse")
+    if (args.only_restores or args.drill_series) and not args.reuse:
+        p.error("--only-restores and --drill-series need --reuse")
     log.setup()
     work = args.reuse or Path(tempfile.mkdtemp(prefix="aggr-drbench-", dir=args.work))
-    if args.reuse and not args.only_restores:
+    if args.reuse and not (args.only_restores or args.drill_series):
         shutil.rmtree(work / "a" / "repo", ignore_errors=True)
         shutil.rmtree(work / "plain-repo", ignore_errors=True)
     r: dict = {"set": args.set}
@@ -226,6 +228,10 @@ def main():
                 results, r["pipeline_seconds"] = timed(pipeline.run, cfg)
                 assert all(x.exit_code == 0 for x in results), results
                 note(pipeline_seconds=r["pipeline_seconds"], raw_mb=r["raw_mb"])
+            if args.drill_series:
+                drill_series(cfg, work, r, args.drill_series)
+                print(json.dumps(r, indent=2))
+                return
             if args.no_change_series:
                 no_change_series(cfg, work, r, args.no_change_series)
                 print(json.dumps(r, indent=2))
@@ -338,6 +344,42 @@ def no_change_series(cfg, work: Path, r: dict, n: int) -> None:
                              "paused_max": max(paused)}
 
 
+def plain_restore(cfg, work: Path, row) -> dict:
+    """restic restore of the set's files, then restic dump | tar x of its copy, into empty folders (seconds)."""
+    script = (f"export RESTIC_REPOSITORY={REPO}; "
+              + TIME.format(cmd=f"restic restore -q {row.snapshots['files']} --target /work/plain-restore >&2",
+                            name="files") + "; mkdir /work/plain-pg; "
+              + TIME.format(cmd=f"restic dump -q {row.snapshots['pg']} /{pgcopy.COPY_NAME} | tar x -C /work/plain-pg",
+                            name="pg"))
+    try:
+        got = seconds_lines(plain_restic(cfg, work, script, "plain-restore", repo=True))
+    finally:
+        shutil.rmtree(work / "plain-restore", ignore_errors=True)
+        shutil.rmtree(work / "plain-pg", ignore_errors=True)
+    return {**got, "total": round(got["files"] + got["pg"], 1)}
+
+
+def drill_series(cfg, work: Path, r: dict, n: int) -> None:
+    """The drill's ratio as medians: n times a drill of the latest set and the plain restore of the same set,
+    alternating so that any drift of the machine touches both."""
+    import statistics
+
+    latest = next(row for row in ok(backup.run(cfg, "list"), "snapshots") if row.complete)
+    ours, plain, phases = [], [], []
+    for i in range(n):
+        report = drill.run(cfg)
+        if report["verdict"] != "pass":
+            raise SystemExit(f"drill failed: {report['problems']}")
+        ours.append(report["restore_seconds"])
+        phases.append(report["phases"])
+        plain.append(plain_restore(cfg, work, latest)["total"])
+        note(drill=i, ours=ours[-1], phases=phases[-1], plain_restore=plain[-1])
+    r["drill_series"] = {"set": latest.set_id, "restore_seconds": ours, "phases": phases,
+                         "plain_restore_seconds": plain, "ours_median": statistics.median(ours),
+                         "plain_median": statistics.median(plain),
+                         "median_ratio": round(statistics.median(ours) / statistics.median(plain), 2)}
+
+
 def restores(cfg, work: Path, r: dict) -> None:
     """The drill of the latest set; the database restore of its copy on the live instance; the plain
     restore of the same set (restic restore of the files, restic dump | tar x of the copy); the portable dump
@@ -363,17 +405,7 @@ def restores(cfg, work: Path, r: dict) -> None:
     plain_restic(cfg, work, "rm -rf /pgvolume/replaced-*", "pg-aside",
                  {services.pg_volume_name(cfg): {"bind": "/pgvolume", "mode": "rw"}})
 
-    script = (f"export RESTIC_REPOSITORY={REPO}; "
-              + TIME.format(cmd=f"restic restore -q {latest.snapshots['files']} --target /work/plain-restore >&2",
-                            name="files") + "; mkdir /work/plain-pg; "
-              + TIME.format(cmd=f"restic dump -q {latest.snapshots['pg']} /{pgcopy.COPY_NAME} | tar x -C /work/plain-pg",
-                            name="pg"))
-    try:
-        got = seconds_lines(plain_restic(cfg, work, script, "plain-restore", repo=True))
-    finally:
-        shutil.rmtree(work / "plain-restore", ignore_errors=True)
-        shutil.rmtree(work / "plain-pg", ignore_errors=True)
-    r["plain_restore"] = {**got, "total": round(got["files"] + got["pg"], 1)}
+    r["plain_restore"] = plain_restore(cfg, work, latest)
     note(plain_restore=r["plain_restore"])
 
     if with_dump is None:

@@ -144,5 +144,5 @@ def wait_ready(host: str, port: int, role: str, password: str, database: str, ti
 
     start = time.monotonic()
     poll.until(accepts, f"the database {database} at {host}:{port} to accept the role {role}", timeout_s,
-               retry=(pymongo.errors.PyMongoError, OSError))
+               interval=0.1, max_interval=0.5, retry=(pymongo.errors.PyMongoError, OSError))
     return time.monotonic() - start

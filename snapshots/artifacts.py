@@ -4,7 +4,10 @@ kept in the repository so that a rebuild works when the Go module proxy is out o
 The artifact folder (`<cache_dir>/go`: `<name>-<version>/<name>` plus `<name>.json` with its version, module
 checksum, Go version and sha256) is stored as its own restic snapshot tagged `kind:artifacts` and
 `artifacts:<fingerprint>`, where the fingerprint is a sha256 over the binaries' names and sha256s; a new
-snapshot is made only when that changes. These snapshots belong to no set, so `forget` never removes them.
+snapshot is made only when that changes. This host remembers the snapshot it stored or found (in the restic
+cache folder) and, for a local repository whose snapshot file is still there, does not list the snapshots
+again: each restic run costs the repository's key derivation. These snapshots belong to no set, so `forget`
+never removes them.
 Restoring checks every binary against the sha256 recorded beside it before it is put in place; `check` reads
 the newest artifacts snapshot back in full the same way (it is small), since restic's own check reads only a
 share of the packs, if any.
@@ -19,13 +22,14 @@ import shutil
 import tarfile
 from pathlib import Path
 
-from common import log
+from common import atomic, log
 from common.digest import sha256_file
 from snapshots import manifest
 from snapshots.restic import Restic, ResticError
 
 _log = log.get("artifacts")
 KIND = "artifacts"
+KNOWN_NAME = ".aggregator-dr-artifacts.json"  # in the restic cache folder: the snapshot last stored or found
 
 
 def inventory(folder: Path) -> dict[str, str]:
@@ -57,11 +61,43 @@ def save(restic: Restic, folder: Path, host: str) -> dict:
             raise ResticError(f"artifact {folder / rel} does not match the sha256 recorded beside it; "
                               "rebuild it (`invoke build`) before it is kept in the repository")
     fp = fingerprint(items)
+    known = _known(restic, fp)
+    if known:  # stored before, and still there: no listing (each restic run costs 0.6 s of key derivation)
+        return {"saved": False, "fingerprint": fp, "snapshot": known[:8], "artifacts": sorted(items)}
     latest = _latest(restic)
     if latest and f"artifacts:{fp}" in (latest.get("tags") or []):
+        _remember(restic, fp, latest["id"])
         return {"saved": False, "fingerprint": fp, "snapshot": latest["short_id"], "artifacts": sorted(items)}
     summary = restic.backup("--host", host, "--tag", f"kind:{KIND}", "--tag", f"artifacts:{fp}", str(folder))
+    _remember(restic, fp, summary["snapshot_id"])
     return {"saved": True, "fingerprint": fp, "snapshot": summary["snapshot_id"][:8], "artifacts": sorted(items)}
+
+
+def _known_file(restic: Restic) -> Path | None:
+    return Path(restic.cache_dir) / KNOWN_NAME if restic.cache_dir else None
+
+
+def _known(restic: Restic, fp: str) -> str | None:
+    """The full id of the artifacts snapshot with fingerprint fp that this host stored or found in this
+    repository, when the repository still holds it (a local repository: its snapshot file is there);
+    otherwise None, and the repository is asked."""
+    path = _known_file(restic)
+    try:
+        known = json.loads(path.read_text()) if path else {}
+    except (OSError, ValueError):
+        return None
+    if not isinstance(known, dict) or known.get("repository") != restic.repository or known.get("fingerprint") != fp:
+        return None
+    snapshot = str(known.get("snapshot", ""))
+    return snapshot if restic.has_snapshot(snapshot) else None
+
+
+def _remember(restic: Restic, fp: str, snapshot_id: str) -> None:
+    path = _known_file(restic)
+    if path is not None and restic.local_folder() is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic.write_bytes(path, json.dumps({"repository": restic.repository, "fingerprint": fp,
+                                             "snapshot": snapshot_id}).encode())
 
 
 def restore(restic: Restic, folder: Path) -> dict:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -77,7 +78,8 @@ def _clear_stale(args, cfg) -> None:
                 raise
 
 
-def _save_artifacts(restic: Restic, host: str) -> dict:
+def _save_artifacts(restic: Restic, host: str, after: threading.Event) -> dict:
+    after.wait()
     try:
         return artifacts.save(restic, ARTIFACTS, host)
     except ResticError as exc:
@@ -114,10 +116,12 @@ def _act(args, cfg) -> object:
     if args.action == "take":
         if args.offsite:
             raise ConfigError("sets are taken into the primary repository; `copy` puts them off-site")
-        # The build artifacts beside the set (they belong to none; a failure there never spoils the set).
+        # The build artifacts beside the set, once the pipeline's pause is over (they belong to no set; a
+        # failure there never spoils the set).
+        unlocked = threading.Event()
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="artifacts") as beside:
-            saving = beside.submit(_save_artifacts, restic, args.host) if ARTIFACTS.is_dir() else None
-            result = sets.take(cfg, restic, DataRoot(cfg.data_root), args.host)
+            saving = beside.submit(_save_artifacts, restic, args.host, unlocked) if ARTIFACTS.is_dir() else None
+            result = sets.take(cfg, restic, DataRoot(cfg.data_root), args.host, unlocked)
             if saving is not None:
                 result["artifacts"] = saving.result()
         return result
@@ -150,12 +154,13 @@ def _restore(args, cfg, restic: Restic) -> dict:
                 return pgsql.for_config(cfg).counts(cfg.db.database, collections)
         target = None if args.no_files else Path(cfg.data_root)
         database = None if client is None else client[cfg.db.database]
+        picked = restore.pick(restic, args.snapshot_set)  # once for both parts: each restic run costs 0.6 s
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="pg-restore") as beside:
             # --with-copy: the physical copy into PostgreSQL's volume, side by side with the files
-            copying = (beside.submit(restore.restore_copy, restic, args.snapshot_set, PG_VOLUME, args.force)
+            copying = (beside.submit(restore.restore_copy, restic, args.snapshot_set, PG_VOLUME, args.force, picked)
                        if args.with_copy else None)
             result = restore.restore(restic, args.snapshot_set, target, database, args.force,
-                                     cfg.backup.lock_timeout, counter)
+                                     cfg.backup.lock_timeout, counter, picked)
             if copying is not None:
                 result["copy"] = copying.result()
         if client is not None and cfg.db.postgres_host:

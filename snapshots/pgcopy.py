@@ -37,7 +37,7 @@ from typing import BinaryIO
 
 from common import atomic, log, runner
 from common.errors import CommandError, DrError
-from snapshots import pgsql
+from snapshots import gate, pgsql
 
 _log = log.get("pgcopy")
 
@@ -249,11 +249,18 @@ def main(argv: list[str] | None = None) -> int:
     c.add_argument("--password-file", required=True)
     c.add_argument("--label", default="aggregator-dr")
     c.add_argument("--info-file", required=True, help="write {bytes} of the stream here (JSON)")
+    c.add_argument("--wait-for", type=Path, help="start pg_basebackup only once this file exists (snapshots/gate.py)")
+    c.add_argument("--stop-file", type=Path, help="with --wait-for: exit 1 with no stream when this one appears")
     args = p.parse_args(argv)
     log.setup()
     if sys.stdout.isatty():
         print("error: the copy is a binary stream: send stdout to a file or to restic", file=sys.stderr)
         return 2
+    if (args.wait_for is None) != (args.stop_file is None):
+        p.error("--wait-for and --stop-file go together")
+    if args.wait_for is not None and not gate.wait(args.wait_for, args.stop_file, os.getppid()):
+        print("error: the set stopped before its copy started: nothing was copied", file=sys.stderr)
+        return 1
     try:
         info = copy(args.host, args.port, args.user, args.password_file, args.label, sys.stdout.buffer)
     except CopyError as exc:

@@ -14,6 +14,7 @@ import json
 import os
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 from common import log, runner
 from common.errors import CommandError, DrError
@@ -85,11 +86,39 @@ class Restic:
         except CommandError as exc:
             raise self._explain(exc) from None
 
+    def local_folder(self) -> Path | None:
+        """The folder of a local repository (an absolute path, or local:<path>); None for other backends."""
+        path = self.repository[len("local:"):] if self.repository.startswith("local:") else self.repository
+        return Path(path) if os.path.isabs(path) else None
+
+    def no_lock_files(self) -> bool:
+        """True when a local repository's locks/ folder is there and empty: no lock, so none is stale, and
+        no restic run (each one costs the repository's key derivation, about 0.6 s of CPU) is needed to
+        know it. False when it cannot be told from here: restic is asked."""
+        folder = self.local_folder()
+        if folder is None or not (folder / "config").is_file():
+            return False
+        try:
+            with os.scandir(folder / "locks") as entries:
+                return next(entries, None) is None
+        except OSError:
+            return False
+
+    def has_snapshot(self, snapshot_id: str) -> bool | None:
+        """Whether a local repository holds the snapshot (its full id): its file is there. None for other
+        backends, where only restic can tell."""
+        folder = self.local_folder()
+        if folder is None or len(snapshot_id) != 64 or not all(c in "0123456789abcdef" for c in snapshot_id):
+            return None
+        return (folder / "snapshots" / snapshot_id).is_file()
+
     def clear_stale_locks(self, ours: str) -> list[str]:
         """Remove the restic locks a killed run of ours left behind. Call it only while holding our own
         host-wide repository lock (snapshots.cli does): then no run of ours is active, so every lock whose
         host name is `ours` (the backup containers' fixed host name) is stale. A lock from anywhere else
         (an operator's restic) is left alone, and only restic's own stale-lock rule applies to it."""
+        if self.no_lock_files():
+            return []
         ids = self.run("--no-lock", "list", "locks", capture=True, quiet=True).split()
         if not ids:
             return []

@@ -50,6 +50,12 @@ def resolve(restic: Restic, wanted: str = "latest") -> tuple[str, dict]:
     return wanted, groups[wanted]
 
 
+def pick(restic: Restic, wanted: str = "latest") -> tuple[str, dict, dict]:
+    """(set id, parts, manifest) of the named set, or of the newest complete one for "latest"."""
+    set_id, parts = resolve(restic, wanted)
+    return set_id, parts, sets.read_manifest(restic, parts["manifest"]["id"])
+
+
 def occupied(target: Path) -> dict[str, int]:
     """Files per top-level entry of target (lock files and our own restore folders aside)."""
     found: dict[str, int] = {}
@@ -146,12 +152,13 @@ def restore_db(restic: Restic, parts: dict, expected: dict, db, force: bool, cou
             "seconds": round(time.monotonic() - t0, 2)}
 
 
-def restore_copy(restic: Restic, wanted: str, volume: Path, force: bool) -> dict:
+def restore_copy(restic: Restic, wanted: str, volume: Path, force: bool,
+                 picked: tuple[str, dict, dict] | None = None) -> dict:
     """The set's physical copy into PostgreSQL's volume (PostgreSQL stopped): unpacked beside the data
     directory, checked (major version, pg_verifybackup; an older set's sha256), then put in its place; the
-    previous data directory is kept aside. PostgreSQL's start and the counts are checked by the caller (on the host)."""
-    set_id, parts = resolve(restic, wanted)
-    expected = sets.read_manifest(restic, parts["manifest"]["id"])
+    previous data directory is kept aside. PostgreSQL's start and the counts are checked by the caller (on the host).
+    picked: what pick() returned for wanted, when the caller has it already."""
+    set_id, parts, expected = picked or pick(restic, wanted)
     physical = expected.get("physical")
     if not physical or "pg" not in parts:
         raise RestoreError(f"set {set_id} has no physical copy of the database (it was taken by an earlier "
@@ -176,10 +183,10 @@ def restore_copy(restic: Restic, wanted: str, volume: Path, force: bool) -> dict
 
 
 def restore(restic: Restic, wanted: str, target: Path | None, db, force: bool, lock_timeout: float,
-            counter=None) -> dict:
-    """Restore the set's files into target (None: skip) and its dump into db (None: skip); verified."""
-    set_id, parts = resolve(restic, wanted)
-    expected = sets.read_manifest(restic, parts["manifest"]["id"])
+            counter=None, picked: tuple[str, dict, dict] | None = None) -> dict:
+    """Restore the set's files into target (None: skip) and its dump into db (None: skip); verified.
+    picked: what pick() returned for wanted, when the caller has it already."""
+    set_id, parts, expected = picked or pick(restic, wanted)
     result = {"set": set_id, "set_started": expected["started"], "manifest": expected}
     if target is not None:
         result["files"] = restore_files(restic, set_id, parts, expected, target, force, lock_timeout)

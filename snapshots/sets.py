@@ -2,15 +2,18 @@
 portable dump (when due), one manifest, all tagged `set:<id>`; the id is the UTC time the set started
 (YYYYMMDDTHHMMSSZ).
 
-Taking a set: hold the data root's exclusive lock (no stage can move a report meanwhile), finish any
-transaction a dead process left, compute the directories' manifest, back up the files, release the lock.
-The database parts start once the lock is held, in a thread beside the files snapshot, and go on after the
-lock is released: the physical copy streamed into restic (`--stdin-from-command`, snapshots/pgcopy.py: no
-file on disk; a failing copy fails the set), then, when `backup.portable_dump` says so, the portable dump
-(snapshots/dbdump.py) the same way; then the manifest is stored. As they start after the lock is taken,
-every report the set holds in archive/ has its documents in them (a report moves to archive/ only after its
-documents are written, and none moves while the lock is held). With `backup.dump_under_lock` they are taken
-under the lock, after the files (the pipeline then waits for them).
+Taking a set: pick its id, start the copy's restic (it opens the repository, then waits at a gate:
+snapshots/gate.py), hold the data root's exclusive lock (no stage can move a report meanwhile), finish any
+transaction a dead process left, compute the directories' manifest (reading only the files changed since
+the last set), back up the files, release the lock. The database parts start once the lock is held: beside
+the files snapshot when few files changed (backup.beside_files_mb), else after it, and go on after the lock
+is released: the physical copy (its gate opened: pg_basebackup streamed into restic,
+`--stdin-from-command`, snapshots/pgcopy.py: no file on disk; a failing copy fails the set), then, when
+`backup.portable_dump` says so, the portable dump (snapshots/dbdump.py) the same way; then the manifest is
+stored (its restic started when the lock was released, waiting at a gate of its own). As the database parts
+start after the lock is taken, every report the set holds in archive/ has its documents in them (a report
+moves to archive/ only after its documents are written, and none moves while the lock is held). With
+`backup.dump_under_lock` they are taken under the lock, after the files (the pipeline then waits for them).
 
 The copy is taken while the importer may write: the manifest records the exact counts per collection just
 before and just after it (PostgreSQL's, snapshots/pgsql.py), and a restored copy must hold counts between the
@@ -24,16 +27,20 @@ point is listed as incomplete and never mistaken for a good one.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
+import re
 import socket
 import tempfile
+import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 from common import __version__, atomic, log
 from common import db as dbconn
 from common.errors import DrError
+from snapshots import gate as gate_
 from snapshots import manifest, pgcopy, pgsql
 from snapshots.restic import Restic, ResticError
 from stages import journal, lock
@@ -48,6 +55,7 @@ DUMP_NAME = "database.dbdump"
 DAY = dt.timedelta(hours=24) - dt.timedelta(minutes=10)  # daily: a job at the same time each day qualifies
 MANIFEST_NAME = "manifest.json"
 DIGESTS_NAME = ".aggregator-dr-digests.json"  # manifest.Digests, in the restic cache folder
+MANIFEST_CACHE = ".aggregator-dr-manifests"  # listed_manifest, in the restic cache folder
 
 
 def new_id(now: dt.datetime | None = None) -> str:
@@ -57,7 +65,8 @@ def new_id(now: dt.datetime | None = None) -> str:
 def unique_id(last_file: Path) -> tuple[str, dt.datetime]:
     """A set id later than the last one taken here (ids have one-second resolution: two sets started in the
     same second, or a set after one killed that second, would share one). Waits for the next second when
-    needed; the caller holds the exclusive lock, so no other set picks an id meanwhile."""
+    needed; the caller holds the lock of our restic runs (snapshots/repolock.py), so no other set picks an
+    id meanwhile."""
     try:
         last = last_file.read_text().strip()
     except FileNotFoundError:
@@ -136,18 +145,26 @@ def ferretdb_version(cfg) -> str:
     return str(info.get("ferretdbVersion") or f"unknown (MongoDB-compatible {info.get('version')})")
 
 
-def _physical(cfg, restic: Restic, host: str, set_id: str, info_file: Path) -> tuple[dict, dict]:
-    """The physical copy streamed into restic; (restic's summary, the manifest's `physical` part)."""
+def _arm_copy(cfg, restic: Restic, host: str, set_id: str, info_file: Path, gate: gate_.Gate) -> dict:
+    """restic backup of the physical copy: restic opens the repository and starts `pgcopy copy`, which waits
+    at the gate; pg_basebackup starts when _physical opens it. restic's summary."""
+    db = cfg.db
+    return restic.backup(
+        "--host", host, *_tags(set_id, "pg"), "--stdin-filename", pgcopy.COPY_NAME, "--stdin-from-command",
+        "--", "python3", "-m", "snapshots.pgcopy", "copy", "--host", db.postgres_host, "--port",
+        str(db.postgres_port), "--user", dbconn.role_of(db), "--password-file", _password_file(cfg),
+        "--label", f"aggregator-dr set {set_id}", "--info-file", str(info_file), *gate.wait_args())
+
+
+def _physical(cfg, armed: Future, gate: gate_.Gate, info_file: Path) -> tuple[dict, dict]:
+    """The armed copy released and streamed into restic, with the versions and the counts around it;
+    (restic's summary, the manifest's `physical` part)."""
     psql = pgsql.for_config(cfg)
     version_num = psql.server_version_num()
     ferretdb = ferretdb_version(cfg)
     before = psql.counts(cfg.db.database)
-    db = cfg.db
-    snap = restic.backup(
-        "--host", host, *_tags(set_id, "pg"), "--stdin-filename", pgcopy.COPY_NAME, "--stdin-from-command",
-        "--", "python3", "-m", "snapshots.pgcopy", "copy", "--host", db.postgres_host, "--port",
-        str(db.postgres_port), "--user", dbconn.role_of(db), "--password-file", _password_file(cfg),
-        "--label", f"aggregator-dr set {set_id}", "--info-file", str(info_file))
+    gate.open(b"go\n")
+    snap = armed.result()
     after = psql.counts(cfg.db.database, list(before))
     stream = json.loads(info_file.read_text())
     return snap, {"bytes": stream["bytes"], "postgres_version_num": version_num,
@@ -155,74 +172,162 @@ def _physical(cfg, restic: Restic, host: str, set_id: str, info_file: Path) -> t
                   "database": cfg.db.database, "collections": after, "collections_at_start": before}
 
 
-def take(cfg, restic: Restic, dr: DataRoot, host: str | None = None) -> dict:
+def _dump_due(cfg, restic: Restic) -> bool:
+    last = last_dump_set(restic) if cfg.backup.portable_dump == "daily" else None  # a listing: 0.6 s
+    return dump_due(cfg.backup.portable_dump, last, dt.datetime.now(dt.timezone.utc))
+
+
+class _Set:
+    """One set being taken: its parts, the threads beside it and their gates. Each restic run costs the
+    repository's key derivation (about 0.6 s of CPU on this machine kind): the copy's restic starts before
+    the set waits for the pipeline's lock and waits at its gate, so pg_basebackup starts the moment the lock
+    is held; the runs the set does not wait for (whether the dump is due, the manifest's snapshot) start once
+    the lock is released, so the pipeline's pause does not share the cores with them."""
+
+    def __init__(self, cfg, restic: Restic, host: str, tmp: Path, beside: ThreadPoolExecutor):
+        self.cfg, self.restic, self.host, self.beside = cfg, restic, host, beside
+        self.counts_file, self.info_file = tmp / "counts.json", tmp / "copy.json"
+        self.gate = gate_.Gate(tmp / MANIFEST_NAME, tmp / "manifest.stop")
+        self.copy_gate = gate_.Gate(tmp / "copy.go", tmp / "copy.stop")
+        self.armed: Future | None = None
+        self.snaps: dict[str, dict] = {}
+        self.due: Future = Future()  # whether the portable dump is due, once _decide_due has run
+        self.storing: Future | None = None
+        self.set_id = ""
+        self.beside_started = False
+
+    def _decide_due(self) -> None:
+        if self.due.set_running_or_notify_cancel():
+            try:
+                self.due.set_result(_dump_due(self.cfg, self.restic))
+            except BaseException as exc:
+                self.due.set_exception(exc)
+
+    def arm_copy(self) -> None:
+        self.armed = self.beside.submit(_arm_copy, self.cfg, self.restic, self.host, self.set_id, self.info_file,
+                                        self.copy_gate)
+
+    def start_beside(self) -> None:
+        """The runs the set does not wait for, beside the copy: whether the dump is due, then the manifest's
+        restic (it waits at its gate until the manifest is written)."""
+        if not self.beside_started:
+            self.beside_started = True
+            self.beside.submit(self._decide_due)
+            self.storing = self.beside.submit(self._store_manifest)
+
+    def _store_manifest(self) -> None:
+        parts = [k for k in DATA_KINDS if k != "db" or self.due.result()]
+        self.restic.run("backup", "--quiet", "--host", self.host, *_tags(self.set_id, "manifest"), "--tag",
+                        "parts:" + "+".join(parts), "--stdin-filename", MANIFEST_NAME, "--stdin-from-command", "--",
+                        *self.gate.argv(), on_stdout=lambda line: None)  # its progress while it waits says nothing
+
+    def database_parts(self) -> dict:
+        """The physical copy, then the portable dump when due; the manifest's `physical` part."""
+        self.snaps["pg"], physical = _physical(self.cfg, self.armed, self.copy_gate, self.info_file)
+        if self.due.result():
+            self.snaps["db"] = _dump(self.cfg, self.restic, self.host, self.set_id, self.counts_file)
+        return physical
+
+    def database(self, physical: dict) -> dict:
+        """The manifest's `database` part: the dump's exact counts, or the copy's when there is no dump."""
+        if self.due.result():
+            return json.loads(self.counts_file.read_text())
+        return {"database": physical["database"], "collections": physical["collections"]}
+
+    def store(self, body: dict) -> None:
+        """Hand the manifest to its waiting restic; the set is complete when that returns."""
+        self.gate.open((json.dumps(body, indent=2, sort_keys=True) + "\n").encode())
+        self.storing.result()
+
+    def stop(self) -> None:
+        """The set failed: the restic runs waiting at a gate store nothing, nothing waits for the dump's
+        decision."""
+        self.gate.stop()
+        self.copy_gate.stop()
+        self.due.cancel()
+        for what, future in (("manifest", self.storing), ("copy", self.armed)):
+            if future is None:
+                continue
+            try:
+                future.result()
+            except Exception as exc:  # noqa: BLE001 - the set's own error is the one that counts
+                _log.info("the %s was not stored: %s", what, str(exc).splitlines()[0] if str(exc) else
+                          type(exc).__name__)
+
+
+def take(cfg, restic: Restic, dr: DataRoot, host: str | None = None, unlocked: threading.Event | None = None) -> dict:
+    """Take a set (see the module's text); `unlocked` is set once the pipeline's lock is released (or the set
+    failed), for work that should not run during the pause."""
     host = host or socket.gethostname()
-    due = dump_due(cfg.backup.portable_dump, last_dump_set(restic) if cfg.backup.portable_dump == "daily" else None,
-                   dt.datetime.now(dt.timezone.utc))
-    with tempfile.TemporaryDirectory(prefix="set-") as tmp:
-        counts_file, info_file = Path(tmp) / "counts.json", Path(tmp) / "copy.json"
-        snaps: dict[str, dict] = {}
+    try:
+        with tempfile.TemporaryDirectory(prefix="set-") as tmp, \
+                ThreadPoolExecutor(max_workers=4, thread_name_prefix="set") as beside:
+            the_set = _Set(cfg, restic, host, Path(tmp), beside)
+            try:
+                body = _take(the_set, dr, unlocked)
+            except BaseException:
+                the_set.stop()
+                raise
+    finally:
+        if unlocked is not None:
+            unlocked.set()
+    _log.info("set %s complete (%s): paused the pipeline %.1fs", body["set"], ", ".join(body["parts"]),
+              body["paused_seconds"])
+    return body
 
-        def database_parts():
-            snaps["pg"], physical = _physical(cfg, restic, host, set_id, info_file)
-            if due:
-                snaps["db"] = _dump(cfg, restic, host, set_id, counts_file)
-            return physical
 
-        _log.info("new set: waiting for the exclusive lock on %s", dr.root)
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="set-database") as beside:
-            with lock.exclusive(dr, cfg.backup.lock_timeout) as lk:
-                set_id, started = unique_id(Path(cfg.cache_dir) / "restic" / ".aggregator-dr-last-set-id")
-                _log.info("set %s: locked", set_id)
-                paused_from = time.monotonic()
-                locked_at = _now()
-                recovered = journal.recover(dr, None)
-                digests = manifest.Digests(Path(cfg.cache_dir) / "restic" / DIGESTS_NAME)
-                directories = manifest.directories(dr.root, digests)
-                position = journal.position(dr)
-                # When the files changed little since the last set, the database parts start now, beside
-                # the files snapshot (a no-change set takes about as long as its copy); when much changed,
-                # after it, so that the snapshot the pipeline waits for has the cores to itself. Either way
-                # they start after the lock is taken: every report in archive/ got there after its documents
-                # were written, and nothing moves while the lock is held, so the copy holds the documents of
-                # every archived report the files hold.
-                beside_files = (not cfg.backup.dump_under_lock and cfg.backup.beside_files_mb > 0
-                                and digests.read_bytes <= cfg.backup.beside_files_mb << 20)
-                copying = beside.submit(database_parts) if beside_files else None
-                snaps["files"] = restic.backup("--host", host, *_tags(set_id, "files"),
+def _take(the_set: _Set, dr: DataRoot, unlocked: threading.Event | None) -> dict:
+    cfg, restic, host = the_set.cfg, the_set.restic, the_set.host
+    # The set's id is its start (snapshots.cli holds the lock of our restic runs: no other set picks one).
+    the_set.set_id, started = unique_id(Path(cfg.cache_dir) / "restic" / ".aggregator-dr-last-set-id")
+    set_id = the_set.set_id
+    the_set.arm_copy()
+    _log.info("set %s: waiting for the exclusive lock on %s", set_id, dr.root)
+    with lock.exclusive(dr, cfg.backup.lock_timeout) as lk:
+        _log.info("set %s: locked", set_id)
+        paused_from = time.monotonic()
+        locked_at = _now()
+        recovered = journal.recover(dr, None)
+        digests = manifest.Digests(Path(cfg.cache_dir) / "restic" / DIGESTS_NAME)
+        directories = manifest.directories(dr.root, digests)
+        position = journal.position(dr)
+        # When the files changed little since the last set, the database parts start now, beside the files
+        # snapshot (a no-change set takes about as long as its copy); when much changed, after it, so that
+        # the snapshot the pipeline waits for has the cores to itself. Either way they start after the lock
+        # is taken: every report in archive/ got there after its documents were written, and nothing moves
+        # while the lock is held, so the copy holds the documents of every archived report the files hold.
+        beside_files = (not cfg.backup.dump_under_lock and cfg.backup.beside_files_mb > 0
+                        and digests.read_bytes <= cfg.backup.beside_files_mb << 20)
+        copying = the_set.beside.submit(the_set.database_parts) if beside_files else None
+        the_set.snaps["files"] = restic.backup("--host", host, *_tags(set_id, "files"),
                                                *manifest.restic_excludes(dr.root), str(dr.root))
-                if cfg.backup.dump_under_lock:
-                    physical = database_parts()
-                paused = round(time.monotonic() - paused_from, 3)
-            digests.save()  # outside the lock
-            _log.info("set %s: %d files read for the manifest, the others unchanged since the last set", set_id,
-                      digests.read)
-            if copying is not None:
-                physical = copying.result()  # the pipeline goes on meanwhile
-            elif not cfg.backup.dump_under_lock:
-                physical = database_parts()  # after the files, outside the lock
-        if due:
-            database = json.loads(counts_file.read_text())
-        else:
-            database = {"database": physical["database"], "collections": physical["collections"]}
-        parts = [k for k in KINDS if k in snaps]
-        body = {
-            "format": manifest.FORMAT, "set": set_id, "host": host, "version": __version__,
-            "started": started.strftime("%Y-%m-%dT%H:%M:%SZ"), "locked": locked_at, "ended": _now(),
-            "paused_seconds": paused, "lock_waited_seconds": round(lk.waited, 3), "recovered": recovered,
-            "dump_under_lock": cfg.backup.dump_under_lock, "portable_dump": due,
-            "database_beside_files": copying is not None,
-            "journal_position": position, "directories": directories, "database": database,
-            "physical": physical, "parts": parts,
-            "snapshots": {k: v["snapshot_id"] for k, v in snaps.items()},
-            "added_bytes": {k: v.get("data_added", 0) for k, v in snaps.items()},
-        }
-        path = Path(tmp) / MANIFEST_NAME
-        path.write_text(json.dumps(body, indent=2, sort_keys=True) + "\n")
-        with open(path, "rb") as fh:
-            restic.run("backup", "--quiet", "--host", host, *_tags(set_id, "manifest"), "--tag",
-                       "parts:" + "+".join(parts), "--stdin", "--stdin-filename", MANIFEST_NAME, stdin=fh)
-    _log.info("set %s complete (%s): paused the pipeline %.1fs", set_id, ", ".join(parts), paused)
+        if cfg.backup.dump_under_lock:
+            the_set.start_beside()
+            physical = the_set.database_parts()
+        paused = round(time.monotonic() - paused_from, 3)
+    if unlocked is not None:
+        unlocked.set()
+    the_set.start_beside()  # (started already when the database parts ran under the lock)
+    digests.save()
+    _log.info("set %s: %d files read for the manifest, the others unchanged since the last set", set_id,
+              digests.read)
+    if copying is not None:
+        physical = copying.result()  # the pipeline goes on meanwhile
+    elif not cfg.backup.dump_under_lock:
+        physical = the_set.database_parts()  # after the files, outside the lock
+    snaps = the_set.snaps
+    body = {
+        "format": manifest.FORMAT, "set": set_id, "host": host, "version": __version__,
+        "started": started.strftime("%Y-%m-%dT%H:%M:%SZ"), "locked": locked_at, "ended": _now(),
+        "paused_seconds": paused, "lock_waited_seconds": round(lk.waited, 3), "recovered": recovered,
+        "dump_under_lock": cfg.backup.dump_under_lock, "portable_dump": the_set.due.result(),
+        "database_beside_files": copying is not None,
+        "journal_position": position, "directories": directories, "database": the_set.database(physical),
+        "physical": physical, "parts": [k for k in KINDS if k in snaps],
+        "snapshots": {k: v["snapshot_id"] for k, v in snaps.items()},
+        "added_bytes": {k: v.get("data_added", 0) for k, v in snaps.items()},
+    }
+    the_set.store(body)
     return body
 
 
@@ -248,19 +353,61 @@ def read_manifest(restic: Restic, snapshot_id: str) -> dict:
                                  quiet=True))
 
 
+def _manifest_cache(restic: Restic) -> Path | None:
+    """This repository's folder of cached manifests (one per repository location)."""
+    if not restic.cache_dir:
+        return None
+    return Path(restic.cache_dir) / MANIFEST_CACHE / hashlib.sha256(restic.repository.encode()).hexdigest()[:16]
+
+
+def listed_manifest(restic: Restic, snapshot_id: str, fresh: bool = False) -> dict:
+    """A manifest for the listing, from this host's cache when it was read before (unless fresh): a snapshot's
+    id is the hash of its content, so the manifest under an id never changes; each restic run costs the
+    repository's key derivation (0.6 s), and a listing would otherwise run one per set. Restores and checks
+    read the manifest from the repository itself (read_manifest)."""
+    cache = _manifest_cache(restic)
+    path = cache / f"{snapshot_id}.json" if cache and re.fullmatch(r"[0-9a-f]{64}", snapshot_id) else None
+    if path is not None and not fresh:
+        try:
+            return json.loads(path.read_text())
+        except (OSError, ValueError):
+            pass
+    m = read_manifest(restic, snapshot_id)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic.write_bytes(path, json.dumps(m).encode())
+    return m
+
+
+def _forget_cached(restic: Restic, keep: set[str]) -> None:
+    """Drop the cached manifests of snapshots the repository no longer lists (forgotten sets)."""
+    cache = _manifest_cache(restic)
+    if cache is None or not cache.is_dir():
+        return
+    for entry in cache.glob("*.json"):
+        if entry.stem not in keep:
+            entry.unlink(missing_ok=True)
+
+
 def listing(restic: Restic) -> list[dict]:
-    """Every set, newest first: id, time, complete, paused seconds, sizes."""
+    """Every set, newest first: id, time, complete, paused seconds, sizes. The manifests down to the newest
+    readable one are read from the repository (what a drill or a rebuild restores: its damage must show
+    here), the older ones from the cache when it has them."""
     rows = []
-    for sid, parts in sorted(grouped(restic).items(), reverse=True):
+    groups = grouped(restic)
+    _forget_cached(restic, {p["manifest"]["id"] for p in groups.values() if "manifest" in p})
+    fresh = True
+    for sid, parts in sorted(groups.items(), reverse=True):
         complete = is_complete(parts)
         row = {"set": sid, "time": min(p["time"] for p in parts.values())[:19], "complete": complete,
                "parts": sorted(parts), "snapshots": {k: v["short_id"] for k, v in parts.items()}}
         if complete:
             try:
-                m = read_manifest(restic, parts["manifest"]["id"])
+                m = listed_manifest(restic, parts["manifest"]["id"], fresh)
             except (ResticError, ValueError) as exc:
                 row.update(complete=False, problem=f"manifest unreadable: {exc}")
             else:
+                fresh = False
                 row.update(paused_seconds=m["paused_seconds"],
                            reports=sum(d["reports"] for d in m["directories"].values()),
                            bytes=sum(d["bytes"] for d in m["directories"].values()),

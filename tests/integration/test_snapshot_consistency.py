@@ -100,7 +100,7 @@ def _snapshot_cmd(cfg_file: Path) -> list[str]:
 
 # Moments to kill at, by what the backup container logs: our start-up (restic locks), waiting for the data
 # root's lock, the files backup, the physical copy and the dump streaming into restic, the manifest being stored.
-MOMENTS = ("list locks", "waiting for the exclusive lock", "$ restic backup --json --host",
+MOMENTS = ("waiting for the exclusive lock", ": locked", "$ restic backup --json --host",
            "--stdin-filename postgres.tar", "--stdin-filename database.dbdump", "--stdin-filename manifest.json")
 
 

@@ -37,3 +37,26 @@ def test_a_changed_or_missing_binary_or_none_at_all_is_a_problem(tmp_path):
     assert artifacts.problems(*read_back(tmp_path)) == ["ferretdb-v1.24.2/ferretdb is missing"]
     binary.with_suffix(".json").unlink()
     assert artifacts.problems(*read_back(tmp_path)) == ["it holds no artifact with its metadata"]
+
+
+def test_the_stored_snapshot_is_remembered_while_the_repository_still_holds_it(tmp_path):
+    """No restic runs here: a remembered snapshot is trusted only when its file is in the local repository,
+    for the same repository and fingerprint; anything else sends save() to restic's listing again."""
+    from snapshots.restic import Restic
+
+    repo = tmp_path / "repo"
+    (repo / "snapshots").mkdir(parents=True)
+    restic = Restic(str(repo), str(tmp_path / "password"), str(tmp_path / "cache"))
+    full = "ab" * 32
+    artifacts._remember(restic, "fp1", full)
+    assert artifacts._known(restic, "fp1") is None  # not in the repository (forgotten, or another copy)
+    (repo / "snapshots" / full).write_bytes(b"x")
+    assert artifacts._known(restic, "fp1") == full
+    assert artifacts._known(restic, "fp2") is None  # other binaries
+    other = Restic(str(tmp_path / "other"), restic.password_file, restic.cache_dir)
+    assert artifacts._known(other, "fp1") is None  # another repository
+    remote = Restic("rest:http://127.0.0.1:1/", restic.password_file, str(tmp_path / "cache2"))
+    artifacts._remember(remote, "fp1", full)
+    assert artifacts._known(remote, "fp1") is None  # only restic can tell: nothing remembered
+    (tmp_path / "cache" / artifacts.KNOWN_NAME).write_text("{not json")
+    assert artifacts._known(restic, "fp1") is None

@@ -174,6 +174,7 @@ class FakeRestic:
     def __init__(self, repository="/repo"):
         self.repository = repository
         self.password_file = "/run/secrets/restic-password"
+        self.cache_dir = None  # no manifest cache: every manifest is read through dump
         self.snapshots: list[dict] = []
         self.manifests: dict[str, dict] = {}
         self.peers: dict[str, "FakeRestic"] = {}

@@ -43,3 +43,21 @@ NOW = dt.datetime(2026, 11, 29, 12, 0, tzinfo=dt.timezone.utc)
 ])
 def test_which_sets_carry_the_portable_dump(policy, last, due):
     assert sets.dump_due(policy, last, NOW) is due
+
+
+def test_a_listed_manifest_comes_from_the_cache_once_read(tmp_path):
+    """No restic here: a cached manifest is returned without a restic run (there is no restic on the test
+    host, so any run would fail); manifests of snapshots no longer listed are dropped from the cache."""
+    from snapshots.restic import Restic
+
+    restic = Restic(str(tmp_path / "repo"), str(tmp_path / "password"), str(tmp_path / "cache"))
+    kept, gone = "ab" * 32, "cd" * 32
+    folder = sets._manifest_cache(restic)
+    folder.mkdir(parents=True)
+    (folder / f"{kept}.json").write_text('{"set": "20260101T000000Z"}')
+    (folder / f"{gone}.json").write_text('{"set": "20250101T000000Z"}')
+    assert sets.listed_manifest(restic, kept) == {"set": "20260101T000000Z"}
+    sets._forget_cached(restic, {kept})
+    assert sorted(p.name for p in folder.iterdir()) == [f"{kept}.json"]
+    other = Restic(str(tmp_path / "other"), restic.password_file, restic.cache_dir)
+    assert sets._manifest_cache(other) != folder  # one folder per repository
