@@ -10,8 +10,11 @@ roles and PostgreSQL's grants decide what it may do (dockerfiles/postgres/roles.
   backup    reads, and may stream a physical copy
 
 Each role's password is a file in the secrets directory (`db-<role>-password`). PLAIN sends the password
-as it is: until TLS is added, the database port is published on loopback only and PostgreSQL accepts these
-roles only from its own Docker networks (pg_hba `samenet`).
+as it is: without TLS (`db.tls`, the one-machine default) the database port is published on loopback only
+and PostgreSQL accepts these roles only from its own Docker networks (pg_hba `samenet`); with it, FerretDB
+listens for TLS only (its plaintext listener stays on the container's own loopback, for its health check),
+and every client verifies the server's certificate against the CA file ([db] ca_file, or the secrets
+directory's tls/ca.crt).
 
 What PostgreSQL refuses reaches pymongo as FerretDB's code 1 (InternalError) with PostgreSQL's message and
 SQLSTATE inside; `refusal` turns that into one clear sentence naming the role.
@@ -21,6 +24,7 @@ from __future__ import annotations
 
 import re
 import time
+from pathlib import Path
 
 import pymongo
 
@@ -30,6 +34,7 @@ from common.errors import ConfigError, DatabaseRefused
 
 MECHANISM = "PLAIN"
 AUTH_SOURCE = "$external"
+TLS_CA = "tls/ca.crt"  # in the secrets directory: the CA clients trust (dr/certs.py makes it)
 
 # PostgreSQL's SQLSTATE codes FerretDB passes on, and what they mean for the operator.
 _SQLSTATES = {
@@ -47,8 +52,21 @@ def password_name(role: str) -> str:
     return f"db-{role}-password"
 
 
+def ca_file_of(db_cfg, secrets_dir) -> str:
+    """The CA certificate clients trust for the database: [db] ca_file, or <secrets_dir>/tls/ca.crt (made by
+    `invoke certs`, dr/certs.py)."""
+    return db_cfg.ca_file or str(Path(secrets_dir) / TLS_CA)
+
+
 def client(host: str, port: int, role: str, password: str, timeout_s: float = 10.0,
-           **kwargs) -> pymongo.MongoClient:
+           tls_ca_file: str | None = None, **kwargs) -> pymongo.MongoClient:
+    """A client logged in as role; over TLS, verifying the server's certificate and name against
+    tls_ca_file, when that is given (PLAIN sends the password as it is: only over TLS off this host)."""
+    if tls_ca_file:
+        if not Path(tls_ca_file).is_file():
+            raise ConfigError(f"the database's CA certificate {tls_ca_file} is missing (db.tls is on): make the "
+                              "certificates with `invoke certs`, or set db.ca_file")
+        kwargs.update(tls=True, tlsCAFile=tls_ca_file)
     return pymongo.MongoClient(
         host=host,
         port=port,
@@ -76,6 +94,8 @@ def client_as(db_cfg, secrets_dir, role: str, host: str | None = None, port: int
     """A client logged in as role, its password read from the secrets directory; host and port default to
     the configuration's [db] host and port."""
     password = secrets.read(secrets_dir, password_name(role))
+    if db_cfg.tls:
+        kwargs.setdefault("tls_ca_file", ca_file_of(db_cfg, secrets_dir))
     return client(host or db_cfg.host, port or db_cfg.port, role, password, **kwargs)
 
 
@@ -124,13 +144,14 @@ def ping(c: pymongo.MongoClient, database: str) -> None:
     c[database].list_collection_names()
 
 
-def wait_ready(host: str, port: int, role: str, password: str, database: str, timeout_s: float = 60.0) -> float:
+def wait_ready(host: str, port: int, role: str, password: str, database: str, timeout_s: float = 60.0,
+               tls_ca_file: str | None = None) -> float:
     """Poll until the database accepts the role's credentials; returns the seconds waited. A refusal by
     PostgreSQL (wrong password, role not allowed) is raised at once as DatabaseRefused; anything else is
     retried until poll.WaitTimeout names the database and the last error."""
 
     def accepts() -> bool:
-        c = client(host, port, role, password, timeout_s=2.0)
+        c = client(host, port, role, password, timeout_s=2.0, tls_ca_file=tls_ca_file)
         try:
             ping(c, database)
             return True

@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Iterator
 
 from common import atomic, runner
+from common import db as dbconn
 from common.config import Config
 from common.errors import CommandError, CommandNotFound, ConfigError, DrError, SecretError
 from dr import services
@@ -77,7 +78,7 @@ def key_path(cfg: Config, name: str) -> Path:
 
 def db_files(cfg: Config) -> tuple[Path, Path, Path]:
     """The database's CA certificate, certificate and key: [db] ca_file, cert_file, key_file, or ours."""
-    return (Path(cfg.db.ca_file or cert_path(cfg, CA)), Path(cfg.db.cert_file or cert_path(cfg, "db")),
+    return (Path(dbconn.ca_file_of(cfg.db, cfg.secrets_dir)), Path(cfg.db.cert_file or cert_path(cfg, "db")),
             Path(cfg.db.key_file or key_path(cfg, "db")))
 
 

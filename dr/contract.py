@@ -14,6 +14,7 @@ container runs as root, because restic must read and restore every file with its
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from common import config as dr_config
@@ -33,7 +34,7 @@ SECRETS = "/run/secrets"
 DATA, CACHE, REPO, ARTIFACTS = "/data", "/cache", "/repo", "/artifacts"
 PG_VOLUME = "/pgvolume"  # PostgreSQL's volume, where pg-restore puts a set's physical copy
 BRIDGE_DB = "/run/bridge_db.json"
-DB_PORT = 27017  # the database's port inside the instance network
+DB_CA = "/run/tls/db-ca.crt"  # the CA a container verifies the database with (db.tls; public, 0644)
 
 # The network a stage's row asks for: the instance's (reaches <instance>-db and the sample collector), or none.
 INSTANCE, NONE = "instance", "none"
@@ -139,11 +140,22 @@ def _secret(cfg: Config, name: str) -> Secret:
     return Secret(str(secrets.path(cfg.secrets_dir, name)), f"{SECRETS}/{name}")
 
 
-def _db_values(cfg: Config, role: str) -> tuple[tuple[str, Any], ...]:
-    """The [db] keys of a container that logs in as role: the database's addresses inside the instance
-    network, and the role itself (the container's code never names one)."""
-    return (("db.role", role), ("db.host", services.container_name(cfg, "db")), ("db.port", DB_PORT),
-            ("db.postgres_host", services.container_name(cfg, "postgres")), ("db.postgres_port", pgsql.PG_PORT))
+def _db_access(cfg: Config, role: str) -> tuple[list[Secret], list[tuple[str, Any]]]:
+    """What a container that logs in as role gets: the role's password (and, with db.tls, the CA it verifies
+    the database with), and its [db] keys: the database's addresses inside the instance network, TLS, and
+    the role itself (the container's code never names one)."""
+    files = [_secret(cfg, dbconn.password_name(role))]
+    values: list[tuple[str, Any]] = [
+        ("db.role", role), ("db.host", services.container_name(cfg, "db")), ("db.port", services.db_port_inside(cfg)),
+        ("db.postgres_host", services.container_name(cfg, "postgres")), ("db.postgres_port", pgsql.PG_PORT),
+        ("db.tls", cfg.db.tls), ("db.ca_file", DB_CA if cfg.db.tls else "")]
+    if cfg.db.tls:
+        ca = dbconn.ca_file_of(cfg.db, cfg.secrets_dir)
+        if not Path(ca).is_file():
+            raise DrError(f"db.tls is on but the database's CA certificate {ca} is missing: `invoke certs` makes "
+                          "it (or set db.ca_file)")
+        files.append(Secret(ca, DB_CA))
+    return files, values
 
 
 def _network(cfg: Config) -> str:
@@ -168,8 +180,9 @@ def stage_spec(cfg: Config, stage: str) -> ContainerSpec:
         secret_files.append(Secret(cfg.pipeline.bridge_db, BRIDGE_DB))  # private: probes' bridges
         values.append(("pipeline.bridge_db", BRIDGE_DB))
     if row.db_role:
-        secret_files.append(_secret(cfg, dbconn.password_name(row.db_role)))
-        values += [("secrets_dir", SECRETS), *_db_values(cfg, row.db_role)]
+        db_secrets, db_values = _db_access(cfg, row.db_role)
+        secret_files += db_secrets
+        values += [("secrets_dir", SECRETS), *db_values]
     return ContainerSpec(
         label=stage, component=row.component,
         command=("python3", "-m", f"stages.{stage}", "--json", "--config", CONFIG_PATH),
@@ -211,8 +224,9 @@ def backup_spec(cfg: Config, action: str, host: str, offsite: bool = False, file
         mounts.append(Mount(str(go), ARTIFACTS, "rw", create=0o755))
     if wants_db:
         keys.append("db")
-        values += _db_values(cfg, row.db_role)
-        secret_files.append(_secret(cfg, dbconn.password_name(row.db_role)))
+        db_secrets, db_values = _db_access(cfg, row.db_role)
+        secret_files += db_secrets
+        values += db_values
         networks.append(_network(cfg))
     if uses_primary:
         repo = cfg.backup.repository

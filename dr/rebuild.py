@@ -17,7 +17,7 @@ from pathlib import Path
 from common import config, log, secrets
 from common.config import Config
 from common.errors import DrError
-from dr import backup, collector, host, images, pipeline, services
+from dr import backup, certs, collector, host, images, pipeline, services
 from dr import restore as dr_restore
 from dr.restore import Restored
 from stages.cli import StageResult
@@ -74,7 +74,7 @@ def rebuild(cfg: Config, refresh_base: bool = False, sample: bool = False) -> Re
         return f"{len(built)} images ({unchanged} unchanged)"
 
     _phase(report, "images", build)
-    _phase(report, "start", lambda: ", ".join(f"{k} {v}" for k, v in services.start(cfg).items()))
+    _phase(report, "start", lambda: start(cfg))
     _phase(report, "health", lambda: ", ".join(f"{k} healthy after {v}s"
                                                 for k, v in services.wait_healthy(cfg).items()))
     _phase(report, "indexes", lambda: f"{len(backup.db_indexes(cfg))} indexes serve the users' queries")
@@ -108,6 +108,17 @@ def rebuild(cfg: Config, refresh_base: bool = False, sample: bool = False) -> Re
 
 class PipelineFailed(DrError):
     pass
+
+
+def start(cfg: Config) -> str:
+    """The services started; with db.tls, the certificates made first where they are missing or no longer
+    valid (`invoke certs` keeps what is valid)."""
+    made = ""
+    if cfg.db.tls:
+        rows = certs.make(cfg)
+        changed = [f"{r['certificate']} {r['action']}" for r in rows if r["action"] != "kept"]
+        made = "certificates: " + (", ".join(changed) if changed else "all kept") + "; "
+    return made + ", ".join(f"{k} {v}" for k, v in services.start(cfg).items())
 
 
 def _repository_usable(cfg: Config) -> str | None:

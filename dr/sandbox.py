@@ -79,10 +79,12 @@ def copy_secrets(secrets_dir: str | Path, dest: Path) -> None:
 
 
 def sandbox_config(cfg: Config, instance: str, work: Path, secrets_dir: Path, port: int = DB_PORT) -> Config:
-    """cfg as the sandbox sees it: its own instance, data root, secrets and database; no collectors."""
+    """cfg as the sandbox sees it: its own instance, data root, secrets and database; no collectors. Its
+    database is this host's alone (published on loopback, its own network), so it runs without TLS whatever
+    db.tls says: the instance's certificate does not name the sandbox's containers."""
     return dr_config.derive(cfg, {"instance": instance, "data_root": str(work / "data"),
                                   "secrets_dir": str(secrets_dir), "db.host": LOOPBACK, "db.port": port,
-                                  "collectors": []})
+                                  "db.tls": False, "collectors": []})
 
 
 def container_for(cfg: Config, spec: services.ServiceSpec) -> DockerContainer:

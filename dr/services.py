@@ -27,6 +27,8 @@ _log = log.get("services")
 SERVICES = ("postgres", "db", "webmirror")  # in start order
 PG_VOLUME = "/var/lib/postgresql/volume"  # the data directory is data/ in it (dockerfiles/postgres)
 SECRETS_INSIDE = "/run/secrets"
+DB_PORT, DB_TLS_PORT = 27017, 27018  # FerretDB's plaintext and TLS listeners inside the instance network
+DB_TLS_CERT, DB_TLS_KEY = "/run/tls/db.crt", "/run/tls/db.key"  # where the db container finds them
 
 
 def container_name(cfg: Config, service: str) -> str:
@@ -80,12 +82,29 @@ def postgres_spec(cfg: Config, volume: str | None = None) -> ServiceSpec:
     ), named_volumes=(volume,))
 
 
+def db_port_inside(cfg: Config) -> int:
+    """FerretDB's port inside the instance network: its TLS listener with db.tls, else the plaintext one."""
+    return DB_TLS_PORT if cfg.db.tls else DB_PORT
+
+
 def db_spec(cfg: Config) -> ServiceSpec:
-    """FerretDB: no secret, no volume; its port published on the configured address."""
-    return ServiceSpec("db", cfg.image("db"), dict(
-        environment={"PG_HOST": container_name(cfg, "postgres")},
-        ports={"27017/tcp": (cfg.db.bind, cfg.db.port)},
-    ))
+    """FerretDB: no password, no volume; its port published on the configured address. With db.tls, its
+    certificate and key (read-only) and only its TLS listener reachable: the plaintext one stays on the
+    container's loopback, for its health check (dockerfiles/db/entrypoint.sh)."""
+    kwargs: dict = {"environment": {"PG_HOST": container_name(cfg, "postgres")},
+                    "ports": {f"{db_port_inside(cfg)}/tcp": (cfg.db.bind, cfg.db.port)}}
+    if cfg.db.tls:
+        from dr import certs
+
+        _, cert, key = certs.db_files(cfg)
+        for what, path in (("certificate", cert), ("key", key)):
+            if not path.is_file():
+                raise ServiceError(f"db.tls is on but the database's TLS {what} {path} is missing: "
+                                   "`invoke certs` makes it (or set db.cert_file and db.key_file)")
+        kwargs["environment"]["DB_TLS"] = "1"
+        kwargs["volumes"] = {str(cert): {"bind": DB_TLS_CERT, "mode": "ro"},
+                             str(key): {"bind": DB_TLS_KEY, "mode": "ro"}}
+    return ServiceSpec("db", cfg.image("db"), kwargs)
 
 
 def webmirror_spec(cfg: Config) -> ServiceSpec:
@@ -125,7 +144,7 @@ def start_one(cfg: Config, spec: ServiceSpec) -> str:
                 SPEC_LABEL: fingerprint},
         **spec.kwargs,
     )
-    # Components on the project network reach the database as <instance>-db:27017.
+    # Components on the project network reach the database as <instance>-db:27017 (27018 with db.tls).
     return "started"
 
 
@@ -184,6 +203,11 @@ def wait_healthy(cfg: Config) -> dict[str, float]:
     return waited
 
 
+def db_ca_file(cfg: Config) -> str | None:
+    """The CA file this host's clients verify the database with; None without db.tls."""
+    return db.ca_file_of(cfg.db, cfg.secrets_dir) if cfg.db.tls else None
+
+
 def db_client(cfg: Config, role: str = "reader", **kwargs):
     """A pymongo client of this instance's database as role (reader unless said), from the host (its
     published address)."""
@@ -221,7 +245,8 @@ def check_db(cfg: Config) -> None:
     for role in db.ROLES:
         password = secrets.read(cfg.secrets_dir, db.password_name(role))
         try:
-            db.wait_ready(cfg.db.bind, cfg.db.port, role, password, cfg.db.database, timeout_s=20)
+            db.wait_ready(cfg.db.bind, cfg.db.port, role, password, cfg.db.database, timeout_s=20,
+                          tls_ca_file=db_ca_file(cfg))
         except Exception as exc:
             raise ServiceError(f"db is healthy but does not accept the role {role} at {cfg.db.bind}:"
                                f"{cfg.db.port}: {exc}") from None

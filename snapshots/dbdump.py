@@ -727,7 +727,7 @@ def _create_indexes(coll, indexes: list) -> None:
 def _connect(args):
     with open(args.password_file, encoding="utf-8") as fh:
         password = fh.readline().strip()
-    client = dbconn.client(args.host, args.port, args.user, password)
+    client = dbconn.client(args.host, args.port, args.user, password, tls_ca_file=args.tls_ca_file)
     return client, client[args.database]
 
 
@@ -740,6 +740,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--database", default="aggregator")
     p.add_argument("--user", default="aggregator")
     p.add_argument("--password-file", help="file holding the database password (dump, restore)")
+    p.add_argument("--tls-ca-file", help="connect over TLS, verifying the server against this CA certificate")
     p.add_argument("--drop", action="store_true", help="restore: replace collections that hold documents")
     p.add_argument("--counts-file", help="write the count per collection (JSON) here after a complete run")
     p.add_argument("--sha256", help="verify, restore: the stream's sha256 as its dump recorded it")

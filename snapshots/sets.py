@@ -127,7 +127,8 @@ def _dump(cfg, restic: Restic, host: str, set_id: str, counts_file: Path) -> dic
         "--host", host, *_tags(set_id, "db"), "--stdin-filename", DUMP_NAME, "--stdin-from-command",
         "--", "python3", "-m", "snapshots.dbdump", "dump", "--host", db.host, "--port", str(db.port),
         "--database", db.database, "--user", dbconn.role_of(db), "--password-file", _password_file(cfg),
-        "--counts-file", str(counts_file))
+        "--counts-file", str(counts_file),
+        *(["--tls-ca-file", dbconn.ca_file_of(db, cfg.secrets_dir)] if db.tls else []))
 
 
 def ferretdb_version(cfg) -> str:

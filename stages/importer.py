@@ -56,10 +56,13 @@ class Target:
     database: str
     secrets_dir: str
     role: str  # the contract's role for the importer (db.role): writes documents, creates nothing
+    tls: bool = False  # db.tls: over TLS, verifying the database against ca_file
+    ca_file: str = ""
 
     @classmethod
     def from_config(cls, cfg) -> "Target":
-        return cls(cfg.db.host, cfg.db.port, cfg.db.database, str(cfg.secrets_dir), cfg.db.role)
+        return cls(cfg.db.host, cfg.db.port, cfg.db.database, str(cfg.secrets_dir), cfg.db.role, cfg.db.tls,
+                   cfg.db.ca_file)
 
 
 def connect(cfg):

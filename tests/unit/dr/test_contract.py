@@ -261,3 +261,45 @@ def test_a_drills_restore_puts_the_copy_beside_the_files_in_one_container(cfg):
 def test_pg_undo_gets_only_postgresqls_volume(cfg):
     spec = contract.backup_spec(cfg, "pg-undo", "h")
     assert mounts(spec) == {"/pgvolume": ("inst-pgdata", "rw")} and spec.secrets == () and spec.networks == ()
+
+
+def test_with_tls_the_database_clients_get_the_ca_and_the_tls_port(cfg, tmp_path):
+    """db.tls: the importer and the backup's database actions get the CA certificate (read-only, as a
+    private file) and the TLS port in their [db]; the sanitizer and sync get neither; without the CA file
+    the contract says what to do."""
+    tls = config.derive(cfg, {"db.tls": True})
+    with pytest.raises(DrError, match=r"CA certificate .*tls/ca\.crt is missing: `invoke certs`"):
+        contract.stage_spec(tls, "importer")
+    ca = tmp_path / "secrets" / "tls" / "ca.crt"
+    ca.parent.mkdir(parents=True)
+    ca.write_text("-----BEGIN CERTIFICATE-----\n")
+    for spec in (contract.stage_spec(tls, "importer"), contract.backup_spec(tls, "take", "h")):
+        assert contract.DB_CA in secret_targets(spec)
+        assert next(s.source for s in spec.secrets if s.target == contract.DB_CA) == str(ca)
+        derived, _ = loaded(spec, tls, tmp_path)
+        assert derived.db.tls is True and derived.db.ca_file == contract.DB_CA and derived.db.port == 27018
+        assert dbconn.ca_file_of(derived.db, derived.secrets_dir) == contract.DB_CA
+    for stage in ("sanitize", "sync"):
+        assert not any("db-" in t for t in secret_targets(contract.stage_spec(tls, stage)))
+    plain, _ = loaded(contract.stage_spec(cfg, "importer"), cfg, tmp_path)
+    assert plain.db.tls is False and plain.db.port == 27017 and contract.DB_CA not in secret_targets(
+        contract.stage_spec(cfg, "importer"))
+
+
+def test_with_tls_the_db_service_publishes_only_its_tls_listener(cfg, tmp_path):
+    from common.errors import ServiceError
+    from dr import services
+
+    tls = config.derive(cfg, {"db.tls": True})
+    with pytest.raises(ServiceError, match=r"TLS certificate .*tls/db\.crt is missing: `invoke certs`"):
+        services.db_spec(tls)
+    folder = tmp_path / "secrets" / "tls"
+    folder.mkdir(parents=True)
+    for name in ("db.crt", "db.key"):
+        (folder / name).write_text("x")
+    spec = services.db_spec(tls).kwargs
+    assert spec["ports"] == {"27018/tcp": (cfg.db.bind, cfg.db.port)} and spec["environment"]["DB_TLS"] == "1"
+    assert spec["volumes"] == {str(folder / "db.crt"): {"bind": services.DB_TLS_CERT, "mode": "ro"},
+                               str(folder / "db.key"): {"bind": services.DB_TLS_KEY, "mode": "ro"}}
+    plain = services.db_spec(cfg).kwargs
+    assert plain["ports"] == {"27017/tcp": (cfg.db.bind, cfg.db.port)} and "volumes" not in plain
