@@ -126,6 +126,24 @@ def certs(c, config=None, renew=False, renew_ca=False, json_=False):
     print(f"in {dr_certs.tls_dir(cfg)}; the CA's key stays on this host (docs/tls.md says where its copy belongs)")
 
 
+@task(help={"config": CONFIG_HELP, "json": "print JSON"})
+def rotate_secrets(c, config=None, json_=False):
+    """New passwords for every database role and, with db.tls, new certificates from the same CA; the
+    pipeline waits while it runs (seconds), and an interrupted rotation is finished by running it again
+    (docs/tls.md)."""
+    from dr import rotate
+
+    cfg = _call(_load, config)
+    result = _call(rotate.rotate, cfg)
+    if json_:
+        print(json.dumps(result, indent=2))
+        return
+    print(f"new passwords: {', '.join(result['roles'])}; every role logged in with its new one")
+    if result["certificates"]:
+        print("new certificates: " + "; ".join(result["certificates"]))
+    print(f"the pipeline waited {result['paused_seconds']} s")
+
+
 @task(help={"config": CONFIG_HELP})
 def down(c, config=None):
     """Stop and remove the service containers; data (database volume, data root, secrets) is kept."""

@@ -29,6 +29,7 @@ PG_VOLUME = "/var/lib/postgresql/volume"  # the data directory is data/ in it (d
 SECRETS_INSIDE = "/run/secrets"
 DB_PORT, DB_TLS_PORT = 27017, 27018  # FerretDB's plaintext and TLS listeners inside the instance network
 DB_TLS_CERT, DB_TLS_KEY = "/run/tls/db.crt", "/run/tls/db.key"  # where the db container finds them
+TLS_CA = "/run/tls/ca.crt"  # the CA the db container verifies PostgreSQL with
 
 
 def container_name(cfg: Config, service: str) -> str:
@@ -74,12 +75,19 @@ def role_secrets(secrets_dir) -> dict[str, dict]:
 
 def postgres_spec(cfg: Config, volume: str | None = None) -> ServiceSpec:
     """PostgreSQL: its data in a named volume (pg_volume_name unless given), the role passwords read-only,
-    no published port: only the project network reaches it."""
+    no published port: only the project network reaches it. With db.tls, its certificate and key
+    (read-only), and it takes TLS connections only (dockerfiles/postgres/entrypoint.sh)."""
     volume = volume or pg_volume_name(cfg)
-    return ServiceSpec("postgres", cfg.image("postgres"), dict(
-        environment={"DB_NAME": cfg.db.database},
-        volumes={volume: {"bind": PG_VOLUME, "mode": "rw"}, **role_secrets(cfg.secrets_dir)},
-    ), named_volumes=(volume,))
+    kwargs: dict = {"environment": {"DB_NAME": cfg.db.database},
+                    "volumes": {volume: {"bind": PG_VOLUME, "mode": "rw"}, **role_secrets(cfg.secrets_dir)}}
+    if cfg.db.tls:
+        from dr import certs
+
+        kwargs["environment"]["PG_TLS"] = "1"
+        kwargs["volumes"].update(_tls_mounts({
+            "/run/tls/postgres.crt": ("PostgreSQL's TLS certificate", certs.cert_path(cfg, "postgres")),
+            "/run/tls/postgres.key": ("PostgreSQL's TLS key", certs.key_path(cfg, "postgres"))}))
+    return ServiceSpec("postgres", cfg.image("postgres"), kwargs, named_volumes=(volume,))
 
 
 def db_port_inside(cfg: Config) -> int:
@@ -89,22 +97,30 @@ def db_port_inside(cfg: Config) -> int:
 
 def db_spec(cfg: Config) -> ServiceSpec:
     """FerretDB: no password, no volume; its port published on the configured address. With db.tls, its
-    certificate and key (read-only) and only its TLS listener reachable: the plaintext one stays on the
-    container's loopback, for its health check (dockerfiles/db/entrypoint.sh)."""
+    certificate and key and the CA (read-only): only its TLS listener is reachable (the plaintext one stays
+    on the container's loopback, for its health check), and it reaches PostgreSQL over TLS, verifying it
+    (dockerfiles/db/entrypoint.sh)."""
     kwargs: dict = {"environment": {"PG_HOST": container_name(cfg, "postgres")},
                     "ports": {f"{db_port_inside(cfg)}/tcp": (cfg.db.bind, cfg.db.port)}}
     if cfg.db.tls:
         from dr import certs
 
-        _, cert, key = certs.db_files(cfg)
-        for what, path in (("certificate", cert), ("key", key)):
-            if not path.is_file():
-                raise ServiceError(f"db.tls is on but the database's TLS {what} {path} is missing: "
-                                   "`invoke certs` makes it (or set db.cert_file and db.key_file)")
+        ca, cert, key = certs.db_files(cfg)
         kwargs["environment"]["DB_TLS"] = "1"
-        kwargs["volumes"] = {str(cert): {"bind": DB_TLS_CERT, "mode": "ro"},
-                             str(key): {"bind": DB_TLS_KEY, "mode": "ro"}}
+        kwargs["volumes"] = _tls_mounts({DB_TLS_CERT: ("database's TLS certificate", cert),
+                                         DB_TLS_KEY: ("database's TLS key", key), TLS_CA: ("CA certificate", ca)})
     return ServiceSpec("db", cfg.image("db"), kwargs)
+
+
+def _tls_mounts(files: dict) -> dict:
+    """{host path: read-only bind} of {container path: (what, host path)}; ServiceError naming a missing one."""
+    mounts = {}
+    for target, (what, path) in files.items():
+        if not path.is_file():
+            raise ServiceError(f"db.tls is on but the {what} {path} is missing: `invoke certs` makes it (or set "
+                               "the [db] file keys)")
+        mounts[str(path)] = {"bind": target, "mode": "ro"}
+    return mounts
 
 
 def webmirror_spec(cfg: Config) -> ServiceSpec:

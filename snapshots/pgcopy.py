@@ -103,10 +103,10 @@ def _pass_through(stream: BinaryIO, out: BinaryIO) -> dict:
     return {"bytes": size}
 
 
-def copy(host: str, port: int, role: str, password_file: str, label: str, out: BinaryIO) -> dict:
+def copy(host: str, port: int, role: str, password_file: str, label: str, out: BinaryIO, ca_file: str = "") -> dict:
     """Run pg_basebackup and write its tar to out; {bytes} written. CopyError (with
     pg_basebackup's reason) when it fails."""
-    with pgsql.pgpass_env(host, port, role, password_file) as env:
+    with pgsql.pgpass_env(host, port, role, password_file, ca_file) as env:
         try:
             return runner.read(basebackup_argv(host, port, role, label), lambda s: _pass_through(s, out), env=env)
         except CommandError as exc:
@@ -249,6 +249,7 @@ def main(argv: list[str] | None = None) -> int:
     c.add_argument("--password-file", required=True)
     c.add_argument("--label", default="aggregator-dr")
     c.add_argument("--info-file", required=True, help="write {bytes} of the stream here (JSON)")
+    c.add_argument("--ca-file", help="TLS: verify PostgreSQL's certificate and name against this CA")
     c.add_argument("--wait-for", type=Path, help="start pg_basebackup only once this file exists (snapshots/gate.py)")
     c.add_argument("--stop-file", type=Path, help="with --wait-for: exit 1 with no stream when this one appears")
     args = p.parse_args(argv)
@@ -262,7 +263,8 @@ def main(argv: list[str] | None = None) -> int:
         print("error: the set stopped before its copy started: nothing was copied", file=sys.stderr)
         return 1
     try:
-        info = copy(args.host, args.port, args.user, args.password_file, args.label, sys.stdout.buffer)
+        info = copy(args.host, args.port, args.user, args.password_file, args.label, sys.stdout.buffer,
+                    args.ca_file or "")
     except CopyError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

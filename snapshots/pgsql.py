@@ -95,10 +95,10 @@ def parse_rows(out: str) -> list[list[str]]:
 
 
 @contextlib.contextmanager
-def pgpass_env(host: str, port: int, role: str, password_file: str) -> Iterator[dict[str, str]]:
+def pgpass_env(host: str, port: int, role: str, password_file: str, ca_file: str = "") -> Iterator[dict[str, str]]:
     """The environment of a PostgreSQL client run as role: PGPASSFILE naming a private pgpass file (for any
     database, replication included) that exists while the block runs; the password never in argv or the
-    environment."""
+    environment. With ca_file (db.tls): TLS, the server's certificate and name verified against it."""
     with tempfile.TemporaryDirectory(prefix="pgpass-") as tmp:
         pgpass = Path(tmp) / "pgpass"
         password = Path(password_file).read_text(encoding="utf-8").splitlines()[0].strip()
@@ -106,7 +106,10 @@ def pgpass_env(host: str, port: int, role: str, password_file: str) -> Iterator[
         fd = os.open(pgpass, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as fh:
             fh.write(f"{host}:{port}:*:{role}:{escaped}\n")
-        yield {"PGPASSFILE": str(pgpass), "PGCONNECT_TIMEOUT": "10"}
+        env = {"PGPASSFILE": str(pgpass), "PGCONNECT_TIMEOUT": "10"}
+        if ca_file:
+            env.update(PGSSLMODE="verify-full", PGSSLROOTCERT=ca_file)
+        yield env
 
 
 class Queries:
@@ -159,20 +162,26 @@ class Psql(Queries):
     password_file: str
     port: int = PG_PORT
     database: str = PG_DATABASE
+    ca_file: str = ""  # db.tls: TLS, verified against this CA
 
     def query(self, sql: str) -> list[list[str]]:
-        with pgpass_env(self.host, self.port, self.role, self.password_file) as env:
+        with pgpass_env(self.host, self.port, self.role, self.password_file, self.ca_file) as env:
             argv = ["psql", *PSQL_OPTIONS, f"--host={self.host}", f"--port={self.port}", f"--username={self.role}",
                     f"--dbname={self.database}", "--command", sql]
             out = runner.run(argv, capture=True, quiet=True, env=env)
         return parse_rows(out)
 
 
-def socket_argv(sql: str, role: str, database: str = PG_DATABASE) -> list[str]:
+def superuser_argv(sql: str, database: str = PG_DATABASE) -> list[str]:
     """psql in the postgres container itself: the superuser over the server's own socket (peer, no
-    password), acting as role (SET ROLE), so that role's grants are what apply."""
-    return ["psql", *PSQL_OPTIONS, "--quiet", f"--dbname={database}", "--command", f"SET ROLE {ident(role)}",
-            "--command", sql]
+    password)."""
+    return ["psql", *PSQL_OPTIONS, "--quiet", f"--dbname={database}", "--command", sql]
+
+
+def socket_argv(sql: str, role: str, database: str = PG_DATABASE) -> list[str]:
+    """superuser_argv acting as role (SET ROLE), so that role's grants are what apply."""
+    argv = superuser_argv(sql, database)
+    return [*argv[:-2], "--command", f"SET ROLE {ident(role)}", *argv[-2:]]
 
 
 def for_config(cfg) -> Psql:
@@ -181,4 +190,9 @@ def for_config(cfg) -> Psql:
         raise ConfigError("db.postgres_host is not set: PostgreSQL cannot be reached from here")
     role = dbconn.role_of(cfg.db)
     return Psql(cfg.db.postgres_host, role, str(Path(cfg.secrets_dir) / dbconn.password_name(role)),
-                port=cfg.db.postgres_port)
+                port=cfg.db.postgres_port, ca_file=ca_file_for(cfg))
+
+
+def ca_file_for(cfg) -> str:
+    """The CA a client of cfg verifies PostgreSQL with: db.tls's CA file, or "" (no TLS)."""
+    return dbconn.ca_file_of(cfg.db, cfg.secrets_dir) if cfg.db.tls else ""

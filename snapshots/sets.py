@@ -154,7 +154,8 @@ def _arm_copy(cfg, restic: Restic, host: str, set_id: str, info_file: Path, gate
         "--host", host, *_tags(set_id, "pg"), "--stdin-filename", pgcopy.COPY_NAME, "--stdin-from-command",
         "--", "python3", "-m", "snapshots.pgcopy", "copy", "--host", db.postgres_host, "--port",
         str(db.postgres_port), "--user", dbconn.role_of(db), "--password-file", _password_file(cfg),
-        "--label", f"aggregator-dr set {set_id}", "--info-file", str(info_file), *gate.wait_args())
+        "--label", f"aggregator-dr set {set_id}", "--info-file", str(info_file), *gate.wait_args(),
+        *(["--ca-file", pgsql.ca_file_for(cfg)] if cfg.db.tls else []))
 
 
 def _physical(cfg, armed: Future, gate: gate_.Gate, info_file: Path) -> tuple[dict, dict]:

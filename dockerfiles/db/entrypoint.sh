@@ -1,8 +1,7 @@
 #!/bin/sh
 # FerretDB in front of PostgreSQL (dockerfiles/postgres), as the unprivileged ferretdb user. It holds no
 # password of its own: with FerretDB 1.x's default authentication each client's PLAIN user name and password
-# are passed through to PostgreSQL, whose roles and grants decide (common/db.py). TLS to PostgreSQL comes
-# with the database's own host; until then both run on the project's network only.
+# are passed through to PostgreSQL, whose roles and grants decide (common/db.py).
 #
 # DB_TLS=1 (db.tls, dr/services.db_spec): clients reach FerretDB over TLS only, on port 27018, with the
 # certificate and key mounted read-only at /run/tls/db.crt and /run/tls/db.key; the plaintext listener stays
@@ -11,8 +10,14 @@ set -eu
 pg_host="${PG_HOST:?PG_HOST: the PostgreSQL container or host}"
 pg_port="${PG_PORT:-5432}"
 pg_database="${PG_DATABASE:-ferretdb}"
+# To PostgreSQL: TLS verified against the CA (mounted at /run/tls/ca.crt) when DB_TLS=1, as PostgreSQL then
+# accepts nothing else from the network.
+pg_tls="sslmode=disable"
 if [ "${DB_TLS:-0}" = 1 ]; then
-    for f in /run/tls/db.crt /run/tls/db.key; do
+    pg_tls="sslmode=verify-full&sslrootcert=/run/tls/ca.crt"
+fi
+if [ "${DB_TLS:-0}" = 1 ]; then
+    for f in /run/tls/db.crt /run/tls/db.key /run/tls/ca.crt; do
         [ -r "$f" ] || { echo "db-entrypoint: DB_TLS=1 but $f is not there" >&2; exit 1; }
     done
     # The key is the host's (root, 0600): FerretDB's user gets a private copy.
@@ -27,7 +32,7 @@ fi
 exec setpriv --reuid=ferretdb --regid=ferretdb --init-groups \
     /usr/local/bin/ferretdb \
     --handler=postgresql \
-    --postgresql-url="postgres://${pg_host}:${pg_port}/${pg_database}?sslmode=disable" \
+    --postgresql-url="postgres://${pg_host}:${pg_port}/${pg_database}?${pg_tls}" \
     --state-dir=/var/lib/ferretdb \
     --debug-addr=127.0.0.1:8088 \
     --telemetry=disable \

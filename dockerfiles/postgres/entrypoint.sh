@@ -80,4 +80,30 @@ as_postgres pg_ctl --pgdata="$PGDATA" --silent --wait --mode=fast stop >/dev/nul
 rm -rf "$private"
 trap - EXIT
 
-exec setpriv --reuid=postgres --regid=postgres --init-groups postgres -D "$PGDATA" "$@"
+# Who may connect over the network, written at every start outside the data directory (so that a physical
+# copy carries none of it): the project's roles from this container's own networks (samenet) with their
+# passwords, over TLS only when PG_TLS=1 (db.tls: the certificate and key mounted read-only at /run/tls/),
+# nothing else.
+conf="$(mktemp -d /run/postgres-conf.XXXXXX)"
+if [ "${PG_TLS:-0}" = 1 ]; then
+    for f in /run/tls/postgres.crt /run/tls/postgres.key; do
+        [ -r "$f" ] || { echo "postgres: PG_TLS=1 but $f is not there" >&2; exit 2; }
+    done
+    install -m 0644 /run/tls/postgres.crt "$conf/server.crt"
+    install -m 0600 /run/tls/postgres.key "$conf/server.key"
+    conn=hostssl
+    set -- -c ssl=on -c ssl_cert_file="$conf/server.crt" -c ssl_key_file="$conf/server.key" \
+        -c ssl_min_protocol_version=TLSv1.3 "$@"
+else
+    conn=host
+fi
+cat > "$conf/pg_hba.conf" <<HBA
+local   all          postgres                                  peer
+$conn $pgdb        owner,importer,reader,backup   samenet    scram-sha-256
+$conn replication  backup                         samenet    scram-sha-256
+host    all          all                            all        reject
+HBA
+chown -R postgres:postgres "$conf"
+chmod 0700 "$conf"
+
+exec setpriv --reuid=postgres --regid=postgres --init-groups postgres -D "$PGDATA" -c hba_file="$conf/pg_hba.conf" "$@"

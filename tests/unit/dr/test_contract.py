@@ -287,6 +287,8 @@ def test_with_tls_the_database_clients_get_the_ca_and_the_tls_port(cfg, tmp_path
 
 
 def test_with_tls_the_db_service_publishes_only_its_tls_listener(cfg, tmp_path):
+    """db.tls: FerretDB gets its certificate, key and the CA (it verifies PostgreSQL), PostgreSQL its own
+    certificate and key, all read-only; a missing one is named with what makes it."""
     from common.errors import ServiceError
     from dr import services
 
@@ -295,11 +297,17 @@ def test_with_tls_the_db_service_publishes_only_its_tls_listener(cfg, tmp_path):
         services.db_spec(tls)
     folder = tmp_path / "secrets" / "tls"
     folder.mkdir(parents=True)
-    for name in ("db.crt", "db.key"):
+    for name in ("db.crt", "db.key", "ca.crt", "postgres.crt", "postgres.key"):
         (folder / name).write_text("x")
     spec = services.db_spec(tls).kwargs
     assert spec["ports"] == {"27018/tcp": (cfg.db.bind, cfg.db.port)} and spec["environment"]["DB_TLS"] == "1"
     assert spec["volumes"] == {str(folder / "db.crt"): {"bind": services.DB_TLS_CERT, "mode": "ro"},
-                               str(folder / "db.key"): {"bind": services.DB_TLS_KEY, "mode": "ro"}}
+                               str(folder / "db.key"): {"bind": services.DB_TLS_KEY, "mode": "ro"},
+                               str(folder / "ca.crt"): {"bind": services.TLS_CA, "mode": "ro"}}
+    pg = services.postgres_spec(tls).kwargs
+    assert pg["environment"]["PG_TLS"] == "1"
+    assert pg["volumes"][str(folder / "postgres.key")] == {"bind": "/run/tls/postgres.key", "mode": "ro"}
+    assert not any("/ca/" in path for path in (*spec["volumes"], *pg["volumes"]))  # never the CA's key
     plain = services.db_spec(cfg).kwargs
     assert plain["ports"] == {"27017/tcp": (cfg.db.bind, cfg.db.port)} and "volumes" not in plain
+    assert "PG_TLS" not in services.postgres_spec(cfg).kwargs["environment"]
