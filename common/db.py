@@ -58,6 +58,11 @@ def ca_file_of(db_cfg, secrets_dir) -> str:
     return db_cfg.ca_file or str(Path(secrets_dir) / TLS_CA)
 
 
+def tls_ca_file(db_cfg, secrets_dir) -> str | None:
+    """The CA file a client of db_cfg verifies the database with; None without db.tls."""
+    return ca_file_of(db_cfg, secrets_dir) if db_cfg.tls else None
+
+
 def client(host: str, port: int, role: str, password: str, timeout_s: float = 10.0,
            tls_ca_file: str | None = None, **kwargs) -> pymongo.MongoClient:
     """A client logged in as role; over TLS, verifying the server's certificate and name against
@@ -94,8 +99,7 @@ def client_as(db_cfg, secrets_dir, role: str, host: str | None = None, port: int
     """A client logged in as role, its password read from the secrets directory; host and port default to
     the configuration's [db] host and port."""
     password = secrets.read(secrets_dir, password_name(role))
-    if db_cfg.tls:
-        kwargs.setdefault("tls_ca_file", ca_file_of(db_cfg, secrets_dir))
+    kwargs.setdefault("tls_ca_file", tls_ca_file(db_cfg, secrets_dir))
     return client(host or db_cfg.host, port or db_cfg.port, role, password, **kwargs)
 
 

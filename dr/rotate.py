@@ -69,21 +69,10 @@ def _pending(cfg: Config, role: str) -> str:
     return password
 
 
-def _tell_postgres(cfg: Config, role: str, password: str) -> None:
-    container = docker_api.container_or_none(services.container_name(cfg, "postgres"))
-    if container is None or container.status != "running":
-        raise ServiceError(f"{services.container_name(cfg, 'postgres')} is not running: start the services "
-                           "(`invoke rebuild`) before rotating their passwords")
-    sql = alter_password_sql(role, scram_verifier(password, os.urandom(16)))
-    code, (_, err) = container.exec_run(pgsql.superuser_argv(sql, "postgres"), user="postgres", demux=True)
-    if code != 0:
-        said = (err or b"").decode(errors="replace").strip()[-300:]
-        raise ServiceError(f"PostgreSQL did not take the new password of {role} (exit {code}): {said}")
-
-
 def _rotate_role(cfg: Config, role: str) -> None:
     password = _pending(cfg, role)
-    _tell_postgres(cfg, role, password)
+    superuser = services.LocalPsql(services.container_name(cfg, "postgres"), role="")
+    superuser.query(alter_password_sql(role, scram_verifier(password, os.urandom(16))))
     name = db.password_name(role)
     os.replace(secrets.path(cfg.secrets_dir, name + ROTATING), secrets.path(cfg.secrets_dir, name))
     _log.info("%s: new password in place", role)

@@ -219,11 +219,6 @@ def wait_healthy(cfg: Config) -> dict[str, float]:
     return waited
 
 
-def db_ca_file(cfg: Config) -> str | None:
-    """The CA file this host's clients verify the database with; None without db.tls."""
-    return db.ca_file_of(cfg.db, cfg.secrets_dir) if cfg.db.tls else None
-
-
 def db_client(cfg: Config, role: str = "reader", **kwargs):
     """A pymongo client of this instance's database as role (reader unless said), from the host (its
     published address)."""
@@ -232,9 +227,9 @@ def db_client(cfg: Config, role: str = "reader", **kwargs):
 
 @dataclass(frozen=True)
 class LocalPsql(pgsql.Queries):
-    """psql in this host's postgres container (docker exec; the superuser over its socket acting as role):
-    no container to start and no password, for the checks right after a restore, where PostgreSQL's
-    container is on this host by definition."""
+    """psql in this host's postgres container (docker exec; the superuser over its socket acting as role, or
+    as itself when role is ""): no container to start and no password, for the checks right after a restore
+    and for changing the roles' passwords, where PostgreSQL's container is on this host by definition."""
     container: str
     role: str = "reader"
 
@@ -242,12 +237,16 @@ class LocalPsql(pgsql.Queries):
         c = docker_api.container_or_none(self.container)
         if c is None:
             raise ServiceError(f"there is no container {self.container} to ask PostgreSQL in")
-        argv = pgsql.socket_argv(sql, self.role)
+        if c.status != "running":
+            raise ServiceError(f"{self.container} is not running ({c.status}): start the services "
+                               "(`invoke rebuild`) first")
+        argv = pgsql.socket_argv(sql, self.role) if self.role else pgsql.superuser_argv(sql)
         _log.debug("in %s: %s", self.container, " ".join(argv))
         code, (out, err) = c.exec_run(argv, user="postgres", demux=True)
         if code != 0:
             said = (err or b"").decode(errors="replace").strip()[-500:]
-            raise ServiceError(f"psql in {self.container} as {self.role} failed (exit {code}): {said}")
+            raise ServiceError(f"psql in {self.container} as {self.role or 'the superuser'} failed (exit {code}): "
+                               f"{said}")
         return pgsql.parse_rows((out or b"").decode())
 
 
@@ -262,7 +261,7 @@ def check_db(cfg: Config) -> None:
         password = secrets.read(cfg.secrets_dir, db.password_name(role))
         try:
             db.wait_ready(cfg.db.bind, cfg.db.port, role, password, cfg.db.database, timeout_s=20,
-                          tls_ca_file=db_ca_file(cfg))
+                          tls_ca_file=db.tls_ca_file(cfg.db, cfg.secrets_dir))
         except Exception as exc:
             raise ServiceError(f"db is healthy but does not accept the role {role} at {cfg.db.bind}:"
                                f"{cfg.db.port}: {exc}") from None

@@ -190,9 +190,4 @@ def for_config(cfg) -> Psql:
         raise ConfigError("db.postgres_host is not set: PostgreSQL cannot be reached from here")
     role = dbconn.role_of(cfg.db)
     return Psql(cfg.db.postgres_host, role, str(Path(cfg.secrets_dir) / dbconn.password_name(role)),
-                port=cfg.db.postgres_port, ca_file=ca_file_for(cfg))
-
-
-def ca_file_for(cfg) -> str:
-    """The CA a client of cfg verifies PostgreSQL with: db.tls's CA file, or "" (no TLS)."""
-    return dbconn.ca_file_of(cfg.db, cfg.secrets_dir) if cfg.db.tls else ""
+                port=cfg.db.postgres_port, ca_file=dbconn.tls_ca_file(cfg.db, cfg.secrets_dir) or "")

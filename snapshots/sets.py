@@ -128,7 +128,7 @@ def _dump(cfg, restic: Restic, host: str, set_id: str, counts_file: Path) -> dic
         "--", "python3", "-m", "snapshots.dbdump", "dump", "--host", db.host, "--port", str(db.port),
         "--database", db.database, "--user", dbconn.role_of(db), "--password-file", _password_file(cfg),
         "--counts-file", str(counts_file),
-        *(["--tls-ca-file", dbconn.ca_file_of(db, cfg.secrets_dir)] if db.tls else []))
+        *(["--tls-ca-file", dbconn.tls_ca_file(db, cfg.secrets_dir)] if db.tls else []))
 
 
 def ferretdb_version(cfg) -> str:
@@ -155,7 +155,7 @@ def _arm_copy(cfg, restic: Restic, host: str, set_id: str, info_file: Path, gate
         "--", "python3", "-m", "snapshots.pgcopy", "copy", "--host", db.postgres_host, "--port",
         str(db.postgres_port), "--user", dbconn.role_of(db), "--password-file", _password_file(cfg),
         "--label", f"aggregator-dr set {set_id}", "--info-file", str(info_file), *gate.wait_args(),
-        *(["--ca-file", pgsql.ca_file_for(cfg)] if cfg.db.tls else []))
+        *(["--ca-file", dbconn.tls_ca_file(db, cfg.secrets_dir)] if db.tls else []))
 
 
 def _physical(cfg, armed: Future, gate: gate_.Gate, info_file: Path) -> tuple[dict, dict]:

@@ -15,8 +15,6 @@ pg_database="${PG_DATABASE:-ferretdb}"
 pg_tls="sslmode=disable"
 if [ "${DB_TLS:-0}" = 1 ]; then
     pg_tls="sslmode=verify-full&sslrootcert=/run/tls/ca.crt"
-fi
-if [ "${DB_TLS:-0}" = 1 ]; then
     for f in /run/tls/db.crt /run/tls/db.key /run/tls/ca.crt; do
         [ -r "$f" ] || { echo "db-entrypoint: DB_TLS=1 but $f is not there" >&2; exit 1; }
     done

@@ -61,7 +61,7 @@ def test_a_client_that_trusts_another_ca_is_refused(tls, tmp_path):
 def test_a_wrong_password_is_refused_over_tls(tls):
     with pytest.raises(DatabaseRefused, match="wrong password"):
         dbconn.wait_ready("127.0.0.1", tls.db.port, "reader", "not-the-password", tls.db.database, 20,
-                          tls_ca_file=services.db_ca_file(tls))
+                          tls_ca_file=dbconn.tls_ca_file(tls.db, tls.secrets_dir))
 
 
 def test_rotate_secrets_gives_every_role_a_new_password_and_the_database_new_certificates(tls):
@@ -82,7 +82,7 @@ def test_rotate_secrets_gives_every_role_a_new_password_and_the_database_new_cer
     for role in ("reader", "importer"):
         with pytest.raises(DatabaseRefused, match="wrong password"):
             dbconn.wait_ready("127.0.0.1", tls.db.port, role, old[role], tls.db.database, 20,
-                              tls_ca_file=services.db_ca_file(tls))
+                              tls_ca_file=dbconn.tls_ca_file(tls.db, tls.secrets_dir))
     postgres = docker_api.container_or_none(services.container_name(tls, "postgres"))
     postgres.restart()
     services.wait_healthy(tls)  # every role logs in with the files' passwords after PostgreSQL's start
