@@ -150,7 +150,7 @@ def start_server(cfg: Config, volumes: dict, proxy: str):
     created = api.create_container(
         cfg.base_image, ["sleep", "infinity"], name=name, hostname="fresh-debian", environment=env,
         host_config=host_config,
-        labels={"org.aggregator-dr.instance": cfg.instance, "org.aggregator-dr.service": "bare-host"})
+        labels={docker_api.INSTANCE_LABEL: cfg.instance, "org.aggregator-dr.service": "bare-host"})
     api.start(created["Id"])
     return docker_api.client().containers.get(created["Id"])
 

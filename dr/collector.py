@@ -49,7 +49,7 @@ def start(cfg: Config, port: int | None = None) -> dict:
         cfg.image("collector"), name=name, detach=True, network=services.network_name(cfg),
         volumes={str(d / HOST_KEY): {"bind": "/run/collector/host_key", "mode": "ro"},
                  str(d / f"{CLIENT_KEY}.pub"): {"bind": "/run/collector/authorized_keys", "mode": "ro"}},
-        labels={"org.aggregator-dr.instance": cfg.instance, "org.aggregator-dr.service": "collector"},
+        labels={docker_api.INSTANCE_LABEL: cfg.instance, "org.aggregator-dr.service": "collector"},
         **kwargs,
     )
     _wait_sshd(name)

@@ -69,6 +69,36 @@ def host_output(out: str, binds: dict[str, str]) -> str:
 
 
 NO_NETWORK = "none"
+TOOL_LABEL = "org.aggregator-dr.tool"
+
+
+def _remove_exited(cfg: Config, label: str) -> None:
+    """Remove the exited containers of this tool and instance: a host process killed while its tool ran
+    never reached its own removal, and the container stayed behind once it ended."""
+    for c in docker_api.client().containers.list(all=True, filters={
+            "label": [f"{docker_api.INSTANCE_LABEL}={cfg.instance}", f"{TOOL_LABEL}={label}"],
+            "status": "exited"}):
+        try:
+            c.remove()
+        except docker.errors.APIError:  # removed meanwhile
+            pass
+
+
+def create_args(cfg: Config, component: str, cmd: list[str], volumes: dict, network: str | list[str] | None,
+                label: str, environment: dict | None = None, hostname: str | None = None,
+                user: str | None = None) -> tuple[dict, list[str]]:
+    """(the keyword arguments of containers.create, the networks to connect it to before it starts) for
+    run_tool's arguments (see there); pure, so that it is tested apart from Docker."""
+    networks = [network] if isinstance(network, str) else list(network or [])
+    if networks == [NO_NETWORK]:
+        where, extra = {"network_mode": NO_NETWORK}, []
+    else:
+        where, extra = {"network": networks[0] if networks else None}, networks[1:]
+    if user:
+        where["user"] = user
+    kwargs = dict(image=cfg.image(component), command=cmd, volumes=volumes, environment=environment or {},
+                  hostname=hostname, labels={docker_api.INSTANCE_LABEL: cfg.instance, TOOL_LABEL: label}, **where)
+    return kwargs, extra
 
 
 def run_tool(cfg: Config, component: str, cmd: list[str], volumes: dict, network: str | list[str] | None,
@@ -78,24 +108,15 @@ def run_tool(cfg: Config, component: str, cmd: list[str], volumes: dict, network
     joins all of them before it starts), None for Docker's default bridge, or NO_NETWORK for none at all;
     user: uid:gid to run as (None: the image's user). Its log lines and stdout name host paths (host_paths):
     binds ({container path: host path}) when given, else the volumes' own (bind_map)."""
-    image = cfg.image(component)
-    if docker_api.image_or_none(image) is None:
-        raise DrError(f"image {image} is missing; run `invoke build` first")
+    kwargs, extra = create_args(cfg, component, cmd, volumes, network, label, environment, hostname, user)
+    if docker_api.image_or_none(kwargs["image"]) is None:
+        raise DrError(f"image {kwargs['image']} is missing; run `invoke build` first")
     binds = bind_map(volumes) if binds is None else binds
-    networks = [network] if isinstance(network, str) else list(network or [])
-    where = {"network_mode": NO_NETWORK} if networks == [NO_NETWORK] else \
-        {"network": networks[0] if networks else None}
-    if networks == [NO_NETWORK]:
-        networks = []
-    if user:
-        where["user"] = user
-    container = docker_api.client().containers.create(
-        image, cmd, volumes=volumes, environment=environment or {}, hostname=hostname,
-        labels={"org.aggregator-dr.instance": cfg.instance, "org.aggregator-dr.tool": label}, **where,
-    )
+    _remove_exited(cfg, label)
+    container = docker_api.client().containers.create(**kwargs)
     try:
-        for extra in networks[1:]:
-            docker_api.client().networks.get(extra).connect(container)
+        for name in extra:
+            docker_api.client().networks.get(name).connect(container)
         container.start()
         for line in container.logs(stream=True, follow=True, stdout=False, stderr=True):
             _log.info("  [%s] %s", label, host_paths(line.decode(errors="replace").rstrip(), binds))

@@ -78,3 +78,19 @@ def ensure_volume(name: str):
         return client().volumes.get(name)
     except docker.errors.NotFound:
         return client().volumes.create(name, labels={"org.aggregator-dr.volume": name})
+
+
+INSTANCE_LABEL = "org.aggregator-dr.instance"
+
+
+def remove_instance_containers(instance: str) -> list[str]:
+    """Force-remove every container labelled as instance's (running or not); returns their names. A
+    process killed before its teardown leaves them behind, and their names would block the next start."""
+    removed = []
+    for c in client().containers.list(all=True, filters={"label": f"{INSTANCE_LABEL}={instance}"}):
+        try:
+            c.remove(force=True, v=True)
+            removed.append(c.name)
+        except docker.errors.NotFound:  # removed meanwhile
+            pass
+    return removed

@@ -96,7 +96,7 @@ def container_for(cfg: Config, spec: services.ServiceSpec) -> DockerContainer:
     ports = kwargs.pop("ports", {})
     container = (DockerContainer(spec.image).with_name(services.container_name(cfg, spec.name))
                  .with_kwargs(network=services.network_name(cfg),
-                              labels={"org.aggregator-dr.instance": cfg.instance}, **kwargs))
+                              labels={docker_api.INSTANCE_LABEL: cfg.instance}, **kwargs))
     for name, value in env.items():
         container.with_env(name, value)
     for source, bind in volumes.items():
@@ -113,10 +113,24 @@ class Database:
     volume: str
 
 
+def clear_leftovers(cfg: Config, volume: bool = True) -> None:
+    """Remove what a sandbox of cfg's instance left behind when its process was killed before its
+    teardown: its containers (their names would block the start) and, with volume, its database volume
+    (old data under other passwords). The instance's name is the sandbox's own, never a live instance's."""
+    removed = docker_api.remove_instance_containers(cfg.instance)
+    if removed:
+        _log.warning("removed containers left by an earlier %s that did not finish: %s", cfg.instance,
+                     ", ".join(sorted(removed)))
+    if volume:
+        docker_api.remove_volume(services.pg_volume_name(cfg))
+
+
 def start_database(cfg: Config) -> Database:
     """PostgreSQL (in a new named volume) and FerretDB in front of it, from cfg's images, in cfg's instance
     network, with the role passwords of cfg's secrets folder; waits until the owner role logs in. Started
-    with testcontainers; on any error whatever was started is stopped again."""
+    with testcontainers; on any error whatever was started is stopped again. Containers of cfg's instance
+    that a killed run left are removed first (the volume is kept: it may hold a copy put there)."""
+    clear_leftovers(cfg, volume=False)
     volume = services.pg_volume_name(cfg)
     docker_api.ensure_network(services.network_name(cfg))
     docker_api.ensure_volume(volume)
@@ -165,6 +179,7 @@ def throwaway(cfg: Config, label: str = "drill",
         sec = tmp / "secrets"
         copy_secrets(cfg.secrets_dir, sec)
         sb_cfg = sandbox_config(cfg, instance, tmp, sec)
+        clear_leftovers(sb_cfg)
         if before_start is not None:
             database = Database([], 0, services.pg_volume_name(sb_cfg))  # removed on exit even if it fails
             before_start(sb_cfg)

@@ -148,7 +148,7 @@ def start_one(cfg: Config, spec: ServiceSpec) -> str:
             return "running"
         _log.info("%s: replacing (%s, %s)", name, existing.status,
                   "image and settings current" if current else "image or settings changed")
-        existing.remove(force=True)
+        existing.remove(force=True, v=True)  # anonymous volumes only: named ones stay
     for volume in spec.named_volumes:
         docker_api.ensure_volume(volume)
     network = spec.network or network_name(cfg)
@@ -156,7 +156,7 @@ def start_one(cfg: Config, spec: ServiceSpec) -> str:
     docker_api.client().containers.run(
         spec.image, name=name, detach=True, network=network,
         restart_policy={"Name": "unless-stopped"},
-        labels={"org.aggregator-dr.instance": cfg.instance, "org.aggregator-dr.service": spec.name,
+        labels={docker_api.INSTANCE_LABEL: cfg.instance, "org.aggregator-dr.service": spec.name,
                 SPEC_LABEL: fingerprint},
         **spec.kwargs,
     )
@@ -325,6 +325,6 @@ def stop(cfg: Config, names: tuple[str, ...]) -> list[str]:
             c.stop(timeout=60)  # PostgreSQL checkpoints as it shuts down
         except docker.errors.APIError:
             pass
-        c.remove()
+        c.remove(v=True)
         removed.append(c.name)
     return removed

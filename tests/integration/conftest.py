@@ -105,6 +105,7 @@ def database_pair(cfg, instance: str):
     from dr import docker_api, sandbox, services
 
     pcfg = config.derive(cfg, {"instance": instance})
+    sandbox.clear_leftovers(pcfg)  # a killed run's containers of the same names, and its volume
     database = sandbox.start_database(pcfg)
     client = db.client_as(pcfg.db, pcfg.secrets_dir, "owner", host="127.0.0.1", port=database.port)
     try:

@@ -156,7 +156,7 @@ def test_postgres_without_a_role_password_exits_with_a_clear_message(built):
         assert result["StatusCode"] == 2
         assert "password file /run/secrets/db-owner-password is missing or empty" in logs
     finally:
-        out.remove(force=True)
+        out.remove(force=True, v=True)  # and its anonymous volume
 
 
 def test_a_service_that_cannot_start_is_reported_with_host_paths(built, tmp_path):

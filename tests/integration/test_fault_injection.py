@@ -106,3 +106,27 @@ def test_killed_sync_converges(seed, tmp_path, sample_collector):
     assert temporaries(dr) == [] and journal.pending(dr)[0] == []
     incoming = dr.state("raw") / ".incoming" / "sample"
     assert [p for p in incoming.rglob("*") if p.is_file()] == []
+
+
+def test_a_sandbox_starts_over_what_a_killed_one_left(built, tmp_path):
+    """A drill killed before its teardown leaves its containers (stopped or not) and its database volume
+    behind; the next sandbox of that name removes them instead of failing on the names or reading the old
+    volume."""
+    from dr import docker_api, sandbox, services
+
+    cfg = config.derive(built, {"drill.work_dir": str(tmp_path / "drill")})
+    left = sandbox.sandbox_config(cfg, f"{cfg.instance}-killed", tmp_path, tmp_path / "secrets")
+    volume = services.pg_volume_name(left)
+    docker = docker_api.client()
+    docker.containers.run(cfg.image("backup"), ["sh", "-c", "mkdir -p /v/data && echo old > /v/data/LEFT"],
+                          remove=True, volumes={volume: {"bind": "/v", "mode": "rw"}})
+    for name in ("postgres", "db"):
+        docker.containers.create(cfg.image("backup"), ["sleep", "600"], name=services.container_name(left, name),
+                                 labels={docker_api.INSTANCE_LABEL: left.instance})
+    docker.containers.get(services.container_name(left, "db")).start()
+    with sandbox.throwaway(cfg, "killed") as sb:
+        assert sb.db.command("ping")["ok"] == 1
+        probe = docker.containers.run(cfg.image("backup"), ["ls", "/v/data"], remove=True,
+                                      volumes={volume: {"bind": "/v", "mode": "ro"}}).decode()
+        assert "LEFT" not in probe and "PG_VERSION" in probe
+    assert docker.containers.list(all=True, filters={"label": f"{docker_api.INSTANCE_LABEL}={left.instance}"}) == []

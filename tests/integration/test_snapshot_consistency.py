@@ -147,11 +147,15 @@ def test_killing_snapshot_never_leaves_a_complete_set_that_does_not_restore(busy
                 container.kill()
             except docker.errors.APIError:
                 pass  # it had finished
-        container.remove(force=True) if whole else container.wait(timeout=600)
+            container.remove(force=True)
+        else:
+            container.wait(timeout=600)  # it goes on alone; the next run removes it once it has exited
         landed.append(f"{'crash' if whole else 'host process'} at {moment!r}{'' if seen else ' (never reached)'}")
     # The next run succeeds: the data root's lock died with its holder, restic locks of ours are cleared.
     final = subprocess.run(_snapshot_cmd(cfg_file), cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert final.returncode == 0, final.stderr[-3000:]
+    assert docker.from_env().containers.list(all=True, filters={"label": [
+        f"org.aggregator-dr.instance={cfg.instance}", "org.aggregator-dr.tool=snapshot-take"]}) == []
     # Every set listed as complete reads back whole and matches its manifest.
     code, result = backup.run(cfg, "check")
     assert code == 0 and result.ok, (landed, result.to_json()[:3000])

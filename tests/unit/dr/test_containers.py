@@ -58,54 +58,26 @@ def test_volumes_give_the_binds_and_a_json_result_stays_json():
         "Traceback ... /srv/aggr data/raw/x.yaml\n"
 
 
-class _FakeContainer:
-    def __init__(self, record):
-        self.record = record
-
-    def start(self):
-        pass
-
-    def logs(self, stream=False, follow=False, stdout=True, stderr=False):
-        if stream:
-            return iter([b"reading /run/secrets/db-password\n"])
-        return b'{"at": "/data/raw"}'
-
-    def wait(self):
-        return {"StatusCode": 0}
-
-    def remove(self, force=False):
-        self.record["removed"] = True
-
-
-class _FakeClient:
-    def __init__(self, record):
-        self.record = record
-        self.containers = self
-
-    def create(self, image, cmd, **kwargs):
-        self.record.update(image=image, cmd=cmd, **kwargs)
-        return _FakeContainer(self.record)
-
-
-@pytest.mark.parametrize("network, expected", [
-    ("none", {"network_mode": "none"}), (None, {"network": None}), (["inst"], {"network": "inst"})])
-def test_run_tool_passes_the_user_and_the_network_and_rewrites_with_the_given_binds(monkeypatch, caplog, network,
-                                                                                     expected):
+@pytest.mark.parametrize("network, where, extra", [
+    ("none", {"network_mode": "none"}, []), (None, {"network": None}, []), ("inst", {"network": "inst"}, []),
+    (["inst", "offsite"], {"network": "inst"}, ["offsite"])])
+def test_create_args_place_the_tool_on_its_networks_as_its_user(network, where, extra):
     from common import config
-    from dr import docker_api
 
-    record = {}
-    monkeypatch.setattr(docker_api, "image_or_none", lambda image: object())
-    monkeypatch.setattr(docker_api, "client", lambda: _FakeClient(record))
-    caplog.set_level("INFO", logger="aggregator-dr")
-    volumes = {"/tmp/copy-of-secret": {"bind": "/run/secrets/db-password", "mode": "ro"},
-               "/srv/data": {"bind": "/data", "mode": "rw"}}
-    binds = {"/run/secrets/db-password": "/etc/aggregator-dr/secrets/db-password", "/data": "/srv/data"}
-    code, out = containers.run_tool(config.load(overrides={}), "importer", ["x"], volumes, network, "importer",
-                                    user="990:990", binds=binds)
-    assert code == 0 and json.loads(out) == {"at": "/srv/data/raw"}
-    assert record["user"] == "990:990" and record["removed"]
-    assert {k: record.get(k, "absent") for k in expected} == expected
-    if network == "none":
-        assert "network" not in record
-    assert "reading /etc/aggregator-dr/secrets/db-password" in caplog.text  # the original, not the copy
+    cfg = config.load(overrides={"instance": "inst"})
+    volumes = {"/srv/data": {"bind": "/data", "mode": "rw"}}
+    kwargs, connect = containers.create_args(cfg, "importer", ["x"], volumes, network, "import",
+                                             environment={"A": "1"}, user="990:990")
+    assert connect == extra
+    assert {k: kwargs.get(k, "absent") for k in ("network", "network_mode")} == {
+        "network": where.get("network", "absent"), "network_mode": where.get("network_mode", "absent")}
+    assert kwargs["image"] == cfg.image("importer") and kwargs["command"] == ["x"] and kwargs["user"] == "990:990"
+    assert kwargs["volumes"] == volumes and kwargs["environment"] == {"A": "1"}
+    assert kwargs["labels"] == {"org.aggregator-dr.instance": "inst", "org.aggregator-dr.tool": "import"}
+
+
+def test_create_args_without_a_user_keep_the_images_own():
+    from common import config
+
+    kwargs, _ = containers.create_args(config.load(overrides={}), "backup", ["x"], {}, None, "t")
+    assert "user" not in kwargs and kwargs["environment"] == {}
