@@ -69,12 +69,16 @@ def build(c, config=None, refresh_base=False, only=None):
 
 
 @task(help={"config": CONFIG_HELP, "refresh_base": "debootstrap the base image again even if present",
-            "sample": "also start the built-in sample collector and run the pipeline on its reports"})
-def rebuild(c, config=None, refresh_base=False, sample=False):
-    """Turn this Debian host into a running Aggregator: preflight, bootstrap, images, start, verify."""
+            "sample": "also start the built-in sample collector and run the pipeline on its reports",
+            "role": "what this host is: all, aggregator or database; must agree with host.role in the "
+                    "configuration (every other task reads it there)"})
+def rebuild(c, config=None, refresh_base=False, sample=False, role=None):
+    """Turn this Debian host into a running Aggregator (or its database's own host): preflight, bootstrap,
+    images, start, restore, verify."""
     from dr import rebuild as dr_rebuild
 
     cfg = _call(_load, config)
+    _call(dr_rebuild.check_role, cfg, role)
     report = _call(dr_rebuild.rebuild, cfg, refresh_base, sample)
     print(report.summary())
 
@@ -124,6 +128,18 @@ def certs(c, config=None, renew=False, renew_ca=False, json_=False):
         return
     print(_table(rows, ["certificate", "action", *CERT_COLUMNS[1:]]))
     print(f"in {dr_certs.tls_dir(cfg)}; the CA's key stays on this host (docs/tls.md says where its copy belongs)")
+
+
+@task(help={"config": CONFIG_HELP, "to": "the new folder to write the kit into"})
+def db_host_kit(c, to, config=None):
+    """Copy what the database's own host needs (role passwords, the restic password, the CA's certificate,
+    the database's and PostgreSQL's certificates and keys; never the CA's key) into a new folder, to carry
+    over as that host's secrets directory (docs/runbook.md, section 12)."""
+    from dr import dbhost
+
+    cfg = _call(_load, config)
+    names = _call(dbhost.write_kit, cfg, to)
+    print(f"{len(names)} files in {to}: {', '.join(names)}")
 
 
 @task(help={"config": CONFIG_HELP, "json": "print JSON"})

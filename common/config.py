@@ -19,6 +19,8 @@ from common.errors import ConfigError
 
 # The database roles PostgreSQL enforces (dockerfiles/postgres/roles.sql).
 DB_ROLES = ("owner", "importer", "reader", "backup")
+HOST_ROLES = ("all", "aggregator", "database")
+LOOPBACK_NAMES = ("127.0.0.1", "localhost", "::1")
 
 ENV_VAR = "AGGREGATOR_DR_CONFIG"
 PORTABLE_DUMP = ("every", "daily", "never")
@@ -251,6 +253,10 @@ SCHEMA: dict[str, Any] = {
                                  "{job} in it is replaced by the job's name; empty: no pings"),
     },
     "host": {
+        "role": Field(str, "all", lambda v: None if v in HOST_ROLES else "must be one of " + ", ".join(HOST_ROLES),
+                      "what runs on this host: all (the Aggregator and its database), aggregator (the "
+                      "database is on another host, at db.host, over TLS), database (only the database, "
+                      "for an Aggregator elsewhere)"),
         "min_free_gb": Field(int, 10, _positive, "free disk needed on the data root and Docker's folder"),
         "dockerd_timeout": Field(int, 60, _positive, "seconds to wait for a daemon we start"),
         "health_timeout": Field(int, 90, _positive, "seconds to wait for services to become healthy"),
@@ -356,6 +362,34 @@ def _apply_overrides(table: dict, overrides: dict[str, Any]) -> dict:
     return table
 
 
+def _check_roles(values: dict) -> dict:
+    """What host.role asks of [db], on the host (a container's configuration names its db.role): a database
+    on another host is reached over TLS only, and one published beyond loopback listens for TLS only."""
+    role, dbv = values["host"].role, values["db"]
+    if dbv.role:
+        return values
+    remote = dbv.host not in LOOPBACK_NAMES
+    if role == "aggregator":
+        if not remote:
+            raise ConfigError(f"db.host: host.role is aggregator, so the database is on another host; db.host "
+                              f"must name it, got {dbv.host!r}")
+        if not dbv.tls:
+            raise ConfigError("db.tls: host.role is aggregator (the database on another host): it must be true, "
+                              "no password crosses the network in plaintext")
+    elif remote:
+        raise ConfigError(f"host.role: db.host {dbv.host!r} is another host; set host.role = \"aggregator\" "
+                          "(or db.host to 127.0.0.1 for the database on this host)")
+    if role == "database" and dbv.bind not in LOOPBACK_NAMES and not dbv.tls:
+        raise ConfigError(f"db.tls: host.role is database and db.bind {dbv.bind!r} publishes the database "
+                          "beyond loopback: it must be true")
+    return values
+
+
+def db_is_remote(cfg) -> bool:
+    """Whether this host reaches its database on another host (host.role aggregator)."""
+    return cfg.host.role == "aggregator"
+
+
 def parse_overrides(items: list[str]) -> dict[str, Any]:
     """KEY=VALUE strings (command line --set) -> overrides for load(); digits become integers, true and
     false booleans."""
@@ -397,14 +431,14 @@ def load(path: str | os.PathLike | None = None, overrides: dict[str, Any] | None
         source = str(file)
     if overrides:
         table = _apply_overrides(table, dict(overrides))
-    cfg = Config(_validate(table, SCHEMA, ""))
+    cfg = Config(_check_roles(_validate(table, SCHEMA, "")))
     object.__setattr__(cfg, "source", source)
     return cfg
 
 
 def derive(cfg: Config, overrides: dict[str, Any]) -> Config:
     """A configuration like cfg with some keys changed (dotted keys), validated; no file is read again."""
-    derived = Config(_validate(_apply_overrides(cfg.as_dict(), dict(overrides)), SCHEMA, ""))
+    derived = Config(_check_roles(_validate(_apply_overrides(cfg.as_dict(), dict(overrides)), SCHEMA, "")))
     object.__setattr__(derived, "source", cfg.source)
     return derived
 

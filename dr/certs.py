@@ -110,7 +110,7 @@ def names(cfg: Config, name: str) -> tuple[str, ...]:
     if name == "db":
         out += [cfg.db.host, *cfg.certs.db_names]
     elif name == "postgres":
-        out += [cfg.db.postgres_host, *cfg.certs.db_names]
+        out += [cfg.db.postgres_host, cfg.db.host, *cfg.certs.db_names]  # db.host: the database's own host
     elif name == "offsite":
         out += [_repository_host(cfg.offsite.repository), *cfg.certs.offsite_names]
     return tuple(dict.fromkeys(_canonical(n) for n in out if n))
@@ -419,3 +419,16 @@ def warnings(cfg: Config, now: datetime | None = None, days: int | None = None) 
         if key is not None and key.exists() and not key_matches(crt, key):
             out.append(Finding(label, "error", f"{key} does not match {crt}: `invoke certs` re-issues it"))
     return out
+
+
+def check_present(cfg: Config, now: datetime | None = None) -> str:
+    """On a host that did not make the CA (the database's own host): the CA certificate and the database's
+    and PostgreSQL's certificates and keys are there, valid, signed by that CA and matching their keys.
+    DrError naming each problem; a line saying how long they last otherwise."""
+    now = now or datetime.now(UTC)
+    problems = [f.line() for f in warnings(cfg, now) if f.level == "error"]
+    if problems:
+        raise DrError("the database's TLS files are not usable on this host (copy them from the Aggregator's "
+                      "host, which keeps the CA; docs/runbook.md, section 12):\n  " + "\n  ".join(problems))
+    left = min(read(p).days_left(now) for p in (cert_path(cfg, CA), *db_files(cfg)[1:2], cert_path(cfg, "postgres")))
+    return f"CA, db and postgres present and valid ({left} days left)"

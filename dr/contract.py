@@ -142,13 +142,17 @@ def _secret(cfg: Config, name: str) -> Secret:
 
 def _db_access(cfg: Config, role: str) -> tuple[list[Secret], list[tuple[str, Any]]]:
     """What a container that logs in as role gets: the role's password (and, with db.tls, the CA it verifies
-    the database with), and its [db] keys: the database's addresses inside the instance network, TLS, and
-    the role itself (the container's code never names one)."""
+    the database with), and its [db] keys: the database's addresses inside the instance network (or on its
+    own host, host.role aggregator), TLS, and the role itself (the container's code never names one)."""
     files = [_secret(cfg, dbconn.password_name(role))]
-    values: list[tuple[str, Any]] = [
-        ("db.role", role), ("db.host", services.container_name(cfg, "db")), ("db.port", services.db_port_inside(cfg)),
-        ("db.postgres_host", services.container_name(cfg, "postgres")), ("db.postgres_port", pgsql.PG_PORT),
-        ("db.tls", cfg.db.tls), ("db.ca_file", DB_CA if cfg.db.tls else "")]
+    if dr_config.db_is_remote(cfg):  # the database's own host, at its published ports
+        where = [("db.host", cfg.db.host), ("db.port", cfg.db.port), ("db.postgres_host", cfg.db.host),
+                 ("db.postgres_port", cfg.db.postgres_port)]
+    else:
+        where = [("db.host", services.container_name(cfg, "db")), ("db.port", services.db_port_inside(cfg)),
+                 ("db.postgres_host", services.container_name(cfg, "postgres")), ("db.postgres_port", pgsql.PG_PORT)]
+    values: list[tuple[str, Any]] = [("db.role", role), *where, ("db.tls", cfg.db.tls),
+                                     ("db.ca_file", DB_CA if cfg.db.tls else "")]
     if cfg.db.tls:
         ca = dbconn.ca_file_of(cfg.db, cfg.secrets_dir)
         if not Path(ca).is_file():

@@ -115,6 +115,15 @@ def build_one(cfg: Config, component: str, revision: str) -> BuiltImage:
     return built
 
 
+def components_of(cfg: Config) -> tuple[str, ...]:
+    """The images this host needs (host.role): the database's own host builds PostgreSQL's, FerretDB's and
+    the backup image (its restores); an Aggregator builds every one (its drills start a throwaway database
+    even when its own is on another host)."""
+    if cfg.host.role == "database":
+        return ("postgres", "db", "backup")
+    return COMPONENTS
+
+
 def build_all(cfg: Config, components=COMPONENTS, refresh_base: bool = False) -> list[BuiltImage]:
     """Base image, Go binaries, then every component image."""
     baseimage.ensure(cfg, refresh=refresh_base)

@@ -23,7 +23,8 @@ STAGES = {name: row.component for name, row in contract.STAGES.items()}
 
 def run_stage(cfg: Config, stage: str) -> StageResult:
     spec = contract.stage_spec(cfg, stage)
-    if contract.STAGES[stage].db_role and docker_api.container_or_none(services.container_name(cfg, "db")) is None:
+    if (contract.STAGES[stage].db_role and "db" in services.services_of(cfg)
+            and docker_api.container_or_none(services.container_name(cfg, "db")) is None):
         raise ServiceError("the database is not running; run `invoke rebuild` first")
     _log.info("stage %s in %s as %s", stage, cfg.image(spec.component), spec.user)
     code, out = launch.run_spec(cfg, spec)

@@ -1,4 +1,6 @@
-"""`invoke rebuild`: a freshly installed Debian host becomes a working Aggregator.
+"""`invoke rebuild`: a freshly installed Debian host becomes a working Aggregator (or, with host.role
+database, the Aggregator's database on its own host; with host.role aggregator, an Aggregator whose database
+is on that host).
 
 Phases: preflight, host bootstrap, base image, component images, start services, wait for health, restore
 (the latest complete snapshot set, when the repository has one and this host's data root and database are
@@ -6,6 +8,11 @@ empty; verified against its manifest by the restore itself), verify (the service
 holds what the set's manifest says), then the pipeline once (so that reports restored in raw/, staging/ and
 reports/ move on; with `sample`, after starting the built-in sample collector). Every phase is timed; the
 total is the measured recovery time (RTO) of this host.
+
+By host.role: `all` does all of the above. `database` builds and starts PostgreSQL and FerretDB only,
+restores the set's database part (when its database is empty) and stops there. `aggregator` starts the rest,
+reaches the database on its own host (db.host, over TLS), restores the set's files only (the database host
+restores the database: rebuild that one first) and runs the pipeline.
 """
 
 from __future__ import annotations
@@ -61,6 +68,17 @@ def _pipeline_note(results: list[StageResult]) -> str:
                                       or "nothing to do") for r in results)
 
 
+def check_role(cfg: Config, role: str | None) -> None:
+    """`--role` names what the operator means this host to be; the configuration must say the same, since
+    every other task (status, snapshot, restore) reads host.role there."""
+    if role is None or role == cfg.host.role:
+        return
+    if role not in config.HOST_ROLES:
+        raise DrError(f"--role {role!r}: must be one of {', '.join(config.HOST_ROLES)}")
+    raise DrError(f"--role {role} but the configuration ({cfg.source}) says host.role = \"{cfg.host.role}\": set "
+                  f"host.role = \"{role}\" there (docs/runbook.md, section 12)")
+
+
 def rebuild(cfg: Config, refresh_base: bool = False, sample: bool = False) -> RebuildReport:
     report = RebuildReport()
     _phase(report, "preflight", lambda: "; ".join(host.preflight(cfg)))
@@ -69,7 +87,7 @@ def rebuild(cfg: Config, refresh_base: bool = False, sample: bool = False) -> Re
     _phase(report, "artifacts", lambda: restore_artifacts(cfg, refresh_base))
 
     def build():
-        built = images.build_all(cfg, refresh_base=refresh_base)
+        built = images.build_all(cfg, images.components_of(cfg), refresh_base=refresh_base)
         unchanged = sum(1 for b in built if b.unchanged)
         return f"{len(built)} images ({unchanged} unchanged)"
 
@@ -82,6 +100,8 @@ def rebuild(cfg: Config, refresh_base: bool = False, sample: bool = False) -> Re
     _phase(report, "restore", lambda: restore_latest(cfg, restored))
     if restored:
         _phase(report, "verify", lambda: verify(cfg, restored[0]))
+    if cfg.host.role == "database":
+        return report  # the pipeline runs on the Aggregator's host
     if sample or restored:
         holder = {"cfg": cfg}
 
@@ -112,9 +132,12 @@ class PipelineFailed(DrError):
 
 def start(cfg: Config) -> str:
     """The services started; with db.tls, the certificates made first where they are missing or no longer
-    valid (`invoke certs` keeps what is valid)."""
+    valid (`invoke certs` keeps what is valid). The database's own host makes none: its CA's key stays on
+    the Aggregator's host, which made them (docs/runbook.md, section 12)."""
     made = ""
-    if cfg.db.tls:
+    if cfg.db.tls and cfg.host.role == "database":
+        made = "certificates: " + certs.check_present(cfg) + "; "
+    elif cfg.db.tls:
         rows = certs.make(cfg)
         changed = [f"{r['certificate']} {r['action']}" for r in rows if r["action"] != "kept"]
         made = "certificates: " + (", ".join(changed) if changed else "all kept") + "; "
@@ -154,17 +177,23 @@ def restore_artifacts(cfg: Config, refresh_base: bool) -> str:
             f"({result.taken}), sha256 verified") if result.restored else (result.reason or "nothing")
 
 
+def parts_of(cfg: Config) -> tuple[bool, bool]:
+    """(files, database): the parts of a set this host restores (host.role)."""
+    return {"database": (False, True), "aggregator": (True, False)}.get(cfg.host.role, (True, True))
+
+
 def restore_latest(cfg: Config, restored: list[Restored]) -> str:
-    """Restore the newest complete set when there is one and this host holds no data yet; says why not
-    otherwise. Appends the restore's result to `restored`."""
+    """Restore the newest complete set when there is one and this host holds none of its parts yet (parts_of);
+    says why not otherwise. Appends the restore's result to `restored`."""
     from snapshots.restore import occupied
 
     repo = cfg.backup.repository
     why_not = _repository_usable(cfg)
     if why_not:
         return f"{why_not}: nothing to restore (a new Aggregator)"
-    there = occupied(cfg.data_root_path)
-    if there or not dr_restore.database_empty(cfg):
+    files, database = parts_of(cfg)
+    there = occupied(cfg.data_root_path) if files else []
+    if there or (database and not dr_restore.database_empty(cfg)):
         return (f"this host already holds data ({', '.join(there) or 'the database'}): kept; "
                 "restore explicitly with `invoke restore --force` if that is what you want")
     code, rows = backup.run(cfg, "list")
@@ -174,21 +203,29 @@ def restore_latest(cfg: Config, restored: list[Restored]) -> str:
     if not complete:
         return f"the repository {repo} has no complete snapshot set: nothing to restore"
     try:
-        result = dr_restore.restore(cfg, row=complete[0])
+        result = dr_restore.restore(cfg, row=complete[0], files=files, db=database)
     except DrError as exc:
         raise DrError(f"the restore of the latest set failed: {exc}; docs/runbook.md says what to do") from None
     restored.append(result)
-    f = result.files
-    how = (f"physical copy {result.copy.copy.bytes / 1e6:.1f} MB" if result.copy else "portable dump")
-    return (f"set {result.set_id} (taken {result.set_started}): {f.files} files, {f.bytes / 1e6:.1f} MB, "
-            f"{result.documents} documents ({how}), verified against its manifest")
+    said = []
+    if result.files is not None:
+        said.append(f"{result.files.files} files, {result.files.bytes / 1e6:.1f} MB")
+    if database:
+        how = (f"physical copy {result.copy.copy.bytes / 1e6:.1f} MB" if result.copy else "portable dump")
+        said.append(f"{result.documents} documents ({how})")
+    return f"set {result.set_id} (taken {result.set_started}): {', '.join(said)}, verified against its manifest"
 
 
 def verify(cfg: Config, restored: Restored) -> str:
     """The services answer as users reach them, and the live database holds what the set's manifest says:
-    the physical copy's counts range, or the dump's exact counts."""
+    the physical copy's counts range, or the dump's exact counts. An Aggregator whose database is on its
+    own host restored the files only (verified by the restore): the database answers, its counts are that
+    host's to check."""
     services.check_db(cfg)
-    services.check_webmirror(cfg)
+    if "webmirror" in services.services_of(cfg):
+        services.check_webmirror(cfg)
+    if not parts_of(cfg)[1]:
+        return "db (on its own host) and webmirror answer; the files verified against the set's manifest"
     m = restored.manifest
     if restored.copy is not None:  # counted by the restore itself, just now, after PostgreSQL started on it
         live = restored.copy.collections

@@ -99,6 +99,9 @@ def _restart_db(cfg: Config) -> None:
 def rotate(cfg: Config) -> dict:
     """Rotate every database password (and, with db.tls, the certificates); what was done and how long the
     pipeline was paused."""
+    if cfg.host.role != "all":
+        raise ServiceError(f"rotate-secrets runs where the Aggregator and its database share a host; with "
+                           f"host.role {cfg.host.role}, follow docs/runbook.md section 12 (rotating across two hosts)")
     started = time.monotonic()
     with repo_lock(cfg), lock.exclusive(DataRoot(Path(cfg.data_root)), cfg.backup.lock_timeout):
         paused_from = time.monotonic()

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import docker.errors
 
-from common import db, log, poll, secrets
+from common import config, db, log, poll, secrets
 from common.config import Config
 from common.errors import ServiceError
 from dr import containers, docker_api
@@ -30,6 +30,20 @@ SECRETS_INSIDE = "/run/secrets"
 DB_PORT, DB_TLS_PORT = 27017, 27018  # FerretDB's plaintext and TLS listeners inside the instance network
 DB_TLS_CERT, DB_TLS_KEY = "/run/tls/db.crt", "/run/tls/db.key"  # where the db container finds them
 TLS_CA = "/run/tls/ca.crt"  # the CA the db container verifies PostgreSQL with
+
+
+def services_of(cfg: Config) -> tuple[str, ...]:
+    """The services this host runs (host.role), in start order: all of them; the webmirror alone when the
+    database is on another host; PostgreSQL and FerretDB alone on the database's own host."""
+    return {"database": ("postgres", "db"), "aggregator": ("webmirror",)}.get(cfg.host.role, SERVICES)
+
+
+def db_address(cfg: Config) -> tuple[str, int]:
+    """Where this host's own tools reach the database: db.host on another host; else the address its port is
+    published on (loopback when that is every interface)."""
+    if config.db_is_remote(cfg):
+        return cfg.db.host, cfg.db.port
+    return ("127.0.0.1" if cfg.db.bind in ("0.0.0.0", "::") else cfg.db.bind), cfg.db.port
 
 
 def container_name(cfg: Config, service: str) -> str:
@@ -76,7 +90,9 @@ def role_secrets(secrets_dir) -> dict[str, dict]:
 def postgres_spec(cfg: Config, volume: str | None = None) -> ServiceSpec:
     """PostgreSQL: its data in a named volume (pg_volume_name unless given), the role passwords read-only,
     no published port: only the project network reaches it. With db.tls, its certificate and key
-    (read-only), and it takes TLS connections only (dockerfiles/postgres/entrypoint.sh)."""
+    (read-only), and it takes TLS connections only (dockerfiles/postgres/entrypoint.sh). On the database's
+    own host (host.role database) its port is published on db.bind at db.postgres_port, for the
+    Aggregator's backup container (pg_basebackup, psql), and it takes its roles from any address."""
     volume = volume or pg_volume_name(cfg)
     kwargs: dict = {"environment": {"DB_NAME": cfg.db.database},
                     "volumes": {volume: {"bind": PG_VOLUME, "mode": "rw"}, **role_secrets(cfg.secrets_dir)}}
@@ -87,6 +103,9 @@ def postgres_spec(cfg: Config, volume: str | None = None) -> ServiceSpec:
         kwargs["volumes"].update(_tls_mounts({
             "/run/tls/postgres.crt": ("PostgreSQL's TLS certificate", certs.cert_path(cfg, "postgres")),
             "/run/tls/postgres.key": ("PostgreSQL's TLS key", certs.key_path(cfg, "postgres"))}))
+    if cfg.host.role == "database":
+        kwargs["environment"]["PG_FROM"] = "all"  # the entrypoint refuses it without PG_TLS
+        kwargs["ports"] = {f"{pgsql.PG_PORT}/tcp": (cfg.db.bind, cfg.db.postgres_port)}
     return ServiceSpec("postgres", cfg.image("postgres"), kwargs, named_volumes=(volume,))
 
 
@@ -166,8 +185,8 @@ def start_one(cfg: Config, spec: ServiceSpec) -> str:
 
 def start(cfg: Config) -> dict[str, str]:
     docker_api.ensure_network(network_name(cfg))
-    specs = (postgres_spec(cfg), db_spec(cfg), webmirror_spec(cfg))
-    return {spec.name: start_one(cfg, spec) for spec in specs}
+    makers = {"postgres": postgres_spec, "db": db_spec, "webmirror": webmirror_spec}
+    return {name: start_one(cfg, makers[name](cfg)) for name in services_of(cfg)}
 
 
 def health(cfg: Config, service: str) -> str:
@@ -206,23 +225,26 @@ def wait_one(cfg: Config, service: str, deadline: float) -> None:
 
 
 def wait_healthy(cfg: Config) -> dict[str, float]:
-    """Wait for Docker's health checks, then check from the host side as a user would."""
+    """Wait for Docker's health checks of this host's services, then check from the host side as a user
+    would: the database (here or on its own host) and the webmirror (when it runs here)."""
     deadline = time.monotonic() + cfg.host.health_timeout
     start = time.monotonic()
     waited = {}
-    for service in SERVICES:
+    for service in services_of(cfg):
         wait_one(cfg, service, deadline)
         waited[service] = round(time.monotonic() - start, 1)
     check_db(cfg)
     prepare_db(cfg)
-    check_webmirror(cfg)
+    if "webmirror" in services_of(cfg):
+        check_webmirror(cfg)
     return waited
 
 
 def db_client(cfg: Config, role: str = "reader", **kwargs):
-    """A pymongo client of this instance's database as role (reader unless said), from the host (its
-    published address)."""
-    return db.client_as(cfg.db, cfg.secrets_dir, role, host=cfg.db.bind, port=cfg.db.port, **kwargs)
+    """A pymongo client of this instance's database as role (reader unless said), from the host
+    (db_address)."""
+    host, port = db_address(cfg)
+    return db.client_as(cfg.db, cfg.secrets_dir, role, host=host, port=port, **kwargs)
 
 
 @dataclass(frozen=True)
@@ -257,14 +279,14 @@ def pg_counts(cfg: Config) -> dict[str, int]:
 
 def check_db(cfg: Config) -> None:
     """Every role logs in (PostgreSQL checks each password)."""
+    host, port = db_address(cfg)
     for role in db.ROLES:
         password = secrets.read(cfg.secrets_dir, db.password_name(role))
         try:
-            db.wait_ready(cfg.db.bind, cfg.db.port, role, password, cfg.db.database, timeout_s=20,
+            db.wait_ready(host, port, role, password, cfg.db.database, timeout_s=20,
                           tls_ca_file=db.tls_ca_file(cfg.db, cfg.secrets_dir))
         except Exception as exc:
-            raise ServiceError(f"db is healthy but does not accept the role {role} at {cfg.db.bind}:"
-                               f"{cfg.db.port}: {exc}") from None
+            raise ServiceError(f"db does not accept the role {role} at {host}:{port}: {exc}") from None
 
 
 def prepare_db(cfg: Config) -> list[str]:
@@ -291,7 +313,7 @@ def check_webmirror(cfg: Config) -> None:
 
 def status(cfg: Config) -> list[dict]:
     rows = []
-    for service in SERVICES:
+    for service in services_of(cfg):
         name = container_name(cfg, service)
         c = docker_api.container_or_none(name)
         if c is None:
@@ -309,7 +331,7 @@ def status(cfg: Config) -> list[dict]:
 
 def down(cfg: Config) -> list[str]:
     """Stop and remove the service containers. Data (volume, data root, secrets) is left alone."""
-    return stop(cfg, tuple(reversed(SERVICES)))
+    return stop(cfg, tuple(reversed(services_of(cfg))))
 
 
 def stop(cfg: Config, names: tuple[str, ...]) -> list[str]:

@@ -83,8 +83,14 @@ trap - EXIT
 # Who may connect over the network, written at every start outside the data directory (so that a physical
 # copy carries none of it): the project's roles from this container's own networks (samenet) with their
 # passwords, over TLS only when PG_TLS=1 (db.tls: the certificate and key mounted read-only at /run/tls/),
-# nothing else.
+# nothing else. PG_FROM=all (a database on its own host, its port published for the Aggregator's backup
+# container) takes them from any address, and only with PG_TLS=1.
 conf="$(mktemp -d /run/postgres-conf.XXXXXX)"
+from=samenet
+if [ "${PG_FROM:-samenet}" = all ]; then
+    [ "${PG_TLS:-0}" = 1 ] || { echo "postgres: PG_FROM=all needs PG_TLS=1 (no password in plaintext)" >&2; exit 2; }
+    from=all
+fi
 if [ "${PG_TLS:-0}" = 1 ]; then
     for f in /run/tls/postgres.crt /run/tls/postgres.key; do
         [ -r "$f" ] || { echo "postgres: PG_TLS=1 but $f is not there" >&2; exit 2; }
@@ -99,8 +105,8 @@ else
 fi
 cat > "$conf/pg_hba.conf" <<HBA
 local   all          postgres                                  peer
-$conn $pgdb        owner,importer,reader,backup   samenet    scram-sha-256
-$conn replication  backup                         samenet    scram-sha-256
+$conn $pgdb        owner,importer,reader,backup   $from    scram-sha-256
+$conn replication  backup                         $from    scram-sha-256
 host    all          all                            all        reject
 HBA
 chown -R postgres:postgres "$conf"

@@ -1,3 +1,5 @@
+import re
+
 import pytest
 
 from common import config
@@ -144,3 +146,23 @@ def test_a_former_db_user_key_is_named(tmp_path):
     name, so an operator finds it."""
     with pytest.raises(ConfigError, match="db.user"):
         config.load(write(tmp_path, '[db]\nuser = "aggregator"\n'))
+
+
+@pytest.mark.parametrize("overrides, message", [
+    ({"host.role": "aggregator", "db.tls": True}, "db.host: host.role is aggregator"),
+    ({"host.role": "aggregator", "db.host": "db.example.org"}, "db.tls: host.role is aggregator"),
+    ({"db.host": "db.example.org", "db.tls": True}, 'host.role: db.host \'db.example.org\' is another host'),
+    ({"host.role": "database", "db.bind": "0.0.0.0"}, "db.tls: host.role is database"),
+    ({"host.role": "dbhost"}, "host.role: must be one of all, aggregator, database"),
+])
+def test_a_host_role_that_does_not_fit_the_database_keys_is_refused(overrides, message):
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        config.load(overrides=overrides)
+
+
+def test_host_roles_that_fit_load():
+    assert config.load(overrides={"host.role": "aggregator", "db.host": "10.0.0.5", "db.tls": True}).host.role == \
+        "aggregator"
+    assert config.load(overrides={"host.role": "database"}).db.bind == "127.0.0.1"  # loopback: TLS optional
+    # A container's configuration names its role and the database's container: no host role applies.
+    assert config.load(overrides={"db.role": "importer", "db.host": "inst-db"}).db.host == "inst-db"

@@ -70,14 +70,15 @@ def test_extensions_of_the_ca_and_of_a_server():
 
 
 def test_names_come_from_the_configuration(tmp_path):
-    cfg = make_cfg(tmp_path, **{"db.host": "db.example.org", "db.postgres_host": "10.0.0.5",
+    cfg = make_cfg(tmp_path, **{"host.role": "aggregator", "db.tls": True, "db.host": "db.example.org",
+                                "db.postgres_host": "10.0.0.5",
                                 "certs.db_names": ["db2.example.org", "2001:db8::1"],
                                 "offsite.repository": "rest:https://backup.example.org:8000/aggr",
                                 "certs.offsite_names": ["198.51.100.4"]})
     assert certs.names(cfg, "db") == ("inst-db", "localhost", "127.0.0.1", "db.example.org", "db2.example.org",
                                       "2001:DB8:0:0:0:0:0:1")
-    assert certs.names(cfg, "postgres") == ("inst-postgres", "localhost", "127.0.0.1", "10.0.0.5", "db2.example.org",
-                                            "2001:DB8:0:0:0:0:0:1")
+    assert certs.names(cfg, "postgres") == ("inst-postgres", "localhost", "127.0.0.1", "10.0.0.5", "db.example.org",
+                                            "db2.example.org", "2001:DB8:0:0:0:0:0:1")
     assert certs.names(cfg, "offsite") == ("inst-offsite", "localhost", "127.0.0.1", "backup.example.org",
                                            "198.51.100.4")
     assert certs.names(cfg, "client") == ()

@@ -286,6 +286,23 @@ def test_with_tls_the_database_clients_get_the_ca_and_the_tls_port(cfg, tmp_path
         contract.stage_spec(cfg, "importer"))
 
 
+def test_with_the_database_on_its_own_host_its_clients_get_its_address(cfg, tmp_path):
+    """host.role aggregator: the importer and the backup's database actions reach the database's host at its
+    published ports (FerretDB's and PostgreSQL's), over TLS; no other container gets a database secret."""
+    ca = tmp_path / "secrets" / "tls" / "ca.crt"
+    ca.parent.mkdir(parents=True)
+    ca.write_text("-----BEGIN CERTIFICATE-----\n")
+    app = config.derive(cfg, {"host.role": "aggregator", "db.host": "db.example.org", "db.port": 27117,
+                              "db.postgres_port": 5433, "db.tls": True})
+    for spec in (contract.stage_spec(app, "importer"), contract.backup_spec(app, "take", "h")):
+        derived, _ = loaded(spec, app, tmp_path)
+        assert (derived.db.host, derived.db.port, derived.db.postgres_host, derived.db.postgres_port) == (
+            "db.example.org", 27117, "db.example.org", 5433)
+        assert derived.db.tls is True and contract.DB_CA in secret_targets(spec)
+    for stage in ("sanitize", "sync"):
+        assert not any("db-" in t for t in secret_targets(contract.stage_spec(app, stage)))
+
+
 def test_with_tls_the_db_service_publishes_only_its_tls_listener(cfg, tmp_path):
     """db.tls: FerretDB gets its certificate, key and the CA (it verifies PostgreSQL), PostgreSQL its own
     certificate and key, all read-only; a missing one is named with what makes it."""

@@ -43,3 +43,39 @@ def test_ferretdb_holds_no_secret_and_is_published_where_configured(tmp_path):
     assert ferret.kwargs["environment"] == {"PG_HOST": "inst-postgres"}
     assert "volumes" not in ferret.kwargs
     assert ferret.kwargs["ports"] == {"27017/tcp": ("127.0.0.1", 27999)}
+
+
+def _role_cfg(tmp_path, role, **overrides):
+    values = {"instance": "inst", "secrets_dir": str(tmp_path / "secrets"), "host.role": role, "db.tls": True}
+    if role == "aggregator":
+        values["db.host"] = "db.example.org"
+    return config.load(overrides={**values, **overrides})
+
+
+def _certs(tmp_path):
+    tls = tmp_path / "secrets" / "tls"
+    tls.mkdir(parents=True)
+    for name in ("postgres.crt", "postgres.key"):
+        (tls / name).write_text("x")
+
+
+def test_each_host_role_runs_its_own_services(tmp_path):
+    assert services.services_of(_role_cfg(tmp_path, "all")) == ("postgres", "db", "webmirror")
+    assert services.services_of(_role_cfg(tmp_path, "database")) == ("postgres", "db")
+    assert services.services_of(_role_cfg(tmp_path, "aggregator")) == ("webmirror",)
+
+
+def test_the_database_host_publishes_postgresql_for_tls_from_any_address(tmp_path):
+    _certs(tmp_path)
+    pg = services.postgres_spec(_role_cfg(tmp_path, "database", **{"db.bind": "0.0.0.0", "db.postgres_port": 5433}))
+    assert pg.kwargs["ports"] == {"5432/tcp": ("0.0.0.0", 5433)}
+    assert pg.kwargs["environment"]["PG_FROM"] == "all" and pg.kwargs["environment"]["PG_TLS"] == "1"
+    one_host = services.postgres_spec(_role_cfg(tmp_path, "all"))
+    assert "ports" not in one_host.kwargs and "PG_FROM" not in one_host.kwargs["environment"]
+
+
+def test_this_hosts_tools_reach_the_database_where_it_is(tmp_path):
+    assert services.db_address(_role_cfg(tmp_path, "aggregator", **{"db.port": 27117})) == ("db.example.org", 27117)
+    assert services.db_address(_role_cfg(tmp_path, "database", **{"db.bind": "0.0.0.0"})) == ("127.0.0.1", 27017)
+    assert services.db_address(_role_cfg(tmp_path, "database", **{"db.bind": "10.0.0.5"})) == ("10.0.0.5", 27017)
+    assert services.db_address(config.load(overrides={})) == ("127.0.0.1", 27017)
