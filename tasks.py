@@ -454,15 +454,24 @@ def restore(c, config=None, set_="latest", target=None, db=True, files=True, for
             "offsite": "drill the off-site copy", "json": "print the drill report as JSON",
             "bare-host": "execute docs/runbook.md on a simulated fresh Debian server with a copy of the "
                          "repository and secrets (restores the latest set; takes minutes)",
-            "keep": "--bare-host: leave the server container and its folder for inspection"})
-def drill(c, config=None, set_="latest", offsite=False, json_=False, bare_host=False, keep=False):
+            "two-hosts": "execute docs/runbook.md on two simulated fresh Debian servers, the Aggregator's and "
+                         "the database's (section 12: the database moved, both lost and rebuilt; takes minutes)",
+            "keep": "--bare-host, --two-hosts: leave the server containers and their folder for inspection"})
+def drill(c, config=None, set_="latest", offsite=False, json_=False, bare_host=False, two_hosts=False, keep=False):
     """Restore drill: restore the set into a throwaway database and folder, verify it, query it, run the
     importer over what was in flight, time every phase; writes a report to the drill history.
-    --bare-host: the runbook, command by command, on a fresh Debian server in a container."""
+    --bare-host: the runbook, command by command, on a fresh Debian server in a container.
+    --two-hosts: the same on two servers, with the database moved to its own (runbook section 12)."""
     from dr import drill as dr_drill
     from dr import drill_reports, monitoring
 
     cfg = _call(_load, config)
+    if two_hosts:
+        from dr import two_hosts as dr_two_hosts
+
+        report = _call(dr_two_hosts.run, cfg, keep)
+        print(json.dumps(report, indent=2) if json_ else drill_reports.two_hosts_markdown(report), end="")
+        return
     if bare_host:
         from dr import bare_host as dr_bare_host
 

@@ -217,6 +217,10 @@ SCHEMA: dict[str, Any] = {
         "network": Field(str, "", lambda v: None if v == "" or re.match(r"^[a-z0-9][a-z0-9_.-]*$", v)
                          else "must be a Docker network name or empty",
                          "Docker network the backup container joins to reach it; empty: the default bridge"),
+        "ca_file": Field(str, "", _absolute_or_empty, "the CA restic verifies a rest:https:// repository with; "
+                         "empty: <secrets_dir>/tls/ca.crt (made by `invoke certs`)"),
+        "serve_tls": Field(bool, False, None, "`invoke offsite-server`: serve HTTPS only, with the certificate "
+                           "tls/offsite.crt and its key (made by `invoke certs`)"),
         "serve_bind": Field(str, "127.0.0.1", _ip, "`invoke offsite-server`: address its port is published on"),
         "serve_port": Field(int, 8000, _port, "`invoke offsite-server`: published port"),
     },

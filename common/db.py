@@ -54,7 +54,7 @@ def password_name(role: str) -> str:
 
 def ca_file_of(db_cfg, secrets_dir) -> str:
     """The CA certificate clients trust for the database: [db] ca_file, or <secrets_dir>/tls/ca.crt (made by
-    `invoke certs`, dr/certs.py)."""
+    `invoke certs`, dr/certs.py). The same for any section with a ca_file key ([offsite])."""
     return db_cfg.ca_file or str(Path(secrets_dir) / TLS_CA)
 
 

@@ -51,13 +51,13 @@ class BareHostFailed(DrError):
     pass
 
 
-def _check_repository(cfg: Config) -> None:
+def check_repository(cfg: Config) -> None:
     if not config.is_local_repository(cfg.backup.repository) or not (Path(cfg.backup.repository) / "config").is_file():
         raise BareHostFailed(f"the bare-host drill copies a local repository folder; there is none at "
                              f"{cfg.backup.repository} (backup.repository)")
 
 
-def _copy_repository(cfg: Config, dest: Path) -> None:
+def copy_repository(cfg: Config, dest: Path) -> None:
     """Copy the repository while holding our host-wide lock of restic runs (snapshots.repolock), so
     that no set is being written into it meanwhile."""
     from snapshots.repolock import repo_lock
@@ -70,7 +70,7 @@ def _copy_repository(cfg: Config, dest: Path) -> None:
         raise BareHostFailed(f"cannot copy the repository: {exc}") from None
 
 
-def _latest_complete_set(cfg: Config, copy: Path) -> SetRow:
+def latest_complete_set(cfg: Config, copy: Path) -> SetRow:
     """The newest complete set of the copy of cfg's repository."""
     code, rows = backup.run(config.derive(cfg, {"backup.repository": str(copy)}), "list")
     if code != 0:
@@ -81,7 +81,7 @@ def _latest_complete_set(cfg: Config, copy: Path) -> SetRow:
     return complete[0]
 
 
-def _copy_checkout(dest: Path) -> None:
+def copy_checkout(dest: Path) -> None:
     """What an operator's clone or tarball holds: tracked and untracked files, not what git ignores."""
     if (ROOT / ".git").exists():
         out = runner.run(["git", "-C", str(ROOT), "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
@@ -98,9 +98,9 @@ def _copy_checkout(dest: Path) -> None:
 def prepare(cfg: Config, work: Path) -> dict[str, dict]:
     """The operator's copies in work/: checkout, secrets, repository. Returns the container's volumes."""
     _log.info("copying the checkout, the secrets and the repository %s into %s", cfg.backup.repository, work)
-    _copy_checkout(work / "checkout")
+    copy_checkout(work / "checkout")
     shutil.copytree(cfg.secrets_dir, work / "recovery" / "secrets")
-    _copy_repository(cfg, work / "repository")
+    copy_repository(cfg, work / "repository")
     volumes = {
         str(work / "checkout"): {"bind": CHECKOUT, "mode": "rw"},
         str(work / "recovery"): {"bind": RECOVERY, "mode": "ro"},
@@ -116,41 +116,50 @@ def network_name(cfg: Config) -> str:
     return f"{cfg.instance}-bare-host"
 
 
-def start_aptcache(cfg: Config) -> str:
-    """The package cache on the drill's network; returns its proxy URL (by address: the inner Docker's
-    containers do not see the outer Docker's names)."""
+def start_aptcache(cfg: Config, network: str | None = None) -> str:
+    """The package cache on the drill's network (network_name unless given); returns its proxy URL (by
+    address: the inner Docker's containers do not see the outer Docker's names)."""
+    network = network or network_name(cfg)
     images.build_one(cfg, "aptcache", images.git_revision())
     spec = services.ServiceSpec("aptcache", cfg.image("aptcache"), dict(
         volumes={APTCACHE_VOLUME: {"bind": "/var/cache/apt-cacher-ng", "mode": "rw"}},
-    ), network=network_name(cfg), named_volumes=(APTCACHE_VOLUME,))
+    ), network=network, named_volumes=(APTCACHE_VOLUME,))
     services.start_one(cfg, spec)
     services.wait_one(cfg, "aptcache", time.monotonic() + cfg.host.health_timeout)
     c = docker_api.client().containers.get(services.container_name(cfg, "aptcache"))
-    address = c.attrs["NetworkSettings"]["Networks"][network_name(cfg)]["IPAddress"]
+    address = c.attrs["NetworkSettings"]["Networks"][network]["IPAddress"]
     return f"http://{address}:{APTCACHE_PORT}"
 
 
-def start_server(cfg: Config, volumes: dict, proxy: str):
-    """The simulated fresh Debian server: our base image, its own Docker Engine to come."""
-    name = services.container_name(cfg, "bare-host")
+def start_server(cfg: Config, volumes: dict, proxy: str, role: str = "bare-host", hostname: str = "fresh-debian",
+                 network: str | None = None, address: str | None = None, env: dict | None = None):
+    """A simulated fresh Debian server (container <instance>-<role>): our base image, its own Docker Engine
+    to come, on network (network_name by default), at address when given (the network's subnet is ours),
+    env in its environment besides the package proxy's."""
+    name = services.container_name(cfg, role)
     old = docker_api.container_or_none(name)
     if old is not None:
         old.remove(force=True)
-    env = {"http_proxy": proxy, "no_proxy": "127.0.0.1,localhost", "DEBIAN_FRONTEND": "noninteractive"}
+    network = network or network_name(cfg)
+    env = {"http_proxy": proxy, "no_proxy": "127.0.0.1,localhost", "DEBIAN_FRONTEND": "noninteractive",
+           **(env or {})}
     if HOST_CA.is_file():
         env.update(PIP_CERT=CA_INSIDE)
     api = docker_api.client().api
     host_config = api.create_host_config(
-        binds=volumes, init=True, network_mode=network_name(cfg), cap_add=["ALL"], cap_drop=["SYS_RESOURCE"],
+        binds=volumes, init=True, network_mode=network, cap_add=["ALL"], cap_drop=["SYS_RESOURCE"],
         security_opt=["seccomp=unconfined", "apparmor=unconfined"],
         tmpfs={"/var/lib/docker": "rw,exec,dev,suid"})
     # `--security-opt systempaths=unconfined` is the docker CLI's name for these two (the SDK lacks it):
     # nothing of /proc and /sys masked or read-only, as the inner dockerd needs.
     host_config.update(MaskedPaths=[], ReadonlyPaths=[])
+    networking = None
+    if address:
+        networking = api.create_networking_config({network: api.create_endpoint_config(ipv4_address=address)})
     created = api.create_container(
-        cfg.base_image, ["sleep", "infinity"], name=name, hostname="fresh-debian", environment=env,
-        host_config=host_config,
-        labels={docker_api.INSTANCE_LABEL: cfg.instance, "org.aggregator-dr.service": "bare-host"})
+        cfg.base_image, ["sleep", "infinity"], name=name, hostname=hostname, environment=env,
+        host_config=host_config, networking_config=networking,
+        labels={docker_api.INSTANCE_LABEL: cfg.instance, "org.aggregator-dr.service": role})
     api.start(created["Id"])
     return docker_api.client().containers.get(created["Id"])
 
@@ -242,7 +251,7 @@ def run(cfg: Config, keep: bool = False) -> dict:
     """The whole drill; returns its report (also saved in <drill.history_dir>/bare-host/). Raises
     BareHostFailed after saving a failing report."""
     steps = runbook.parse(runbook.RUNBOOK.read_text())
-    _check_repository(cfg)
+    check_repository(cfg)
     started = dt.datetime.now(dt.timezone.utc)
     report = {"started": started.strftime("%Y-%m-%dT%H:%M:%SZ"), "set": None,
               "repository": cfg.backup.repository, "steps": [], "problems": []}
@@ -254,7 +263,7 @@ def run(cfg: Config, keep: bool = False) -> dict:
     try:
         volumes = prepare(cfg, work)
         # The set the runbook must restore: the newest complete one of the copy it gets.
-        source = _latest_complete_set(cfg, work / "repository")
+        source = latest_complete_set(cfg, work / "repository")
         report["set"] = source.set_id
         baseimage.ensure(cfg)
         docker_api.ensure_network(network_name(cfg))

@@ -35,6 +35,7 @@ DATA, CACHE, REPO, ARTIFACTS = "/data", "/cache", "/repo", "/artifacts"
 PG_VOLUME = "/pgvolume"  # PostgreSQL's volume, where pg-restore puts a set's physical copy
 BRIDGE_DB = "/run/bridge_db.json"
 DB_CA = "/run/tls/db-ca.crt"  # the CA a container verifies the database with (db.tls; public, 0644)
+OFFSITE_CA = "/run/tls/offsite-ca.crt"  # the CA restic verifies a rest:https:// off-site server with
 
 # The network a stage's row asks for: the instance's (reaches <instance>-db and the sample collector), or none.
 INSTANCE, NONE = "instance", "none"
@@ -244,6 +245,13 @@ def backup_spec(cfg: Config, action: str, host: str, offsite: bool = False, file
                           "when the rest-server runs on this Docker host; see `invoke offsite-server`)")
         keys.append("offsite")
         secret_files += [_secret(cfg, secrets.OFFSITE_RESTIC_PASSWORD), _secret(cfg, secrets.OFFSITE_HTTP_PASSWORD)]
+        if cfg.offsite.repository.startswith("rest:https:"):  # restic verifies the server against our CA
+            ca = dbconn.ca_file_of(cfg.offsite, cfg.secrets_dir)
+            if not Path(ca).is_file():
+                raise DrError(f"the off-site repository is https but the CA certificate {ca} is missing: "
+                              "`invoke certs` makes it (or set offsite.ca_file)")
+            secret_files.append(Secret(ca, OFFSITE_CA))
+            values.append(("offsite.ca_file", OFFSITE_CA))
         if cfg.offsite.network:
             networks.append(cfg.offsite.network)
     command = ["python3", "-m", "snapshots.cli", action, "--host", host]

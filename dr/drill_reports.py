@@ -52,6 +52,21 @@ def bare_host_markdown(report: dict) -> str:
         ("runbook line", "section", "seconds", "result"), rows, report["problems"])
 
 
+def two_hosts_markdown(report: dict) -> str:
+    """The two-host drill's report (dr/two_hosts.py) as Markdown: one row per runbook block, with its server."""
+    rows = []
+    for r in report["steps"]:
+        result = (f"skipped: {r['skipped']}" if "skipped" in r else
+                  "; ".join(r["problems"]) if r.get("problems") else f"exit {r['exit_code']}")
+        rows.append((r["line"], r["section"], r.get("host", ""), r.get("seconds", ""), result))
+    return _document(
+        f"Two-host drill {report['started']}: {report['verdict']}",
+        [f"runbook executed on two fresh Debian servers (the Aggregator's and the database's), starting from set "
+         f"{report['set']} of a copy of {report['repository']}",
+         f"total {report['total_seconds']} s (preparing {report.get('prepare_seconds', '?')} s)"],
+        ("runbook line", "section", "server", "seconds", "result"), rows, report["problems"])
+
+
 def save(cfg: Config, report: dict, folder: Path | None = None,
          render: Callable[[dict], str] = restore_markdown) -> Path:
     """Write <folder>/<time>.json and .md (render makes the Markdown); keep the newest drill.keep reports.

@@ -2,7 +2,8 @@
 Docker host): Debian's restic-rest-server in its own image (`offsite`), on its own Docker network, with its
 own volume and its own user and password (the secret file offsite-http-password), started `--append-only`.
 
-The Aggregator reaches it as rest:http://<instance>-offsite:8000/<path> on that network; `invoke offsite`
+The Aggregator reaches it as rest:http://<instance>-offsite:8000/<path> on that network (rest:https:// with
+offsite.serve_tls: HTTPS only, restic verifying the certificate against the CA, `--cacert`); `invoke offsite`
 (snapshots/offsite.py) copies whole sets into it.
 """
 
@@ -12,6 +13,7 @@ import time
 
 from common import log, secrets
 from common.config import Config
+from common.errors import ServiceError
 from dr import docker_api, services
 
 _log = log.get("offsite")
@@ -28,17 +30,29 @@ def volume_name(cfg: Config) -> str:
 
 
 def repository_url(cfg: Config) -> str:
-    return f"rest:http://{services.container_name(cfg, SERVICE)}:8000/{REPOSITORY_PATH}"
+    scheme = "https" if cfg.offsite.serve_tls else "http"
+    return f"rest:{scheme}://{services.container_name(cfg, SERVICE)}:8000/{REPOSITORY_PATH}"
 
 
 def spec(cfg: Config) -> services.ServiceSpec:
+    """The rest-server: its volume, its user's password read-only and, with offsite.serve_tls, its
+    certificate and key (read-only; it then serves HTTPS only)."""
     pw_path, _ = secrets.ensure(cfg.secrets_dir, secrets.OFFSITE_HTTP_PASSWORD)
-    return services.ServiceSpec(SERVICE, cfg.image(SERVICE), dict(
+    kwargs: dict = dict(
         environment={"OFFSITE_USER": cfg.offsite.user},
         volumes={volume_name(cfg): {"bind": "/srv/restic", "mode": "rw"},
                  str(pw_path): {"bind": f"/run/secrets/{secrets.OFFSITE_HTTP_PASSWORD}", "mode": "ro"}},
-        ports={"8000/tcp": (cfg.offsite.serve_bind, cfg.offsite.serve_port)},
-    ), network=network_name(cfg), named_volumes=(volume_name(cfg),))
+        ports={"8000/tcp": (cfg.offsite.serve_bind, cfg.offsite.serve_port)})
+    if cfg.offsite.serve_tls:
+        from dr import certs
+
+        kwargs["environment"]["OFFSITE_TLS"] = "1"
+        for name, path in (("offsite.crt", certs.cert_path(cfg, "offsite")), ("offsite.key", certs.key_path(cfg, "offsite"))):
+            if not path.is_file():
+                raise ServiceError(f"offsite.serve_tls is on but {path} is missing: `invoke certs` makes it")
+            kwargs["volumes"][str(path)] = {"bind": f"/run/tls/{name}", "mode": "ro"}
+    return services.ServiceSpec(SERVICE, cfg.image(SERVICE), kwargs, network=network_name(cfg),
+                                named_volumes=(volume_name(cfg),))
 
 
 def serve(cfg: Config) -> dict:

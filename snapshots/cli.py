@@ -50,7 +50,8 @@ def offsite_restic_for(cfg) -> Restic:
         raise ConfigError("no off-site repository is configured (offsite.repository)")
     return Restic(cfg.offsite.repository, str(Path(cfg.secrets_dir) / secrets.OFFSITE_RESTIC_PASSWORD),
                   str(Path(cfg.cache_dir) / "restic"), rest_user=cfg.offsite.user,
-                  rest_password_file=str(Path(cfg.secrets_dir) / secrets.OFFSITE_HTTP_PASSWORD))
+                  rest_password_file=str(Path(cfg.secrets_dir) / secrets.OFFSITE_HTTP_PASSWORD),
+                  cacert=cfg.offsite.ca_file or None)
 
 
 def init(restic: Restic) -> results.InitResult:

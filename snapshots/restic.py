@@ -39,12 +39,15 @@ class Restic:
     cache_dir: str | None = None
     rest_user: str | None = None  # rest-server credentials (rest: repositories), given to restic in its
     rest_password_file: str | None = None  # environment only
+    cacert: str | None = None  # the CA a rest:https:// server's certificate is verified with (RESTIC_CACERT)
 
     def env(self) -> dict[str, str]:
         env = {"RESTIC_REPOSITORY": self.repository, "RESTIC_PASSWORD_FILE": self.password_file,
                "RESTIC_PROGRESS_FPS": "0.5"}
         if self.cache_dir:
             env["RESTIC_CACHE_DIR"] = self.cache_dir
+        if self.cacert:
+            env["RESTIC_CACERT"] = self.cacert
         if self.rest_user and self.rest_password_file:
             try:
                 with open(self.rest_password_file, encoding="utf-8") as fh:

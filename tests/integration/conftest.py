@@ -9,14 +9,17 @@ directory and loopback ports, so they never touch a live Aggregator on the same 
 from __future__ import annotations
 
 import contextlib
-import socket
+import fcntl
 from pathlib import Path
 
 import pytest
 
 from common import config, db
 from dr import host, images
+from instances import free_port, lane, remove_instance  # noqa: F401 - the test modules import them from here
 from stages.layout import DataRoot
+
+BUILD_LOCK = "/tmp/aggregator-dr-tests-build.lock"
 
 
 def pytest_collection_modifyitems(items):
@@ -26,12 +29,6 @@ def pytest_collection_modifyitems(items):
     for item in items:
         if here in Path(str(item.fspath)).resolve().parents:
             item.add_marker(pytest.mark.docker)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @contextlib.contextmanager
@@ -56,22 +53,11 @@ def running_instance(root, name: str, sample: bool = False, reports: list | None
         remove_instance(cfg)
 
 
-def remove_instance(cfg) -> None:
-    """Every container, volume and network of the instance in Docker (its data root is tmp_path's)."""
-    from dr import collector, docker_api, offsite, services
-
-    offsite.stop(cfg, remove_data=True)
-    collector.stop(cfg)
-    services.down(cfg)
-    docker_api.remove_volume(services.pg_volume_name(cfg))
-    docker_api.remove_network(services.network_name(cfg))
-
-
 @pytest.fixture(scope="session")
 def cfg(tmp_path_factory):
     root = tmp_path_factory.mktemp("instance")
     return config.load(overrides={
-        "instance": "aggr-test",
+        "instance": "aggr-test" + (f"-{lane()}" if lane() not in ("", "gw0") else ""),  # one per xdist lane
         "data_root": str(root / "data"),
         "secrets_dir": str(root / "secrets"),
         "db.port": free_port(),
@@ -85,9 +71,12 @@ def cfg(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def built(cfg):
-    """Host bootstrapped, every image built. Returns the configuration."""
-    host.bootstrap(cfg)
-    images.build_all(cfg)
+    """Host bootstrapped, every image built (one lane at a time: the other then finds them built). Returns
+    the configuration."""
+    with open(BUILD_LOCK, "w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        host.bootstrap(cfg)
+        images.build_all(cfg)
     return cfg
 
 

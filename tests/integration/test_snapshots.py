@@ -240,7 +240,10 @@ def test_drill_restores_into_a_sandbox_and_reports(live, first_set, tmp_path):
     from dr import drill, drill_reports
 
     cfg = config.derive(live, {"drill.history_dir": str(tmp_path / "drills"), "drill.keep": 2})
-    before = {c.name for c in docker.from_env().containers.list(all=True)}
+    def ours():  # this instance's containers (tests in the other xdist lane make and remove their own)
+        return {c.name for c in docker.from_env().containers.list(all=True) if c.name.startswith(live.instance)}
+
+    before = ours()
     report = drill.run(cfg)
     assert report["verdict"] == "pass", report
     newest = newest_complete(live)
@@ -248,7 +251,7 @@ def test_drill_restores_into_a_sandbox_and_reports(live, first_set, tmp_path):
     assert report["documents_restored"] == newest.documents
     assert set(report["phases"]) == {"copy", "start", "restore", "queries", "pipeline"}
     assert report["queries"]["reports"] == 18
-    assert {c.name for c in docker.from_env().containers.list(all=True)} == before  # sandbox gone
+    assert ours() == before  # sandbox gone
     assert not docker.from_env().networks.list(names=[f"{live.instance}-drill"])
     for _ in range(2):
         drill.run(cfg)
@@ -417,6 +420,46 @@ def test_offsite_copy_is_append_only_and_restores(live, first_set, caplog, tmp_p
     report = drill.run(dcfg, offsite=True)
     assert report["verdict"] == "pass" and report["set"] == primary[0]
     assert report["repository"] == cfg.offsite.repository
+
+
+def test_the_offsite_copy_over_https_verifies_the_server_against_the_ca(live, first_set, tmp_path, caplog):
+    """offsite.serve_tls: the rest-server serves HTTPS only (the `offsite` certificate of `invoke certs`);
+    restic copies into it verifying that certificate against the CA (RESTIC_CACERT, the CA handed to the
+    backup container); a CA that did not sign it, and plaintext HTTP, are refused."""
+    import shutil
+
+    from dr import certs
+
+    caplog.set_level(logging.INFO, logger="aggregator-dr")
+    shutil.copytree(live.secrets_dir, tmp_path / "secrets")
+    base = copy_repository(live, tmp_path / "primary", **{
+        "instance": "aggr-snaptls", "secrets_dir": str(tmp_path / "secrets"), "offsite.serve_tls": True,
+        "offsite.serve_port": free_port()})
+    certs.make(base)
+    cfg = config.derive(base, {"offsite.repository": offsite.repository_url(base),
+                               "offsite.network": offsite.network_name(base)})
+    assert cfg.offsite.repository.startswith("rest:https://aggr-snaptls-offsite:8000/")
+    offsite.serve(cfg)
+    try:
+        assert backup.run(cfg, "init", offsite=True)[0] == 0
+        primary = [r.set_id for r in backup.run(cfg, "list")[1] if r.complete]
+        code, copied = backup.run(cfg, "copy")
+        assert code == 0 and copied.copied == primary
+        code, result = backup.run(cfg, "check", offsite=True)
+        assert code == 0 and result.ok and result.verified == len(primary), result
+
+        other = config.derive(base, {"instance": "aggr-othertls", "secrets_dir": str(tmp_path / "other")})
+        certs.make(other)
+        caplog.clear()
+        code, _ = backup.run(config.derive(cfg, {"offsite.ca_file": str(certs.cert_path(other, certs.CA))}),
+                             "list", offsite=True)
+        assert code != 0 and "certificate signed by unknown authority" in _errors(caplog), _errors(caplog)[-2000:]
+        caplog.clear()
+        plain = cfg.offsite.repository.replace("rest:https://", "rest:http://")
+        code, _ = backup.run(config.derive(cfg, {"offsite.repository": plain}), "list", offsite=True)
+        assert code != 0
+    finally:
+        offsite.stop(cfg, remove_data=True)
 
 
 def test_forget_keeps_whole_sets_by_policy(live, first_set, tmp_path):

@@ -1,13 +1,7 @@
 """The database on its own host (issue 12), with two instances on this Docker Engine standing for the two
-hosts: `aggr-dbh` (host.role database: PostgreSQL and FerretDB, their ports published on one address,
-TLS only) and `aggr-app` (host.role aggregator: everything else, its [db] pointing at that address). The
-address is the gateway of the Aggregator's Docker network: its containers reach it as they would reach
-another host, and so does this test process. The certificates are made on the Aggregator's side, and the
-database's host gets `invoke db-host-kit`'s folder (no CA key) as its secrets.
-
-The real two-host drill (two servers with their own Docker Engine, the runbook's two-host section executed
-on them) is still to come: docs/tls.md, TODO.
-"""
+hosts (tests/instances.py): `aggr-dbh` (host.role database) and `aggr-app` (host.role aggregator). The
+two-host drill (tests/integration/test_two_host_drill.py) does the same on two servers with their own
+Docker Engine, following the runbook."""
 
 from __future__ import annotations
 
@@ -16,46 +10,18 @@ import shutil
 import pymongo
 import pymongo.errors
 import pytest
-from conftest import free_port, remove_instance
 
 from common import config, secrets
 from common import db as dbconn
-from dr import backup, certs, dbhost, docker_api, rebuild, services
-
-
-def _values(root, name: str, gateway: str, ports: tuple[int, int]) -> dict:
-    db_port, pg_port = ports
-    return {"instance": name, "data_root": str(root / name / "data"), "secrets_dir": str(root / name / "secrets"),
-            "backup.repository": str(root / "repo"), "host.min_free_gb": 1, "webmirror.port": free_port(),
-            "monitoring.textfile_dir": str(root / name / "metrics"), "db.tls": True, "db.port": db_port,
-            "db.postgres_port": pg_port, "backup.portable_dump": "every",
-            # Both instances share this Docker Engine, so their containers' names differ; on two real hosts
-            # they are the same (one instance name) and need no extra name.
-            "certs.db_names": [gateway, "aggr-dbh-db", "aggr-dbh-postgres"]}
+from dr import backup, certs, docker_api, rebuild, services
+from instances import two_instances
 
 
 @pytest.fixture(scope="module")
 def hosts(built, tmp_path_factory):
-    root = tmp_path_factory.mktemp("twohosts")
-    for name in ("aggr-app", "aggr-dbh"):  # what a killed run left
-        remove_instance(config.load(overrides={"instance": name, "data_root": str(root / "none")}))
-    gateway = docker_api.ensure_network("aggr-app").attrs["IPAM"]["Config"][0]["Gateway"]
-    ports = (free_port(), free_port())
-    app = config.load(overrides={**_values(root, "aggr-app", gateway, ports), "host.role": "aggregator",
-                                 "db.host": gateway})
-    dbh = config.load(overrides={**_values(root, "aggr-dbh", gateway, ports), "host.role": "database",
-                                 "db.bind": gateway})
-    for role in dbconn.ROLES:
-        secrets.ensure(app.secrets_dir, dbconn.password_name(role))
-    secrets.ensure(app.secrets_dir, secrets.RESTIC_PASSWORD)
-    certs.make(app)  # on the Aggregator's host, which keeps the CA
-    dbhost.write_kit(app, dbh.secrets_dir)
-    assert backup.run(app, "init")[0] == 0
-    try:
+    with two_instances(tmp_path_factory.mktemp("twohosts"), "aggr", **{"backup.portable_dump": "every"}) as (app, dbh):
+        assert backup.run(app, "init")[0] == 0
         yield app, dbh
-    finally:
-        for cfg in (app, dbh):
-            remove_instance(cfg)
 
 
 def _lose(cfg) -> None:

@@ -328,3 +328,17 @@ def test_with_tls_the_db_service_publishes_only_its_tls_listener(cfg, tmp_path):
     plain = services.db_spec(cfg).kwargs
     assert plain["ports"] == {"27017/tcp": (cfg.db.bind, cfg.db.port)} and "volumes" not in plain
     assert "PG_TLS" not in services.postgres_spec(cfg).kwargs["environment"]
+
+
+def test_an_https_offsite_repository_hands_restic_the_ca(cfg, tmp_path):
+    https = config.derive(cfg, {"offsite.repository": "rest:https://offsite.example.org:8000/aggr"})
+    with pytest.raises(DrError, match=r"off-site repository is https but the CA certificate .*ca\.crt is missing"):
+        contract.backup_spec(https, "copy", "h")
+    ca = tmp_path / "secrets" / "tls" / "ca.crt"
+    ca.parent.mkdir(parents=True)
+    ca.write_text("-----BEGIN CERTIFICATE-----\n")
+    spec = contract.backup_spec(https, "copy", "h")
+    assert next(s.source for s in spec.secrets if s.target == contract.OFFSITE_CA) == str(ca)
+    derived, _ = loaded(spec, https, tmp_path)
+    assert derived.offsite.ca_file == contract.OFFSITE_CA
+    assert contract.OFFSITE_CA not in secret_targets(contract.backup_spec(cfg, "copy", "h"))  # plain http: none

@@ -52,11 +52,54 @@ def test_blocks_in_order_with_their_markers_and_sections():
     ("<!-- bare-host drill: exit: one -->\n```sh\ntrue\n```\n", "exit wants a number"),
     ("```sh\ntrue\n", "never closed"),
     ("```sh\ntrue\n```\n<!-- bare-host drill: expect: x -->\n", "at the end of the runbook"),
-    ("<!-- bare-host drill: skip: no -->\n```sh\ntrue\n```\n", "no ```sh block for the drill to run"),
+    ("<!-- bare-host drill: skip: no -->\n```sh\ntrue\n```\n", "no ```sh block for the bare-host drill to run"),
+    ("<!-- two-host drill: on: web -->\n```sh\ntrue\n```\n", "on wants one of aggregator, database"),
+    ("<!-- two-host drill: lose: aggregator db -->\n```sh\ntrue\n```\n", "lose wants hosts among"),
+    ("<!-- two-host drill: carry: a -> b -->\n```sh\ntrue\n```\n", "unknown two-host drill marker 'carry'"),
 ])
 def test_misplaced_or_malformed_markers_are_refused_with_their_line(doc, message):
     with pytest.raises(RunbookError, match=message.replace("(", r"\(").replace("*", r"\*")):
         runbook.parse(doc)
+
+
+TWO = """## 1. One host
+
+<!-- bare-host drill: expect: one -->
+```sh
+echo one
+```
+
+## 2. Two hosts
+
+<!-- bare-host drill: skip: the two-host drill's -->
+<!-- two-host drill: on: database -->
+<!-- two-host drill: expect: two -->
+```sh
+echo two
+```
+
+<!-- bare-host drill: skip: the two-host drill's -->
+<!-- two-host drill: lose: aggregator, database -->
+<!-- two-host drill: exit: 3 -->
+```sh
+exit 3
+```
+"""
+
+
+def test_each_drill_follows_its_own_markers():
+    bare = runbook.parse(TWO)
+    assert [(s.skip, s.expect, s.exit_code, s.host, s.lose) for s in bare] == [
+        ("", ["one"], 0, "aggregator", []),
+        ("the two-host drill's", [], 0, "aggregator", []),
+        ("the two-host drill's", [], 0, "aggregator", [])]
+    two = runbook.parse(TWO, "two-host")
+    assert [(s.skip, s.expect, s.exit_code, s.host, s.lose) for s in two] == [
+        ("", ["one"], 0, "aggregator", []),  # no two-host marker: as the bare-host drill runs it
+        ("", ["two"], 0, "database", []),
+        ("", [], 3, "aggregator", ["aggregator", "database"])]
+    with pytest.raises(RunbookError, match="no tri-host drill"):
+        runbook.parse(TWO, "tri-host")
 
 
 def test_the_real_runbook_parses_and_runs_its_rebuild_and_a_drill():

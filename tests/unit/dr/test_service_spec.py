@@ -79,3 +79,25 @@ def test_this_hosts_tools_reach_the_database_where_it_is(tmp_path):
     assert services.db_address(_role_cfg(tmp_path, "database", **{"db.bind": "0.0.0.0"})) == ("127.0.0.1", 27017)
     assert services.db_address(_role_cfg(tmp_path, "database", **{"db.bind": "10.0.0.5"})) == ("10.0.0.5", 27017)
     assert services.db_address(config.load(overrides={})) == ("127.0.0.1", 27017)
+
+
+def test_the_offsite_server_serves_https_only_with_its_certificate(tmp_path):
+    import pytest
+
+    from common.errors import ServiceError
+    from dr import offsite
+
+    cfg = config.load(overrides={"instance": "inst", "secrets_dir": str(tmp_path / "secrets"), "offsite.serve_tls": True})
+    with pytest.raises(ServiceError, match=r"offsite.serve_tls is on but .*offsite\.crt is missing"):
+        offsite.spec(cfg)
+    tls = tmp_path / "secrets" / "tls"
+    tls.mkdir(parents=True)
+    for name in ("offsite.crt", "offsite.key"):
+        (tls / name).write_text("x")
+    spec = offsite.spec(cfg)
+    assert spec.kwargs["environment"]["OFFSITE_TLS"] == "1"
+    assert spec.kwargs["volumes"][str(tls / "offsite.key")] == {"bind": "/run/tls/offsite.key", "mode": "ro"}
+    assert offsite.repository_url(cfg) == "rest:https://inst-offsite:8000/aggregator"
+    plain = config.load(overrides={"instance": "inst", "secrets_dir": str(tmp_path / "secrets")})
+    assert "OFFSITE_TLS" not in offsite.spec(plain).kwargs["environment"]
+    assert offsite.repository_url(plain) == "rest:http://inst-offsite:8000/aggregator"
