@@ -33,6 +33,13 @@ def run(cfg: Config, action: str, dry_run: bool = False, extra: tuple[str, ...] 
     if action == "init":
         secrets.ensure(cfg.secrets_dir, secrets.OFFSITE_RESTIC_PASSWORD if offsite else secrets.RESTIC_PASSWORD)
     code, out = launch.run_spec(cfg, spec)
+    return read_result(action, code, out)
+
+
+def read_result(action: str, code: int, out: str) -> tuple[int, results.Result | None]:
+    """(exit code, result) of what a snapshots action's container printed: its JSON result read back into its
+    type; None when it failed without one (the reason was on stderr, logged). DrError when it succeeded
+    without a result, or printed one that does not fit. Pure."""
     try:
         data = json.loads(out)
     except ValueError:

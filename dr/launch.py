@@ -50,6 +50,12 @@ def volumes(spec: ContainerSpec, workdir: Path, config_file: Path) -> dict:
     return out
 
 
+def network(spec: ContainerSpec) -> str | list[str]:
+    """run_tool's network argument for spec: none at all when it is isolated, else its networks (none listed:
+    Docker's default bridge)."""
+    return containers.NO_NETWORK if spec.isolated else list(spec.networks)
+
+
 def prepare(spec: ContainerSpec) -> None:
     """What must be there before the container starts: the folders it mounts that may be made, its secrets
     (present and private: a clear error before anything starts), and for a container not run as root a
@@ -73,9 +79,8 @@ def run_spec(cfg: Config, spec: ContainerSpec) -> tuple[int, str]:
         config_file = workdir / "config.toml"
         config_file.write_text(contract.container_config(cfg, spec))
         config_file.chmod(0o444)  # no secret in it: paths and settings only
-        network: str | list[str] | None = containers.NO_NETWORK if spec.isolated else list(spec.networks)
         return containers.run_tool(cfg, spec.component, list(spec.command), volumes(spec, workdir, config_file),
-                                   network, spec.label, hostname=spec.hostname, user=spec.user,
+                                   network(spec), spec.label, hostname=spec.hostname, user=spec.user,
                                    binds=spec.binds())
     finally:
         shutil.rmtree(workdir, ignore_errors=True)

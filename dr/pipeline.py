@@ -28,19 +28,30 @@ def run_stage(cfg: Config, stage: str) -> StageResult:
         raise ServiceError("the database is not running; run `invoke rebuild` first")
     _log.info("stage %s in %s as %s", stage, cfg.image(spec.component), spec.user)
     code, out = launch.run_spec(cfg, spec)
+    return stage_result(stage, code, out)
+
+
+def stage_result(stage: str, code: int, out: str) -> StageResult:
+    """What a stage's container printed (its summary, JSON) with its exit code, read back; DrError when it
+    printed no summary. Pure."""
     try:
         return StageResult.from_output(out, code)
     except ValueError as exc:
         raise DrError(f"stage {stage} exited {code} without a summary ({exc}):\n{out[-2000:]}") from None
 
 
+def stage_names(cfg: Config, stage: str | None = None) -> list[str]:
+    """The stages a run runs: the one asked for, or every stage in order (sync only when collectors are
+    configured)."""
+    return [stage] if stage else [s for s in STAGES if s != "sync" or cfg.collectors]
+
+
 def run(cfg: Config, stage: str | None = None) -> list[StageResult]:
-    """Run one stage, or every stage in order (sync only when collectors are configured). Stops at a stage
-    that hit an infrastructure or usage error; inputs that failed on their own (named in the summary's
-    `failed`, tried again next run) do not keep the later stages from running."""
+    """Run one stage, or every stage in order (stage_names). Stops at a stage that hit an infrastructure or
+    usage error (StageResult.stopped); inputs that failed on their own (named in the summary's `failed`,
+    tried again next run) do not keep the later stages from running."""
     results = []
-    names = [stage] if stage else [s for s in STAGES if s != "sync" or cfg.collectors]
-    for name in names:
+    for name in stage_names(cfg, stage):
         result = run_stage(cfg, name)
         results.append(result)
         if result.stopped:

@@ -260,6 +260,15 @@ class Summary:
     format: str = FORMAT
 
 
+@dataclass
+class Collection:
+    """One collection of a stream's prelude: its name, creation options and index specifications."""
+    database: str
+    name: str
+    options: dict
+    indexes: list
+
+
 class _Out:
     def __init__(self, out: BinaryIO):
         self.out = out
@@ -295,40 +304,63 @@ def _ns_header(database: str, name: str, eof: bool, crc: int = 0) -> bytes:
 def dump_archive(db, out: BinaryIO, tally: dict | None = None) -> Summary:
     """Write the whole database to `out` as a mongodump archive; returns what was written. tally, when given,
     receives the reports per test_name/country (snapshots.manifest.tally_report) as they pass."""
-    from common import __version__
+    server_version = str(db.client.server_info().get("version", "0.0.0"))
+    return write_archive(out, db.name, server_version, collections(db), lambda name: raw_documents(db, name),
+                         tally)
 
-    infos = []
-    for info in sorted(db.list_collections(), key=lambda i: i["name"]):
+
+def collections(db) -> list[Collection]:
+    """The database's collections as a dump lists them (system.* aside): options and index specifications as
+    the server gives them. A view is refused: only collections can be dumped."""
+    found = []
+    for info in db.list_collections():
         if info["name"].startswith("system."):
             continue
         if info.get("type", "collection") != "collection":
             raise DumpError(f"{db.name}.{info['name']} is a {info.get('type')}: only collections can be dumped")
-        infos.append(info)
+        found.append(Collection(db.name, info["name"], dict(info.get("options", {})),
+                                list(db[info["name"]].list_indexes())))
+    return found
+
+
+def raw_documents(db, name: str) -> Iterator[bytes]:
+    """A collection's documents as raw BSON, in natural order. No sort: FerretDB 1.x sorts in memory (a 3.9 GB
+    database made it grow to 14 GB and spend minutes); restore does not need an order."""
+    for doc in db.get_collection(name, codec_options=RAW).find({}, batch_size=BATCH_DOCS):
+        yield doc.raw
+
+
+def write_archive(out: BinaryIO, database: str, server_version: str, colls: list[Collection],
+                  documents, tally: dict | None = None) -> Summary:
+    """The archive of these collections (written in name order; index specifications without "ns") to `out`;
+    documents(name) gives a collection's raw BSON documents. Reads no database, so that the format is tested
+    apart from one; returns what was written."""
+    from common import __version__
+
+    colls = sorted(colls, key=lambda c: c.name)
     w = _Out(out)
     w.write(MAGIC)
     w.write(bson.encode(SON([
-        ("concurrent_collections", 1), ("version", ARCHIVE_VERSION),
-        ("server_version", str(db.client.server_info().get("version", "0.0.0"))),
+        ("concurrent_collections", 1), ("version", ARCHIVE_VERSION), ("server_version", server_version),
         ("tool_version", f"aggregator-dr {__version__} snapshots.dbdump"),
     ])))
-    for info in infos:
-        name = info["name"]
-        indexes = [_index_spec(ix) for ix in db[name].list_indexes()]
+    for coll in colls:
+        indexes = [_index_spec(ix) for ix in coll.indexes]
         w.write(bson.encode(SON([
-            ("db", db.name), ("collection", name),
-            ("metadata", _metadata_json(name, dict(info.get("options", {})), indexes)),
+            ("db", database), ("collection", coll.name),
+            ("metadata", _metadata_json(coll.name, coll.options, indexes)),
             ("size", 0), ("type", "collection"),
         ])))
     w.write(TERMINATOR)
-    summary = Summary(database=db.name)
-    for info in infos:
-        summary.collections[info["name"]] = _dump_collection(db, info["name"], w, tally)
+    summary = Summary(database=database)
+    for coll in colls:
+        summary.collections[coll.name] = _write_collection(database, coll.name, documents(coll.name), w, tally)
     out.flush()
     summary.sha256, summary.bytes = w.digest.hexdigest(), w.size
     return summary
 
 
-def _dump_collection(db, name: str, w: _Out, tally: dict | None) -> int:
+def _write_collection(database: str, name: str, docs, w: _Out, tally: dict | None) -> int:
     """One collection's blocks: a data block (none when it is empty), then its EOF block. Returns its count."""
     crc = ThreadedCrc64()
     n = 0
@@ -344,17 +376,14 @@ def _dump_collection(db, name: str, w: _Out, tally: dict | None) -> int:
             batch, batch_bytes = [], 0
 
     try:
-        coll = db.get_collection(name, codec_options=RAW)
-        # Natural order, no sort: FerretDB 1.x sorts in memory (a 3.9 GB database made it grow to 14 GB and
-        # spend minutes); restore does not need an order.
-        for doc in coll.find({}, batch_size=BATCH_DOCS):
+        for raw in docs:
             if n == 0:
-                w.write(_ns_header(db.name, name, False))
-            batch.append(doc.raw)
-            batch_bytes += len(doc.raw)
+                w.write(_ns_header(database, name, False))
+            batch.append(raw)
+            batch_bytes += len(raw)
             n += 1
             if tally is not None and name == manifest.REPORTS:
-                manifest.tally_report(tally, doc)
+                manifest.tally_report(tally, RawBSONDocument(raw))
             if len(batch) >= BATCH_DOCS or batch_bytes >= BATCH_BYTES:
                 flush()
         flush()
@@ -363,7 +392,7 @@ def _dump_collection(db, name: str, w: _Out, tally: dict | None) -> int:
         raise
     if n:
         w.write(TERMINATOR)
-    w.write(_ns_header(db.name, name, True, crc.value()))
+    w.write(_ns_header(database, name, True, crc.value()))
     w.write(TERMINATOR)
     return n
 
@@ -375,15 +404,6 @@ def dump(db, out: BinaryIO, tally: dict | None = None) -> dict[str, int]:
 
 # ---------------------------------------------------------------------------------------------------------
 # Reading
-
-
-@dataclass
-class Collection:
-    """One collection of a stream's prelude: its name, creation options and index specifications."""
-    database: str
-    name: str
-    options: dict
-    indexes: list
 
 
 class _In:

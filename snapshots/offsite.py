@@ -16,24 +16,37 @@ from snapshots.restic import Restic, ResticError
 _log = log.get("offsite")
 
 
-def copy(primary: Restic, offsite: Restic) -> dict:
-    """Copy every complete primary set the off-site repository lacks (or holds only in part)."""
-    source = {sid: parts for sid, parts in sets.grouped(primary).items() if sets.is_complete(parts)}
-    there = sets.grouped(offsite)
-    todo = {sid: parts for sid, parts in source.items() if not sets.is_complete(there.get(sid, {}))}
+def copy_plan(primary: dict[str, dict[str, dict]], there: dict[str, dict[str, dict]]
+              ) -> tuple[list[str], list[str], list[str]]:
+    """(the complete primary sets the off-site repository lacks or holds only in part, newest first; the ids of
+    their data parts it lacks; the ids of their manifests, copied after the data parts) from both repositories'
+    sets (sets.group). Pure."""
+    todo = {sid: parts for sid, parts in primary.items()
+            if sets.is_complete(parts) and not sets.is_complete(there.get(sid, {}))}
+    data = [parts[k]["id"] for sid, parts in sorted(todo.items())
+            for k in sets.DATA_KINDS if k in parts and k not in there.get(sid, {})]
+    return sorted(todo, reverse=True), data, [parts["manifest"]["id"] for sid, parts in sorted(todo.items())]
 
-    def copy_ids(ids: list[str]) -> None:
-        if ids:
-            offsite.run("copy", "--from-repo", primary.repository, "--from-password-file", primary.password_file,
-                        *ids)
 
-    copy_ids([parts[k]["id"] for sid, parts in sorted(todo.items())
-              for k in sets.DATA_KINDS if k in parts and k not in there.get(sid, {})])
-    copy_ids([parts["manifest"]["id"] for sid, parts in sorted(todo.items())])
-    after = sets.grouped(offsite)
+def copy_result(primary: dict[str, dict[str, dict]], todo: list[str], after: dict[str, dict[str, dict]],
+                repository: str) -> dict:
+    """copy's result from the primary's sets, the sets copied and the off-site sets after the copy; ResticError
+    when one of those is still not complete off-site. Pure."""
     missing = sorted(sid for sid in todo if not sets.is_complete(after.get(sid, {})))
     if missing:
         raise ResticError(f"after the copy, these sets are still not complete off-site: {', '.join(missing)}")
-    return {"copied": sorted(todo, reverse=True), "already_offsite": sorted(set(source) - set(todo), reverse=True),
+    complete = {sid for sid, parts in primary.items() if sets.is_complete(parts)}
+    return {"copied": todo, "already_offsite": sorted(complete - set(todo), reverse=True),
             "offsite_complete_sets": sum(1 for parts in after.values() if sets.is_complete(parts)),
-            "repository": offsite.repository}
+            "repository": repository}
+
+
+def copy(primary: Restic, offsite: Restic) -> dict:
+    """Copy every complete primary set the off-site repository lacks (or holds only in part)."""
+    source = sets.grouped(primary)
+    todo, data_ids, manifest_ids = copy_plan(source, sets.grouped(offsite))
+    for ids in (data_ids, manifest_ids):
+        if ids:
+            offsite.run("copy", "--from-repo", primary.repository, "--from-password-file", primary.password_file,
+                        *ids)
+    return copy_result(source, todo, sets.grouped(offsite), offsite.repository)

@@ -340,14 +340,20 @@ def _tag(snapshot: dict, prefix: str) -> str | None:
     return None
 
 
-def grouped(restic: Restic) -> dict[str, dict[str, dict]]:
-    """{set id: {kind: restic snapshot}} for every snapshot tagged as part of a set."""
+def group(snapshots: list[dict]) -> dict[str, dict[str, dict]]:
+    """{set id: {kind: restic snapshot}} of `restic snapshots --json`'s list, for every snapshot tagged as part
+    of a set. Pure: tested on restic's real output."""
     sets: dict[str, dict[str, dict]] = {}
-    for snap in restic.json("snapshots", "--no-lock") or []:
+    for snap in snapshots:
         sid, kind = _tag(snap, "set:"), _tag(snap, "kind:")
         if sid and kind in KINDS:
             sets.setdefault(sid, {})[kind] = snap
     return sets
+
+
+def grouped(restic: Restic) -> dict[str, dict[str, dict]]:
+    """{set id: {kind: restic snapshot}} for every snapshot of the repository tagged as part of a set."""
+    return group(restic.json("snapshots", "--no-lock") or [])
 
 
 def read_manifest(restic: Restic, snapshot_id: str) -> dict:
@@ -391,6 +397,23 @@ def _forget_cached(restic: Restic, keep: set[str]) -> None:
             entry.unlink(missing_ok=True)
 
 
+def set_row(sid: str, parts: dict[str, dict]) -> dict:
+    """A set's row of the listing from its snapshots ({kind: snapshot}, see group): id, time, complete,
+    parts and their short ids."""
+    return {"set": sid, "time": min(p["time"] for p in parts.values())[:19], "complete": is_complete(parts),
+            "parts": sorted(parts), "snapshots": {k: v["short_id"] for k, v in parts.items()}}
+
+
+def manifest_totals(m: dict) -> dict:
+    """What a complete set's row adds from its manifest: paused seconds, reports, bytes, documents, bytes
+    added to the repository."""
+    return {"paused_seconds": m["paused_seconds"],
+            "reports": sum(d["reports"] for d in m["directories"].values()),
+            "bytes": sum(d["bytes"] for d in m["directories"].values()),
+            "documents": sum(m["database"]["collections"].values()),
+            "added_bytes": sum(m.get("added_bytes", {}).values())}
+
+
 def listing(restic: Restic) -> list[dict]:
     """Every set, newest first: id, time, complete, paused seconds, sizes. The manifests down to the newest
     readable one are read from the repository (what a drill or a rebuild restores: its damage must show
@@ -400,34 +423,34 @@ def listing(restic: Restic) -> list[dict]:
     _forget_cached(restic, {p["manifest"]["id"] for p in groups.values() if "manifest" in p})
     fresh = True
     for sid, parts in sorted(groups.items(), reverse=True):
-        complete = is_complete(parts)
-        row = {"set": sid, "time": min(p["time"] for p in parts.values())[:19], "complete": complete,
-               "parts": sorted(parts), "snapshots": {k: v["short_id"] for k, v in parts.items()}}
-        if complete:
+        row = set_row(sid, parts)
+        if row["complete"]:
             try:
                 m = listed_manifest(restic, parts["manifest"]["id"], fresh)
             except (ResticError, ValueError) as exc:
                 row.update(complete=False, problem=f"manifest unreadable: {exc}")
             else:
                 fresh = False
-                row.update(paused_seconds=m["paused_seconds"],
-                           reports=sum(d["reports"] for d in m["directories"].values()),
-                           bytes=sum(d["bytes"] for d in m["directories"].values()),
-                           documents=sum(m["database"]["collections"].values()),
-                           added_bytes=sum(m.get("added_bytes", {}).values()))
+                row.update(manifest_totals(m))
         rows.append(row)
     return rows
 
 
-def forget(restic: Restic, policy, dry_run: bool = False) -> dict:
-    """Apply the retention policy to whole sets (all their parts together), then prune."""
+def forget_plan(groups: dict[str, dict[str, dict]], policy, dry_run: bool = False) -> tuple[dict, list[str]]:
+    """(forget's result: the sets the retention policy keeps, newest first, and those it drops; the ids of the
+    dropped sets' snapshots, all parts of a set together) for the repository's sets (see group). Pure."""
     from snapshots import retention
 
-    groups = grouped(restic)
-    status = {sid: is_complete(parts) for sid, parts in groups.items()}
-    kept = retention.keep(status, policy)
+    kept = retention.keep({sid: is_complete(parts) for sid, parts in groups.items()}, policy)
     drop = sorted(set(groups) - kept)
     ids = [snap["id"] for sid in drop for snap in groups[sid].values()]
+    return {"keep": sorted(kept, reverse=True), "forget": drop, "snapshots_removed": 0 if dry_run else len(ids),
+            "dry_run": dry_run}, ids
+
+
+def forget(restic: Restic, policy, dry_run: bool = False) -> dict:
+    """Apply the retention policy to whole sets (all their parts together), then prune."""
+    result, ids = forget_plan(grouped(restic), policy, dry_run)
     if ids and not dry_run:
         restic.run("forget", *ids)
         # restic forget exits 0 even when the backend refused a delete (an append-only rest-server): check.
@@ -436,5 +459,4 @@ def forget(restic: Restic, policy, dry_run: bool = False) -> dict:
             raise ResticError(f"the repository refused to delete {len(left)} of {len(ids)} snapshots "
                               f"(is it append-only?); nothing was pruned")
         restic.run("prune")
-    return {"keep": sorted(kept, reverse=True), "forget": drop, "snapshots_removed": 0 if dry_run else len(ids),
-            "dry_run": dry_run}
+    return result

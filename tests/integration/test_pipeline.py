@@ -8,7 +8,8 @@ import random
 
 import pytest
 
-from pipeline_helpers import binaries, copy_samples, hidden_ip_report, ip_pattern, load_docs, walk
+from common import config, db, secrets
+from pipeline_helpers import HEADER, binaries, copy_samples, hidden_ip_report, ip_pattern, load_docs, report, walk
 from stages import importer, journal, sanitize
 
 
@@ -103,6 +104,27 @@ def test_import_crash_before_archive_converges(env):
     counts = jsonl_counts(dr)
     assert db.measurements.count_documents({}) == sum(counts.values())
     assert db.reports.count_documents({}) == 18
+
+
+def test_a_database_that_refuses_the_importer_still_lets_every_staged_report_be_post_processed(env, tmp_path):
+    """The real database refuses the importer's password (a wrong one in its secrets folder): the import stops
+    with that one error, every staged report is post-processed all the same, and no report counts as failed."""
+    cfg, dr, database = env
+    wrong = tmp_path / "wrong-secrets"
+    secrets.put(wrong, db.password_name("importer"), "not the password")
+    cfg = config.derive(cfg, {"secrets_dir": str(wrong)})
+    for i in range(3):
+        raw = dr.state("raw") / "gen" / f"r{i}.yaml"
+        raw.parent.mkdir(parents=True, exist_ok=True)
+        raw.write_text(report({**HEADER, "report_id": f"r{i}"}, [{"input": "http://e.example/", "n": i}]))
+    assert sanitize.run(cfg, dr).exit_code == 0
+    staged = sorted(p.name for p in dr.state("staging").glob("*.yaml"))
+    s = importer.run(cfg, dr)
+    assert s.exit_code == 1 and s.outcomes == {"postprocessed": 3}
+    assert len(s.errors) == 1 and "wrong password" in s.errors[0], s.errors
+    assert sorted(p.name for p in dr.state("reports").glob("*.yaml")) == staged and len(staged) == 3
+    assert not (dr.root / ".failures-importer.json").exists()
+    assert database.reports.count_documents({}) == 0
 
 
 @pytest.mark.parametrize("seed", range(4))

@@ -1,10 +1,18 @@
 """containers.run_tool on the real Docker Engine: the tool runs as the user it is given, on no network when
-told, what it says names host paths, and exited containers a killed host process left are removed."""
+told, what it says names host paths, and exited containers a killed host process left are removed. And
+launch.run_spec: the container gets a private copy of its secret, its own user's and read-only, removed once
+it ran."""
 
+import dataclasses
+import hashlib
 import logging
+import os
+import stat
+import tempfile
+from pathlib import Path
 
-from common import config
-from dr import containers, docker_api
+from common import config, db, secrets
+from dr import containers, contract, docker_api, launch
 
 
 def _tool_containers(cfg, label):
@@ -32,3 +40,30 @@ def test_a_tool_runs_as_its_user_speaks_host_paths_and_leaves_nothing(built, tmp
     assert (data / "out").stat().st_uid == 4321
     assert f"[probe] writing {data}/out" in caplog.text
     assert _tool_containers(cfg, "probe") == []
+
+
+def test_a_spec_hands_its_container_a_private_read_only_copy_of_its_secret(built, tmp_path):
+    """The importer's spec (user 990, the database password) with a probe for its command: what the container
+    sees at the secret's path is a copy owned by 990 with mode 0400, on a read-only mount, with the password's
+    content; the original stays root's 0600; the copy is gone afterwards; the output names the host's file."""
+    cfg = config.derive(built, {"instance": "aggr-launch", "data_root": str(tmp_path / "data"),
+                                "secrets_dir": str(tmp_path / "secrets")})
+    (tmp_path / "data").mkdir()
+    secrets.put(cfg.secrets_dir, db.password_name("importer"), "pw-xyzzy")
+    original = secrets.path(cfg.secrets_dir, db.password_name("importer"))
+    secret = f"{contract.SECRETS}/{db.password_name('importer')}"
+    script = (f"id -u; stat -c '%u %g %a' {secret}; sha256sum < {secret} | cut -d' ' -f1; "
+              f"if chmod 600 {secret} 2>/dev/null; then echo writable; else echo read-only; fi; echo {secret}; "
+              f"grep -c xyzzy {contract.CONFIG_PATH} || true")
+    spec = dataclasses.replace(contract.stage_spec(cfg, "importer"), label="launch-probe", command=("sh", "-c", script),
+                               networks=(), isolated=True)  # the instance's network is not there: no network
+    runs = Path(tempfile.gettempdir())
+    before = set(runs.glob("aggregator-dr-launch-probe-*"))
+    code, out = launch.run_spec(cfg, spec)
+    assert code == 0, out
+    assert out.split("\n")[:6] == ["990", "990 990 400", hashlib.sha256(b"pw-xyzzy\n").hexdigest(), "read-only",
+                                    str(original), "0"]
+    st = os.stat(original)
+    assert (st.st_uid, stat.S_IMODE(st.st_mode)) == (0, 0o600)
+    assert set(runs.glob("aggregator-dr-launch-probe-*")) == before  # the run's folder, copy and all, is gone
+    assert (tmp_path / "data").stat().st_uid == contract.STAGE_UID  # the data root was handed over

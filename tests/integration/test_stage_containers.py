@@ -68,10 +68,11 @@ def test_stages_run_unprivileged_on_a_data_root_filled_as_root_and_sets_keep_own
 
 
 def test_sync_runs_unprivileged_with_a_private_copy_of_the_collector_key(built, tmp_path):
+    """Also: with the collector gone, sync fails and the pipeline stops there (the later stages do not run)."""
     with running_instance(tmp_path, "aggr-syncuser") as cfg:
         synced = collector.start(cfg)  # the sample collector, its key root-owned 0600 in the secrets
+        with_collector = config.derive(cfg, {"collectors": [synced]})
         try:
-            with_collector = config.derive(cfg, {"collectors": [synced]})
             key = os.stat(synced["key_file"])
             assert (key.st_uid, stat.S_IMODE(key.st_mode)) == (0, 0o600)
             (result,) = pipeline.run(with_collector, "sync")
@@ -82,3 +83,6 @@ def test_sync_runs_unprivileged_with_a_private_copy_of_the_collector_key(built, 
             assert os.stat(synced["key_file"]).st_uid == 0  # the original is never handed over
         finally:
             collector.stop(cfg)
+        results = pipeline.run(with_collector)
+        assert [r.stage for r in results] == ["sync"] and results[0].summary.errors, results
+        assert results[0].stopped and pipeline.exit_code(results) == 1

@@ -1,5 +1,7 @@
-"""Running a spec (dr/launch.py) without Docker: run_tool is replaced by a recorder that looks at what the
-container would get while it runs."""
+"""Running a spec (dr/launch.py) up to the container: what it prepares on the host (folders, secrets checked,
+the data root handed over), the volumes it gives (private copies of the secrets for a container not run as
+root), its network. No Docker here: launch.run_spec on the real Engine, with what the container then sees, is
+in tests/integration/test_run_tool.py."""
 
 from __future__ import annotations
 
@@ -28,58 +30,57 @@ def cfg(tmp_path):
     return c
 
 
-@pytest.fixture
-def recorder(monkeypatch):
-    seen = {}
-
-    def run_tool(cfg, component, cmd, volumes, network, label, environment=None, hostname=None, user=None,
-                 binds=None):
-        files = {}
-        for host, v in volumes.items():
-            p = Path(host)
-            if p.is_file():
-                st = p.stat()
-                files[v["bind"]] = (p.read_text(), st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode), v["mode"], host)
-        seen.update(component=component, cmd=cmd, volumes=volumes, network=network, user=user, binds=binds,
-                    files=files, hostname=hostname)
-        return 0, '{"ok": true}'
-    monkeypatch.setattr(containers, "run_tool", run_tool)
-    return seen
+def given(spec, workdir: Path) -> dict[str, tuple]:
+    """The files among spec's volumes, by the path the container sees: (content, uid, gid, mode, bind mode,
+    host path)."""
+    workdir.mkdir()
+    config_file = workdir / "config.toml"
+    config_file.write_text("")
+    files = {}
+    for host, v in launch.volumes(spec, workdir, config_file).items():
+        p = Path(host)
+        if p.is_file():
+            st = p.stat()
+            files[v["bind"]] = (p.read_text(), st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode), v["mode"], host)
+    return files
 
 
-def test_the_importer_gets_a_private_copy_of_the_password_and_its_config(cfg, recorder, tmp_path):
+def test_the_importer_gets_a_private_copy_of_the_password_and_its_config(cfg, tmp_path):
     (tmp_path / "data" / "raw").mkdir(parents=True)
-    assert launch.run_spec(cfg, contract.stage_spec(cfg, "importer")) == (0, '{"ok": true}')
-    assert recorder["user"] == "990:990" and recorder["network"] == ["inst"]
-    text, uid, gid, mode, bind_mode, host = recorder["files"]["/run/secrets/db-importer-password"]
+    spec = contract.stage_spec(cfg, "importer")
+    assert spec.user == "990:990" and launch.network(spec) == ["inst"]
+    launch.prepare(spec)
+    assert os.stat(tmp_path / "data" / "raw").st_uid == 990  # the data root was handed over
+    files = given(spec, tmp_path / "work")
+    text, uid, gid, mode, bind_mode, host = files["/run/secrets/db-importer-password"]
     assert (text, uid, gid, mode, bind_mode) == ("pw-xyzzy\n", 990, 990, 0o400, "ro")
-    assert host != str(secrets.path(cfg.secrets_dir, IMPORTER_PW)) and not Path(host).exists()  # removed
+    assert Path(host).parent.parent == tmp_path / "work"  # a copy in the run's folder, not the original
     original = os.stat(secrets.path(cfg.secrets_dir, IMPORTER_PW))
     assert (original.st_uid, stat.S_IMODE(original.st_mode)) == (0, 0o600)
-    toml, *_ = recorder["files"][contract.CONFIG_PATH]
+    assert files[contract.CONFIG_PATH][4] == "ro"
+    toml = contract.container_config(cfg, spec)
     assert "pw-xyzzy" not in toml and 'host = "inst-db"' in toml
-    assert recorder["binds"]["/run/secrets/db-importer-password"] == str(secrets.path(cfg.secrets_dir, IMPORTER_PW))
-    assert os.stat(tmp_path / "data" / "raw").st_uid == 990  # the data root was handed over
+    assert spec.binds()["/run/secrets/db-importer-password"] == str(secrets.path(cfg.secrets_dir, IMPORTER_PW))
 
 
-def test_sanitize_runs_without_network(cfg, recorder):
-    launch.run_spec(cfg, contract.stage_spec(cfg, "sanitize"))
-    assert recorder["network"] == containers.NO_NETWORK and recorder["component"] == "sanitizer"
-    assert set(recorder["files"]) == {contract.CONFIG_PATH}
+def test_sanitize_runs_without_network_and_gets_no_secret(cfg, tmp_path):
+    spec = contract.stage_spec(cfg, "sanitize")
+    assert launch.network(spec) == containers.NO_NETWORK and spec.component == "sanitizer"
+    assert set(given(spec, tmp_path / "work")) == {contract.CONFIG_PATH}
 
 
-def test_backup_runs_as_root_with_the_secret_files_themselves(cfg, recorder, tmp_path):
-    launch.run_spec(cfg, contract.backup_spec(cfg, "list", "h"))
-    assert recorder["user"] == "0:0" and recorder["network"] == []
-    assert recorder["files"]["/run/secrets/restic-password"][5] == str(secrets.path(cfg.secrets_dir,
-                                                                                   "restic-password"))
+def test_backup_runs_as_root_with_the_secret_files_themselves(cfg, tmp_path):
+    spec = contract.backup_spec(cfg, "list", "h")
+    assert spec.user == "0:0" and launch.network(spec) == []
+    launch.prepare(spec)
+    files = given(spec, tmp_path / "work")
+    assert files["/run/secrets/restic-password"][5] == str(secrets.path(cfg.secrets_dir, "restic-password"))
     assert stat.S_IMODE(os.stat(tmp_path / "repo").st_mode) == 0o700  # a local repository is made private
     assert (tmp_path / "cache" / "restic").is_dir()
     assert not (tmp_path / "data").exists()  # list does not touch the data root
 
 
-def test_a_missing_secret_stops_before_anything_runs(cfg, recorder):
+def test_a_missing_secret_stops_before_anything_runs(cfg):
     os.unlink(secrets.path(cfg.secrets_dir, IMPORTER_PW))
     with pytest.raises(SecretError, match="db-importer-password"):
-        launch.run_spec(cfg, contract.stage_spec(cfg, "importer"))
-    assert recorder == {}
+        launch.run_spec(cfg, contract.stage_spec(cfg, "importer"))  # raised by prepare, before Docker is asked

@@ -1,5 +1,6 @@
-"""MongoDB's own bsondump reads every document of an archive we write (each collection's documents as the
-.bson file mongodump would have written), and what it reads is what went in. Needs the real mongo-tools
+"""MongoDB's own bsondump reads every document of an archive our writer makes (each collection's documents as
+the .bson file mongodump would have written), and what it reads is what went in. (Our dump of the real database
+read by the real mongorestore: tests/integration/test_mongo_tools.py.) Needs the real mongo-tools
 binaries (../shared/tools/mongo-tools, see its README); skipped without them."""
 
 import datetime as dt
@@ -19,8 +20,6 @@ from bson.objectid import ObjectId
 from bson.son import SON
 
 from snapshots import dbdump
-
-from .test_dbdump_stream import FakeCollection, FakeDb
 
 # ../shared beside the project root (tests/unit/snapshots/<this file> -> parents[4] is the root's parent)
 BSONDUMP = Path(__file__).resolve().parents[4] / "shared" / "tools" / "mongo-tools" / "bsondump"
@@ -47,23 +46,25 @@ def bsondump(path: Path) -> tuple[list[str], str]:
 
 
 def test_bsondump_reads_every_document_we_write(tmp_path):
-    src = FakeDb(collections=[FakeCollection("measurements", varied_docs(300)),
-                              FakeCollection("reports", [{"_id": f"r{i}", "test_name": "x", "probe_cc": "IT",
-                                                          "entries": i} for i in range(20)]),
-                              FakeCollection("empty")])
+    docs = {"measurements": [bson.encode(d) for d in varied_docs(300)],
+            "reports": [bson.encode({"_id": f"r{i}", "test_name": "x", "probe_cc": "IT", "entries": i})
+                        for i in range(20)],
+            "empty": []}
+    colls = [dbdump.Collection("aggregator", name, {}, []) for name in docs]
     out = io.BytesIO()
-    written = dbdump.dump_archive(src, out, {})
+    written = dbdump.write_archive(out, "aggregator", "7.0.42", colls, docs.__getitem__, {})
     per_collection: dict[str, list[bytes]] = {name: [] for name in written.collections}
     for ev in dbdump.events(io.BytesIO(out.getvalue())):
         if ev[0] == "doc":
             per_collection[ev[1]].append(ev[2])
-    for name, docs in per_collection.items():
+    assert per_collection == docs
+    for name, raws in per_collection.items():
         path = tmp_path / f"{name}.bson"
-        path.write_bytes(b"".join(docs))
+        path.write_bytes(b"".join(raws))
         lines, log = bsondump(path)
-        assert f"{len(docs)} objects found" in log
-        assert len(lines) == len(docs) == written.collections[name]
-        for line, raw in zip(lines, docs):
+        assert f"{len(raws)} objects found" in log
+        assert len(lines) == len(raws) == written.collections[name]
+        for line, raw in zip(lines, raws):
             # bsondump prints canonical Extended JSON: encoded again it gives the very bytes we wrote.
             back = json_util.loads(line, json_options=json_util.CANONICAL_JSON_OPTIONS)
             assert bson.encode(back) == raw

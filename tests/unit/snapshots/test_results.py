@@ -1,15 +1,17 @@
 """The results of snapshots.cli's actions are types (snapshots/results.py): each reads back from the JSON it
 prints into an equal value, the JSON keeps the shape the actions printed as dicts, and what the snapshots
-modules return fits its type (checked with a stand-in for restic)."""
+modules make of restic's real output fits its type."""
 
 import copy
 import json
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 
 from common.records import RecordError
 from snapshots import manifest, offsite, results, sets
+from snapshots.restic import ResticError
 
 DIRS = {"raw": {"files": 2, "reports": 1, "bytes": 1200, "digest": "ab" * 32},
         "archive": {"files": 4, "reports": 2, "bytes": 9000, "digest": "cd" * 32}}
@@ -168,60 +170,68 @@ def test_text_that_is_not_json_is_refused():
         results.parse("list", "restic: repository is locked")
 
 
-class FakeRestic:
-    """restic as sets, offsite and forget use it: snapshots with tags, manifests to dump, forget, copy."""
-
-    def __init__(self, repository="/repo"):
-        self.repository = repository
-        self.password_file = "/run/secrets/restic-password"
-        self.cache_dir = None  # no manifest cache: every manifest is read through dump
-        self.snapshots: list[dict] = []
-        self.manifests: dict[str, dict] = {}
-        self.peers: dict[str, "FakeRestic"] = {}
-
-    def add_set(self, set_id, kinds=sets.KINDS):
-        for kind in kinds:
-            sid = f"{set_id}-{kind}"
-            self.snapshots.append({"id": sid, "short_id": sid[-12:], "time": "2026-01-01T00:00:00.123Z",
-                                   "tags": [f"set:{set_id}", f"kind:{kind}"], "paths": ["/data"]})
-            if kind == "manifest":
-                self.manifests[sid] = MANIFEST | {"set": set_id}
-
-    def json(self, *args):
-        assert args == ("snapshots", "--no-lock")
-        return copy.deepcopy(self.snapshots)
-
-    def run(self, cmd, *args, capture=False, quiet=False, **_):
-        if cmd == "dump":  # dump --no-lock --quiet <snapshot> /manifest.json
-            return json.dumps(self.manifests[args[2]])
-        if cmd == "forget":
-            self.snapshots = [s for s in self.snapshots if s["id"] not in args]
-        if cmd == "copy":
-            source = self.peers[args[1]]
-            ids = args[4:]
-            self.snapshots += [s for s in source.snapshots if s["id"] in ids]
-            self.manifests.update({k: v for k, v in source.manifests.items() if k in ids})
-        return ""
-
-
+# What `restic snapshots --json` printed (restic 0.18, our backup image; tests/data/restic/make.sh): a set from
+# before the physical copy (files, db, manifest), an interrupted set (files only), a complete set (files, pg,
+# db, manifest) and an operator's snapshot of no set. The modules run over the real restic in
+# tests/integration/test_snapshots.py (list, copy, forget through backup.run, which reads them into these types).
+SNAPSHOTS = json.loads((Path(__file__).resolve().parents[2] / "data" / "restic" / "snapshots-0.18.json").read_text())
+NEWEST, INTERRUPTED, LEGACY = "20260101T000000Z", "20251231T000000Z", "20251230T000000Z"
 KEEP_ONE = SimpleNamespace(keep_last=1, keep_hourly=0, keep_daily=0, keep_weekly=0, keep_monthly=0)
 
 
-def test_what_the_snapshots_modules_return_fits_the_types():
-    primary = FakeRestic()
-    primary.add_set("20260101T000000Z")
-    primary.add_set("20251231T000000Z", kinds=("files",))
-    rows = results.load("list", sets.listing(primary))
-    assert [(r.set_id, r.complete, r.reports) for r in rows] == \
-        [("20260101T000000Z", True, 3), ("20251231T000000Z", False, None)]
+def ids(set_id: str, *kinds: str) -> list[str]:
+    """The snapshot ids of these parts of a set, in restic's order."""
+    return [s["id"] for s in SNAPSHOTS if f"set:{set_id}" in (s.get("tags") or [])
+            and any(f"kind:{k}" in s["tags"] for k in kinds)]
 
-    remote = FakeRestic("rest:http://offsite:8000/aggregator")
-    remote.peers[primary.repository] = primary
-    copied = results.load("copy", offsite.copy(primary, remote))
-    assert copied.copied == ["20260101T000000Z"] and copied.offsite_complete_sets == 1
 
-    forgot = results.load("forget", sets.forget(primary, KEEP_ONE, dry_run=True))
-    assert forgot.keep == ["20260101T000000Z"] and forgot.forget == ["20251231T000000Z"] and forgot.dry_run
+def test_restic_snapshots_group_into_sets_whose_rows_fit_the_type():
+    groups = sets.group(SNAPSHOTS)
+    assert {sid: sorted(parts) for sid, parts in groups.items()} == {
+        LEGACY: ["db", "files", "manifest"], INTERRUPTED: ["files"], NEWEST: ["db", "files", "manifest", "pg"]}
+    rows = [sets.set_row(sid, parts) for sid, parts in sorted(groups.items(), reverse=True)]
+    for row in rows:
+        if row["complete"]:
+            row.update(sets.manifest_totals(MANIFEST | {"set": row["set"]}))
+    listed = results.load("list", rows)
+    assert [(r.set_id, r.complete, r.reports, r.documents) for r in listed] == [
+        (NEWEST, True, 3, 9), (INTERRUPTED, False, None, None), (LEGACY, True, 3, 9)]
+    newest = {s["short_id"] for s in SNAPSHOTS if f"set:{NEWEST}" in (s.get("tags") or [])}
+    assert set(listed[0].snapshots.values()) == newest and listed[0].parts == ["db", "files", "manifest", "pg"]
+    assert listed[0].time == min(s["time"] for s in SNAPSHOTS if s["short_id"] in newest)[:19]
+
+
+def test_copy_takes_only_complete_sets_their_data_before_their_manifests():
+    primary = sets.group(SNAPSHOTS)
+    todo, data, manifests = offsite.copy_plan(primary, {})
+    assert todo == [NEWEST, LEGACY]  # the interrupted set stays behind
+    assert data == ids(LEGACY, "files", "db") + ids(NEWEST, "files", "pg", "db")
+    assert manifests == ids(LEGACY, "manifest") + ids(NEWEST, "manifest")
+    # Off-site holds part of the newest set already (an interrupted copy): only what it lacks is copied.
+    partly = {NEWEST: {k: v for k, v in primary[NEWEST].items() if k == "files"}}
+    todo, data, manifests = offsite.copy_plan(primary, partly)
+    assert todo == [NEWEST, LEGACY] and ids(NEWEST, "files")[0] not in data
+    done = {sid: primary[sid] for sid in (NEWEST, LEGACY)}
+    assert offsite.copy_plan(primary, done) == ([], [], [])
+    copied = results.load("copy", offsite.copy_result(primary, [NEWEST], done, "rest:http://offsite:8000/x"))
+    assert copied.copied == [NEWEST] and copied.already_offsite == [LEGACY] and copied.offsite_complete_sets == 2
+    with pytest.raises(ResticError, match=f"still not complete off-site: {NEWEST}"):
+        offsite.copy_result(primary, [NEWEST, LEGACY], {LEGACY: primary[LEGACY]}, "rest:http://offsite:8000/x")
+
+
+def test_forget_drops_whole_sets_and_keeps_one_in_progress():
+    groups = sets.group(SNAPSHOTS)
+    plan, dropped = sets.forget_plan(groups, KEEP_ONE, dry_run=True)
+    forgot = results.load("forget", plan)
+    assert forgot.keep == [NEWEST] and forgot.forget == [LEGACY, INTERRUPTED] and forgot.dry_run
+    assert forgot.snapshots_removed == 0 and dropped == ids(LEGACY, *sets.KINDS) + ids(INTERRUPTED, *sets.KINDS)
+    plan, _ = sets.forget_plan(groups, KEEP_ONE)
+    assert results.load("forget", plan).snapshots_removed == 4 and not plan["dry_run"]
+    # An interrupted set newer than the newest complete one may be in progress: it is kept.
+    newer = {sid: parts for sid, parts in groups.items() if sid != NEWEST}
+    plan, dropped = sets.forget_plan(newer, KEEP_ONE)
+    assert plan["keep"] == [INTERRUPTED, LEGACY] and plan["forget"] == [] and dropped == []
+    assert results.load("forget", plan).snapshots_removed == 0
 
 
 def test_a_manifest_of_real_directories_fits(tmp_path):
