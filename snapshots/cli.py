@@ -48,6 +48,7 @@ def restic_for(cfg) -> Restic:
 def offsite_restic_for(cfg) -> Restic:
     if not cfg.offsite.repository:
         raise ConfigError("no off-site repository is configured (offsite.repository)")
+    offsite.check_tls(cfg.offsite.repository, cfg.offsite.ca_file or None)
     return Restic(cfg.offsite.repository, str(Path(cfg.secrets_dir) / secrets.OFFSITE_RESTIC_PASSWORD),
                   str(Path(cfg.cache_dir) / "restic"), rest_user=cfg.offsite.user,
                   rest_password_file=str(Path(cfg.secrets_dir) / secrets.OFFSITE_HTTP_PASSWORD),

@@ -14,6 +14,32 @@ from snapshots import sets
 from snapshots.restic import Restic, ResticError
 
 _log = log.get("offsite")
+TLS_CHECK_TIMEOUT = 15  # seconds for the off-site server's TLS handshake
+
+
+def check_tls(repository: str, cafile: str | None) -> None:
+    """A rest:https:// repository's server completes a TLS handshake verified against cafile (the system's CAs
+    without one): ResticError naming why not. restic itself retries such a failure for about 15 minutes
+    before it gives up, so the reason is asked here first, in seconds."""
+    import socket
+    import ssl
+    import urllib.parse
+
+    if not repository.startswith("rest:https://"):
+        return
+    url = urllib.parse.urlsplit(repository.removeprefix("rest:"))
+    host, port = url.hostname or "", url.port or 443
+    try:
+        ctx = ssl.create_default_context(cafile=cafile)
+        with socket.create_connection((host, port), timeout=TLS_CHECK_TIMEOUT) as raw:
+            with ctx.wrap_socket(raw, server_hostname=host):
+                pass
+    except ssl.SSLCertVerificationError as exc:
+        raise ResticError(f"the off-site server {host}:{port} is not the one configured: its certificate does not "
+                          f"verify against {cafile or 'the system CAs'} ({exc.verify_message}; certificate verify "
+                          "failed)") from None
+    except (OSError, ssl.SSLError) as exc:
+        raise ResticError(f"the off-site server {host}:{port} does not complete a TLS handshake: {exc}") from None
 
 
 def copy_plan(primary: dict[str, dict[str, dict]], there: dict[str, dict[str, dict]]

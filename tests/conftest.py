@@ -30,15 +30,16 @@ os.environ.setdefault("TESTCONTAINERS_CONNECTION_MODE", "docker_host")
 os.environ.setdefault("TC_HOST", "127.0.0.1")
 
 
-# The runbook drills: minutes each, mostly waiting for their servers to install and build. They run in a
-# lane of their own beside every other test (pyproject: -n 2 --dist loadgroup), which keep their order.
-DRILL_MODULES = ("test_bare_host.py", "test_two_host_drill.py")
+# Two lanes (pyproject: -n 2 --dist loadgroup), each running its modules in their usual order: the runbook
+# drills (minutes each, mostly waiting for their servers to install and build) with the two other longest
+# modules, beside every other test. Each lane is about half of the suite's time.
+SECOND_LANE = ("test_bare_host.py", "test_two_host_drill.py", "test_campaign.py", "test_snapshot_consistency.py")
 
 
 @pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
 def pytest_collection_modifyitems(items):
     for item in items:
-        lane = "drills" if Path(str(item.fspath)).name in DRILL_MODULES else "main"
+        lane = "second" if Path(str(item.fspath)).name in SECOND_LANE else "main"
         item.add_marker(pytest.mark.xdist_group(lane))
 
 
