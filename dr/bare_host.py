@@ -286,15 +286,27 @@ def run(cfg: Config, keep: bool = False) -> dict:
     finally:
         if container is not None and not keep:
             stop_server(container)
-        aptcache = docker_api.container_or_none(services.container_name(cfg, "aptcache"))
-        if aptcache is not None and not keep:
-            aptcache.remove(force=True)
-        if not keep:
-            docker_api.remove_network(network_name(cfg))
-            shutil.rmtree(work, ignore_errors=True)
+        clean_up(cfg, network_name(cfg), work, keep)
+    return conclude(cfg, report, t0, "bare-host", drill_reports.bare_host_markdown, BareHostFailed)
+
+
+def clean_up(cfg: Config, network: str, work: Path, keep: bool) -> None:
+    """After a drill (unless keep): its package cache container, its network and its folder."""
+    if keep:
+        return
+    aptcache = docker_api.container_or_none(services.container_name(cfg, "aptcache"))
+    if aptcache is not None:
+        aptcache.remove(force=True)
+    docker_api.remove_network(network)
+    shutil.rmtree(work, ignore_errors=True)
+
+
+def conclude(cfg: Config, report: dict, t0: float, drill: str, render, error: type[DrError]) -> dict:
+    """The report's total and verdict, saved in <drill.history_dir>/<drill>/ (Markdown by render); the report,
+    or error raised naming the problems after the report is saved."""
     report["total_seconds"] = round(time.monotonic() - t0, 1)
     report["verdict"] = "pass" if not report["problems"] else "FAIL"
-    drill_reports.save(cfg, report, Path(cfg.drill.history_dir) / "bare-host", drill_reports.bare_host_markdown)
+    drill_reports.save(cfg, report, Path(cfg.drill.history_dir) / drill, render)
     if report["verdict"] != "pass":
-        raise BareHostFailed("bare-host drill FAILED: " + "; ".join(report["problems"]))
+        raise error(f"{drill} drill FAILED: " + "; ".join(report["problems"]))
     return report

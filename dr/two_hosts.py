@@ -34,7 +34,7 @@ import docker.types
 from common import log
 from common.config import Config
 from common.errors import DrError
-from dr import bare_host, baseimage, docker_api, drill_reports, runbook, services
+from dr import bare_host, baseimage, docker_api, drill_reports, runbook
 
 _log = log.get("two-hosts")
 
@@ -255,16 +255,6 @@ def run(cfg: Config, keep: bool = False) -> dict:
     finally:
         if servers is not None and not keep:
             servers.stop_all()
-        aptcache = docker_api.container_or_none(services.container_name(cfg, "aptcache"))
-        if aptcache is not None and not keep:
-            aptcache.remove(force=True)
-        if not keep:
-            docker_api.remove_network(network_name(cfg))
-            shutil.rmtree(work, ignore_errors=True)
-    report["total_seconds"] = round(time.monotonic() - t0, 1)
-    report["verdict"] = "pass" if not report["problems"] else "FAIL"
-    drill_reports.save(cfg, report, Path(cfg.drill.history_dir) / "two-hosts", drill_reports.two_hosts_markdown)
-    if report["verdict"] != "pass":
-        raise TwoHostsFailed("two-host drill FAILED: " + "; ".join(report["problems"]))
-    return report
+        bare_host.clean_up(cfg, network_name(cfg), work, keep)
+    return bare_host.conclude(cfg, report, t0, "two-hosts", drill_reports.two_hosts_markdown, TwoHostsFailed)
 

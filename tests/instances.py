@@ -91,3 +91,36 @@ def two_instances(root: Path, prefix: str, **overrides) -> Iterator[tuple[Config
     finally:
         for cfg in (app, dbh):
             remove_instance(cfg)
+
+
+def refuses_plaintext(host: str, port: int) -> bool:
+    """Whether a MongoDB client without TLS is refused at host:port (a TLS-only listener)."""
+    import pymongo
+    import pymongo.errors
+
+    client = pymongo.MongoClient(host, port, serverSelectionTimeoutMS=3000, directConnection=True)
+    try:
+        client.admin.command("ping")
+        return False
+    except pymongo.errors.PyMongoError:
+        return True
+    finally:
+        client.close()
+
+
+def other_ca_error(cfg: Config, host: str, port: int, folder: Path) -> str:
+    """What a client that trusts a CA of its own (made in folder), not cfg's, is told at host:port as reader;
+    "" when it gets in."""
+    import pymongo.errors
+
+    other = config.derive(cfg, {"instance": "aggr-other", "secrets_dir": str(folder)})
+    certs.make(other)
+    password = secrets.read(cfg.secrets_dir, dbconn.password_name("reader"))
+    client = dbconn.client(host, port, "reader", password, timeout_s=3, tls_ca_file=str(certs.db_files(other)[0]))
+    try:
+        client.admin.command("ping")
+        return ""
+    except pymongo.errors.ServerSelectionTimeoutError as exc:
+        return str(exc)
+    finally:
+        client.close()

@@ -18,6 +18,7 @@ from common import config, secrets
 from common import db as dbconn
 from common.errors import DatabaseRefused
 from dr import backup, certs, containers, docker_api, restore, rotate, services
+from instances import other_ca_error, refuses_plaintext
 from snapshots import pgsql
 
 
@@ -37,25 +38,11 @@ def test_the_pipeline_imports_over_tls(tls):
 
 
 def test_a_plaintext_client_is_refused(tls):
-    client = pymongo.MongoClient("127.0.0.1", tls.db.port, serverSelectionTimeoutMS=3000, directConnection=True)
-    try:
-        with pytest.raises(pymongo.errors.PyMongoError):
-            client.admin.command("ping")
-    finally:
-        client.close()
+    assert refuses_plaintext("127.0.0.1", tls.db.port)
 
 
 def test_a_client_that_trusts_another_ca_is_refused(tls, tmp_path):
-    other = config.derive(tls, {"instance": "aggr-other", "secrets_dir": str(tmp_path / "other")})
-    certs.make(other)
-    password = secrets.read(tls.secrets_dir, dbconn.password_name("reader"))
-    client = dbconn.client("127.0.0.1", tls.db.port, "reader", password, timeout_s=3,
-                           tls_ca_file=str(certs.db_files(other)[0]))
-    try:
-        with pytest.raises(pymongo.errors.ServerSelectionTimeoutError, match="certificate verify failed"):
-            client.admin.command("ping")
-    finally:
-        client.close()
+    assert "certificate verify failed" in other_ca_error(tls, "127.0.0.1", tls.db.port, tmp_path / "other")
 
 
 def test_a_wrong_password_is_refused_over_tls(tls):
