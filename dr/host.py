@@ -6,6 +6,7 @@ and says so.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import platform
 import shutil
@@ -32,8 +33,12 @@ PACKAGES = (
     "python3-venv",
     "systemd",          # systemd-analyze checks the scheduled units (timers run where systemd is PID 1)
 )
-# trixie splits the client out of docker.io; bookworm has no such package.
-OPTIONAL_PACKAGES = ("docker-cli",)
+# trixie splits the client out of docker.io; bookworm has no such package (its docker.io has the client).
+# Each is wanted only when the command it provides is missing.
+OPTIONAL_PACKAGES = {"docker-cli": "docker"}
+# Our own apt runs, one at a time on this host (two commands bootstrapping at once, or two test lanes);
+# apt's own lock would make the second one fail at once.
+APT_LOCK = Path("/run/lock/aggregator-dr-apt.lock")
 SUPPORTED_DEBIAN = ("12", "13")
 DOCKERD_LOG = Path("/var/log/aggregator-dr/dockerd.log")
 
@@ -106,15 +111,17 @@ def ensure_packages(names=PACKAGES, optional=OPTIONAL_PACKAGES) -> tuple[list[st
     """apt-get install what is missing. Returns (installed now, already present)."""
     present = [p for p in names if _installed(p)]
     missing = [p for p in names if p not in present]
-    optional_missing = [p for p in optional if not _installed(p)]
+    optional_missing = [p for p, command in optional.items() if not shutil.which(command) and not _installed(p)]
     if not missing and not optional_missing:
-        return [], present + [p for p in optional if p not in optional_missing]
+        return [], present
     env = {"DEBIAN_FRONTEND": "noninteractive"}
-    if missing or optional_missing:
+    APT_LOCK.parent.mkdir(parents=True, exist_ok=True)
+    with open(APT_LOCK, "w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
         runner.run(["apt-get", "update", "-q"], env=env)
-    wanted = missing + [p for p in optional_missing if _available(p)]
-    if wanted:
-        runner.run(["apt-get", "install", "-y", "-q", "--no-install-recommends", *wanted], env=env)
+        wanted = missing + [p for p in optional_missing if _available(p)]
+        if wanted:
+            runner.run(["apt-get", "install", "-y", "-q", "--no-install-recommends", *wanted], env=env)
     return wanted, present
 
 
