@@ -128,6 +128,7 @@ def probe_inside(db_host: str, documents: int) -> int:
     from common import config, db
     from dr import services as svc
 
+    cfg = config.load()
     problems = []
     for port in (*TLS_PORTS, *CLOSED_PORTS):
         try:
@@ -146,7 +147,6 @@ def probe_inside(db_host: str, documents: int) -> int:
     finally:
         plain.close()
     try:  # PostgreSQL's SSLRequest is answered, and the TLS handshake verifies against the CA
-        cfg = config.load()
         ctx = ssl.create_default_context(cafile=db.tls_ca_file(cfg.db, cfg.secrets_dir))
         with socket.create_connection((db_host, TLS_PORTS[1]), timeout=3) as s:
             s.sendall(b"\x00\x00\x00\x08\x04\xd2\x16\x2f")
