@@ -204,20 +204,25 @@ def run_step(container, step: runbook.Step) -> tuple[dict, str]:
     return row, output
 
 
-def verify_inside(set_id: str, documents: int) -> int:
-    """Run inside the server after the runbook (`./run python -c ...`): the restored Aggregator answers as
-    users reach it and holds at least the set's documents (the rebuild's verify phase compared them exactly,
-    before the pipeline moved reports that were in flight). Exit code for the drill."""
+def documents_held(cfg: Config) -> int:
+    """The documents of cfg's database, once its services are healthy as users reach them (run inside a
+    drill's server)."""
     from common import db
 
-    cfg = config.load()
     services.wait_healthy(cfg)
     client = services.db_client(cfg)
     try:
         d = client[cfg.db.database]
-        have = sum(db.count(d, c) for c in d.list_collection_names())
+        return sum(db.count(d, c) for c in d.list_collection_names())
     finally:
         client.close()
+
+
+def verify_inside(set_id: str, documents: int) -> int:
+    """Run inside the server after the runbook (`./run python -c ...`): the restored Aggregator answers as
+    users reach it and holds at least the set's documents (the rebuild's verify phase compared them exactly,
+    before the pipeline moved reports that were in flight). Exit code for the drill."""
+    have = documents_held(config.load())
     if have < documents:
         print(f"the restored database holds {have} documents; set {set_id} has {documents}")
         return 1
@@ -251,13 +256,7 @@ def run(cfg: Config, keep: bool = False) -> dict:
     """The whole drill; returns its report (also saved in <drill.history_dir>/bare-host/). Raises
     BareHostFailed after saving a failing report."""
     steps = runbook.parse(runbook.RUNBOOK.read_text())
-    check_repository(cfg)
-    started = dt.datetime.now(dt.timezone.utc)
-    report = {"started": started.strftime("%Y-%m-%dT%H:%M:%SZ"), "set": None,
-              "repository": cfg.backup.repository, "steps": [], "problems": []}
-    base = Path(cfg.drill.work_dir or cfg.cache_path / "drill")
-    base.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix="bare-host-", dir=base))
+    report, work = begin(cfg, "bare-host")
     container = None
     t0 = time.monotonic()
     try:
@@ -288,6 +287,18 @@ def run(cfg: Config, keep: bool = False) -> dict:
             stop_server(container)
         clean_up(cfg, network_name(cfg), work, keep)
     return conclude(cfg, report, t0, "bare-host", drill_reports.bare_host_markdown, BareHostFailed)
+
+
+def begin(cfg: Config, drill: str) -> tuple[dict, Path]:
+    """A runbook drill's empty report and its work folder (under drill.work_dir, or <cache_dir>/drill); the
+    repository must be a local folder with a repository in it (it is copied)."""
+    check_repository(cfg)
+    started = dt.datetime.now(dt.timezone.utc)
+    report = {"started": started.strftime("%Y-%m-%dT%H:%M:%SZ"), "set": None,
+              "repository": cfg.backup.repository, "steps": [], "problems": []}
+    base = Path(cfg.drill.work_dir or cfg.cache_path / "drill")
+    base.mkdir(parents=True, exist_ok=True)
+    return report, Path(tempfile.mkdtemp(prefix=f"{drill}-", dir=base))
 
 
 def clean_up(cfg: Config, network: str, work: Path, keep: bool) -> None:

@@ -20,11 +20,9 @@ the database's server, as the runbook asks the operator to set it.
 
 from __future__ import annotations
 
-import datetime as dt
 import ipaddress
 import re
 import shutil
-import tempfile
 import time
 from pathlib import Path
 
@@ -126,7 +124,6 @@ def probe_inside(db_host: str, documents: int) -> int:
     import pymongo
 
     from common import config, db
-    from dr import services as svc
 
     cfg = config.load()
     problems = []
@@ -158,13 +155,7 @@ def probe_inside(db_host: str, documents: int) -> int:
                         problems.append(f"PostgreSQL speaks {t.version()}")
     except (OSError, ssl.SSLError) as exc:
         problems.append(f"PostgreSQL's TLS: {exc}")
-    svc.wait_healthy(cfg)
-    client = svc.db_client(cfg)
-    try:
-        d = client[cfg.db.database]
-        have = sum(db.count(d, c) for c in d.list_collection_names())
-    finally:
-        client.close()
+    have = bare_host.documents_held(cfg)
     if have < documents:
         problems.append(f"the database holds {have} documents; the set has {documents}")
     for p in problems:
@@ -209,13 +200,7 @@ def run(cfg: Config, keep: bool = False) -> dict:
     """The whole drill; returns its report (also saved in <drill.history_dir>/two-hosts/). Raises
     TwoHostsFailed after saving a failing report."""
     steps = runbook.parse(runbook.RUNBOOK.read_text(), "two-host")
-    bare_host.check_repository(cfg)
-    started = dt.datetime.now(dt.timezone.utc)
-    report = {"started": started.strftime("%Y-%m-%dT%H:%M:%SZ"), "set": None,
-              "repository": cfg.backup.repository, "steps": [], "problems": []}
-    base = Path(cfg.drill.work_dir or cfg.cache_path / "drill")
-    base.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix="two-hosts-", dir=base))
+    report, work = bare_host.begin(cfg, "two-hosts")
     servers = None
     t0 = time.monotonic()
     try:
