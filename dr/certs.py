@@ -430,5 +430,5 @@ def check_present(cfg: Config, now: datetime | None = None) -> str:
     if problems:
         raise DrError("the database's TLS files are not usable on this host (copy them from the Aggregator's "
                       "host, which keeps the CA; docs/runbook.md, section 12):\n  " + "\n  ".join(problems))
-    left = min(read(p).days_left(now) for p in (cert_path(cfg, CA), *db_files(cfg)[1:2], cert_path(cfg, "postgres")))
+    left = min(read(p).days_left(now) for p in (cert_path(cfg, CA), db_files(cfg)[1], cert_path(cfg, "postgres")))
     return f"CA, db and postgres present and valid ({left} days left)"

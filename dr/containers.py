@@ -75,13 +75,8 @@ TOOL_LABEL = "org.aggregator-dr.tool"
 def _remove_exited(cfg: Config, label: str) -> None:
     """Remove the exited containers of this tool and instance: a host process killed while its tool ran
     never reached its own removal, and the container stayed behind once it ended."""
-    for c in docker_api.client().containers.list(all=True, filters={
-            "label": [f"{docker_api.INSTANCE_LABEL}={cfg.instance}", f"{TOOL_LABEL}={label}"],
-            "status": "exited"}):
-        try:
-            c.remove()
-        except docker.errors.APIError:  # removed meanwhile
-            pass
+    docker_api.remove_containers([f"{docker_api.INSTANCE_LABEL}={cfg.instance}", f"{TOOL_LABEL}={label}"],
+                                 exited_only=True)
 
 
 def create_args(cfg: Config, component: str, cmd: list[str], volumes: dict, network: str | list[str] | None,

@@ -83,14 +83,21 @@ def ensure_volume(name: str):
 INSTANCE_LABEL = "org.aggregator-dr.instance"
 
 
-def remove_instance_containers(instance: str) -> list[str]:
-    """Force-remove every container labelled as instance's (running or not); returns their names. A
-    process killed before its teardown leaves them behind, and their names would block the next start."""
+def remove_containers(labels: list[str], exited_only: bool = False) -> list[str]:
+    """Remove (forcibly, with their anonymous volumes) the containers carrying all these label=value
+    filters, running or not unless exited_only; returns their names. What a process killed before its
+    teardown leaves behind: names that would block the next start, exited tools."""
+    filters: dict = {"label": labels, **({"status": "exited"} if exited_only else {})}
     removed = []
-    for c in client().containers.list(all=True, filters={"label": f"{INSTANCE_LABEL}={instance}"}):
+    for c in client().containers.list(all=True, filters=filters):
         try:
             c.remove(force=True, v=True)
             removed.append(c.name)
-        except docker.errors.NotFound:  # removed meanwhile
+        except docker.errors.APIError:  # removed meanwhile
             pass
     return removed
+
+
+def remove_instance_containers(instance: str) -> list[str]:
+    """Every container labelled as instance's, removed (remove_containers); returns their names."""
+    return remove_containers([f"{INSTANCE_LABEL}={instance}"])

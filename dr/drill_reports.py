@@ -37,13 +37,16 @@ def restore_markdown(report: dict) -> str:
         ("phase", "seconds"), list(report["phases"].items()), report["problems"])
 
 
+def _step_result(row: dict) -> str:
+    """A runbook drill's block as its report's last column: skipped (why), its problems, or its exit code."""
+    if "skipped" in row:
+        return f"skipped: {row['skipped']}"
+    return "; ".join(row["problems"]) if row.get("problems") else f"exit {row['exit_code']}"
+
+
 def bare_host_markdown(report: dict) -> str:
     """The bare-host drill's report (dr/bare_host.py) as Markdown: one row per runbook block."""
-    rows = []
-    for r in report["steps"]:
-        result = (f"skipped: {r['skipped']}" if "skipped" in r else
-                  "; ".join(r["problems"]) if r.get("problems") else f"exit {r['exit_code']}")
-        rows.append((r["line"], r["section"], r.get("seconds", ""), result))
+    rows = [(r["line"], r["section"], r.get("seconds", ""), _step_result(r)) for r in report["steps"]]
     return _document(
         f"Bare-host drill {report['started']}: {report['verdict']}",
         [f"runbook executed on a fresh Debian server, restoring set {report['set']} from a copy of "
@@ -54,11 +57,8 @@ def bare_host_markdown(report: dict) -> str:
 
 def two_hosts_markdown(report: dict) -> str:
     """The two-host drill's report (dr/two_hosts.py) as Markdown: one row per runbook block, with its server."""
-    rows = []
-    for r in report["steps"]:
-        result = (f"skipped: {r['skipped']}" if "skipped" in r else
-                  "; ".join(r["problems"]) if r.get("problems") else f"exit {r['exit_code']}")
-        rows.append((r["line"], r["section"], r.get("host", ""), r.get("seconds", ""), result))
+    rows = [(r["line"], r["section"], r.get("host", ""), r.get("seconds", ""), _step_result(r))
+            for r in report["steps"]]
     return _document(
         f"Two-host drill {report['started']}: {report['verdict']}",
         [f"runbook executed on two fresh Debian servers (the Aggregator's and the database's), starting from set "

@@ -44,6 +44,20 @@ def test_bare_host_markdown():
         "| 12 | 2. Wrong | 0.1 | no |\n\n## Problems\n\n- runbook line 12 (2. Wrong): no\n")
 
 
+def test_two_hosts_markdown_names_each_blocks_server():
+    two = {**BARE, "steps": [{**BARE["steps"][0], "host": "aggregator"},
+                             {"line": 20, "section": "12.1", "host": "database", "exit_code": 0, "seconds": 2.0},
+                             {**BARE["steps"][1], "host": "database"}]}
+    assert drill_reports.two_hosts_markdown(two) == (
+        "# Two-host drill 2026-01-02T03:04:05Z: FAIL\n\n"
+        "- runbook executed on two fresh Debian servers (the Aggregator's and the database's), starting from set "
+        "S1 of a copy of /repo\n"
+        "- total 60.0 s (preparing 10.0 s)\n\n"
+        "| runbook line | section | server | seconds | result |\n|---|---|---|---|---|\n"
+        "| 5 | 1. Copies | aggregator | 1.0 | exit 0 |\n| 20 | 12.1 | database | 2.0 | exit 0 |\n"
+        "| 9 | 1. Copies | database |  | skipped: not here |\n\n## Problems\n\n- runbook line 12 (2. Wrong): no\n")
+
+
 def test_save_keeps_the_newest_and_history_reads_them_newest_first(tmp_path):
     cfg = config.load(overrides={"drill.history_dir": str(tmp_path / "drills"), "drill.keep": 2})
     for day in (1, 2, 3):
