@@ -9,6 +9,8 @@ import docker.errors
 
 from common.errors import PreflightError
 
+INSTANCE_LABEL = "org.aggregator-dr.instance"  # on every container of ours: whose it is
+
 
 @functools.lru_cache(maxsize=1)
 def client() -> docker.DockerClient:
@@ -59,11 +61,28 @@ def ensure_network(name: str):
     return client().networks.create(name, driver="bridge", labels={"org.aggregator-dr.network": name})
 
 
-def remove_network(name: str) -> None:
-    """Remove the network of exactly this name, if there is one (Docker's name filter matches parts)."""
+def remove_network(name: str, leftovers_of: str | None = None) -> None:
+    """Remove the network of exactly this name, if there is one (Docker's name filter matches parts).
+    With leftovers_of (an instance), the containers of that instance still attached to it go first (what a
+    run killed before its teardown left on a network of its own: Docker refuses to remove a network with
+    endpoints); anything else attached is disconnected, not removed."""
     for n in client().networks.list(names=[name]):
-        if n.name == name:
-            n.remove()
+        if n.name != name:
+            continue
+        if leftovers_of is not None:
+            clear_endpoints(n, leftovers_of)
+        n.remove()
+
+
+def clear_endpoints(network, instance: str) -> None:
+    """The containers on network labelled as instance's removed, stopped or not; the others disconnected."""
+    remove_containers([f"{INSTANCE_LABEL}={instance}"], network=network.name)
+    network.reload()
+    for c in network.containers:
+        try:
+            network.disconnect(c, force=True)
+        except docker.errors.NotFound:  # gone meanwhile
+            pass
 
 
 def remove_volume(name: str) -> None:
@@ -80,14 +99,13 @@ def ensure_volume(name: str):
         return client().volumes.create(name, labels={"org.aggregator-dr.volume": name})
 
 
-INSTANCE_LABEL = "org.aggregator-dr.instance"
 
-
-def remove_containers(labels: list[str], exited_only: bool = False) -> list[str]:
+def remove_containers(labels: list[str], exited_only: bool = False, network: str | None = None) -> list[str]:
     """Remove (forcibly, with their anonymous volumes) the containers carrying all these label=value
-    filters, running or not unless exited_only; returns their names. What a process killed before its
-    teardown leaves behind: names that would block the next start, exited tools."""
-    filters: dict = {"label": labels, **({"status": "exited"} if exited_only else {})}
+    filters, running or not unless exited_only, on network when given; returns their names. What a process
+    killed before its teardown leaves behind: names that would block the next start, exited tools."""
+    filters: dict = {"label": labels, **({"status": "exited"} if exited_only else {}),
+                     **({"network": network} if network else {})}
     removed = []
     for c in client().containers.list(all=True, filters=filters):
         try:

@@ -52,9 +52,10 @@ def network_name(cfg: Config) -> str:
 
 
 def make_network(cfg: Config) -> ipaddress.IPv4Network:
-    """The drill's network, on a subnet of its own (fixed addresses need one); returns the subnet."""
+    """The drill's network, on a subnet of its own (fixed addresses need one); returns the subnet. A killed
+    drill's network goes first, with the servers it left on it."""
     name = network_name(cfg)
-    docker_api.remove_network(name)
+    docker_api.remove_network(name, leftovers_of=cfg.instance)
     client = docker_api.client()
     for candidate in SUBNETS:
         pool = docker.types.IPAMPool(subnet=candidate)

@@ -130,3 +130,37 @@ def test_a_sandbox_starts_over_what_a_killed_one_left(built, tmp_path):
                                       volumes={volume: {"bind": "/v", "mode": "ro"}}).decode()
         assert "LEFT" not in probe and "PG_VERSION" in probe
     assert docker.containers.list(all=True, filters={"label": f"{docker_api.INSTANCE_LABEL}={left.instance}"}) == []
+
+
+def test_the_two_host_drill_starts_over_a_network_a_killed_one_left(built):
+    """A two-host drill killed before its teardown leaves its servers attached to its network (running or
+    stopped); Docker refuses to remove a network with endpoints. The next drill's network removes the
+    servers of its instance and only disconnects a container that is not the instance's."""
+    from dr import docker_api, two_hosts
+
+    cfg = config.derive(built, {"instance": f"{built.instance}-net"})
+    docker = docker_api.client()
+    two_hosts.make_network(cfg)
+    name = two_hosts.network_name(cfg)
+    ours = [docker.containers.create(cfg.image("backup"), ["sleep", "600"], name=f"{name}-left-{i}",
+                                     network=name, labels={docker_api.INSTANCE_LABEL: cfg.instance})
+            for i in range(2)]
+    ours[0].start()
+    foreign = docker.containers.run(cfg.image("backup"), ["sleep", "600"], name=f"{name}-foreign", network=name,
+                                    detach=True, labels={docker_api.INSTANCE_LABEL: "someone-else"})
+    try:
+        subnet = two_hosts.make_network(cfg)
+        assert subnet.prefixlen == 24
+        for c in ours:
+            assert docker_api.container_or_none(c.name) is None
+        foreign.reload()
+        assert foreign.status == "running" and name not in foreign.attrs["NetworkSettings"]["Networks"]
+        network = docker.networks.get(name)
+        network.reload()
+        assert network.containers == []
+    finally:
+        foreign.remove(force=True)
+        for c in ours:
+            if docker_api.container_or_none(c.name) is not None:
+                c.remove(force=True)
+        docker_api.remove_network(name)
