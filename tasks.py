@@ -142,22 +142,33 @@ def db_host_kit(c, to, config=None):
     print(f"{len(names)} files in {to}: {', '.join(names)}")
 
 
-@task(help={"config": CONFIG_HELP, "json": "print JSON"})
-def rotate_secrets(c, config=None, json_=False):
+@task(help={"config": CONFIG_HELP, "json": "print JSON",
+            "kit": "host.role aggregator: then write the database's host kit into this new folder"})
+def rotate_secrets(c, config=None, json_=False, kit=None):
     """New passwords for every database role and, with db.tls, new certificates from the same CA; the
     pipeline waits while it runs (seconds), and an interrupted rotation is finished by running it again
-    (docs/tls.md)."""
+    (docs/tls.md). With the database on its own host: on the Aggregator's host (with --kit), then on the
+    database's host with the kit in its secrets folder (docs/runbook.md 12.5)."""
     from dr import rotate
 
     cfg = _call(_load, config)
-    result = _call(rotate.rotate, cfg)
+    result = _call(rotate.rotate, cfg, kit)
     if json_:
         print(json.dumps(result, indent=2))
+        return
+    if result.get("taken_up"):
+        print(f"passwords of {', '.join(result['roles'])} are PostgreSQL's; PostgreSQL and FerretDB restarted "
+              "on them and on the certificates; every role logged in")
         return
     print(f"new passwords: {', '.join(result['roles'])}; every role logged in with its new one")
     if result["certificates"]:
         print("new certificates: " + "; ".join(result["certificates"]))
     print(f"the pipeline waited {result['paused_seconds']} s")
+    if "kit" in result:
+        print(f"database host kit: {result['kit']}" if result["kit"] else
+              "make the database's host kit (`invoke db-host-kit --to DIR`)")
+        print("now on the database's host: the kit into its secrets folder, then `invoke rotate-secrets` there "
+              "(docs/runbook.md 12.5)")
 
 
 @task(help={"config": CONFIG_HELP})
@@ -184,18 +195,25 @@ def show_config(c, config=None, defaults=False):
 
 
 @task(help={"config": CONFIG_HELP, "stage": "run only this stage (sync, sanitize, importer)",
-            "json": "print the stage summaries as JSON"})
-def pipeline(c, config=None, stage=None, json_=False):
+            "json": "print the stage summaries as JSON",
+            "catch_up": "only import again the archived reports the database lacks (after the database's own "
+                        "host was restored from an older set: docs/runbook.md 12.2)"})
+def pipeline(c, config=None, stage=None, json_=False, catch_up=False):
     """Run the pipeline's stages in order, each in its own image (exit 1 if a stage failed). A full run is
-    the scheduled job "pipeline": it writes its metrics and pings (a --stage run does neither)."""
+    the scheduled job "pipeline": it writes its metrics and pings (a --stage or --catch-up run does
+    neither)."""
     import contextlib
 
     from dr import monitoring
     from dr import pipeline as dr_pipeline
 
     cfg = _call(_load, config)
-    with contextlib.nullcontext(monitoring.Run("pipeline")) if stage else monitoring.job(cfg, "pipeline") as run:
-        results = _call(dr_pipeline.run, cfg, stage)
+    if catch_up and stage:
+        print("error: --catch-up is the importer's own job: give no --stage with it", file=sys.stderr)
+        raise Exit(code=2)
+    alone = stage or catch_up
+    with contextlib.nullcontext(monitoring.Run("pipeline")) if alone else monitoring.job(cfg, "pipeline") as run:
+        results = [_call(dr_pipeline.catch_up, cfg)] if catch_up else _call(dr_pipeline.run, cfg, stage)
         run.record(results)
         print(json.dumps([r.as_dict() for r in results], indent=2) if json_
               else "\n".join(r.summary.line() for r in results))

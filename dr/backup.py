@@ -21,15 +21,15 @@ _log = log.get("backup")
 
 
 def run(cfg: Config, action: str, dry_run: bool = False, extra: tuple[str, ...] = (),
-        offsite: bool = False, files: bool = True, db: bool = True, copy: bool = False
+        offsite: bool = False, files: bool = True, db: bool = True, copy: bool = False, role: str = ""
         ) -> tuple[int, results.Result | None]:
     """(exit code, result or None) of one snapshots.cli action (init, take, list, forget, check, copy,
     restore, artifacts-restore), read back into its type (snapshots/results.py); offsite: the action works on
     the off-site repository; extra: more arguments (--read-data-subset, --snapshot-set, --force); files, db:
     restore the state directories, the database; copy: restore also puts the set's physical copy into
-    PostgreSQL's (stopped) volume, beside the files."""
+    PostgreSQL's (stopped) volume, beside the files; role: the database role of db-password."""
     spec = contract.backup_spec(cfg, action, socket.gethostname(), offsite=offsite, files=files, db=db, copy=copy,
-                                dry_run=dry_run, extra=tuple(extra))
+                                dry_run=dry_run, extra=tuple(extra), role=role)
     if action == "init":
         secrets.ensure(cfg.secrets_dir, secrets.OFFSITE_RESTIC_PASSWORD if offsite else secrets.RESTIC_PASSWORD)
     code, out = launch.run_spec(cfg, spec)
@@ -53,9 +53,9 @@ def read_result(action: str, code: int, out: str) -> tuple[int, results.Result |
                       f"(snapshots/results.py): {exc}") from None
 
 
-def _database_action(cfg: Config, action: str, what: str) -> results.Result:
-    """The result of a database action (db-counts, db-indexes); DrError naming what failed."""
-    code, result = run(cfg, action)
+def _database_action(cfg: Config, action: str, what: str, role: str = "") -> results.Result:
+    """The result of a database action (db-counts, db-indexes, db-password); DrError naming what failed."""
+    code, result = run(cfg, action, role=role)
     if code != 0 or result is None:
         raise DrError(f"cannot {what} in PostgreSQL (exit {code}); the reason is in the log above")
     return result
@@ -69,3 +69,9 @@ def db_counts(cfg: Config) -> dict[str, int]:
 def db_indexes(cfg: Config) -> list[str]:
     """The GIN indexes that serve FerretDB's pushed-down filters, made where missing (as owner)."""
     return _database_action(cfg, "db-indexes", "make the database's indexes").indexes
+
+
+def set_own_password(cfg: Config, role: str) -> bool:
+    """role gives itself, over the network (TLS), the new password written down beside its password file;
+    True when changed, False when PostgreSQL had it already."""
+    return _database_action(cfg, "db-password", f"give {role} its new password", role=role).changed

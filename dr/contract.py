@@ -23,7 +23,7 @@ from common import secrets
 from common.config import Config
 from common.errors import DrError
 from dr import configfile, services
-from snapshots import pgsql
+from snapshots import pgroles, pgsql
 from snapshots.restic import BACKUP_HOSTNAME
 
 STAGE_UID = STAGE_GID = 990
@@ -115,6 +115,7 @@ class BackupRow:
     both_repositories: bool = False  # the primary and the off-site repository, whatever --offsite says
     repository: bool = True   # a restic repository at all (the database actions work on PostgreSQL only)
     pg_volume: bool = False   # PostgreSQL's named volume, read-write at PG_VOLUME (PostgreSQL stopped)
+    pending: bool = False     # db_role ANY_ROLE: the caller names the role; it also gets its new password
 
 
 ACTIONS: dict[str, BackupRow] = {
@@ -130,10 +131,20 @@ ACTIONS: dict[str, BackupRow] = {
     "db-counts": BackupRow(db_role="reader", repository=False),  # exact counts, from PostgreSQL
     # the indexes FerretDB's pushed-down filters use (snapshots/pgsql.py)
     "db-indexes": BackupRow(db_role="owner", repository=False),
+    # a role gives itself its new password (the database on its own host; dr/rotate.py)
+    "db-password": BackupRow(db_role="any", repository=False, pending=True),
     # the set's physical copy into PostgreSQL's volume, and back out of it (snapshots/pgcopy.py)
     "pg-restore": BackupRow(pg_volume=True),
     "pg-undo": BackupRow(pg_volume=True, repository=False),
 }
+
+
+def roles_to_name(action: str) -> tuple[str, ...]:
+    """The roles a caller may name for action (backup_spec's role): every role for db-password, else only
+    "" (the action has its own, or none)."""
+    return tuple(dbconn.ROLES) if ACTIONS[action].db_role == "any" else ("",)
+
+
 BACKUP_KEYS = ("data_root", "cache_dir", "secrets_dir", "backup", "retention")
 
 
@@ -167,7 +178,8 @@ def _network(cfg: Config) -> str:
     return services.network_name(cfg)
 
 
-def stage_spec(cfg: Config, stage: str) -> ContainerSpec:
+def stage_spec(cfg: Config, stage: str, extra: tuple[str, ...] = ()) -> ContainerSpec:
+    """The container of one stage's run; extra: more arguments (the importer's --catch-up)."""
     if stage not in STAGES:
         raise DrError(f"unknown stage {stage!r}; stages: {', '.join(STAGES)}")
     row = STAGES[stage]
@@ -190,7 +202,7 @@ def stage_spec(cfg: Config, stage: str) -> ContainerSpec:
         values += [("secrets_dir", SECRETS), *db_values]
     return ContainerSpec(
         label=stage, component=row.component,
-        command=("python3", "-m", f"stages.{stage}", "--json", "--config", CONFIG_PATH),
+        command=("python3", "-m", f"stages.{stage}", "--json", *extra, "--config", CONFIG_PATH),
         user=STAGE_USER, mounts=tuple(mounts), secrets=tuple(secret_files),
         networks=(_network(cfg),) if row.network == INSTANCE else (), isolated=row.network == NONE,
         config_keys=row.config_keys, config_values=tuple(values))
@@ -198,14 +210,19 @@ def stage_spec(cfg: Config, stage: str) -> ContainerSpec:
 
 def backup_spec(cfg: Config, action: str, host: str, offsite: bool = False, files: bool = True, db: bool = True,
                 dry_run: bool = False, extra: tuple[str, ...] = (), artifacts: bool | None = None,
-                copy: bool = False) -> ContainerSpec:
+                copy: bool = False, role: str = "") -> ContainerSpec:
     """The backup container of one snapshots.cli action. offsite: the action works on the off-site repository
     (copy uses both); files, db: what restore restores; copy: restore also puts the set's physical copy
     into PostgreSQL's volume (stopped: a drill's new volume), side by side with the files; artifacts:
-    whether <cache_dir>/go exists (asked of the host when None)."""
+    whether <cache_dir>/go exists (asked of the host when None); role: the database role of an action that
+    works as any one (db-password), and only of such an action."""
     if action not in ACTIONS:
         raise DrError(f"unknown snapshot action {action!r}; actions: {', '.join(ACTIONS)}")
     row = ACTIONS[action]
+    if (row.db_role == "any") != bool(role) or (role and role not in dbconn.ROLES):
+        raise DrError(f"snapshot action {action} " + (f"works as one of the roles {', '.join(dbconn.ROLES)}, "
+                      f"not {role!r}" if row.db_role == "any" else "has its own role"))
+    db_role = role or row.db_role
     if copy and (not row.files_flag or db):
         raise DrError("only a restore without the portable dump (db=False) puts the physical copy in place "
                       f"beside the files, not {action}" + (" with db" if row.files_flag else ""))
@@ -229,10 +246,12 @@ def backup_spec(cfg: Config, action: str, host: str, offsite: bool = False, file
         mounts.append(Mount(str(go), ARTIFACTS, "rw", create=0o755))
     if wants_db:
         keys.append("db")
-        db_secrets, db_values = _db_access(cfg, row.db_role)
+        db_secrets, db_values = _db_access(cfg, db_role)
         secret_files += db_secrets
         values += db_values
         networks.append(_network(cfg))
+    if row.pending:
+        secret_files.append(_secret(cfg, dbconn.password_name(db_role) + pgroles.PENDING))
     if uses_primary:
         repo = cfg.backup.repository
         if dr_config.is_local_repository(repo):

@@ -17,7 +17,7 @@ import docker.errors
 from common import __version__, log, runner
 from common.config import Config
 from common.errors import CommandError, ImageBuildError
-from dr import baseimage, docker_api, gobuild
+from dr import baseimage, docker_api, gobuild, roles
 
 _log = log.get("images")
 
@@ -116,12 +116,8 @@ def build_one(cfg: Config, component: str, revision: str) -> BuiltImage:
 
 
 def components_of(cfg: Config) -> tuple[str, ...]:
-    """The images this host needs (host.role): the database's own host builds PostgreSQL's, FerretDB's and
-    the backup image (its restores); an Aggregator builds every one (its drills start a throwaway database
-    even when its own is on another host)."""
-    if cfg.host.role == "database":
-        return ("postgres", "db", "backup")
-    return COMPONENTS
+    """The images this host needs (its role's, dr/roles.py)."""
+    return roles.of(cfg).images or COMPONENTS
 
 
 def build_all(cfg: Config, components=COMPONENTS, refresh_base: bool = False) -> list[BuiltImage]:

@@ -21,8 +21,8 @@ _log = log.get("pipeline")
 STAGES = {name: row.component for name, row in contract.STAGES.items()}
 
 
-def run_stage(cfg: Config, stage: str) -> StageResult:
-    spec = contract.stage_spec(cfg, stage)
+def run_stage(cfg: Config, stage: str, extra: tuple[str, ...] = ()) -> StageResult:
+    spec = contract.stage_spec(cfg, stage, extra)
     if (contract.STAGES[stage].db_role and "db" in services.services_of(cfg)
             and docker_api.container_or_none(services.container_name(cfg, "db")) is None):
         raise ServiceError("the database is not running; run `invoke rebuild` first")
@@ -63,3 +63,9 @@ def exit_code(results: list[StageResult]) -> int:
     """The pipeline's exit code: the worst stage's, or 1 when a stage reported errors yet exited 0."""
     worst = max((r.exit_code for r in results), default=0)
     return worst or (1 if any(r.summary.errors for r in results) else 0)
+
+
+def catch_up(cfg: Config) -> StageResult:
+    """The importer's other job: the archived reports the database lacks imported again (after the
+    database was restored from a set older than the archive: its own host lost, docs/runbook.md 12.2)."""
+    return run_stage(cfg, "importer", ("--catch-up",))

@@ -24,7 +24,7 @@ from pathlib import Path
 from common import config, log, secrets
 from common.config import Config
 from common.errors import DrError
-from dr import backup, certs, collector, host, images, pipeline, services
+from dr import backup, certs, collector, host, images, pipeline, roles, services
 from dr import restore as dr_restore
 from dr.restore import Restored
 from stages.cli import StageResult
@@ -100,7 +100,9 @@ def rebuild(cfg: Config, refresh_base: bool = False, sample: bool = False) -> Re
     _phase(report, "restore", lambda: restore_latest(cfg, restored))
     if restored:
         _phase(report, "verify", lambda: verify(cfg, restored[0]))
-    if cfg.host.role == "database":
+    if roles.of(cfg).database_elsewhere:
+        _phase(report, "catch-up", lambda: catch_up(cfg))
+    if not roles.of(cfg).runs_pipeline:
         return report  # the pipeline runs on the Aggregator's host
     if sample or restored:
         holder = {"cfg": cfg}
@@ -130,12 +132,25 @@ class PipelineFailed(DrError):
     pass
 
 
+def catch_up(cfg: Config) -> str:
+    """The database on its own host may have been restored from a set older than this host's archive: the
+    archived reports it lacks, imported again (pipeline.catch_up)."""
+    result = pipeline.catch_up(cfg)
+    s = result.summary
+    if result.exit_code or s.errors or s.failed:
+        why = s.errors or [f"{f['input']}: {f['error']}" for f in s.failed]
+        raise PipelineFailed(f"catching the database up with the archive failed: {'; '.join(why[:3])}")
+    n = s.outcomes.get("reimported", 0)
+    return (f"{n} archived reports the database lacked, imported again" if n else
+            "the database holds every archived report")
+
+
 def start(cfg: Config) -> str:
     """The services started; with db.tls, the certificates made first where they are missing or no longer
     valid (`invoke certs` keeps what is valid). The database's own host makes none: its CA's key stays on
     the Aggregator's host, which made them (docs/runbook.md, section 12)."""
     made = ""
-    if cfg.db.tls and cfg.host.role == "database":
+    if cfg.db.tls and roles.of(cfg).from_kit:
         made = "certificates: " + certs.check_present(cfg) + "; "
     elif cfg.db.tls:
         rows = certs.make(cfg)
@@ -178,8 +193,9 @@ def restore_artifacts(cfg: Config, refresh_base: bool) -> str:
 
 
 def parts_of(cfg: Config) -> tuple[bool, bool]:
-    """(files, database): the parts of a set this host restores (host.role)."""
-    return {"database": (False, True), "aggregator": (True, False)}.get(cfg.host.role, (True, True))
+    """(files, database): the parts of a set this host restores (its role's, dr/roles.py)."""
+    role = roles.of(cfg)
+    return role.restores_files, role.restores_database
 
 
 def restore_latest(cfg: Config, restored: list[Restored]) -> str:

@@ -19,12 +19,11 @@ import docker.errors
 from common import config, db, log, poll, secrets
 from common.config import Config
 from common.errors import ServiceError
-from dr import containers, docker_api
+from dr import containers, docker_api, roles
 from snapshots import pgsql
 
 _log = log.get("services")
 
-SERVICES = ("postgres", "db", "webmirror")  # in start order
 PG_VOLUME = "/var/lib/postgresql/volume"  # the data directory is data/ in it (dockerfiles/postgres)
 SECRETS_INSIDE = "/run/secrets"
 DB_PORT, DB_TLS_PORT = 27017, 27018  # FerretDB's plaintext and TLS listeners inside the instance network
@@ -33,9 +32,8 @@ TLS_CA = "/run/tls/ca.crt"  # the CA the db container verifies PostgreSQL with
 
 
 def services_of(cfg: Config) -> tuple[str, ...]:
-    """The services this host runs (host.role), in start order: all of them; the webmirror alone when the
-    database is on another host; PostgreSQL and FerretDB alone on the database's own host."""
-    return {"database": ("postgres", "db"), "aggregator": ("webmirror",)}.get(cfg.host.role, SERVICES)
+    """The services this host runs (its role's, dr/roles.py), in start order."""
+    return roles.of(cfg).services
 
 
 def db_address(cfg: Config) -> tuple[str, int]:
@@ -103,7 +101,7 @@ def postgres_spec(cfg: Config, volume: str | None = None) -> ServiceSpec:
         kwargs["volumes"].update(_tls_mounts({
             "/run/tls/postgres.crt": ("PostgreSQL's TLS certificate", certs.cert_path(cfg, "postgres")),
             "/run/tls/postgres.key": ("PostgreSQL's TLS key", certs.key_path(cfg, "postgres"))}))
-    if cfg.host.role == "database":
+    if roles.of(cfg).publishes_postgres:
         kwargs["environment"]["PG_FROM"] = "all"  # the entrypoint refuses it without PG_TLS
         kwargs["ports"] = {f"{pgsql.PG_PORT}/tcp": (cfg.db.bind, cfg.db.postgres_port)}
     return ServiceSpec("postgres", cfg.image("postgres"), kwargs, named_volumes=(volume,))
@@ -256,14 +254,21 @@ class LocalPsql(pgsql.Queries):
     role: str = "reader"
 
     def query(self, sql: str) -> list[list[str]]:
+        argv = pgsql.socket_argv(sql, self.role) if self.role else pgsql.superuser_argv(sql)
+        _log.debug("in %s: %s", self.container, " ".join(argv))
+        return self._run(argv)
+
+    def execute_private(self, sql: str) -> None:
+        """query, without logging sql (it carries a password's verifier)."""
+        self._run(pgsql.socket_argv(sql, self.role) if self.role else pgsql.superuser_argv(sql))
+
+    def _run(self, argv: list[str]) -> list[list[str]]:
         c = docker_api.container_or_none(self.container)
         if c is None:
             raise ServiceError(f"there is no container {self.container} to ask PostgreSQL in")
         if c.status != "running":
             raise ServiceError(f"{self.container} is not running ({c.status}): start the services "
                                "(`invoke rebuild`) first")
-        argv = pgsql.socket_argv(sql, self.role) if self.role else pgsql.superuser_argv(sql)
-        _log.debug("in %s: %s", self.container, " ".join(argv))
         code, (out, err) = c.exec_run(argv, user="postgres", demux=True)
         if code != 0:
             said = (err or b"").decode(errors="replace").strip()[-500:]

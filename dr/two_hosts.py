@@ -4,7 +4,8 @@ Docker network of the drill's own, each with its own Docker Engine.
 
 The Aggregator's server runs the runbook's one-host sections as the bare-host drill does (restoring the
 latest set of a copy of the repository); section 12 then moves the database to the other server, imports
-across the two, takes a set, loses both servers and rebuilds both from the repository. Which server runs a
+across the two, takes a set, loses both servers, rebuilds both from the repository and rotates every
+password and certificate across them (12.5). Which server runs a
 block and when a server is lost are the runbook's `two-host drill:` markers (dr/runbook.py); what the
 operator carries from one server to the other goes through their off-host medium, /root/recovery. The drill ends by checking, from the Aggregator's last server,
 that the database's server answers on its two TLS ports only, refuses plaintext on both, and holds at least
@@ -117,17 +118,20 @@ class Servers:
 
 def probe_inside(db_host: str, documents: int) -> int:
     """Run on the Aggregator's server after the runbook (`./run python -c ...`): the database's server
-    answers on its TLS ports only, refuses a plaintext client on both, and the restored database holds at
-    least the set's documents. Exit code for the drill."""
+    answers on its TLS ports only, refuses a plaintext client on both, serves the certificates the
+    Aggregator's server made last, and the restored database holds at least the set's documents (read with
+    the Aggregator's passwords: the rotated ones). Exit code for the drill."""
     import socket
     import ssl
 
     import pymongo
 
     from common import config, db
+    from dr import certs
 
     cfg = config.load()
     problems = []
+    served: dict[str, bytes] = {}
     for port in (*TLS_PORTS, *CLOSED_PORTS):
         try:
             with socket.create_connection((db_host, port), timeout=3):
@@ -154,8 +158,13 @@ def probe_inside(db_host: str, documents: int) -> int:
                 with ctx.wrap_socket(s, server_hostname=db_host) as t:
                     if t.version() != "TLSv1.3":
                         problems.append(f"PostgreSQL speaks {t.version()}")
+                    served["postgres"] = t.getpeercert(binary_form=True)
+        served["db"] = ssl.PEM_cert_to_DER_cert(ssl.get_server_certificate((db_host, TLS_PORTS[0]), timeout=3))
     except (OSError, ssl.SSLError) as exc:
-        problems.append(f"PostgreSQL's TLS: {exc}")
+        problems.append(f"PostgreSQL's or FerretDB's TLS: {exc}")
+    for name, der in served.items():  # the certificates the Aggregator's server made last (runbook 12.5)
+        if der != ssl.PEM_cert_to_DER_cert(certs.cert_path(cfg, name).read_text()):
+            problems.append(f"the database's server serves another {name} certificate than {certs.cert_path(cfg, name)}")
     have = bare_host.documents_held(cfg)
     if have < documents:
         problems.append(f"the database holds {have} documents; the set has {documents}")

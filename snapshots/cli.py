@@ -1,7 +1,8 @@
 """Snapshot sets from the command line, as the backup image runs them (`invoke snapshot` and friends
 start this in the backup container):
 
-    python -m snapshots.cli init|take|list|forget|check|copy|restore|artifacts-restore|db-counts|db-indexes
+    python -m snapshots.cli init|take|list|forget|check|copy|restore|artifacts-restore|db-counts|db-indexes|
+                            db-password|pg-restore|pg-undo
                             [--offsite] [--dry-run]
                             [--read-data-subset N%] [--snapshot-set ID] [--no-files] [--no-db] [--force]
                             [--config FILE] [--set KEY=VALUE ...] [--host NAME]
@@ -25,17 +26,18 @@ from common import config as dr_config
 from common import db as dbconn
 from common import log, secrets
 from common.errors import CommandError, ConfigError, DrError
-from snapshots import artifacts, check, dbdump, offsite, pgcopy, pgsql, restore, results, sets
+from snapshots import artifacts, check, dbdump, offsite, pgcopy, pgroles, pgsql, restore, results, sets
 from snapshots.repolock import repo_lock
 from snapshots.restic import BACKUP_HOSTNAME, Restic, ResticError
 from stages.layout import DataRoot
 from stages.lock import LockTimeout
 
 ACTIONS = ("init", "take", "list", "forget", "check", "copy", "restore", "artifacts-restore", "db-counts",
-           "db-indexes", "pg-restore", "pg-undo")
+           "db-indexes", "db-password", "pg-restore", "pg-undo")
 # The database actions work on PostgreSQL through psql, not on a repository (as the role dr/contract.py
-# gives them: reader counts, owner makes indexes).
-DB_ACTIONS = ("db-counts", "db-indexes")
+# gives them: reader counts, owner makes indexes, a role gives itself its new password: db-password, when
+# the database has a host of its own; dr/rotate.py).
+DB_ACTIONS = ("db-counts", "db-indexes", "db-password")
 ARTIFACTS = Path("/artifacts")  # where dr/backup.py mounts the host's <cache_dir>/go
 PG_VOLUME = Path("/pgvolume")  # where dr/contract.py mounts PostgreSQL's volume (pg-restore, pg-undo)
 
@@ -93,6 +95,9 @@ def database_action(action: str, cfg) -> results.Result:
     try:
         if action == "db-counts":
             return results.DbCounts(cfg.db.database, psql.counts(cfg.db.database))
+        if action == "db-password":
+            pending = Path(cfg.secrets_dir) / (dbconn.password_name(psql.role) + pgroles.PENDING)
+            return results.PasswordSet(psql.role, pgroles.set_own_password(psql, pending))
         return results.DbIndexes(cfg.db.database, psql.ensure_indexes(cfg.db.database))
     except CommandError as exc:
         raise DrError(f"PostgreSQL at {cfg.db.postgres_host} as {psql.role}: {exc.stderr_tail.strip()}") from None

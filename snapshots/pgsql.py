@@ -164,12 +164,23 @@ class Psql(Queries):
     database: str = PG_DATABASE
     ca_file: str = ""  # db.tls: TLS, verified against this CA
 
+    def _argv(self) -> list[str]:
+        return ["psql", *PSQL_OPTIONS, f"--host={self.host}", f"--port={self.port}", f"--username={self.role}",
+                f"--dbname={self.database}"]
+
     def query(self, sql: str) -> list[list[str]]:
         with pgpass_env(self.host, self.port, self.role, self.password_file, self.ca_file) as env:
-            argv = ["psql", *PSQL_OPTIONS, f"--host={self.host}", f"--port={self.port}", f"--username={self.role}",
-                    f"--dbname={self.database}", "--command", sql]
-            out = runner.run(argv, capture=True, quiet=True, env=env)
+            out = runner.run([*self._argv(), "--command", sql], capture=True, quiet=True, env=env)
         return parse_rows(out)
+
+    def execute_private(self, sql: str) -> None:
+        """Run sql that must not be logged (it carries a password's verifier): on psql's standard input, from
+        a private file, never in argv."""
+        with tempfile.TemporaryFile() as statement:
+            statement.write(sql.encode() + b"\n")
+            statement.seek(0)
+            with pgpass_env(self.host, self.port, self.role, self.password_file, self.ca_file) as env:
+                runner.run(self._argv(), stdin=statement, capture=True, quiet=True, env=env)
 
 
 def superuser_argv(sql: str, database: str = PG_DATABASE) -> list[str]:

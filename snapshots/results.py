@@ -12,6 +12,7 @@ prints it as JSON, dr/backup.py reads the JSON back into the same type (`parse`)
     pg-restore         CopyRestored
     db-counts          DbCounts
     db-indexes         DbIndexes
+    db-password        PasswordSet
 
 The JSON keeps the shape the actions printed as dicts (operators and scripts read it with `--json`): the
 attribute `set_id` is the key "set", and an optional field that is None has no key at all.
@@ -303,11 +304,19 @@ class DbIndexes(Record):
     indexes: list[str]
 
 
+@dataclass
+class PasswordSet(Record):
+    """db-password: the role has its new password in PostgreSQL; changed is False when it had it already (an
+    interrupted rotation told PostgreSQL before the host put the password file in place)."""
+    role: str
+    changed: bool
+
+
 # action -> the type of its result (`list` prints a list of SetRow)
 TYPES: dict[str, type[Record]] = {
     "init": InitResult, "take": TakeResult, "list": SetRow, "forget": ForgetResult, "check": CheckResult,
     "copy": CopyResult, "restore": RestoreResult, "artifacts-restore": ArtifactsRestored,
-    "db-counts": DbCounts, "db-indexes": DbIndexes, "pg-restore": CopyRestored, "pg-undo": CopyUndone,
+    "db-counts": DbCounts, "db-indexes": DbIndexes, "db-password": PasswordSet, "pg-restore": CopyRestored, "pg-undo": CopyUndone,
 }
 LISTS = ("list",)
 

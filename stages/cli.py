@@ -178,13 +178,20 @@ def load(args) -> tuple[dr_config.Config, DataRoot]:
     return cfg, DataRoot(cfg.data_root)
 
 
-def main(stage: str, description: str, run, argv=None) -> int:
-    """Parse arguments, load the configuration, run `run(cfg, data_root) -> Summary`, report, exit code."""
-    args = parser(stage, description).parse_args(argv)
+def main(stage: str, description: str, run, argv=None, modes: dict | None = None) -> int:
+    """Parse arguments, load the configuration, run `run(cfg, data_root) -> Summary`, report, exit code.
+    modes: {flag: (help, another run)}: the stage's other jobs, one of which a flag picks instead."""
+    p = parser(stage, description)
+    for flag, (help_text, _) in (modes or {}).items():
+        p.add_argument(flag, action="store_true", help=help_text)
+    args = p.parse_args(argv)
+    chosen = [fn for flag, (_, fn) in (modes or {}).items() if getattr(args, flag[2:].replace("-", "_"))]
+    if len(chosen) > 1:
+        p.error("pick one of " + ", ".join(modes or {}))
     log.setup()
     try:
         cfg, dr = load(args)
-        summary = run(cfg, dr)
+        summary = (chosen[0] if chosen else run)(cfg, dr)
     except DrError as exc:
         print(f"{stage}: error: {exc}", file=sys.stderr)
         return exc.exit_code

@@ -645,8 +645,51 @@ def run(cfg, dr: DataRoot) -> Summary:
     return summary
 
 
+# ---- catching up with the archive ----------------------------------------------------------------------
+
+def archived_missing(dr: DataRoot, db) -> list[Path]:
+    """The archived reports (their .jsonl) whose report document the database lacks: the database was
+    restored from a set older than the archive (its own host lost: docs/runbook.md 12.2). A report
+    document is written last (import_documents), so one that is there means its measurements are too."""
+    archived = sorted(p for p in dr.files("archive") if p.name.endswith(".jsonl"))
+    waiting = any(p.name.endswith(".jsonl") for p in dr.files("reports"))
+    if not waiting and db.reports.count_documents({}) >= len(archived):
+        # One report document per archived report and nothing else (a report waiting in reports/ may have
+        # its document already, which would hide a missing one in the count): none is missing.
+        return []
+    have = {str(d["_id"]) for d in db.reports.find({}, {"_id": 1})}
+    return [p for p in archived if (_report_key(p) or "") not in have]
+
+
+def catch_up(cfg, dr: DataRoot) -> Summary:
+    """`--catch-up`: import again the archived reports the database lacks (archived_missing); the archive
+    is not touched. Imports replace by deterministic ids, so running it twice, or beside the importer,
+    writes nothing twice."""
+    with stage.running(cfg, dr, STAGE) as summary:
+        client, db = _usable_database(cfg, summary)
+        if db is None:
+            return summary
+        try:
+            for jsonl in archived_missing(dr, db):
+                try:
+                    import_documents(db, jsonl, jsonl.with_suffix(".yaml").name)
+                except (ImportMismatch, OSError, ValueError, InputError) as exc:
+                    summary.fail(dr.relative(jsonl), "reimport", str(exc))
+                    continue
+                summary.count("reimported")
+                summary.bytes_in += _size(jsonl)
+        except pymongo.errors.PyMongoError as exc:
+            refused = dbconn.refusal(exc, dbconn.role_of(cfg.db))
+            summary.errors.append(str(refused) if refused else f"database error: {exc}")
+        finally:
+            client.close()
+    return summary
+
+
 def main(argv=None) -> int:
-    return cli_main(STAGE, "post-process staging into reports, import into the database, archive", run, argv)
+    return cli_main(STAGE, "post-process staging into reports, import into the database, archive", run, argv,
+                    modes={"--catch-up": ("import again the archived reports the database lacks (after the "
+                                          "database was restored from an older set), and only that", catch_up)})
 
 
 if __name__ == "__main__":

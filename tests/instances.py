@@ -124,3 +124,20 @@ def other_ca_error(cfg: Config, host: str, port: int, folder: Path) -> str:
         return str(exc)
     finally:
         client.close()
+
+
+def served_certificates(cfg: Config, host: str, port: int) -> tuple[str, str]:
+    """(the certificate FerretDB serves at host:port, the one cfg's PostgreSQL was started with: the file
+    its ssl_cert_file names, which its entrypoint copied at start), both PEM, without verifying anything."""
+    import ssl
+
+    ferretdb = ssl.get_server_certificate((host, port))
+    psql = services.LocalPsql(services.container_name(cfg, "postgres"), role="")
+    path = psql.query("SHOW ssl_cert_file")[0][0]
+    postgres = docker_api.container_or_none(services.container_name(cfg, "postgres"))
+    return ferretdb, postgres.exec_run(["cat", path]).output.decode()
+
+
+def pem_body(pem: str) -> str:
+    """A PEM certificate without its armour and line breaks (ssl's PEM and openssl's wrap differently)."""
+    return "".join(line for line in pem.strip().splitlines() if not line.startswith("-----"))

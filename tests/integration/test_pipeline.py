@@ -106,6 +106,30 @@ def test_import_crash_before_archive_converges(env):
     assert db.reports.count_documents({}) == 18
 
 
+def test_catch_up_imports_again_what_a_database_restored_from_an_older_set_lacks(env):
+    """The database's own host restored from a set older than the Aggregator's archive (runbook 12.2): the
+    archived reports it lacks (their report document, and with it their measurements) are imported again
+    from the archive, whole; what it has is not written again; the archive is not touched."""
+    cfg, dr, db = env
+    copy_samples(dr)
+    run_pipeline(cfg, dr)
+    counts = jsonl_counts(dr)
+    archive = {p: p.stat().st_mtime_ns for p in dr.files("archive")}
+    lost = sorted(counts)[:5]
+    for key in lost:
+        db.measurements.delete_many({"report_key": key})
+        db.reports.delete_one({"_id": key})
+    db.measurements.delete_many({"report_key": sorted(counts)[5]})  # a report whose document stayed
+    s = importer.catch_up(cfg, dr)
+    assert s.exit_code == 0 and s.outcomes == {"reimported": 5}, s.errors
+    for key in lost:
+        assert db.reports.count_documents({"_id": key}) == 1
+        assert db.measurements.count_documents({"report_key": key}) == counts[key]
+    assert db.reports.count_documents({}) == 18
+    assert importer.catch_up(cfg, dr).outcomes == {}
+    assert {p: p.stat().st_mtime_ns for p in dr.files("archive")} == archive
+
+
 def test_a_database_that_refuses_the_importer_still_lets_every_staged_report_be_post_processed(env, tmp_path):
     """The real database refuses the importer's password (a wrong one in its secrets folder): the import stops
     with that one error, every staged report is post-processed all the same, and no report counts as failed."""

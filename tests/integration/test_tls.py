@@ -18,7 +18,7 @@ from common import config, secrets
 from common import db as dbconn
 from common.errors import DatabaseRefused
 from dr import backup, certs, containers, docker_api, restore, rotate, services
-from instances import other_ca_error, refuses_plaintext
+from instances import other_ca_error, pem_body, refuses_plaintext, served_certificates
 from snapshots import pgsql
 
 
@@ -62,6 +62,10 @@ def test_rotate_secrets_gives_every_role_a_new_password_and_the_database_new_cer
     serial = certs.read(certs.cert_path(tls, "db")).serial
     result = rotate.rotate(tls)
     assert result["roles"] == list(dbconn.ROLES) and len(result["certificates"]) == len(certs.CERTS) + 1
+    # FerretDB and PostgreSQL serve the new certificates (both restarted on them)
+    served = served_certificates(tls, "127.0.0.1", tls.db.port)
+    for name, pem in zip(("db", "postgres"), served):
+        assert pem_body(pem) == pem_body(certs.cert_path(tls, name).read_text()), name
     new = {role: secrets.read(tls.secrets_dir, dbconn.password_name(role)) for role in dbconn.ROLES}
     assert all(new[r] != old[r] for r in dbconn.ROLES)
     assert not list(tls.secrets_path.glob("*" + rotate.ROTATING))

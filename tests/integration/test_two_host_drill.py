@@ -2,7 +2,8 @@
 servers (containers from our base image, each with its own Docker Engine), connected only through the
 drill's network. Sections 0 to 11 restore a real instance's latest set on the Aggregator's server; section 12
 moves the database to the other server, imports the sample collector's reports across the two, takes a
-set, loses both servers and rebuilds both from the repository; the drill then checks, from the new
+set, loses both servers, rebuilds both from the repository and rotates the passwords and certificates
+across them; the drill then checks, from the new
 Aggregator's server, that the new database server answers on its two TLS ports only, refuses plaintext
 on both, and holds the set's documents. Slow: two servers build their images, twice."""
 

@@ -5,12 +5,18 @@ Docker Engine, following the runbook."""
 
 from __future__ import annotations
 
+import random
 import shutil
 
 import pytest
 
-from dr import backup, certs, docker_api, rebuild, services
-from instances import other_ca_error, refuses_plaintext, two_instances
+from common import db as dbconn
+from common import secrets
+from common.errors import DatabaseRefused, ServiceError
+from dr import backup, certs, docker_api, pipeline, rebuild, rotate, services
+from instances import other_ca_error, pem_body, refuses_plaintext, served_certificates, two_instances
+from pipeline_helpers import generate
+from stages.layout import DataRoot
 
 
 @pytest.fixture(scope="module")
@@ -82,3 +88,68 @@ def test_the_database_host_refuses_plaintext_and_another_ca(hosts, tmp_path):
     app, _ = hosts
     assert refuses_plaintext(app.db.host, app.db.port)
     assert "certificate verify failed" in other_ca_error(app, app.db.host, app.db.port, tmp_path / "other")
+
+
+def _passwords(cfg) -> dict[str, str]:
+    return {role: secrets.read(cfg.secrets_dir, dbconn.password_name(role)) for role in dbconn.ROLES}
+
+
+def _started(cfg) -> dict[str, str]:
+    return {c.name: c.attrs["State"]["StartedAt"] for c in docker_api.client().containers.list(
+        filters={"label": f"{docker_api.INSTANCE_LABEL}={cfg.instance}"})}
+
+
+def test_rotating_across_the_two_hosts(hosts, tmp_path):
+    """runbook 12.5: the Aggregator's host gives every role a new password (each role itself, over TLS) and
+    the database new certificates, and writes the kit; the database's host refuses a kit that is not the
+    new one before restarting anything, then takes the new one up; the old passwords are refused."""
+    app, dbh = hosts
+    old = _passwords(app)
+    kit = tmp_path / "kit"
+    result = rotate.rotate(app, kit=str(kit))
+    assert result["roles"] == list(dbconn.ROLES) and result["kit"] == str(kit) and result["certificates"]
+    new = _passwords(app)
+    assert all(new[r] != old[r] for r in dbconn.ROLES)
+    assert not list(app.secrets_path.glob("*" + rotate.ROTATING))
+    assert (kit / dbconn.password_name("owner")).read_text().strip() == new["owner"]
+
+    before = _started(dbh)
+    with pytest.raises(ServiceError, match="is not the one PostgreSQL has"):
+        rotate.rotate(dbh)  # its secrets folder still holds the old kit
+    assert _started(dbh) == before and _passwords(dbh) == old
+
+    shutil.copytree(kit, dbh.secrets_dir, dirs_exist_ok=True)
+    assert rotate.rotate(dbh)["taken_up"]
+    assert _started(dbh) != before
+    ca = dbconn.tls_ca_file(app.db, app.secrets_dir)
+    for role in dbconn.ROLES:
+        with pytest.raises(DatabaseRefused, match="wrong password"):
+            dbconn.wait_ready(app.db.host, app.db.port, role, old[role], app.db.database, 20, tls_ca_file=ca)
+    for name, pem in zip(("db", "postgres"), served_certificates(dbh, app.db.host, app.db.port)):
+        assert pem_body(pem) == pem_body(certs.cert_path(app, name).read_text()), name
+    code, m = backup.run(app, "take")  # every database part of a set on the new secrets, over TLS
+    assert code == 0 and m.parts == ["files", "pg", "db"]
+
+
+def test_the_aggregator_catches_the_database_up_after_the_database_host_is_lost(hosts):
+    """runbook 12.2: reports archived after the latest set are not in the database its lost host is rebuilt
+    from; `rebuild --role aggregator` imports them again from the archive."""
+    app, dbh = hosts
+    code, m = backup.run(app, "take")
+    assert code == 0
+    generate(DataRoot(app.data_root).ensure(), random.Random(122), n_good=4, n_bad=0, entries=(2, 4),
+             body=(100, 300))
+    results = pipeline.run(app)
+    assert pipeline.exit_code(results) == 0 and results[-1].summary.outcomes.get("imported") == 4, results
+    after = _documents(app)
+    assert after["reports"] == m.database.collections["reports"] + 4
+
+    _lose(dbh)
+    note = dict((p[0], p[2]) for p in rebuild.rebuild(dbh).phases)["restore"]
+    assert f"set {m.set_id}" in note, note
+    assert _documents(app)["reports"] == m.database.collections["reports"]
+    phases = dict((p[0], p[2]) for p in rebuild.rebuild(app).phases)
+    assert phases["catch-up"] == "4 archived reports the database lacked, imported again", phases
+    assert _documents(app) == after
+    phases = dict((p[0], p[2]) for p in rebuild.rebuild(app).phases)
+    assert phases["catch-up"] == "the database holds every archived report"

@@ -293,8 +293,8 @@ def test_no_container_mounts_the_ca_key_folder(tmp_path):
     certs.make(cfg)
     ca_dir = str(certs.ca_key_dir(cfg))
     specs = [contract.stage_spec(cfg, s) for s in contract.STAGES]
-    specs += [contract.backup_spec(cfg, a, "h", offsite=o) for a in contract.ACTIONS for o in (False, True)
-              if o is False or contract.ACTIONS[a].repository]
+    specs += [contract.backup_spec(cfg, a, "h", offsite=o, role=r) for a in contract.ACTIONS for o in (False, True)
+              for r in contract.roles_to_name(a) if o is False or contract.ACTIONS[a].repository]
     sources = [m.source for s in specs for m in s.mounts] + [x.source for s in specs for x in s.secrets]
     services_specs = [services.postgres_spec(cfg), services.db_spec(cfg), services.webmirror_spec(cfg),
                       offsite.spec(cfg)]

@@ -194,7 +194,7 @@ def test_configs_hold_secret_paths_never_secret_values(cfg, tmp_path):
                  secrets.OFFSITE_HTTP_PASSWORD):
         secrets.put(cfg.secrets_dir, name, f"value-of-{name}-xyzzy")
     specs = [contract.stage_spec(cfg, s) for s in contract.STAGES]
-    specs += [contract.backup_spec(cfg, a, "h") for a in contract.ACTIONS]
+    specs += [contract.backup_spec(cfg, a, "h", role=r) for a in contract.ACTIONS for r in contract.roles_to_name(a)]
     for spec in specs:
         text = contract.container_config(cfg, spec)
         assert "xyzzy" not in text and cfg.secrets_dir not in text, spec.label
@@ -227,6 +227,24 @@ def test_the_contract_hands_a_container_its_database_role_and_only_that_password
     derived, _ = loaded(spec, cfg, tmp_path)
     assert derived.db.role == role
     assert [t for t in secret_targets(spec) if t.startswith("/run/secrets/db-")] == [f"/run/secrets/db-{role}-password"]
+
+
+@pytest.mark.parametrize("role", dbconn.ROLES)
+def test_db_password_works_as_the_role_named_with_its_password_and_its_new_one_only(cfg, role, tmp_path):
+    spec = contract.backup_spec(cfg, "db-password", "h", role=role)
+    derived, text = loaded(spec, cfg, tmp_path)
+    assert derived.db.role == role and mounts(spec) == {} and spec.networks == ("inst",)
+    assert [t for t in secret_targets(spec) if t.startswith("/run/secrets/db-")] == [
+        f"/run/secrets/db-{role}-password", f"/run/secrets/db-{role}-password.rotating"]
+    assert "[backup]" not in text and spec.command[3] == "db-password"
+
+
+def test_db_password_needs_one_of_the_roles_and_the_other_actions_take_none(cfg):
+    for role in ("", "postgres", "owner,reader"):
+        with pytest.raises(DrError, match="works as one of the roles"):
+            contract.backup_spec(cfg, "db-password", "h", role=role)
+    with pytest.raises(DrError, match="has its own role"):
+        contract.backup_spec(cfg, "db-counts", "h", role="owner")
 
 
 @pytest.mark.parametrize("kind, name", [("stage", "sanitize"), ("backup", "list"), ("backup", "pg-restore")])

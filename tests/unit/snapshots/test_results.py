@@ -67,6 +67,8 @@ EXAMPLES = [
               "repository": "rest:http://aggr-offsite:8000/aggregator"}),
     ("db-counts", {"database": "aggregator", "collections": {"measurements": 1000000, "reports": 10000}}),
     ("db-indexes", {"database": "aggregator", "indexes": ["aggr_reports_19b3cb48_report_id"]}),
+    ("db-password", {"role": "importer", "changed": True}),
+    ("db-password", {"role": "owner", "changed": False}),
     ("restore", {"set": "20260101T000000Z", "set_started": "2026-01-01T00:00:00Z", "manifest": MANIFEST,
                  "files": {"target": "/data", "directories": DIRS, "seconds": 0.5, "bytes": 10200, "files": 6,
                            "moved_aside": None},

@@ -74,3 +74,22 @@ def test_main_prints_the_summary_json_and_exits_with_its_code(tmp_path, capsys):
     out = capsys.readouterr().out
     assert code == cli.EXIT_INFRA
     assert Summary.from_json(out).outcomes["imported"] == 3
+
+
+def test_a_mode_flag_runs_the_stages_other_job_instead(tmp_path, capsys):
+    def run(cfg, dr):
+        return Summary("importer")
+
+    def other(cfg, dr):
+        s = Summary("importer")
+        s.count("reimported", 2)
+        return s
+
+    modes = {"--catch-up": ("the other job", other)}
+    assert cli.main("importer", "test", run, ["--json", "--data-root", str(tmp_path)], modes=modes) == 0
+    assert Summary.from_json(capsys.readouterr().out).outcomes == {}
+    assert cli.main("importer", "test", run, ["--json", "--catch-up", "--data-root", str(tmp_path)], modes=modes) == 0
+    assert Summary.from_json(capsys.readouterr().out).outcomes == {"reimported": 2}
+    with pytest.raises(SystemExit) as exc:  # an unknown flag is a usage error (argparse: exit 2)
+        cli.main("importer", "test", run, ["--catch-up", "--data-root", str(tmp_path)])
+    assert exc.value.code == cli.EXIT_USAGE
