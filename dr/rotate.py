@@ -112,14 +112,16 @@ def rotate(cfg: Config, kit: str | None = None) -> dict:
     if kit and not role.database_elsewhere:
         raise ServiceError("--kit is for the Aggregator's host (host.role aggregator): the database's host "
                            "takes the kit up")
+    if kit and os.path.lexists(kit):
+        raise ServiceError(f"{kit} exists already: name a new folder for the kit (nothing was rotated)")
     if role.from_kit:
         return take_up(cfg)  # the database's own host
     remote = role.database_elsewhere
     started = time.monotonic()
     with repo_lock(cfg), lock.exclusive(DataRoot(Path(cfg.data_root)), cfg.backup.lock_timeout):
         paused_from = time.monotonic()
-        for role in db.ROLES:
-            (_rotate_role_remote if remote else _rotate_role_here)(cfg, role)
+        for name in db.ROLES:
+            (_rotate_role_remote if remote else _rotate_role_here)(cfg, name)
         renewed = _renew_certificates(cfg) if cfg.db.tls else []
         if not remote:
             if renewed:

@@ -131,6 +131,22 @@ def test_rotating_across_the_two_hosts(hosts, tmp_path):
     assert code == 0 and m.parts == ["files", "pg", "db"]
 
 
+def test_a_rotation_interrupted_across_two_hosts_is_finished_by_the_next(hosts, tmp_path):
+    """Killed after PostgreSQL took reader's new password, before the file was put in place: the next run
+    recognises it (the current password is refused, the written-down one logs in) and finishes; the
+    database's host then takes the new kit up as usual."""
+    app, dbh = hosts
+    old = _passwords(app)
+    written_down = rotate._pending(app, "reader")
+    assert backup.set_own_password(app, "reader") is True  # PostgreSQL has it; the file is not in place
+    result = rotate.rotate(app, kit=str(tmp_path / "kit"))
+    assert result["roles"] == list(dbconn.ROLES)
+    new = _passwords(app)
+    assert new["reader"] == written_down and all(new[r] != old[r] for r in dbconn.ROLES)
+    shutil.copytree(tmp_path / "kit", dbh.secrets_dir, dirs_exist_ok=True)
+    assert rotate.rotate(dbh)["taken_up"]
+
+
 def test_the_aggregator_catches_the_database_up_after_the_database_host_is_lost(hosts):
     """runbook 12.2: reports archived after the latest set are not in the database its lost host is rebuilt
     from; `rebuild --role aggregator` imports them again from the archive."""

@@ -70,3 +70,19 @@ def test_each_role_restores_its_part_of_a_set(cfg):
     assert rebuild.parts_of(config.derive(cfg, {"host.role": "database"})) == (False, True)
     assert rebuild.parts_of(config.derive(cfg, {"host.role": "aggregator", "db.host": "db.example.org"})) == \
         (True, False)
+
+
+def test_rotate_secrets_writes_a_kit_only_on_the_aggregators_host_and_only_into_a_new_folder(cfg, tmp_path):
+    """Refused before anything is rotated (no Docker is reached): --kit on a host that is not the
+    Aggregator's, or naming a folder that exists."""
+    from dr import rotate
+
+    app = config.derive(cfg, {"host.role": "aggregator", "db.host": "db.example.org"})
+    (tmp_path / "there").mkdir()
+    with pytest.raises(DrError, match="exists already: name a new folder for the kit .nothing was rotated"):
+        rotate.rotate(app, kit=str(tmp_path / "there"))
+    for other in (cfg, config.derive(cfg, {"host.role": "database"})):
+        with pytest.raises(DrError, match="--kit is for the Aggregator's host"):
+            rotate.rotate(other, kit=str(tmp_path / "new"))
+    assert not (tmp_path / "new").exists()
+    assert not list(app.secrets_path.glob("*" + rotate.ROTATING))
