@@ -389,9 +389,6 @@ def _check_roles(values: dict) -> dict:
     return values
 
 
-def db_is_remote(cfg) -> bool:
-    """Whether this host reaches its database on another host (host.role aggregator)."""
-    return cfg.host.role == "aggregator"
 
 
 def parse_overrides(items: list[str]) -> dict[str, Any]:

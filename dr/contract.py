@@ -22,7 +22,7 @@ from common import db as dbconn
 from common import secrets
 from common.config import Config
 from common.errors import DrError
-from dr import configfile, services
+from dr import configfile, roles, services
 from snapshots import pgroles, pgsql
 from snapshots.restic import BACKUP_HOSTNAME
 
@@ -115,7 +115,7 @@ class BackupRow:
     both_repositories: bool = False  # the primary and the off-site repository, whatever --offsite says
     repository: bool = True   # a restic repository at all (the database actions work on PostgreSQL only)
     pg_volume: bool = False   # PostgreSQL's named volume, read-write at PG_VOLUME (PostgreSQL stopped)
-    pending: bool = False     # db_role ANY_ROLE: the caller names the role; it also gets its new password
+    pending: bool = False     # with db_role "any" (the caller names the role): it also gets its new password
 
 
 ACTIONS: dict[str, BackupRow] = {
@@ -157,7 +157,7 @@ def _db_access(cfg: Config, role: str) -> tuple[list[Secret], list[tuple[str, An
     the database with), and its [db] keys: the database's addresses inside the instance network (or on its
     own host, host.role aggregator), TLS, and the role itself (the container's code never names one)."""
     files = [_secret(cfg, dbconn.password_name(role))]
-    if dr_config.db_is_remote(cfg):  # the database's own host, at its published ports
+    if roles.of(cfg).database_elsewhere:  # the database's own host, at its published ports
         where = [("db.host", cfg.db.host), ("db.port", cfg.db.port), ("db.postgres_host", cfg.db.host),
                  ("db.postgres_port", cfg.db.postgres_port)]
     else:
@@ -219,7 +219,7 @@ def backup_spec(cfg: Config, action: str, host: str, offsite: bool = False, file
     if action not in ACTIONS:
         raise DrError(f"unknown snapshot action {action!r}; actions: {', '.join(ACTIONS)}")
     row = ACTIONS[action]
-    if (row.db_role == "any") != bool(role) or (role and role not in dbconn.ROLES):
+    if role not in roles_to_name(action):
         raise DrError(f"snapshot action {action} " + (f"works as one of the roles {', '.join(dbconn.ROLES)}, "
                       f"not {role!r}" if row.db_role == "any" else "has its own role"))
     db_role = role or row.db_role
@@ -251,7 +251,7 @@ def backup_spec(cfg: Config, action: str, host: str, offsite: bool = False, file
         values += db_values
         networks.append(_network(cfg))
     if row.pending:
-        secret_files.append(_secret(cfg, dbconn.password_name(db_role) + pgroles.PENDING))
+        secret_files.append(_secret(cfg, pgroles.pending_name(db_role)))
     if uses_primary:
         repo = cfg.backup.repository
         if dr_config.is_local_repository(repo):

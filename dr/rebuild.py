@@ -27,7 +27,7 @@ from common.errors import DrError
 from dr import backup, certs, collector, host, images, pipeline, roles, services
 from dr import restore as dr_restore
 from dr.restore import Restored
-from stages.cli import StageResult
+from stages.cli import StageResult, Summary
 
 _log = log.get("rebuild")
 
@@ -120,8 +120,7 @@ def rebuild(cfg: Config, refresh_base: bool = False, sample: bool = False) -> Re
             failed = [r for r in results if r.exit_code]
             if failed:
                 s = failed[0].summary
-                why = s.errors or [f"{f['input']}: {f['error']}" for f in s.failed]
-                raise PipelineFailed(f"stage {s.stage} failed: {'; '.join(why[:3])}")
+                raise PipelineFailed(f"stage {s.stage} failed: {_why(s)}")
             return _pipeline_note(results)
 
         _phase(report, "pipeline", run_pipeline)
@@ -132,14 +131,19 @@ class PipelineFailed(DrError):
     pass
 
 
+def _why(s: Summary) -> str:
+    """Why a stage's run failed: its errors, else the inputs that failed (the first three)."""
+    why = s.errors or [f"{f['input']}: {f['error']}" for f in s.failed]
+    return "; ".join(why[:3])
+
+
 def catch_up(cfg: Config) -> str:
     """The database on its own host may have been restored from a set older than this host's archive: the
     archived reports it lacks, imported again (pipeline.catch_up)."""
     result = pipeline.catch_up(cfg)
     s = result.summary
     if result.exit_code or s.errors or s.failed:
-        why = s.errors or [f"{f['input']}: {f['error']}" for f in s.failed]
-        raise PipelineFailed(f"catching the database up with the archive failed: {'; '.join(why[:3])}")
+        raise PipelineFailed(f"catching the database up with the archive failed: {_why(s)}")
     n = s.outcomes.get("reimported", 0)
     return (f"{n} archived reports the database lacked, imported again" if n else
             "the database holds every archived report")

@@ -48,12 +48,11 @@ from stages import lock
 from stages.layout import DataRoot
 
 _log = log.get("rotate")
-ROTATING = pgroles.PENDING
 
 
 def _pending(cfg: Config, role: str) -> str:
     """The new password of role: the one an interrupted run left, else a new one, written down first."""
-    name = db.password_name(role) + ROTATING
+    name = pgroles.pending_name(role)
     if secrets.path(cfg.secrets_dir, name).exists():
         return secrets.read(cfg.secrets_dir, name)
     password = _random.token_urlsafe(32)
@@ -62,8 +61,8 @@ def _pending(cfg: Config, role: str) -> str:
 
 
 def _put_in_place(cfg: Config, role: str) -> None:
-    name = db.password_name(role)
-    os.replace(secrets.path(cfg.secrets_dir, name + ROTATING), secrets.path(cfg.secrets_dir, name))
+    os.replace(secrets.path(cfg.secrets_dir, pgroles.pending_name(role)),
+               secrets.path(cfg.secrets_dir, db.password_name(role)))
     _log.info("%s: new password in place", role)
 
 
@@ -132,15 +131,12 @@ def rotate(cfg: Config, kit: str | None = None) -> dict:
     result = {"roles": list(db.ROLES), "certificates": renewed, "paused_seconds": paused,
               "seconds": round(time.monotonic() - started, 2)}
     if remote:
-        result["kit"] = _write_kit(cfg, kit) if kit else None
+        if kit:
+            from dr import dbhost
+
+            dbhost.write_kit(cfg, kit)
+        result["kit"] = kit
     return result
-
-
-def _write_kit(cfg: Config, dest: str) -> str:
-    from dr import dbhost
-
-    dbhost.write_kit(cfg, dest)
-    return str(dest)
 
 
 def kit_mismatches(verifiers: dict[str, str], passwords: dict[str, str]) -> list[str]:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import docker.errors
 
-from common import config, db, log, poll, secrets
+from common import db, log, poll, secrets
 from common.config import Config
 from common.errors import ServiceError
 from dr import containers, docker_api, roles
@@ -39,7 +39,7 @@ def services_of(cfg: Config) -> tuple[str, ...]:
 def db_address(cfg: Config) -> tuple[str, int]:
     """Where this host's own tools reach the database: db.host on another host; else the address its port is
     published on (loopback when that is every interface)."""
-    if config.db_is_remote(cfg):
+    if roles.of(cfg).database_elsewhere:
         return cfg.db.host, cfg.db.port
     return ("127.0.0.1" if cfg.db.bind in ("0.0.0.0", "::") else cfg.db.bind), cfg.db.port
 
@@ -253,14 +253,17 @@ class LocalPsql(pgsql.Queries):
     container: str
     role: str = "reader"
 
+    def _argv(self, sql: str) -> list[str]:
+        return pgsql.socket_argv(sql, self.role) if self.role else pgsql.superuser_argv(sql)
+
     def query(self, sql: str) -> list[list[str]]:
-        argv = pgsql.socket_argv(sql, self.role) if self.role else pgsql.superuser_argv(sql)
+        argv = self._argv(sql)
         _log.debug("in %s: %s", self.container, " ".join(argv))
         return self._run(argv)
 
     def execute_private(self, sql: str) -> None:
         """query, without logging sql (it carries a password's verifier)."""
-        self._run(pgsql.socket_argv(sql, self.role) if self.role else pgsql.superuser_argv(sql))
+        self._run(self._argv(sql))
 
     def _run(self, argv: list[str]) -> list[list[str]]:
         c = docker_api.container_or_none(self.container)

@@ -96,7 +96,7 @@ def database_action(action: str, cfg) -> results.Result:
         if action == "db-counts":
             return results.DbCounts(cfg.db.database, psql.counts(cfg.db.database))
         if action == "db-password":
-            pending = Path(cfg.secrets_dir) / (dbconn.password_name(psql.role) + pgroles.PENDING)
+            pending = Path(cfg.secrets_dir) / pgroles.pending_name(psql.role)
             return results.PasswordSet(psql.role, pgroles.set_own_password(psql, pending))
         return results.DbIndexes(cfg.db.database, psql.ensure_indexes(cfg.db.database))
     except CommandError as exc:

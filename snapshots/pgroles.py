@@ -19,11 +19,13 @@ The builders and the checks are pure (unit-tested).
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 import hmac
 import os
 from pathlib import Path
 
+from common import db as dbconn
 from common.errors import CommandError, DrError
 from snapshots import pgsql
 
@@ -33,6 +35,11 @@ PENDING = ".rotating"  # the suffix of a new password written down before Postgr
 
 class PasswordError(DrError):
     pass
+
+
+def pending_name(role: str) -> str:
+    """The secrets folder's file of role's new password, written down before PostgreSQL is told."""
+    return dbconn.password_name(role) + PENDING
 
 
 def _keys(password: str, salt: bytes, iterations: int) -> tuple[bytes, bytes]:
@@ -103,10 +110,8 @@ def set_own_password(current: pgsql.Psql, pending_file: str | os.PathLike) -> bo
     except CommandError as exc:
         if not refused_login(exc):
             raise
-    with_pending = pgsql.Psql(current.host, current.role, str(pending_file), port=current.port,
-                              database=current.database, ca_file=current.ca_file)
     try:
-        with_pending.query("SELECT 1")
+        dataclasses.replace(current, password_file=str(pending_file)).query("SELECT 1")
     except CommandError as exc:
         if refused_login(exc):
             raise PasswordError(f"PostgreSQL at {current.host}:{current.port} refuses both the password of "

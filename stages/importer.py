@@ -597,11 +597,16 @@ def _usable_database(cfg, summary: Summary):
     try:
         schema.check(db)
     except (pymongo.errors.PyMongoError, schema.SchemaMissing) as exc:
-        refused = dbconn.refusal(exc, dbconn.role_of(cfg.db))
-        summary.errors.append(str(refused) if refused else f"database error: {exc}")
+        summary.errors.append(_database_error(cfg, exc))
         client.close()
         return None, None
     return client, db
+
+
+def _database_error(cfg, exc: Exception) -> str:
+    """The stage's error line for the database's failure: the refusal naming our role, or the error."""
+    refused = dbconn.refusal(exc, dbconn.role_of(cfg.db))
+    return str(refused) if refused else f"database error: {exc}"
 
 
 def _waiting(cfg, dr: DataRoot, summary: Summary, state: str) -> list[Path]:
@@ -679,8 +684,7 @@ def catch_up(cfg, dr: DataRoot) -> Summary:
                 summary.count("reimported")
                 summary.bytes_in += _size(jsonl)
         except pymongo.errors.PyMongoError as exc:
-            refused = dbconn.refusal(exc, dbconn.role_of(cfg.db))
-            summary.errors.append(str(refused) if refused else f"database error: {exc}")
+            summary.errors.append(_database_error(cfg, exc))
         finally:
             client.close()
     return summary

@@ -19,7 +19,7 @@ from common import db as dbconn
 from common.errors import DatabaseRefused
 from dr import backup, certs, containers, docker_api, restore, rotate, services
 from instances import other_ca_error, pem_body, refuses_plaintext, served_certificates
-from snapshots import pgsql
+from snapshots import pgroles, pgsql
 
 
 @pytest.fixture(scope="module")
@@ -68,7 +68,7 @@ def test_rotate_secrets_gives_every_role_a_new_password_and_the_database_new_cer
         assert pem_body(pem) == pem_body(certs.cert_path(tls, name).read_text()), name
     new = {role: secrets.read(tls.secrets_dir, dbconn.password_name(role)) for role in dbconn.ROLES}
     assert all(new[r] != old[r] for r in dbconn.ROLES)
-    assert not list(tls.secrets_path.glob("*" + rotate.ROTATING))
+    assert not list(tls.secrets_path.glob("*" + pgroles.PENDING))
     assert certs.read(certs.cert_path(tls, "db")).serial != serial
     for role in ("reader", "importer"):
         with pytest.raises(DatabaseRefused, match="wrong password"):

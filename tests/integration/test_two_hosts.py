@@ -16,6 +16,7 @@ from common.errors import DatabaseRefused, ServiceError
 from dr import backup, certs, docker_api, pipeline, rebuild, rotate, services
 from instances import other_ca_error, pem_body, refuses_plaintext, served_certificates, two_instances
 from pipeline_helpers import generate
+from snapshots import pgroles
 from stages.layout import DataRoot
 
 
@@ -110,7 +111,7 @@ def test_rotating_across_the_two_hosts(hosts, tmp_path):
     assert result["roles"] == list(dbconn.ROLES) and result["kit"] == str(kit) and result["certificates"]
     new = _passwords(app)
     assert all(new[r] != old[r] for r in dbconn.ROLES)
-    assert not list(app.secrets_path.glob("*" + rotate.ROTATING))
+    assert not list(app.secrets_path.glob("*" + pgroles.PENDING))
     assert (kit / dbconn.password_name("owner")).read_text().strip() == new["owner"]
 
     before = _started(dbh)

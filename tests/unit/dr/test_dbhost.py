@@ -11,6 +11,7 @@ from common import config, secrets
 from common import db as dbconn
 from common.errors import DrError
 from dr import certs, dbhost, rebuild
+from snapshots import pgroles
 
 
 @pytest.fixture
@@ -85,4 +86,4 @@ def test_rotate_secrets_writes_a_kit_only_on_the_aggregators_host_and_only_into_
         with pytest.raises(DrError, match="--kit is for the Aggregator's host"):
             rotate.rotate(other, kit=str(tmp_path / "new"))
     assert not (tmp_path / "new").exists()
-    assert not list(app.secrets_path.glob("*" + rotate.ROTATING))
+    assert not list(app.secrets_path.glob("*" + pgroles.PENDING))
