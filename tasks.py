@@ -173,12 +173,15 @@ def rotate_secrets(c, config=None, json_=False, kit=None):
 
 @task(help={"config": CONFIG_HELP})
 def down(c, config=None):
-    """Stop and remove the service containers; data (database volume, data root, secrets) is kept."""
+    """Stop and remove the service containers and the sample collector; data (database volume, data root,
+    secrets) is kept. Says which containers of the instance still run, and why."""
     from dr import services
 
     cfg = _call(_load, config)
     removed = _call(services.down, cfg)
     print("stopped: " + (", ".join(removed) if removed else "nothing was running"))
+    for name, why in _call(services.still_running, cfg):
+        print(f"still running: {name} ({why})")
 
 
 @task(name="config", help={"config": CONFIG_HELP, "defaults": "print the default configuration as TOML"})

@@ -3,6 +3,7 @@ plain tools on the same data in the same run for comparison (issue 11, "Speed").
 
     ./run python bench/dr_bench.py --set samples
     ./run python bench/dr_bench.py --set generated --mb 2048 [--work /var/tmp]
+    ./run python bench/dr_bench.py --set generated --mb 2048 --bare-host --work /var/tmp
 
 Steps: an instance of its own (rebuild; with the samples pulled through the pipeline, or the generated
 reports run through sanitize and importer), repo-init, a first snapshot set with the portable dump
@@ -23,6 +24,11 @@ into an empty database as `invoke restore --from-dump` does (`snapshots.cli rest
 (`restic dump | dbdump restore`); and a rebuild of a second instance (empty data root and database, same
 repository) that restores the latest set: its phases are the RTO. `ratios` puts each against its plain
 counterpart (the issue's targets); nothing is asserted. Prints one JSON document; progress goes to stderr.
+
+--bare-host (issue 19): after the pipeline, one set (files and physical copy), then the bare-host drill of it
+(docs/runbook.md executed on a simulated fresh Debian server, its Docker data on this host's disk): each
+runbook block's time and the phases of the runbook's rebuild on the server (its RTO), beside a rebuild on
+this host from the same set (the plain case: no simulated server).
 """
 
 from __future__ import annotations
@@ -199,6 +205,8 @@ def main():
                         "once, alternating; reports both series and the ratio of their medians")
     p.add_argument("--keep", action="store_true",
                    help="keep the scratch folder (data root, database volume, repository) for a later --reuse")
+    p.add_argument("--bare-host", action="store_true",
+                   help="after the pipeline: one set, the bare-host drill of it, and a rebuild on this host from it")
     p.add_argument("--drill-series", type=int, default=0, metavar="N",
                    help="with --reuse: only N drills of the latest set, each beside the plain restore (medians)")
     args = p.parse_args()
@@ -228,6 +236,11 @@ def main():
                 results, r["pipeline_seconds"] = timed(pipeline.run, cfg)
                 assert all(x.exit_code == 0 for x in results), results
                 note(pipeline_seconds=r["pipeline_seconds"], raw_mb=r["raw_mb"])
+            if args.bare_host:
+                bare_host_drill(cfg, r)
+                rto(work, r)
+                print(json.dumps(r, indent=2))
+                return
             if args.drill_series:
                 drill_series(cfg, work, r, args.drill_series)
                 print(json.dumps(r, indent=2))
@@ -437,6 +450,39 @@ def restores(cfg, work: Path, r: dict) -> None:
         dump["plain_restore_seconds"] = got["db"]
     r["portable_dump"] = dump
     note(portable_dump=dump)
+
+
+def bare_host_drill(cfg, r: dict) -> None:
+    """One set of the instance (no portable dump), then the bare-host drill of it: every runbook block's time
+    and the phases of the runbook's rebuild on the simulated server (its first `rebuild summary:`)."""
+    from dr import bare_host
+
+    cfg = config.derive(cfg, {"backup.portable_dump": "never"})
+    ok(backup.run(cfg, "init"), "repo-init")
+    m, seconds = timed(lambda: ok(backup.run(cfg, "take"), "snapshot"))
+    r["snapshot"] = {"set": m.set_id, "seconds": seconds, "paused_seconds": m.paused_seconds,
+                     "files_mb": round(sum(d.bytes for d in m.directories.values()) / 1e6, 1),
+                     "copy_mb": round(m.physical.bytes / 1e6, 1) if m.physical else None}
+    note(snapshot=r["snapshot"])
+    report = bare_host.run(cfg)
+    blocks = [b for b in report["steps"] if "skipped" not in b]
+    r["bare_host"] = {"verdict": report["verdict"], "set": report["set"], "total_seconds": report["total_seconds"],
+                      "prepare_seconds": report["prepare_seconds"], "fed_reports": report["fed_reports"],
+                      "blocks": [{"line": b["line"], "section": b["section"], "seconds": b["seconds"],
+                                  "commands": b["commands"].splitlines()[0]} for b in blocks],
+                      "rebuild_phases": rebuild_phases(blocks)}
+    note(bare_host=r["bare_host"])
+
+
+def rebuild_phases(blocks: list[dict]) -> dict[str, float]:
+    """The phases of the first `rebuild summary:` among the blocks' output tails."""
+    for b in blocks:
+        tail = b.get("output_tail", [])
+        if "rebuild summary:" in tail:
+            lines = tail[tail.index("rebuild summary:") + 1:]
+            return {m.group(1): float(m.group(2)) for m in
+                    (re.match(r"^\s+(\S+)\s+([0-9.]+)s", line) for line in lines) if m}
+    return {}
 
 
 def rto(work: Path, r: dict) -> None:

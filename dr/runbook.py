@@ -5,9 +5,11 @@ A comment line right before a block can say, for the bare-host drill (one server
     <!-- bare-host drill: skip: WHY -->        the drill does not run it (say why)
     <!-- bare-host drill: expect: TEXT -->     its output must contain TEXT (may be repeated)
     <!-- bare-host drill: exit: N -->          it must end with exit code N (default 0)
+    <!-- bare-host drill: feed: N -->          before it, put N reports of the drill's own into raw/ on its
+                                               server (dr/feed.py); the drill's end checks they were imported
 and for the two-host drill (the Aggregator's server and the database's, dr/two_hosts.py):
     <!-- two-host drill: on: HOST -->          run it on HOST: aggregator or database
-    <!-- two-host drill: skip|expect|exit: ... -->   as above
+    <!-- two-host drill: skip|expect|exit|feed: ... -->   as above
     <!-- two-host drill: lose: HOST HOST -->   before it, destroy these servers; the next block on a lost
                                                host runs on a fresh one
 A block with any two-host marker is run by the two-host drill by its two-host markers alone (on the
@@ -28,7 +30,7 @@ RUNBOOK = Path(__file__).resolve().parents[1] / "docs" / "runbook.md"
 MARK_RE = re.compile(r"^<!--\s*(bare-host|two-host) drill:\s*(\w+)\s*:\s*(.*?)\s*-->$")
 DRILLS = ("bare-host", "two-host")
 HOSTS = ("aggregator", "database")
-KINDS = {"bare-host": ("skip", "expect", "exit"), "two-host": ("skip", "expect", "exit", "on", "lose")}
+KINDS = {"bare-host": ("skip", "expect", "exit", "feed"), "two-host": ("skip", "expect", "exit", "feed", "on", "lose")}
 
 
 class RunbookError(DrError):
@@ -45,14 +47,15 @@ class Step:
     exit_code: int = 0
     host: str = "aggregator"  # the two-host drill's server for it
     lose: list[str] = field(default_factory=list)
+    feed: int = 0  # reports of the drill's own put into raw/ before it
 
 
 def _marker(n: int, drill: str, kind: str, value: str) -> tuple[int, str, str, object]:
     """One marker, checked: (line, drill, kind, its value in the form the step takes)."""
     if kind not in KINDS[drill]:
         raise RunbookError(f"runbook line {n}: unknown {drill} drill marker {kind!r} ({', '.join(KINDS[drill])})")
-    if kind == "exit" and not value.isdigit():
-        raise RunbookError(f"runbook line {n}: exit wants a number, not {value!r}")
+    if kind in ("exit", "feed") and not value.isdigit():
+        raise RunbookError(f"runbook line {n}: {kind} wants a number, not {value!r}")
     if kind == "on" and value not in HOSTS:
         raise RunbookError(f"runbook line {n}: on wants one of {', '.join(HOSTS)}, not {value!r}")
     if kind == "lose":
@@ -60,7 +63,7 @@ def _marker(n: int, drill: str, kind: str, value: str) -> tuple[int, str, str, o
         if not hosts or any(h not in HOSTS for h in hosts):
             raise RunbookError(f"runbook line {n}: lose wants hosts among {', '.join(HOSTS)}, not {value!r}")
         return n, drill, kind, hosts
-    return n, drill, kind, int(value) if kind == "exit" else value
+    return n, drill, kind, int(value) if kind in ("exit", "feed") else value
 
 
 def _apply(step: Step, markers: list[tuple[int, str, str, object]], drill: str) -> None:
@@ -74,6 +77,8 @@ def _apply(step: Step, markers: list[tuple[int, str, str, object]], drill: str) 
             step.expect.append(value)
         elif kind == "exit":
             step.exit_code = value
+        elif kind == "feed":
+            step.feed += value
         elif kind == "on":
             step.host = value
         else:

@@ -337,9 +337,24 @@ def status(cfg: Config) -> list[dict]:
     return rows
 
 
+SAMPLE_COLLECTOR = "collector"  # the built-in sample collector's service name (dr/collector.py)
+# Why a container of the instance that `down` leaves running stays, by its service label.
+KEPT = {"offsite": "the off-site copy's server stands for another host: `invoke offsite-server --stop`",
+        "aptcache": "a runbook drill's package cache: the drill removes it when it ends"}
+KEPT_OTHER = "a drill's server or a job that is running now: it removes its own containers when it ends"
+
+
 def down(cfg: Config) -> list[str]:
-    """Stop and remove the service containers. Data (volume, data root, secrets) is left alone."""
-    return stop(cfg, tuple(reversed(services_of(cfg))))
+    """Stop and remove the service containers and the sample collector (ours: `rebuild --sample` started it).
+    Data (volume, data root, secrets) is left alone."""
+    return stop(cfg, (SAMPLE_COLLECTOR, *reversed(services_of(cfg))))
+
+
+def still_running(cfg: Config) -> list[tuple[str, str]]:
+    """(container, why it stays) for every container of the instance that is running (after `down`: what
+    down does not stop)."""
+    found = docker_api.client().containers.list(filters={"label": f"{docker_api.INSTANCE_LABEL}={cfg.instance}"})
+    return sorted((c.name, KEPT.get(c.labels.get("org.aggregator-dr.service", ""), KEPT_OTHER)) for c in found)
 
 
 def stop(cfg: Config, names: tuple[str, ...]) -> list[str]:

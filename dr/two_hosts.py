@@ -4,12 +4,13 @@ Docker network of the drill's own, each with its own Docker Engine.
 
 The Aggregator's server runs the runbook's one-host sections as the bare-host drill does (restoring the
 latest set of a copy of the repository); section 12 then moves the database to the other server, imports
-across the two, takes a set, loses both servers, rebuilds both from the repository and rotates every
-password and certificate across them (12.5). Which server runs a
-block and when a server is lost are the runbook's `two-host drill:` markers (dr/runbook.py); what the
-operator carries from one server to the other goes through their off-host medium, /root/recovery. The drill ends by checking, from the Aggregator's last server,
-that the database's server answers on its two TLS ports only, refuses plaintext on both, and holds at least
-the documents of the set taken before the loss.
+across the two (reports the drill fed into raw/ itself, dr/feed.py: the runbook runs no sample collector),
+takes a set, loses both servers, rebuilds both from the repository and rotates every password and
+certificate across them (12.5). Which server runs a block and when a server is lost are the runbook's
+`two-host drill:` markers (dr/runbook.py); what the operator carries from one server to the other goes
+through their off-host medium, /root/recovery. The drill ends by checking, from the Aggregator's last
+server, that the database's server answers on its two TLS ports only, refuses plaintext on both, and holds
+at least the documents of the set taken before the loss and every report the drill fed.
 
 What each server gets, as an operator would bring it: a fresh copy of the checkout (a new one for each
 server, also after a loss); the operator's off-host medium at /root/recovery (the secrets and configuration,
@@ -116,11 +117,11 @@ class Servers:
             self.lose(host)
 
 
-def probe_inside(db_host: str, documents: int) -> int:
+def probe_inside(db_host: str, documents: int, token: str = "", fed: int = 0) -> int:
     """Run on the Aggregator's server after the runbook (`./run python -c ...`): the database's server
     answers on its TLS ports only, refuses a plaintext client on both, serves the certificates the
-    Aggregator's server made last, and the restored database holds at least the set's documents (read with
-    the Aggregator's passwords: the rotated ones). Exit code for the drill."""
+    Aggregator's server made last, and the restored database holds at least the set's documents and every
+    report the drill fed (read with the Aggregator's passwords: the rotated ones). Exit code for the drill."""
     import socket
     import ssl
 
@@ -168,6 +169,10 @@ def probe_inside(db_host: str, documents: int) -> int:
     have = bare_host.documents_held(cfg)
     if have < documents:
         problems.append(f"the database holds {have} documents; the set has {documents}")
+    missing = bare_host.fed_missing(cfg, token, fed)
+    if missing:
+        problems.append(f"the database lacks {len(missing)} of the {fed} reports the drill fed: "
+                        + ", ".join(missing[:5]))
     for p in problems:
         print(f"problem: {p}")
     if not problems:
@@ -185,8 +190,9 @@ def last_set(outputs: list[tuple[str, str]]) -> tuple[str, int] | None:
     return found
 
 
-def final_check(servers: Servers, outputs: list[tuple[str, str]], lost_after: int) -> list[str]:
-    """The set taken before the loss was restored on both new servers, and the probe passes."""
+def final_check(servers: Servers, outputs: list[tuple[str, str]], lost_after: int, fed: bare_host.Feed) -> list[str]:
+    """The set taken before the loss was restored on both new servers, and the probe passes (with the
+    reports the drill fed)."""
     taken = last_set(outputs[:lost_after])
     if taken is None:
         return ["no `invoke snapshot` on the Aggregator's server reported a complete set before the servers "
@@ -199,7 +205,8 @@ def final_check(servers: Servers, outputs: list[tuple[str, str]], lost_after: in
     db_host = address(servers.subnet, "database")
     code, output = bare_host.execute(
         servers.get("aggregator"), f"cd {bare_host.CHECKOUT} && ./run python -c 'import sys; from dr import "
-                                   f"two_hosts; sys.exit(two_hosts.probe_inside(\"{db_host}\", {documents}))'")
+                                   f"two_hosts; sys.exit(two_hosts.probe_inside(\"{db_host}\", {documents}, "
+                                   f"\"{fed.token}\", {fed.count}))'")
     if code != 0:
         problems += [line.removeprefix("problem: ") for line in output.splitlines() if line.startswith("problem: ")] \
             or [f"the probe failed: {' '.join(output.splitlines()[-3:])}"]
@@ -208,48 +215,47 @@ def final_check(servers: Servers, outputs: list[tuple[str, str]], lost_after: in
 
 def run(cfg: Config, keep: bool = False) -> dict:
     """The whole drill; returns its report (also saved in <drill.history_dir>/two-hosts/). Raises
-    TwoHostsFailed after saving a failing report."""
+    TwoHostsFailed after saving a failing report, or BareHostFailed up front (no report) when the host lacks
+    the disk."""
     steps = runbook.parse(runbook.RUNBOOK.read_text(), "two-host")
-    report, work = bare_host.begin(cfg, "two-hosts")
-    servers = None
+    report = bare_host.begin(cfg)
     t0 = time.monotonic()
-    try:
-        shutil.copytree(cfg.secrets_dir, work / "recovery" / "secrets")
-        bare_host.copy_repository(cfg, work / "repository")
-        report["set"] = bare_host.latest_complete_set(cfg, work / "repository").set_id
-        baseimage.ensure(cfg)
-        subnet = make_network(cfg)
-        proxy = bare_host.start_aptcache(cfg, network_name(cfg))
-        servers = Servers(cfg, work, proxy, subnet)
-        report["prepare_seconds"] = round(time.monotonic() - t0, 1)
-        outputs: list[tuple[str, str]] = []
-        lost_after = None
-        for step in steps:
-            for host in step.lose:
-                servers.lose(host)
-                lost_after = len(outputs)
-            if step.skip:
-                report["steps"].append({"line": step.line, "section": step.heading, "host": step.host,
-                                        "commands": step.script, "skipped": step.skip})
-                continue
-            row, output = bare_host.run_step(servers.get(step.host), step)
-            row["host"] = step.host
-            report["steps"].append(row)
-            outputs.append((step.host, output))
-            if row.get("problems"):
-                report["problems"].append(f"runbook line {step.line} ({step.heading}, on {step.host}): "
-                                          + "; ".join(row["problems"]))
-                break
-        if not report["problems"]:
-            if lost_after is None:
-                report["problems"].append("the runbook never loses the servers (a `two-host drill: lose` marker)")
-            else:
-                report["problems"] += final_check(servers, outputs, lost_after)
-    except DrError as exc:
-        report["problems"].append(str(exc))
-    finally:
-        if servers is not None and not keep:
-            servers.stop_all()
-        bare_host.clean_up(cfg, network_name(cfg), work, keep)
+    # Two servers at a time (each lost one is removed before its successor starts); a checkout for each server
+    # the drill makes.
+    with bare_host.work_folder(cfg, "two-hosts", servers=len(HOSTS), checkouts=2 * len(HOSTS)) as work:
+        servers = None
+        fed = bare_host.Feed()
+        try:
+            shutil.copytree(cfg.secrets_dir, work / "recovery" / "secrets")
+            bare_host.copy_repository(cfg, work / "repository")
+            report["set"] = bare_host.latest_complete_set(cfg, work / "repository").set_id
+            baseimage.ensure(cfg)
+            subnet = make_network(cfg)
+            proxy = bare_host.start_aptcache(cfg, network_name(cfg))
+            servers = Servers(cfg, work, proxy, subnet)
+            report["prepare_seconds"] = round(time.monotonic() - t0, 1)
+            outputs: list[tuple[str, str]] = []
+            lost_after = None
+            for step in steps:
+                for host in step.lose:
+                    servers.lose(host)
+                    lost_after = len(outputs)
+                output = bare_host.run_block(report, None if step.skip else servers.get(step.host), step, fed,
+                                             step.host)
+                if output is None:
+                    break
+                if not step.skip:
+                    outputs.append((step.host, output))
+            if not report["problems"]:
+                if lost_after is None:
+                    report["problems"].append("the runbook never loses the servers (a `two-host drill: lose` marker)")
+                else:
+                    report["problems"] += final_check(servers, outputs, lost_after, fed)
+        except DrError as exc:
+            report["problems"].append(str(exc))
+        finally:
+            if servers is not None and not keep:
+                servers.stop_all()
+            bare_host.clean_up(cfg, network_name(cfg), work, keep)
+    report["fed_reports"] = fed.count
     return bare_host.conclude(cfg, report, t0, "two-hosts", drill_reports.two_hosts_markdown, TwoHostsFailed)
-

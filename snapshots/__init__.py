@@ -1,2 +1,3 @@
-"""Backups: the database dump tool now; restic snapshot sets, retention, check and off-site copies next
-(issue 4)."""
+"""Backups, run in the backup image: snapshot sets in restic (the files, PostgreSQL's physical copy, the
+portable dump and a manifest), retention, check, restore, off-site copies, and the database dump tool
+(`snapshots.cli` is the entry point; docs/snapshots.md)."""

@@ -2,6 +2,10 @@
 (RESTIC_REPOSITORY, RESTIC_PASSWORD_FILE), never in argv or logs. restic's exit codes become one clear
 sentence each. Runs where restic 0.18 is: in the backup image.
 
+The command lines are built by the pure functions below (`command`, `json_args`, `backup_args` and the lock
+commands; tests/unit/snapshots/test_restic.py); each action's own arguments (tags, paths, --stdin-from-command,
+--read-data-subset, copy's --from-repo) come from its caller: sets, check, restore, offsite, artifacts, cli.
+
 Reading the list of snapshots and a manifest takes no restic lock (`--no-lock`): a set runs two restic
 processes at once (files, and the copy beside them), and a third one's short-lived lock file vanishing
 while another restic checks the locks makes that one wait and retry (5.8 s instead of 0.8 s for a
@@ -24,6 +28,38 @@ _log = log.get("restic")
 EXIT_NO_REPOSITORY, EXIT_LOCKED, EXIT_WRONG_PASSWORD = 10, 11, 12
 # The backup containers' fixed host name: restic records it in its locks, so our own stale locks are known.
 BACKUP_HOSTNAME = "aggregator-dr-backup"
+
+
+def command(*args: str) -> list[str]:
+    """restic's command line for args. The repository and every password are in Restic.env(), never here."""
+    return ["restic", *args]
+
+
+def json_args(*args: str) -> list[str]:
+    """args with restic's --json last: a listing or a `cat` read back as JSON."""
+    return [*args, "--json"]
+
+
+def backup_args(*args: str) -> list[str]:
+    """restic backup with its JSON status lines (progress, then the summary), then args: the host, the tags
+    and the paths, or --stdin-filename and --stdin-from-command."""
+    return ["backup", "--json", *args]
+
+
+def list_locks_args() -> list[str]:
+    """The ids of the repository's locks, read without taking a lock."""
+    return ["--no-lock", "list", "locks"]
+
+
+def cat_lock_args(lock_id: str) -> list[str]:
+    """One lock's JSON (its host name tells whose it is), read without taking a lock."""
+    return ["--no-lock", "cat", "lock", lock_id]
+
+
+def unlock_args(remove_all: bool) -> list[str]:
+    """restic unlock: every lock when remove_all (all of them are stale locks of ours), else only those
+    restic's own rule can tell are stale."""
+    return ["unlock", "--remove-all"] if remove_all else ["unlock"]
 
 
 class ResticError(DrError):
@@ -60,8 +96,8 @@ class Restic:
 
     def _explain(self, exc: CommandError) -> ResticError:
         if exc.returncode == EXIT_NO_REPOSITORY:
-            return ResticError(f"there is no restic repository at {self.repository} (run `invoke repo-init`"
-                               + (" --offsite" if self.rest_user else "") + ")")
+            return ResticError(f"there is no restic repository at {self.repository} (run `invoke repo-init"
+                               + (" --offsite" if self.rest_user else "") + "`)")
         if exc.returncode == EXIT_WRONG_PASSWORD:
             return ResticError(f"the password in {self.password_file} does not open the repository at "
                                f"{self.repository}")
@@ -72,12 +108,12 @@ class Restic:
                            + (tail[-1] if tail else "no message"), exc.stderr_tail)
 
     def run(self, *args: str, capture: bool = False, stdin=None, on_stdout=None, quiet: bool = False) -> str:
-        return self._call(runner.run, ["restic", *args], capture=capture, stdin=stdin, on_stdout=on_stdout,
+        return self._call(runner.run, command(*args), capture=capture, stdin=stdin, on_stdout=on_stdout,
                           quiet=quiet)
 
     def read(self, args: list[str], consume):
         """Run restic with args and hand its binary stdout to consume (a `dump` read as it streams)."""
-        return self._call(runner.read, ["restic", *args], consume)
+        return self._call(runner.read, command(*args), consume)
 
     def _call(self, how, argv: list[str], *args, **kwargs):
         """One restic run through the runner (how: runner.run or runner.read), with the repository's
@@ -122,25 +158,25 @@ class Restic:
         (an operator's restic) is left alone, and only restic's own stale-lock rule applies to it."""
         if self.no_lock_files():
             return []
-        ids = self.run("--no-lock", "list", "locks", capture=True, quiet=True).split()
+        ids = self.run(*list_locks_args(), capture=True, quiet=True).split()
         if not ids:
             return []
         hosts = {}
         for lock_id in ids:
             try:
-                hosts[lock_id] = json.loads(self.run("--no-lock", "cat", "lock", lock_id, capture=True,
+                hosts[lock_id] = json.loads(self.run(*cat_lock_args(lock_id), capture=True,
                                                      quiet=True)).get("hostname")
             except (ResticError, ValueError):
                 hosts[lock_id] = None  # vanished meanwhile, or unreadable: not provably ours
         if all(h == ours for h in hosts.values()):
             _log.info("removing %d stale restic lock(s) left by a killed run of ours", len(ids))
-            self.run("unlock", "--remove-all")
+            self.run(*unlock_args(remove_all=True))
             return ids
-        self.run("unlock")  # restic's own rule: only locks it can tell are stale
+        self.run(*unlock_args(remove_all=False))  # restic's own rule: only locks it can tell are stale
         return [i for i, h in hosts.items() if h == ours]
 
     def json(self, *args: str):
-        return json.loads(self.run(*args, "--json", capture=True, quiet=True) or "null")
+        return json.loads(self.run(*json_args(*args), capture=True, quiet=True) or "null")
 
     def backup(self, *args: str) -> dict:
         """restic backup --json, its status lines rendered as a progress line every few seconds; returns the
@@ -169,7 +205,7 @@ class Restic:
             elif kind == "error":
                 _log.info("  restic error: %s", msg.get("error", msg))
 
-        self.run("backup", "--json", *args, on_stdout=progress)
+        self.run(*backup_args(*args), on_stdout=progress)
         if not summary.get("snapshot_id"):
             raise ResticError("restic backup finished without a snapshot")
         return summary

@@ -157,6 +157,7 @@ class SetRow(Record):
     bytes: int | None = optional()
     documents: int | None = optional()
     added_bytes: int | None = optional()
+    db_bytes: int | None = optional()  # the physical copy's stream (sets without one: none)
     problem: str | None = optional()
 
 

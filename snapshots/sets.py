@@ -406,12 +406,13 @@ def set_row(sid: str, parts: dict[str, dict]) -> dict:
 
 def manifest_totals(m: dict) -> dict:
     """What a complete set's row adds from its manifest: paused seconds, reports, bytes, documents, bytes
-    added to the repository."""
+    added to the repository, the physical copy's bytes."""
     return {"paused_seconds": m["paused_seconds"],
             "reports": sum(d["reports"] for d in m["directories"].values()),
             "bytes": sum(d["bytes"] for d in m["directories"].values()),
             "documents": sum(m["database"]["collections"].values()),
-            "added_bytes": sum(m.get("added_bytes", {}).values())}
+            "added_bytes": sum(m.get("added_bytes", {}).values()),
+            "db_bytes": (m.get("physical") or {}).get("bytes")}
 
 
 def listing(restic: Restic) -> list[dict]:

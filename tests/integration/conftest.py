@@ -127,6 +127,20 @@ def reset_database(client, name: str) -> None:
 
 
 @pytest.fixture(scope="session")
+def readme_flow(built, tmp_path_factory):
+    """An instance after the README's first steps, as a new user's: `rebuild --sample` (the samples pulled
+    through the pipeline), `repo-init`, `snapshot`: its latest set holds the samples. Shared by both runbook
+    drills' tests (they only copy its repository and secrets). Yields (configuration, the set's manifest)."""
+    from dr import backup
+
+    with running_instance(tmp_path_factory.mktemp("readme"), "aggr-readme", sample=True) as cfg:
+        assert backup.run(cfg, "init")[0] == 0
+        code, manifest = backup.run(cfg, "take")
+        assert code == 0 and manifest.directories["archive"].reports > 0
+        yield cfg, manifest
+
+
+@pytest.fixture(scope="session")
 def database(built):
     """One database for the session's pipeline tests: (published port, pymongo client as owner)."""
     with database_pair(built, f"{built.instance}-session") as (pair, client):

@@ -103,3 +103,11 @@ def test_rebuild_sample_runs_the_pipeline_in_its_images_and_publishes(instance):
     # Again: the sample collector is refilled; everything it holds is recognized as a duplicate.
     again = rebuild.rebuild(cfg, sample=True)
     assert "sanitize 19 duplicate" in dict((p[0], p[2]) for p in again.phases)["pipeline"]
+
+    # `invoke down` stops the sample collector with the services: none of the instance's containers runs.
+    from dr import collector, docker_api
+
+    assert docker_api.container_or_none(collector.container_name(cfg)).status == "running"
+    assert sorted(services.down(cfg)) == [f"{cfg.instance}-{s}" for s in ("collector", "db", "postgres", "webmirror")]
+    assert services.still_running(cfg) == []
+    assert not docker_api.client().containers.list(filters={"label": f"{docker_api.INSTANCE_LABEL}={cfg.instance}"})

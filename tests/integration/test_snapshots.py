@@ -379,6 +379,8 @@ def test_offsite_copy_is_append_only_and_restores(live, first_set, caplog, tmp_p
         "offsite.repository": offsite.repository_url(live), "offsite.network": offsite.network_name(live),
         "offsite.serve_port": free_port()})
     offsite.serve(cfg)
+    # `invoke down` leaves it running (it stands for another host) and says so.
+    assert (services.container_name(cfg, "offsite"), services.KEPT["offsite"]) in services.still_running(cfg)
     assert backup.run(cfg, "init", offsite=True) == (0, results.InitResult(created=True,
                                                                             repository=cfg.offsite.repository))
     code, m = backup.run(cfg, "take")

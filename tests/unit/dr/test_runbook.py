@@ -50,6 +50,7 @@ def test_blocks_in_order_with_their_markers_and_sections():
     ("<!-- bare-host drill: expect: x -->\n```toml\na = 1\n```\n```sh\ntrue\n```\n", "not a ```toml one"),
     ("<!-- bare-host drill: run: x -->\n```sh\ntrue\n```\n", "unknown bare-host drill marker 'run'"),
     ("<!-- bare-host drill: exit: one -->\n```sh\ntrue\n```\n", "exit wants a number"),
+    ("<!-- bare-host drill: feed: some -->\n```sh\ntrue\n```\n", "feed wants a number"),
     ("```sh\ntrue\n", "never closed"),
     ("```sh\ntrue\n```\n<!-- bare-host drill: expect: x -->\n", "at the end of the runbook"),
     ("<!-- bare-host drill: skip: no -->\n```sh\ntrue\n```\n", "no ```sh block for the bare-host drill to run"),
@@ -109,3 +110,28 @@ def test_the_real_runbook_parses_and_runs_its_rebuild_and_a_drill():
     assert any("./run invoke drill" in s for s in run)
     # Every skipped block says why.
     assert all(len(s.skip) > 10 for s in steps if s.skip)
+
+
+def test_a_feed_marker_gives_its_block_reports_of_the_drills_own():
+    doc = ("<!-- bare-host drill: feed: 2 -->\n<!-- bare-host drill: feed: 1 -->\n```sh\n./run invoke pipeline\n```\n"
+           "<!-- bare-host drill: skip: x -->\n<!-- two-host drill: feed: 4 -->\n```sh\n./run invoke pipeline\n```\n")
+    assert [s.feed for s in runbook.parse(doc)] == [3, 0]
+    assert [s.feed for s in runbook.parse(doc, "two-host")] == [3, 4]
+
+
+# What a block prints that depends on which reports the repository holds: expected only where the drill
+# fed the block reports of its own (a user's repository may hold the samples, or no report at all).
+DEPENDS_ON_DATA = ("imported", "sanitized", "duplicate", "quarantined", "pulled", "lacked")
+
+
+@pytest.mark.parametrize("drill", runbook.DRILLS)
+def test_the_real_runbooks_expectations_hold_whatever_the_repository_holds(drill):
+    steps = [s for s in runbook.parse(runbook.RUNBOOK.read_text(), drill) if not s.skip]
+    for s in steps:
+        # An operator's procedure never runs the sample collector: its reports may be in the user's sets.
+        assert "--sample" not in s.script, f"runbook line {s.line} runs the sample collector"
+        for text in s.expect:
+            if any(word in text for word in DEPENDS_ON_DATA):
+                assert s.feed and "invoke pipeline" in s.script, \
+                    f"runbook line {s.line} expects {text!r} without the drill feeding it reports"
+    assert any(s.feed for s in steps), f"the {drill} drill brings no report of its own"

@@ -203,6 +203,13 @@ def test_restic_snapshots_group_into_sets_whose_rows_fit_the_type():
     assert listed[0].time == min(s["time"] for s in SNAPSHOTS if s["short_id"] in newest)[:19]
 
 
+def test_a_rows_database_size_is_its_physical_copys():
+    assert sets.manifest_totals(MANIFEST_COPY)["db_bytes"] == PHYSICAL["bytes"]
+    assert sets.manifest_totals(MANIFEST)["db_bytes"] is None  # a set from before the physical copy
+    row = results.load("list", [ROW | {"db_bytes": PHYSICAL["bytes"]}])[0]
+    assert row.db_bytes == PHYSICAL["bytes"] and results.load("list", [ROW])[0].db_bytes is None
+
+
 def test_copy_takes_only_complete_sets_their_data_before_their_manifests():
     primary = sets.group(SNAPSHOTS)
     todo, data, manifests = offsite.copy_plan(primary, {})
