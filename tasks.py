@@ -523,15 +523,24 @@ def drills(c, config=None, json_=False):
           else f"no drills yet in {cfg.drill.history_dir}")
 
 
-@task(help={"minutes": "how long to fuzz, in minutes (default 10; 0.5 is fine); the round running then is finished",
-            "out": "folder for failing rounds' logs and batches (default: a new temporary folder)"})
-def fuzz(c, minutes="10", out=None):
-    """Run the hostile-input campaign (tests/integration/test_campaign.py) with fresh random seeds until
-    MINUTES have passed; print examples run, time, and every failure with its falsifying example."""
+@task(help={"config": CONFIG_HELP,
+            "minutes": "how long to fuzz, in minutes (default 10; 0.5 is fine); the round running then is finished",
+            "out": "folder for failing rounds' logs and batches (default: a new temporary folder)",
+            "seed": "run one round with this seed (a failing round's rerun) instead",
+            "examples": "examples per round (default: the fuzz profile's, 40)"})
+def fuzz(c, config=None, minutes="10", out=None, seed=None, examples=None):
+    """Run the hostile-input campaign (campaign/: generated hostile reports through sanitize and the importer
+    in a throwaway database, every invariant checked) with fresh random seeds until MINUTES have passed;
+    print examples run, time, and every failure with its falsifying example."""
     from dr import fuzz as dr_fuzz
 
-    log.setup()
-    result = _call(dr_fuzz.run, float(minutes), out)
+    for name, value in (("seed", seed), ("examples", examples)):
+        if value is not None and not str(value).isdigit():
+            print(f"error: --{name}: must be a whole number, got {value!r}", file=sys.stderr)
+            raise Exit(code=2)
+    cfg = _call(_load, config)
+    result = _call(dr_fuzz.run, cfg, float(minutes), out, None if seed is None else int(seed),
+                   None if examples is None else int(examples))
     print(dr_fuzz.report(result))
     if result["failures"]:
         raise Exit(code=1)

@@ -1,9 +1,10 @@
 """Host side of snapshot sets: run `python -m snapshots.cli` in the backup image (as root: restic reads and
-restores every file with its owner) with only what the action needs, as dr/contract.py's table says: the data
-root (read-write: the lock file lives there) for `take` and `restore`, the primary repository at /repo when it
-is a local folder, a restic cache, the secrets as read-only files, one derived configuration file, and a
-network: the instance's (to reach the database) for `take` and `restore`, the off-site one for off-site
-actions, Docker's default bridge otherwise."""
+restores every file with its owner) with only what the action needs, as its row in snapshots/actions.py says
+and dr/contract.py turns into a container: the data root (read-write: the lock file lives there) for `take`
+and `restore`, the primary repository at /repo when it is a local folder, a restic cache, the secrets as
+read-only files, one derived configuration file, and a network: the instance's (to reach the database) for
+the actions with a database role, the off-site one for off-site actions, Docker's default bridge otherwise.
+The result is read back into the type the row names."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from common.config import Config
 from common.errors import DrError
 from common.records import RecordError
 from dr import contract, launch
-from snapshots import results
+from snapshots import actions, results
 
 _log = log.get("backup")
 
@@ -23,11 +24,11 @@ _log = log.get("backup")
 def run(cfg: Config, action: str, dry_run: bool = False, extra: tuple[str, ...] = (),
         offsite: bool = False, files: bool = True, db: bool = True, copy: bool = False, role: str = ""
         ) -> tuple[int, results.Result | None]:
-    """(exit code, result or None) of one snapshots.cli action (init, take, list, forget, check, copy,
-    restore, artifacts-restore), read back into its type (snapshots/results.py); offsite: the action works on
-    the off-site repository; extra: more arguments (--read-data-subset, --snapshot-set, --force); files, db:
-    restore the state directories, the database; copy: restore also puts the set's physical copy into
-    PostgreSQL's (stopped) volume, beside the files; role: the database role of db-password."""
+    """(exit code, result or None) of one snapshots.cli action (a key of snapshots/actions.ACTIONS), read
+    back into the type its row names; offsite: the action works on the off-site repository; extra: more
+    arguments (--read-data-subset, --snapshot-set, --force); files, db: restore the state directories, the
+    database; copy: restore also puts the set's physical copy into PostgreSQL's (stopped) volume, beside the
+    files; role: the database role of db-password."""
     spec = contract.backup_spec(cfg, action, socket.gethostname(), offsite=offsite, files=files, db=db, copy=copy,
                                 dry_run=dry_run, extra=tuple(extra), role=role)
     if action == "init":
@@ -47,7 +48,7 @@ def read_result(action: str, code: int, out: str) -> tuple[int, results.Result |
             return code, None
         raise DrError(f"snapshots {action} printed no result:\n{out[-1000:]}") from None
     try:
-        return code, results.load(action, data)
+        return code, actions.load(action, data)
     except RecordError as exc:
         raise DrError(f"snapshots {action} printed a result that does not fit its type "
                       f"(snapshots/results.py): {exc}") from None

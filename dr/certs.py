@@ -36,7 +36,7 @@ from common import atomic, runner
 from common import db as dbconn
 from common.config import Config
 from common.errors import CommandError, CommandNotFound, ConfigError, DrError, SecretError
-from dr import services
+from dr import instance
 
 CA = "ca"
 KEY_OPTIONS = ("-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256")
@@ -106,7 +106,7 @@ def names(cfg: Config, name: str) -> tuple[str, ...]:
     certs.offsite_names. The client certificate names none."""
     if name == "client":
         return ()
-    out = [services.container_name(cfg, name), "localhost", "127.0.0.1"]
+    out = [instance.container_name(cfg, name), "localhost", "127.0.0.1"]
     if name == "db":
         out += [cfg.db.host, *cfg.certs.db_names]
     elif name == "postgres":

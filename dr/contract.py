@@ -1,7 +1,8 @@
-"""What each container gets, as data: one table for the pipeline's stages, one for the backup actions, and
-`spec(cfg, action, ...)` that turns a row and the host's configuration into a ContainerSpec: the image, the
-command, the mounts (host path -> container path, ro/rw), the secrets (always read-only), the networks, the
-user, and the one configuration file the container reads (`container_config`).
+"""What each container gets, as data: one table for the pipeline's stages (STAGES), the backup actions' table
+(snapshots/actions.ACTIONS: what each action needs), and `stage_spec`/`backup_spec` that turn a row and the
+host's configuration into a ContainerSpec: the image, the command, the mounts (host path -> container path,
+ro/rw), the secrets (always read-only), the networks, the user, and the one configuration file the container
+reads (`container_config`).
 
 Pure: nothing here starts a container, writes a file or reads a secret (containers.run_spec does, from a
 spec). The only question asked of the host is whether the Go artifacts folder exists (`take` mounts it
@@ -23,7 +24,8 @@ from common import secrets
 from common.config import Config
 from common.errors import DrError
 from dr import configfile, roles, services
-from snapshots import pgroles, pgsql
+from snapshots import actions, pgroles, pgsql
+from snapshots.actions import ACTIONS
 from snapshots.restic import BACKUP_HOSTNAME
 
 STAGE_UID = STAGE_GID = 990
@@ -31,8 +33,9 @@ STAGE_USER = f"{STAGE_UID}:{STAGE_GID}"
 ROOT_USER = "0:0"
 CONFIG_PATH = "/run/aggregator-dr.toml"  # where every container finds its configuration file
 SECRETS = "/run/secrets"
-DATA, CACHE, REPO, ARTIFACTS = "/data", "/cache", "/repo", "/artifacts"
-PG_VOLUME = "/pgvolume"  # PostgreSQL's volume, where pg-restore puts a set's physical copy
+DATA, CACHE, REPO = "/data", "/cache", "/repo"
+ARTIFACTS = str(actions.ARTIFACTS)  # the host's <cache_dir>/go: the Go build artifacts
+PG_VOLUME = str(actions.PG_VOLUME)  # PostgreSQL's volume, where pg-restore puts a set's physical copy
 BRIDGE_DB = "/run/bridge_db.json"
 DB_CA = "/run/tls/db-ca.crt"  # the CA a container verifies the database with (db.tls; public, 0644)
 OFFSITE_CA = "/run/tls/offsite-ca.crt"  # the CA restic verifies a rest:https:// off-site server with
@@ -104,40 +107,7 @@ STAGES: dict[str, StageRow] = {  # in pipeline order
 }
 
 
-# --- the backup actions -------------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class BackupRow:
-    data: bool = False        # the data root, read-write (the pipeline's lock file lives there)
-    artifacts: str = ""       # "ro-if-present" or "rw": the Go artifacts folder at /artifacts
-    db_role: str = ""         # the database: this role's password, its host, the instance network
-    files_flag: bool = False  # restore: --no-files / --no-db say what it restores
-    both_repositories: bool = False  # the primary and the off-site repository, whatever --offsite says
-    repository: bool = True   # a restic repository at all (the database actions work on PostgreSQL only)
-    pg_volume: bool = False   # PostgreSQL's named volume, read-write at PG_VOLUME (PostgreSQL stopped)
-    pending: bool = False     # with db_role "any" (the caller names the role): it also gets its new password
-
-
-ACTIONS: dict[str, BackupRow] = {
-    "init": BackupRow(),
-    "take": BackupRow(data=True, artifacts="ro-if-present", db_role="backup"),
-    "list": BackupRow(),
-    "forget": BackupRow(),
-    "check": BackupRow(),
-    "copy": BackupRow(both_repositories=True),
-    # data only with files, db only with db; the owner role, because a restore creates collections
-    "restore": BackupRow(data=True, db_role="owner", files_flag=True),
-    "artifacts-restore": BackupRow(artifacts="rw"),
-    "db-counts": BackupRow(db_role="reader", repository=False),  # exact counts, from PostgreSQL
-    # the indexes FerretDB's pushed-down filters use (snapshots/pgsql.py)
-    "db-indexes": BackupRow(db_role="owner", repository=False),
-    # a role gives itself its new password (the database on its own host; dr/rotate.py)
-    "db-password": BackupRow(db_role="any", repository=False, pending=True),
-    # the set's physical copy into PostgreSQL's volume, and back out of it (snapshots/pgcopy.py)
-    "pg-restore": BackupRow(pg_volume=True),
-    "pg-undo": BackupRow(pg_volume=True, repository=False),
-}
-
+# --- the backup actions: one row each in snapshots/actions.ACTIONS -------------------------------------------
 
 def roles_to_name(action: str) -> tuple[str, ...]:
     """The roles a caller may name for action (backup_spec's role): every role for db-password, else only

@@ -19,7 +19,8 @@ import docker.errors
 from common import db, log, poll, secrets
 from common.config import Config
 from common.errors import ServiceError
-from dr import containers, docker_api, roles
+from dr import certs, containers, docker_api, roles
+from dr.instance import container_name
 from snapshots import pgsql
 
 _log = log.get("services")
@@ -42,10 +43,6 @@ def db_address(cfg: Config) -> tuple[str, int]:
     if roles.of(cfg).database_elsewhere:
         return cfg.db.host, cfg.db.port
     return ("127.0.0.1" if cfg.db.bind in ("0.0.0.0", "::") else cfg.db.bind), cfg.db.port
-
-
-def container_name(cfg: Config, service: str) -> str:
-    return f"{cfg.instance}-{service}"
 
 
 def network_name(cfg: Config) -> str:
@@ -95,8 +92,6 @@ def postgres_spec(cfg: Config, volume: str | None = None) -> ServiceSpec:
     kwargs: dict = {"environment": {"DB_NAME": cfg.db.database},
                     "volumes": {volume: {"bind": PG_VOLUME, "mode": "rw"}, **role_secrets(cfg.secrets_dir)}}
     if cfg.db.tls:
-        from dr import certs
-
         kwargs["environment"]["PG_TLS"] = "1"
         kwargs["volumes"].update(_tls_mounts({
             "/run/tls/postgres.crt": ("PostgreSQL's TLS certificate", certs.cert_path(cfg, "postgres")),
@@ -120,8 +115,6 @@ def db_spec(cfg: Config) -> ServiceSpec:
     kwargs: dict = {"environment": {"PG_HOST": container_name(cfg, "postgres")},
                     "ports": {f"{db_port_inside(cfg)}/tcp": (cfg.db.bind, cfg.db.port)}}
     if cfg.db.tls:
-        from dr import certs
-
         ca, cert, key = certs.db_files(cfg)
         kwargs["environment"]["DB_TLS"] = "1"
         kwargs["volumes"] = _tls_mounts({DB_TLS_CERT: ("database's TLS certificate", cert),

@@ -1,18 +1,6 @@
-"""What each `python -m snapshots.cli` action prints on stdout, as types: snapshots/cli.py builds one and
-prints it as JSON, dr/backup.py reads the JSON back into the same type (`parse`).
-
-    init               InitResult
-    take               TakeResult (the set's manifest, plus what became of the build artifacts)
-    list               list[SetRow], newest first
-    forget             ForgetResult
-    check              CheckResult (exit 1 when not ok)
-    copy               CopyResult
-    restore            RestoreResult
-    artifacts-restore  ArtifactsRestored
-    pg-restore         CopyRestored
-    db-counts          DbCounts
-    db-indexes         DbIndexes
-    db-password        PasswordSet
+"""The types of what `python -m snapshots.cli` prints on stdout: snapshots/actions.py's table names each
+action's type, its function builds one and snapshots/cli.py prints it as JSON (`to_json`), dr/backup.py reads
+the JSON back into the same type (`actions.load`).
 
 The JSON keeps the shape the actions printed as dicts (operators and scripts read it with `--json`): the
 attribute `set_id` is the key "set", and an optional field that is None has no key at all.
@@ -24,7 +12,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from common.records import Record, RecordError, key, load_list, optional
+from common.records import Record, key, optional
 
 
 @dataclass
@@ -313,35 +301,7 @@ class PasswordSet(Record):
     changed: bool
 
 
-# action -> the type of its result (`list` prints a list of SetRow)
-TYPES: dict[str, type[Record]] = {
-    "init": InitResult, "take": TakeResult, "list": SetRow, "forget": ForgetResult, "check": CheckResult,
-    "copy": CopyResult, "restore": RestoreResult, "artifacts-restore": ArtifactsRestored,
-    "db-counts": DbCounts, "db-indexes": DbIndexes, "db-password": PasswordSet, "pg-restore": CopyRestored, "pg-undo": CopyUndone,
-}
-LISTS = ("list",)
-
 Result = Record | list  # list: list[SetRow]
-
-
-def load(action: str, data: Any) -> Result:
-    """The typed result of `action` from its decoded JSON (or from the dicts the snapshots modules return);
-    RecordError when it does not fit."""
-    if action not in TYPES:
-        raise RecordError(f"snapshots has no action {action!r}; actions: {', '.join(TYPES)}")
-    if action in LISTS:
-        return load_list(TYPES[action], data)
-    return TYPES[action].from_dict(data)
-
-
-def parse(action: str, text: str) -> Result:
-    """The typed result of `action` from what snapshots.cli printed; RecordError when it is not JSON or
-    does not fit."""
-    try:
-        data = json.loads(text)
-    except ValueError as exc:
-        raise RecordError(f"the result of snapshots {action} is not JSON: {exc}") from None
-    return load(action, data)
 
 
 def to_json(result: Result) -> str:

@@ -9,15 +9,15 @@ from pathlib import Path
 
 import pytest
 
-# Shared helpers (tests/pipeline_helpers.py, tests/campaign/) are importable from every test folder.
+# Shared helpers (tests/pipeline_helpers.py, ...) are importable from every test folder.
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from hypothesis import settings  # noqa: E402
 
 from campaign import register_profiles  # noqa: E402
 
-# Hypothesis profiles of the hostile-input campaign: `ci` unless --hypothesis-profile (or
-# $HYPOTHESIS_PROFILE) names another, such as `fuzz` (see tests/campaign/__init__.py).
+# Hypothesis profiles of the hostile-input campaign (the product's campaign/ package): `ci` unless
+# --hypothesis-profile (or $HYPOTHESIS_PROFILE) names another, such as `fuzz` (see campaign/__init__.py).
 register_profiles()
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 

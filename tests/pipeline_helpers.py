@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import re
 import shutil
 import socket
@@ -10,6 +9,7 @@ from pathlib import Path
 
 import yaml
 
+from campaign.invariants import binaries, walk  # noqa: F401 - the tests import them from here
 from common import config
 from stages.layout import DataRoot
 
@@ -103,31 +103,6 @@ def hidden_ip_report(rng, ip: str) -> tuple[str, list[str]]:
         lines += special
         lines.append("...")
     return "\n".join(lines) + "\n", decoys
-
-
-def walk(value):
-    if isinstance(value, dict):
-        for k, v in value.items():
-            yield k
-            yield from walk(v)
-    elif isinstance(value, (list, set, tuple)):
-        for v in value:
-            yield from walk(v)
-    else:
-        yield value
-
-
-def binaries(value):
-    """Decoded payloads of {"format": "base64", "data": ...} values (how the importer stores binary values),
-    anywhere in a document."""
-    if isinstance(value, dict):
-        if value.get("format") == "base64" and isinstance(value.get("data"), str):
-            yield base64.b64decode(value["data"])
-        for v in value.values():
-            yield from binaries(v)
-    elif isinstance(value, list):
-        for v in value:
-            yield from binaries(v)
 
 
 def generate(dr: DataRoot, rng, n_good: int, n_bad: int, entries=(5, 40), body=(1000, 40000)) -> dict[str, str]:

@@ -1,6 +1,6 @@
-"""The layers only point down: common <- stages <- snapshots <- dr <- tasks.py, and images copy only what
-they run. Walks every module's imports (top-level and inside functions) with ast, so a lazy import cannot
-hide an upward edge."""
+"""The layers only point down: common <- stages <- snapshots <- campaign <- dr <- tasks.py, and images copy
+only what they run. Walks every module's imports (top-level and inside functions) with ast, so a lazy import
+cannot hide an upward edge, an import cycle between two modules, or the product reaching into tests/."""
 
 from __future__ import annotations
 
@@ -11,27 +11,111 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-LAYERS = ["common", "stages", "snapshots", "dr", "tasks"]
+# campaign/: the hostile-input campaign (hypothesis strategies, invariants), run by dr/fuzz.py and the tests;
+# it runs the stages and reads the data root and the database, so it sits above them and below dr/.
+LAYERS = ["common", "stages", "snapshots", "campaign", "dr", "tasks"]
 # Host-only libraries: none of them may be imported below dr/ (they are not in the images).
-HOST_ONLY = {"docker", "testcontainers", "invoke", "prometheus_client", "tomli_w"}
+HOST_ONLY = {"docker", "testcontainers", "invoke", "prometheus_client", "tomli_w", "hypothesis"}
 # What each image runs (its entrypoint package) -> the packages its Dockerfile must copy, no more.
 IMAGE_RUNS = {"sanitizer": "stages", "sync": "stages", "importer": "stages", "backup": "snapshots"}
+# Packages no image may copy: the host's, and the campaign (run on the host, against a database it is given).
+HOST_PACKAGES = {"dr", "campaign"}
+TESTS = ROOT / "tests"
+# The test tree as the product could import it: `tests` itself, and what tests/conftest.py puts on sys.path
+# (tests/*.py: pipeline_helpers, conftest, instances, dbdump_samples, sanitize_workers, ...; its packages).
+TEST_ONLY = ({"tests"} | {p.stem for p in TESTS.glob("*.py")}
+             | {p.parent.name for p in TESTS.glob("*/__init__.py")})
+
+
+def import_statements(path: Path) -> list[tuple[str, list[str]]]:
+    """Every absolute import statement of path, anywhere in it (functions included), as (module, names):
+    `import a.b` is ("a.b", []), `from a.b import c, d` is ("a.b", ["c", "d"])."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            found += [(alias.name, []) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            found.append((node.module, [alias.name for alias in node.names]))
+    return found
 
 
 def imports_of(path: Path) -> set[str]:
-    names = set()
-    for node in ast.walk(ast.parse(path.read_text(), str(path))):
-        if isinstance(node, ast.Import):
-            names.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-            names.add(node.module)
-    return {name.split(".")[0] for name in names}
+    """The top-level packages (or modules) path imports."""
+    return {module.split(".")[0] for module, _ in import_statements(path)}
 
 
 def modules(layer: str) -> list[Path]:
     if layer == "tasks":
         return [ROOT / "tasks.py"]
-    return sorted((ROOT / layer).glob("*.py"))
+    return sorted(p for p in (ROOT / layer).rglob("*.py") if "__pycache__" not in p.parts)
+
+
+def module_name(path: Path) -> str:
+    """dr/certs.py -> dr.certs; dr/__init__.py -> dr; tasks.py -> tasks."""
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def import_graph(paths: list[Path], name_of=module_name) -> dict[str, set[str]]:
+    """{module: the modules of paths it imports}. `import a.b` is an edge to a.b; `from a import b` one to a.b
+    when a.b is a module (a submodule is imported, whatever a's __init__ holds), else to a (b is a name in
+    it). An import of something not among paths (the standard library, a library) is no edge."""
+    known = {name_of(p): p for p in paths}
+    graph = {}
+    for name, path in known.items():
+        edges = set()
+        for module, names in import_statements(path):
+            targets = [f"{module}.{n}" if f"{module}.{n}" in known else module for n in names] or [module]
+            edges.update(t for t in targets if t in known and t != name)
+        graph[name] = edges
+    return graph
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Every strongly connected component of more than one module (each sorted), found with Tarjan's algorithm
+    (iteratively: no recursion limit)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found = []
+    for root in sorted(graph):
+        if root in index:
+            continue
+        work = [(root, iter(sorted(graph[root])))]
+        index[root] = low[root] = len(index)
+        stack.append(root)
+        on_stack.add(root)
+        while work:
+            node, edges = work[-1]
+            for nxt in edges:
+                if nxt not in index:
+                    index[nxt] = low[nxt] = len(index)
+                    stack.append(nxt)
+                    on_stack.add(nxt)
+                    work.append((nxt, iter(sorted(graph.get(nxt, ())))))
+                    break
+                if nxt in on_stack:
+                    low[node] = min(low[node], index[nxt])
+            else:
+                work.pop()
+                if work:
+                    low[work[-1][0]] = min(low[work[-1][0]], low[node])
+                if low[node] == index[node]:
+                    component = []
+                    while True:
+                        member = stack.pop()
+                        on_stack.discard(member)
+                        component.append(member)
+                        if member == node:
+                            break
+                    if len(component) > 1:
+                        found.append(sorted(component))
+    return sorted(found)
+
+
+def product_modules() -> list[Path]:
+    return [p for layer in LAYERS for p in modules(layer)]
 
 
 def upward_edges(layer: str) -> list[str]:
@@ -50,6 +134,44 @@ def test_the_walk_sees_lazy_imports(tmp_path):
     module = tmp_path / "m.py"
     module.write_text("def f():\n    from dr import drill\n    import tasks\n")
     assert imports_of(module) == {"dr", "tasks"}
+
+
+def test_no_import_cycle():
+    """No module imports, directly or through others, one that imports it back: lazy imports inside functions
+    count (they only hide a cycle until both modules are loaded in the other order)."""
+    found = cycles(import_graph(product_modules()))
+    assert found == [], "import cycles (break each by moving what one needs from the other below both): " + \
+        "; ".join(" <-> ".join(c) for c in found)
+
+
+def test_the_cycle_check_sees_lazy_and_indirect_cycles(tmp_path):
+    files = {"a.py": "from b import thing\n", "b.py": "def f():\n    import c\n",
+             "c.py": "from a import x\n", "d.py": "import a\n", "e.py": "import d\n"}
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    graph = import_graph([tmp_path / n for n in files], name_of=lambda p: p.stem)
+    assert graph == {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}, "e": {"d"}}
+    assert cycles(graph) == [["a", "b", "c"]]
+
+
+def test_the_graph_resolves_modules_of_packages(tmp_path):
+    (tmp_path / "p").mkdir()
+    files = {"p/__init__.py": "", "p/m.py": "from p import n\n", "p/n.py": "from p.m import name\n",
+             "q.py": "import p\nfrom p import CONSTANT\n"}
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    graph = import_graph([tmp_path / n for n in files],
+                         name_of=lambda p: ".".join(p.relative_to(tmp_path).with_suffix("").parts).removesuffix(
+                             ".__init__"))
+    assert graph == {"p": set(), "p.m": {"p.n"}, "p.n": {"p.m"}, "q": {"p"}}  # p.m: no edge to p's __init__
+    assert cycles(graph) == [["p.m", "p.n"]]
+
+
+def test_no_product_module_imports_the_tests():
+    assert {"tests", "conftest", "pipeline_helpers", "instances", "dbdump_samples", "sanitize_workers"} <= TEST_ONLY
+    found = [f"{path.relative_to(ROOT)} imports {name}"
+             for path in product_modules() for name in sorted(imports_of(path) & TEST_ONLY)]
+    assert found == []
 
 
 @pytest.mark.parametrize("layer", ["common", "stages", "snapshots"])
@@ -77,7 +199,7 @@ def test_images_copy_only_what_they_run(image, package):
     dockerfile = (ROOT / "dockerfiles" / image / "Dockerfile").read_text()
     copied = set(re.findall(r"^COPY (\w+) /opt/aggregator-dr/\1$", dockerfile, re.MULTILINE))
     assert copied == closure(package)
-    assert "dr" not in copied
+    assert not copied & HOST_PACKAGES
 
 
 def test_no_module_imports_tasks():

@@ -46,3 +46,18 @@ def test_unknown_component_is_refused():
 def test_config_defaults_prints_toml():
     out = invoke("config", "--defaults")
     assert out.returncode == 0 and "[db]" in out.stdout
+
+
+def test_every_task_takes_config_as_the_readme_says():
+    import importlib.util
+    import inspect
+
+    from invoke import Task
+
+    spec = importlib.util.spec_from_file_location("tasks", ROOT / "tasks.py")
+    tasks = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tasks)
+    found = {name: obj for name, obj in vars(tasks).items() if isinstance(obj, Task)}
+    assert len(found) > 20
+    assert [name for name, t in found.items() if "config" not in inspect.signature(t.body).parameters] == []
+    assert "Every task takes\n`--config FILE`" in (ROOT / "README.md").read_text()

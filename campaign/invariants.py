@@ -31,11 +31,10 @@ import yaml
 
 from campaign.ipforms import find_ip
 from common import digest
-from pipeline_helpers import binaries, walk
 from stages import journal, where
 from stages.layout import DataRoot
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]  # the stages run from the checkout (python -m stages.<stage>)
 # Peak RSS of one stage run (the largest process of the run: the parent or one sanitizer worker). Inputs
 # here are at most a few MB (the fixed >16 MB measurement has its own bound): a stage holding a document
 # or two in memory stays far below it; one that expands an alias bomb or builds a report at once does not.
@@ -244,6 +243,32 @@ def _yaml_values(path: Path):
                         yield ev.value
                 else:
                     yield ev.value
+
+
+def walk(value):
+    """Every key and leaf value of a document (dicts, lists, sets, tuples), depth first."""
+    if isinstance(value, dict):
+        for k, v in value.items():
+            yield k
+            yield from walk(v)
+    elif isinstance(value, (list, set, tuple)):
+        for v in value:
+            yield from walk(v)
+    else:
+        yield value
+
+
+def binaries(value):
+    """Decoded payloads of {"format": "base64", "data": ...} values (how the importer stores binary values),
+    anywhere in a document."""
+    if isinstance(value, dict):
+        if value.get("format") == "base64" and isinstance(value.get("data"), str):
+            yield base64.b64decode(value["data"])
+        for v in value.values():
+            yield from binaries(v)
+    elif isinstance(value, list):
+        for v in value:
+            yield from binaries(v)
 
 
 def _document_leak(ip: str, doc) -> str | None:

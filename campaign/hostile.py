@@ -46,7 +46,8 @@ UNSAFE_TAGGED = ["!!python/object:os.system {}", "!!python/object/apply:os.syste
                  "!!python/object/new:list [[1]]", "!!python/name:os.system ''", "!!python/module:os ''",
                  "!!python/tuple [1, 2]", "!!python/bytes 'eA=='", "!foo x", "!<tag:x> y", "!e!str undefined-handle",
                  "!<!> x", "!!whatever 1"]
-REPRODUCERS = Path(__file__).resolve().parents[1] / "unit" / "stages" / "data" / "hostile"
+# The fixed examples (what Batch.save writes, named in cases.json): test data of this checkout.
+REPRODUCERS = Path(__file__).resolve().parents[1] / "tests" / "unit" / "stages" / "data" / "hostile"
 NAME_EXTS = [".yaml", ".yamloo", ".yamlooni", ".json", ".gz", ".yaml.gz", ".tar", "", ".txt"]
 
 
@@ -109,23 +110,24 @@ def write(batch: Batch, raw: Path, outside: Path) -> list[str]:
     return out
 
 
-def reproducers() -> list[dict]:
-    """The fixed examples: every defect the campaign found, minimal. tests/unit/stages/data/hostile/cases.json is
-    a list of {"name", "probe_ip", "stage", "defect", "inputs": [{"file", "raw", "kind"}]} (inputs as
-    Batch.save writes them)."""
-    index = REPRODUCERS / "cases.json"
+def reproducers(folder: Path = REPRODUCERS) -> list[dict]:
+    """The fixed examples: every defect the campaign found, minimal. folder/cases.json (by default
+    tests/unit/stages/data/hostile/cases.json) is a list of {"name", "probe_ip", "stage", "defect", "inputs":
+    [{"file", "raw", "kind"}]} (inputs as Batch.save writes them); none when the folder has no cases.json."""
+    index = folder / "cases.json"
     return json.loads(index.read_text()) if index.exists() else []
 
 
-def place(case: dict, raw: Path, outside: Path) -> list[str]:
-    """Put a fixed example's inputs into raw/ as the campaign had them; returns their raw paths. An input
-    with "tar_member" is its file wrapped in a tar under that member name (made here: no binary in git)."""
-    inputs = [Input(i["raw"], _reproducer_bytes(i), i.get("kind", "file")) for i in case["inputs"]]
+def place(case: dict, raw: Path, outside: Path, folder: Path = REPRODUCERS) -> list[str]:
+    """Put a fixed example's inputs (files in folder) into raw/ as the campaign had them; returns their raw
+    paths. An input with "tar_member" is its file wrapped in a tar under that member name (made here: no
+    binary in git)."""
+    inputs = [Input(i["raw"], _reproducer_bytes(folder, i), i.get("kind", "file")) for i in case["inputs"]]
     return write(Batch(case.get("probe_ip") or "", inputs), raw, outside)
 
 
-def _reproducer_bytes(item: dict) -> bytes:
-    data = (REPRODUCERS / item["file"]).read_bytes()
+def _reproducer_bytes(folder: Path, item: dict) -> bytes:
+    data = (folder / item["file"]).read_bytes()
     return tar_of([(item["tar_member"], data, "file")], compress=False) if "tar_member" in item else data
 
 

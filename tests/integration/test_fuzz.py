@@ -1,0 +1,15 @@
+"""`invoke fuzz` (dr/fuzz.py): the hostile-input campaign outside pytest, one short round with a fixed seed
+in a throwaway database of our images, removed afterwards."""
+
+from common import config
+from dr import docker_api, fuzz
+
+
+def test_a_fuzz_round_runs_the_campaign_in_a_throwaway_database_and_leaves_nothing(built, tmp_path):
+    cfg = config.derive(built, {"instance": "aggr-fuzz", "drill.work_dir": str(tmp_path / "work")})
+    result = fuzz.run(cfg, 0, str(tmp_path / "out"), seed=20261207, examples=3)
+    assert result["rounds"] == 1 and result["examples"] >= 3, result
+    assert result["failures"] == [], fuzz.report(result)
+    assert fuzz.report(result).startswith(f"fuzz: {result['examples']} examples in 1 round(s)")
+    label = f"{docker_api.INSTANCE_LABEL}=aggr-fuzz-fuzz"
+    assert docker_api.client().containers.list(all=True, filters={"label": label}) == []
