@@ -140,6 +140,26 @@ def readme_flow(built, tmp_path_factory):
         yield cfg, manifest
 
 
+def passed_every_block(cfg, report: dict, manifest, drill: str, folder: str, title: str) -> list[dict]:
+    """A runbook drill's report (drill: bare-host or two-host, saved in <history>/<folder>/ as `# <title> ...`)
+    passed on the manifest's set, every block the runbook gives the drill ran, and the drill fed the reports
+    its feed markers ask for. Returns the rows of the blocks that ran."""
+    import json
+
+    from dr import runbook
+
+    assert report["verdict"] == "pass", report["problems"]
+    assert report["set"] == manifest.set_id
+    steps = [s for s in runbook.parse(runbook.RUNBOOK.read_text(), drill) if not s.skip]
+    ran = [r for r in report["steps"] if "skipped" not in r]
+    assert len(ran) == len(steps)
+    assert report["fed_reports"] == sum(s.feed for s in steps) > 0
+    saved = sorted((Path(cfg.drill.history_dir) / folder).glob("*.json"))
+    assert json.loads(saved[-1].read_text())["verdict"] == "pass"
+    assert saved[-1].with_suffix(".md").read_text().startswith(f"# {title} {report['started']}: pass")
+    return ran
+
+
 @pytest.fixture(scope="session")
 def database(built):
     """One database for the session's pipeline tests: (published port, pymongo client as owner)."""

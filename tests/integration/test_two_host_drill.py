@@ -8,26 +8,17 @@ checks, from the new Aggregator's server, that the new database server answers o
 refuses plaintext on both, and holds the set's documents and every report the drill fed. Slow: two servers
 build their images, twice."""
 
-import json
-from pathlib import Path
+from conftest import passed_every_block
 
-from dr import docker_api, runbook, two_hosts
+from dr import docker_api, two_hosts
 
 
 def test_the_runbook_moves_the_database_to_its_own_host_and_rebuilds_both(readme_flow):
     cfg, manifest = readme_flow
     report = two_hosts.run(cfg)
-    assert report["verdict"] == "pass", report["problems"]
-    assert report["set"] == manifest.set_id
-    ran = [r for r in report["steps"] if "skipped" not in r]
-    steps = runbook.parse(runbook.RUNBOOK.read_text(), "two-host")
-    assert len(ran) == len([s for s in steps if not s.skip])
+    ran = passed_every_block(cfg, report, manifest, "two-host", "two-hosts", "Two-host drill")
     assert {r["host"] for r in ran} == {"aggregator", "database"}
     assert any("./run invoke rebuild --role database" in r["commands"] for r in ran if r["host"] == "database")
-    assert report["fed_reports"] == sum(s.feed for s in steps if not s.skip) > 0
-    saved = sorted((Path(cfg.drill.history_dir) / "two-hosts").glob("*.json"))
-    assert json.loads(saved[-1].read_text())["verdict"] == "pass"
-    assert saved[-1].with_suffix(".md").read_text().startswith(f"# Two-host drill {report['started']}: pass")
     # Every server and the Docker data of each went with the drill.
     assert not docker_api.client().containers.list(all=True, filters={"network": two_hosts.network_name(cfg)})
     assert not [v for v in docker_api.client().volumes.list() if v.name.startswith(f"{cfg.instance}-two-hosts-")]
