@@ -10,7 +10,9 @@ from pathlib import Path
 import pytest
 
 from common import config
-from dr import bare_host, docker_api, runbook, services
+from dr.drills import bare_host, runbook
+from dr.engine import docker_api
+from dr.services import stack
 
 
 def test_a_drill_that_cannot_have_the_disk_is_refused_up_front(readme_flow, tmp_path):
@@ -21,7 +23,7 @@ def test_a_drill_that_cannot_have_the_disk_is_refused_up_front(readme_flow, tmp_
                                                        r"1000\d{3}\.\d GB needed.*drill\.work_dir"):
         bare_host.run(hungry)
     # Nothing was made: no server, no report, no copy of the repository.
-    assert docker_api.container_or_none(services.container_name(hungry, "bare-host")) is None
+    assert docker_api.container_or_none(stack.container_name(hungry, "bare-host")) is None
     assert not (tmp_path / "history").exists()
     assert [p.name for p in (tmp_path / "work").iterdir()] == [f".bare-host-{cfg.instance}-lock"]
 
@@ -51,9 +53,9 @@ def test_a_runbook_that_disagrees_with_the_server_fails_naming_its_line(readme_f
     assert [r.get("exit_code") for r in report["steps"]] == [0, 0]
     # Nothing is left behind: server, its Docker data, cache container, network, work folders (the killed
     # drill's too).
-    assert docker_api.container_or_none(services.container_name(cfg, "bare-host")) is None
+    assert docker_api.container_or_none(stack.container_name(cfg, "bare-host")) is None
     assert not docker_api.client().volumes.list(filters={"name": bare_host.docker_volume_name(cfg, "bare-host")})
-    assert docker_api.container_or_none(services.container_name(cfg, "aptcache")) is None
+    assert docker_api.container_or_none(stack.container_name(cfg, "aptcache")) is None
     assert not [n for n in docker_api.client().networks.list() if n.name == bare_host.network_name(cfg)]
     assert not [p for p in (tmp_path / "work").iterdir() if p.is_dir()]
 
@@ -71,4 +73,4 @@ def test_the_runbook_rebuilds_a_fresh_debian_server_from_a_users_repository(read
     assert report["fed_reports"] == sum(s.feed for s in steps if not s.skip) > 0
     md = (Path(cfg.drill.history_dir) / "bare-host" / (report["started"].replace(":", "").replace("-", "") + ".md"))
     assert md.read_text().startswith(f"# Bare-host drill {report['started']}: pass")
-    assert docker_api.container_or_none(services.container_name(cfg, "bare-host")) is None
+    assert docker_api.container_or_none(stack.container_name(cfg, "bare-host")) is None
