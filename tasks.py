@@ -44,7 +44,7 @@ def _table(rows: list[dict], columns: list[str]) -> str:
 @task(help={"config": CONFIG_HELP})
 def bootstrap(c, config=None):
     """Install the host's Debian packages (docker.io, debootstrap, ...) and start dockerd; idempotent."""
-    from dr import host
+    from dr.machine import host
 
     cfg = _call(_load, config)
     print(_call(host.bootstrap, cfg).summary())
@@ -54,7 +54,7 @@ def bootstrap(c, config=None):
             "only": "comma-separated components to build (default: all)"})
 def build(c, config=None, refresh_base=False, only=None):
     """Build the base image (debootstrap) and every component image from dockerfiles/ (cached)."""
-    from dr import images
+    from dr.machine import images
 
     cfg = _call(_load, config)
     components = tuple(only.split(",")) if only else images.COMPONENTS
@@ -75,7 +75,7 @@ def build(c, config=None, refresh_base=False, only=None):
 def rebuild(c, config=None, refresh_base=False, sample=False, role=None):
     """Turn this Debian host into a running Aggregator (or its database's own host): preflight, bootstrap,
     images, start, restore, verify."""
-    from dr import rebuild as dr_rebuild
+    from dr.jobs import rebuild as dr_rebuild
 
     cfg = _call(_load, config)
     _call(dr_rebuild.check_role, cfg, role)
@@ -90,13 +90,14 @@ CERT_COLUMNS = ["certificate", "days_left", "not_after", "names"]
 def status(c, config=None, json_=False):
     """Show images (age, version, commit), service containers and their health, and the TLS certificates
     (a warning for each that expires within certs.warn_days)."""
-    from dr import certs, images, services
+    from dr.machine import images
+    from dr.services import certs, stack
 
     cfg = _call(_load, config)
     certificates = _call(certs.describe, cfg)
     findings = _call(certs.warnings, cfg)
     imgs = _call(images.describe, cfg)
-    svcs = _call(services.status, cfg)
+    svcs = _call(stack.status, cfg)
     if json_:
         print(json.dumps({"images": imgs, "services": svcs, "certificates": certificates,
                           "certificate_warnings": [f.as_dict() for f in findings]}, indent=2))
@@ -119,7 +120,7 @@ def status(c, config=None, json_=False):
 def certs(c, config=None, renew=False, renew_ca=False, json_=False):
     """Make the private CA and the TLS certificates of the database, PostgreSQL, the off-site server and
     clients in <secrets_dir>/tls (docs/tls.md); keeps those that are valid and match the configuration."""
-    from dr import certs as dr_certs
+    from dr.services import certs as dr_certs
 
     cfg = _call(_load, config)
     rows = _call(dr_certs.make, cfg, renew, renew_ca)
@@ -135,7 +136,7 @@ def db_host_kit(c, to, config=None):
     """Copy what the database's own host needs (role passwords, the restic password, the CA's certificate,
     the database's and PostgreSQL's certificates and keys; never the CA's key) into a new folder, to carry
     over as that host's secrets directory (docs/runbook.md, section 12)."""
-    from dr import dbhost
+    from dr.services import dbhost
 
     cfg = _call(_load, config)
     names = _call(dbhost.write_kit, cfg, to)
@@ -149,7 +150,7 @@ def rotate_secrets(c, config=None, json_=False, kit=None):
     pipeline waits while it runs (seconds), and an interrupted rotation is finished by running it again
     (docs/tls.md). With the database on its own host: on the Aggregator's host (with --kit), then on the
     database's host with the kit in its secrets folder (docs/runbook.md 12.5)."""
-    from dr import rotate
+    from dr.jobs import rotate
 
     cfg = _call(_load, config)
     result = _call(rotate.rotate, cfg, kit)
@@ -175,12 +176,12 @@ def rotate_secrets(c, config=None, json_=False, kit=None):
 def down(c, config=None):
     """Stop and remove the service containers and the sample collector; data (database volume, data root,
     secrets) is kept. Says which containers of the instance still run, and why."""
-    from dr import services
+    from dr.services import stack
 
     cfg = _call(_load, config)
-    removed = _call(services.down, cfg)
+    removed = _call(stack.down, cfg)
     print("stopped: " + (", ".join(removed) if removed else "nothing was running"))
-    for name, why in _call(services.still_running, cfg):
+    for name, why in _call(stack.still_running, cfg):
         print(f"still running: {name} ({why})")
 
 
@@ -188,7 +189,7 @@ def down(c, config=None):
 def show_config(c, config=None, defaults=False):
     """Validate and print the effective configuration (or the defaults as a commented TOML file)."""
     if defaults:
-        from dr import configfile
+        from dr.machine import configfile
 
         print(configfile.defaults_as_toml(), end="")
         return
@@ -207,8 +208,8 @@ def pipeline(c, config=None, stage=None, json_=False, catch_up=False):
     neither)."""
     import contextlib
 
-    from dr import monitoring
-    from dr import pipeline as dr_pipeline
+    from dr.jobs import monitoring
+    from dr.jobs import pipeline as dr_pipeline
 
     cfg = _call(_load, config)
     if catch_up and stage:
@@ -249,7 +250,7 @@ def _backup(cfg, action, dry_run=False, extra=(), offsite=False, **parts):
     """The result of one snapshots action in the backup image (its type in snapshots/results.py); exits when
     it failed without one (a result that reports its own failure, like check's, is returned for the task to
     show)."""
-    from dr import backup
+    from dr.jobs import backup
 
     code, result = _call(backup.run, cfg, action, dry_run, tuple(extra), offsite, **parts)
     if code != 0 and result is None:
@@ -277,7 +278,7 @@ def repo_init(c, config=None, offsite=False):
 def snapshot(c, config=None, json_=False, with_dump=False):
     """Take a snapshot set: state directories (under the exclusive lock), PostgreSQL's physical copy, the
     portable dump when due, and the manifest."""
-    from dr import monitoring
+    from dr.jobs import monitoring
 
     cfg = _call(_load, config)
     if with_dump:
@@ -317,7 +318,7 @@ def snapshots(c, config=None, json_=False, offsite=False):
 def forget(c, config=None, dry_run=False, json_=False):
     """Apply the retention policy ([retention] keep_last/hourly/daily/weekly/monthly) to whole snapshot
     sets, then prune the repository."""
-    from dr import monitoring
+    from dr.jobs import monitoring
 
     cfg = _call(_load, config)
     if dry_run:
@@ -341,7 +342,7 @@ def check(c, config=None, read_data_subset=None, json_=False, offsite=False):
     """Verify the repository (restic check), read every complete set back against its manifest (digests per
     state directory, counts per collection) and the build artifacts against their sha256; exit 1 naming
     what fails."""
-    from dr import monitoring
+    from dr.jobs import monitoring
 
     cfg = _call(_load, config)
     with monitoring.job(cfg, "check-offsite" if offsite else "check") as run:
@@ -378,7 +379,7 @@ def _print_check(result, read_data_subset, json_):
 @task(help={"config": CONFIG_HELP, "json": "print JSON"})
 def offsite(c, config=None, json_=False):
     """Copy every complete snapshot set the off-site repository lacks (restic copy; manifests last)."""
-    from dr import monitoring
+    from dr.jobs import monitoring
 
     cfg = _call(_load, config)
     with monitoring.job(cfg, "offsite") as run:
@@ -395,7 +396,7 @@ def offsite(c, config=None, json_=False):
 def offsite_server(c, config=None, stop=False):
     """Run the append-only rest-server for the off-site copy on this Docker host (its own image, network,
     volume and user; meant for the host that keeps the copy, or for drills)."""
-    from dr import offsite as dr_offsite
+    from dr.services import offsite as dr_offsite
 
     cfg = _call(_load, config)
     if stop:
@@ -418,7 +419,8 @@ def schedule_install(c, config=None, dest=None):
     crontab lines."""
     from pathlib import Path
 
-    from dr import images, schedule
+    from dr.jobs import schedule
+    from dr.machine import images
 
     cfg = _call(_load, config)
     config_file = Path(cfg.source) if cfg.source != "built-in defaults" else None
@@ -444,7 +446,7 @@ def restore(c, config=None, set_="latest", target=None, db=True, files=True, for
             offsite=False, json_=False):
     """Restore a snapshot set into the data root (or --target) and the database, and verify both against
     the set's manifest (digests per directory, counts per collection); refuses to overwrite unless --force."""
-    from dr import restore as dr_restore
+    from dr.jobs import restore as dr_restore
 
     cfg = _call(_load, config)
     if target:
@@ -483,18 +485,19 @@ def drill(c, config=None, set_="latest", offsite=False, json_=False, bare_host=F
     importer over what was in flight, time every phase; writes a report to the drill history.
     --bare-host: the runbook, command by command, on a fresh Debian server in a container.
     --two-hosts: the same on two servers, with the database moved to its own (runbook section 12)."""
-    from dr import drill as dr_drill
-    from dr import drill_reports, monitoring
+    from dr.drills import drill as dr_drill
+    from dr.drills import drill_reports
+    from dr.jobs import monitoring
 
     cfg = _call(_load, config)
     if two_hosts:
-        from dr import two_hosts as dr_two_hosts
+        from dr.drills import two_hosts as dr_two_hosts
 
         report = _call(dr_two_hosts.run, cfg, keep)
         print(json.dumps(report, indent=2) if json_ else drill_reports.two_hosts_markdown(report), end="")
         return
     if bare_host:
-        from dr import bare_host as dr_bare_host
+        from dr.drills import bare_host as dr_bare_host
 
         report = _call(dr_bare_host.run, cfg, keep)
         print(json.dumps(report, indent=2) if json_ else drill_reports.bare_host_markdown(report), end="")
@@ -508,7 +511,7 @@ def drill(c, config=None, set_="latest", offsite=False, json_=False, bare_host=F
 @task(help={"config": CONFIG_HELP, "json": "print JSON"})
 def drills(c, config=None, json_=False):
     """List the drill history (newest first): time, set, verdict, restore seconds, recovery point."""
-    from dr import drill_reports
+    from dr.drills import drill_reports
 
     cfg = _call(_load, config)
     rows = drill_reports.history(cfg)
@@ -532,7 +535,7 @@ def fuzz(c, config=None, minutes="10", out=None, seed=None, examples=None):
     """Run the hostile-input campaign (campaign/: generated hostile reports through sanitize and the importer
     in a throwaway database, every invariant checked) with fresh random seeds until MINUTES have passed;
     print examples run, time, and every failure with its falsifying example."""
-    from dr import fuzz as dr_fuzz
+    from dr.drills import fuzz as dr_fuzz
 
     for name, value in (("seed", seed), ("examples", examples)):
         if value is not None and not str(value).isdigit():

@@ -17,7 +17,7 @@ Then, plain, in the backup image: a repository of its own gets `restic backup` o
 `pg_basebackup -D - -Ft -X fetch -c fast | restic backup --stdin` of the same cluster (role `backup`, a
 pgpass file), first and again (no change), the way a set takes them; the same pipe once more into the
 sets' repository (everything deduplicated). Restores: a drill of the latest set; the database restore of
-the latest set's physical copy on the live instance (dr/restore.restore_copy: PostgreSQL stopped,
+the latest set's physical copy on the live instance (dr/jobs/restore.restore_copy: PostgreSQL stopped,
 `pg-restore`, PostgreSQL and FerretDB started, verified); plain `restic restore` of its files and
 `restic dump <pg> /postgres.tar | tar x` into an empty folder; the portable dump of the first set restored
 into an empty database as `invoke restore --from-dump` does (`snapshots.cli restore --no-files`) and plain
@@ -50,8 +50,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 
 from common import config, db, log, secrets  # noqa: E402
-from dr import backup, containers, drill, pipeline, rebuild, sandbox, services  # noqa: E402
-from dr import restore as dr_restore  # noqa: E402
+from dr.drills import drill, sandbox  # noqa: E402
+from dr.engine import containers  # noqa: E402
+from dr.jobs import backup, pipeline, rebuild  # noqa: E402
+from dr.jobs import restore as dr_restore  # noqa: E402
+from dr.services import stack  # noqa: E402
 from snapshots import manifest, pgcopy, sets  # noqa: E402
 
 
@@ -69,7 +72,7 @@ def note(**kv):
 def instance(work: Path, name: str, keep_data: bool = False, **overrides):
     import docker
 
-    from dr import collector
+    from dr.services import collector
 
     values = {"instance": name, "data_root": str(work / "data"), "secrets_dir": str(work / "secrets"),
               "db.port": free_port(), "webmirror.port": free_port(), "backup.repository": str(work / "repo"),
@@ -81,11 +84,11 @@ def instance(work: Path, name: str, keep_data: bool = False, **overrides):
         yield cfg
     finally:
         collector.stop(cfg)
-        services.down(cfg)
+        stack.down(cfg)
         client = docker.from_env()
-        for v in [] if keep_data else client.volumes.list(filters={"name": services.pg_volume_name(cfg)}):
+        for v in [] if keep_data else client.volumes.list(filters={"name": stack.pg_volume_name(cfg)}):
             v.remove(force=True)
-        for net in client.networks.list(names=[services.network_name(cfg)]):
+        for net in client.networks.list(names=[stack.network_name(cfg)]):
             net.remove()
 
 
@@ -132,10 +135,10 @@ def plain_restic(cfg, work: Path, script: str, label: str, extra_volumes: dict |
         volumes[str(cfg.backup.repository)] = {"bind": REPO, "mode": "rw"}
     if pg:
         volumes[str(secrets.path(cfg.secrets_dir, db.password_name("backup")))] = {"bind": PG_PASSWORD, "mode": "ro"}
-        env["PGHOST"] = services.container_name(cfg, "postgres")
+        env["PGHOST"] = stack.container_name(cfg, "postgres")
         script = PGPASS + script
     code, out = containers.run_tool(cfg, "backup", ["bash", "-o", "pipefail", "-c", script], volumes,
-                                    [services.network_name(cfg)], label, environment=env)
+                                    [stack.network_name(cfg)], label, environment=env)
     if code != 0:
         raise SystemExit(f"{label} failed (exit {code}):\n{out[-2000:]}")
     return out
@@ -420,7 +423,7 @@ def restores(cfg, work: Path, r: dict) -> None:
     note(db_restore=r["db_restore"])
     # What it kept aside (the database it replaced) goes, so that a --reuse'd volume does not grow.
     plain_restic(cfg, work, "rm -rf /pgvolume/replaced-*", "pg-aside",
-                 {services.pg_volume_name(cfg): {"bind": "/pgvolume", "mode": "rw"}})
+                 {stack.pg_volume_name(cfg): {"bind": "/pgvolume", "mode": "rw"}})
 
     r["plain_restore"] = plain_restore(cfg, work, latest)
     note(plain_restore=r["plain_restore"])
@@ -442,7 +445,7 @@ def restores(cfg, work: Path, r: dict) -> None:
         db_pw = secrets.path(sb.cfg.secrets_dir, db.password_name("owner"))
         script = (f"export RESTIC_REPOSITORY={REPO}; "
                   + TIME.format(cmd=f"restic dump -q {with_dump.snapshots['db']} /{sets.DUMP_NAME} | python3 -m "
-                                f"snapshots.dbdump restore --host {services.container_name(sb.cfg, 'db')} --user "
+                                f"snapshots.dbdump restore --host {stack.container_name(sb.cfg, 'db')} --user "
                                 "owner --password-file /run/secrets/db-owner-password >&2", name="db"))
         got = seconds_lines(plain_restic(sb.cfg, work, script, "plain-dump-restore", {
             cfg.backup.repository: {"bind": REPO, "mode": "rw"},
@@ -455,7 +458,7 @@ def restores(cfg, work: Path, r: dict) -> None:
 def bare_host_drill(cfg, r: dict) -> None:
     """One set of the instance (no portable dump), then the bare-host drill of it: every runbook block's time
     and the phases of the runbook's rebuild on the simulated server (its first `rebuild summary:`)."""
-    from dr import bare_host
+    from dr.drills import bare_host
 
     cfg = config.derive(cfg, {"backup.portable_dump": "never"})
     ok(backup.run(cfg, "init"), "repo-init")

@@ -33,7 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from common import config, db  # noqa: E402
-from dr import configfile  # noqa: E402
+from dr.machine import configfile  # noqa: E402
 from stages.layout import DataRoot  # noqa: E402
 
 
@@ -135,7 +135,7 @@ def make_set(kind: str, work: Path, mb: float, report_mb: float) -> list[Path]:
 def start_db(work: Path):
     """A database of its own (postgres + db, as the drills' sandbox starts it) with the importer's
     collections; returns (sandbox.Database, its port, the secrets folder with the role passwords)."""
-    from dr import sandbox
+    from dr.drills import sandbox
     from stages import schema
 
     secrets_dir = work / "secrets"
@@ -178,7 +178,7 @@ def main():
             shutil.copytree(work / "set", dr.state("raw") / "bench")
             cfg_file = write_cfg(work / f"cfg-{workers}.toml", {
                 "data_root": str(root), "secrets_dir": str(secrets_dir), "db.port": port,
-                "pipeline.workers": workers, "db.role": "importer"})  # as dr/contract.py configures it
+                "pipeline.workers": workers, "db.role": "importer"})  # as dr/jobs/contract.py configures it
             summary, seconds, rss = run_stage("sanitize", cfg_file)
             label = "sanitize_1_worker" if workers == 1 else f"sanitize_{os.cpu_count()}_workers"
             results[label] = {"seconds": round(seconds, 1), "mb_s": round(size / 1e6 / seconds, 2),
@@ -199,7 +199,8 @@ def main():
             results["sync"] = bench_sync(work, files, size)
     finally:
         if container is not None:
-            from dr import docker_api, sandbox
+            from dr.drills import sandbox
+            from dr.engine import docker_api
             sandbox.stop_database(container)
             docker_api.remove_network("aggr-bench-db")
         shutil.rmtree(work, ignore_errors=True)
@@ -244,7 +245,7 @@ def bench_importer(dr: DataRoot, cfg_file: Path, database, cwd: Path = ROOT) -> 
 def bench_sync(work: Path, files: list[Path], size: int) -> dict:
     import docker
 
-    from dr import collector
+    from dr.services import collector
 
     cfg = config.load(overrides={"instance": "aggr-bench", "secrets_dir": str(work / "secrets")})
     entry = collector.start(cfg, port=free_port())

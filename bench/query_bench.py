@@ -22,7 +22,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from common import config, db  # noqa: E402
-from dr import backup, docker_api, sandbox, services  # noqa: E402
+from dr.drills import sandbox  # noqa: E402
+from dr.engine import docker_api  # noqa: E402
+from dr.jobs import backup  # noqa: E402
+from dr.services import stack  # noqa: E402
 from stages import schema  # noqa: E402
 
 COUNTRIES = ("IT", "BR", "IS", "TR", "IR", "CN", "RU", "US")
@@ -103,7 +106,7 @@ def main() -> int:
             owner.close()
         finally:
             sandbox.stop_database(database)
-            docker_api.remove_network(services.network_name(cfg))
+            docker_api.remove_network(stack.network_name(cfg))
     print(json.dumps(result, indent=2))
     return 0
 

@@ -31,7 +31,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "bench"), str(ROOT / "tests")]
 from dr_bench import instance, note, ok, part_times, timed  # noqa: E402
 
 from common import config, log  # noqa: E402
-from dr import backup, pipeline, rebuild  # noqa: E402
+from dr.jobs import backup, pipeline, rebuild  # noqa: E402
 from instances import two_instances  # noqa: E402
 
 

@@ -1,7 +1,7 @@
 """The hostile-input campaign (issue 9, item 4): hypothesis strategies for hostile legacy reports
 (`hostile`), every textual form of a probe IP (`ipforms`), the invariants checked after running the real
 stages on them (`invariants`), and the campaign's runs against a database it is given (`rounds`). `invoke
-fuzz` (dr/fuzz.py) runs it round after round with fresh seeds in a throwaway database;
+fuzz` (dr/drills/fuzz.py) runs it round after round with fresh seeds in a throwaway database;
 tests/integration/test_campaign.py runs it in the tests' database, and tests/unit/stages/test_hostile_examples.py
 runs the fixed reproducers through the sanitizer.
 

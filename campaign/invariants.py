@@ -61,8 +61,9 @@ class StageRun:
 
 def write_config(path: Path, secrets_dir: str, db_port: int, workers: int = 2) -> Path:
     """A configuration file for the stages: the test database on loopback, its password in secrets_dir."""
+    # db.role: as dr/jobs/contract.py writes it
     path.write_text(f'secrets_dir = "{secrets_dir}"\n\n[db]\nhost = "127.0.0.1"\nport = {db_port}\n'
-                    f'role = "importer"\n\n[pipeline]\nworkers = {workers}\n')  # db.role: as dr/contract.py writes it
+                    f'role = "importer"\n\n[pipeline]\nworkers = {workers}\n')
     return path
 
 

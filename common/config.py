@@ -153,7 +153,7 @@ SCHEMA: dict[str, Any] = {
                                "empty: not reachable from here"),
         "postgres_port": Field(int, 5432, _port),
         "role": Field(str, "", lambda v: None if v in ("", *DB_ROLES) else f"must be one of {', '.join(DB_ROLES)}",
-                      "the role this container logs in as: dr/contract.py writes it into a container's "
+                      "the role this container logs in as: dr/jobs/contract.py writes it into a container's "
                       "configuration; empty on the host (which names the role for each client)"),
         "tls": Field(bool, False, None, "clients reach the database over TLS, verifying its certificate against "
                      "ca_file (off: the one-machine default, the port on loopback only)"),

@@ -4,7 +4,7 @@ FerretDB 1.x with its default ("old") authentication passes each client's user n
 to PostgreSQL (the PLAIN mechanism, authSource `$external`), so every connection is one of PostgreSQL's
 roles and PostgreSQL's grants decide what it may do (dockerfiles/postgres/roles.sql):
 
-  owner     creates and drops collections and indexes: `rebuild` (services.start) and restores only
+  owner     creates and drops collections and indexes: `rebuild` (stack.start) and restores only
   importer  reads and writes documents of existing collections
   reader    reads: the web side, status, drills' queries
   backup    reads, and may stream a physical copy
@@ -34,7 +34,7 @@ from common.errors import ConfigError, DatabaseRefused
 
 MECHANISM = "PLAIN"
 AUTH_SOURCE = "$external"
-TLS_CA = "tls/ca.crt"  # in the secrets directory: the CA clients trust (dr/certs.py makes it)
+TLS_CA = "tls/ca.crt"  # in the secrets directory: the CA clients trust (dr/services/certs.py makes it)
 
 # PostgreSQL's SQLSTATE codes FerretDB passes on, and what they mean for the operator.
 _SQLSTATES = {
@@ -54,7 +54,7 @@ def password_name(role: str) -> str:
 
 def ca_file_of(db_cfg, secrets_dir) -> str:
     """The CA certificate clients trust for the database: [db] ca_file, or <secrets_dir>/tls/ca.crt (made by
-    `invoke certs`, dr/certs.py). The same for any section with a ca_file key ([offsite])."""
+    `invoke certs`, dr/services/certs.py). The same for any section with a ca_file key ([offsite])."""
     return db_cfg.ca_file or str(Path(secrets_dir) / TLS_CA)
 
 
@@ -87,10 +87,10 @@ def client(host: str, port: int, role: str, password: str, timeout_s: float = 10
 
 
 def role_of(db_cfg) -> str:
-    """The role a container logs in as ([db] role, which dr/contract.py writes into its configuration)."""
+    """The role a container logs in as ([db] role, which dr/jobs/contract.py writes into its configuration)."""
     if not db_cfg.role:
         raise ConfigError("db.role is empty: this container's configuration names no database role "
-                          "(dr/contract.py writes it)")
+                          "(dr/jobs/contract.py writes it)")
     return db_cfg.role
 
 

@@ -1,5 +1,6 @@
-"""aggregator-dr's top layer: the host. Bootstrap, images, services, rebuild, restore, drills.
+"""aggregator-dr's top layer: the host. Five rooms, each importing only the rooms below it:
+engine <- machine <- services <- jobs <- drills (docs/architecture.md, tests/unit/test_layers.py).
 
-Runs only on the host (it imports the Docker SDK); no image copies it. It builds on common/, stages/ and
-snapshots/, which never import it.
+Runs only on the host (it imports the Docker SDK); no image copies it. It builds on common/, stages/,
+snapshots/ and campaign/, which never import it.
 """

@@ -1,6 +1,6 @@
 """The actions of `python -m snapshots.cli`, one row each in ACTIONS (at the end): the function that runs it,
 the type of its result (snapshots/results.py) and what its container needs. snapshots/cli.py dispatches
-from the table, dr/contract.py derives each container's mounts, secrets and networks from it, dr/backup.py
+from the table, dr/jobs/contract.py derives each container's mounts, secrets and networks from it, dr/jobs/backup.py
 reads each result back into its type with it (`load`). Adding an action is one function and one row.
 
 Every function is `f(args, cfg) -> its result type`: args are snapshots.cli's parsed arguments, cfg the
@@ -27,8 +27,8 @@ from snapshots import artifacts, check, dbdump, offsite, pgcopy, pgroles, pgsql,
 from snapshots.restic import Restic, ResticError
 from stages.layout import DataRoot
 
-ARTIFACTS = Path("/artifacts")  # where dr/contract.py mounts the host's <cache_dir>/go
-PG_VOLUME = Path("/pgvolume")  # where dr/contract.py mounts PostgreSQL's volume (pg_volume, restore --with-copy)
+ARTIFACTS = Path("/artifacts")  # where dr/jobs/contract.py mounts the host's <cache_dir>/go
+PG_VOLUME = Path("/pgvolume")  # where dr/jobs/contract.py mounts PostgreSQL's volume (pg_volume, restore --with-copy)
 
 
 def restic_for(cfg: Config) -> Restic:
@@ -176,7 +176,7 @@ def db_indexes(args: argparse.Namespace, cfg: Config) -> results.DbIndexes:
 
 
 def db_password(args: argparse.Namespace, cfg: Config) -> results.PasswordSet:
-    """The role gives itself the new password written beside its password file (dr/rotate.py)."""
+    """The role gives itself the new password written beside its password file (dr/jobs/rotate.py)."""
     with _postgresql(cfg) as psql:
         pending = Path(cfg.secrets_dir) / pgroles.pending_name(psql.role)
         return results.PasswordSet(psql.role, pgroles.set_own_password(psql, pending))
@@ -198,7 +198,7 @@ def pg_undo(args: argparse.Namespace, cfg: Config) -> results.CopyUndone:
 
 @dataclass(frozen=True)
 class Action:
-    """One action: its function, its result's type, and what its container needs (dr/contract.py). Its
+    """One action: its function, its result's type, and what its container needs (dr/jobs/contract.py). Its
     networks follow: the instance's with a db_role, the off-site one with the off-site repository."""
     run: Callable[[argparse.Namespace, Config], results.Result]
     result: type[Record]      # the type of its result
@@ -230,7 +230,7 @@ ACTIONS: dict[str, Action] = {
     # the database actions work on PostgreSQL through psql, as their role
     "db-counts": Action(db_counts, results.DbCounts, db_role="reader", repository=False),
     "db-indexes": Action(db_indexes, results.DbIndexes, db_role="owner", repository=False),
-    # a role gives itself its new password (the database on its own host; dr/rotate.py)
+    # a role gives itself its new password (the database on its own host; dr/jobs/rotate.py)
     "db-password": Action(db_password, results.PasswordSet, db_role="any", repository=False, pending=True),
     # the set's physical copy into PostgreSQL's volume, and back out of it (snapshots/pgcopy.py)
     "pg-restore": Action(pg_restore, results.CopyRestored, pg_volume=True),

@@ -6,7 +6,7 @@ pg_authid holds), so neither the server's log nor a statement's text carries the
 itself goes to psql on its standard input, never in argv (the runner logs argv).
 
 Who changes a password:
-- on one host, the superuser over the postgres container's own socket (dr/rotate.py, `alter_password_sql`);
+- on one host, the superuser over the postgres container's own socket (dr/jobs/rotate.py, `alter_password_sql`);
 - from the Aggregator's host, when the database has a host of its own, each role itself over TLS
   (`ALTER ROLE CURRENT_USER`, which needs no superuser): `set_own_password`, run in the backup container
   (`python -m snapshots.cli db-password`);

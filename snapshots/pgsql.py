@@ -114,7 +114,7 @@ def pgpass_env(host: str, port: int, role: str, password_file: str, ca_file: str
 
 class Queries:
     """What the project asks PostgreSQL, on top of one way to run a query (`query`: psql over the network
-    here, `docker exec` in the postgres container on the host: dr/services.LocalPsql)."""
+    here, `docker exec` in the postgres container on the host: dr/services/stack.LocalPsql)."""
 
     def query(self, sql: str) -> list[list[str]]:
         raise NotImplementedError
@@ -196,7 +196,7 @@ def socket_argv(sql: str, role: str, database: str = PG_DATABASE) -> list[str]:
 
 
 def for_config(cfg) -> Psql:
-    """psql to cfg's PostgreSQL as this container's role (db.role, which dr/contract.py writes)."""
+    """psql to cfg's PostgreSQL as this container's role (db.role, which dr/jobs/contract.py writes)."""
     if not cfg.db.postgres_host:
         raise ConfigError("db.postgres_host is not set: PostgreSQL cannot be reached from here")
     role = dbconn.role_of(cfg.db)

@@ -1,7 +1,7 @@
 """The host-wide lock of our restic runs: one snapshots.cli run at a time per host (the restic cache folder is
 the host's, shared by every backup container), so a scheduled snapshot waits for a running check instead of
 failing on restic's lock, and whatever restic lock of ours exists while we hold this one is stale. The
-bare-host drill holds it too while it copies the repository (dr/bare_host.py)."""
+bare-host drill holds it too while it copies the repository (dr/drills/bare_host.py)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Restoring a snapshot set: its state directories into a data root, its portable dump into a database, or
 its physical copy into PostgreSQL's volume (`restore_copy`; the host starts PostgreSQL on it and verifies,
-dr/restore.py); each part verified against the set's manifest before it counts as restored.
+dr/jobs/restore.py); each part verified against the set's manifest before it counts as restored.
 
 Files are restored beside the target first (`<target>/.restore-<set>/`, the same file system), compared
 with the manifest (digest per state directory), and only then moved into place under the data root's

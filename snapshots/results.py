@@ -1,5 +1,5 @@
 """The types of what `python -m snapshots.cli` prints on stdout: snapshots/actions.py's table names each
-action's type, its function builds one and snapshots/cli.py prints it as JSON (`to_json`), dr/backup.py reads
+action's type, its function builds one and snapshots/cli.py prints it as JSON (`to_json`), dr/jobs/backup.py reads
 the JSON back into the same type (`actions.load`).
 
 The JSON keeps the shape the actions printed as dicts (operators and scripts read it with `--json`): the

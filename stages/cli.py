@@ -2,7 +2,7 @@
 exit codes (0: every input handled; 1: an infrastructure error; 2: a usage or configuration error).
 
 The summary is a type (Summary): a stage prints it as JSON with --json (`to_json`), and the host reads that
-back into a Summary, with the exit code of the stage's process beside it (StageResult, dr/pipeline.py)."""
+back into a Summary, with the exit code of the stage's process beside it (StageResult, dr/jobs/pipeline.py)."""
 
 from __future__ import annotations
 
@@ -158,7 +158,7 @@ def parser(stage: str, description: str) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog=f"python -m stages.{stage}", description=description)
     p.add_argument("--data-root", help="the data root (default: data_root from the configuration)")
     p.add_argument("--config", help="configuration file (TOML); in a stage's image the host passes the one it "
-                   "derived for the stage (dr/contract.py)")
+                   "derived for the stage (dr/jobs/contract.py)")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override one configuration key, e.g. --set db.host=aggregator-dr-db (repeatable; for "

@@ -1,5 +1,5 @@
 """The collections the importer writes and their indexes. They are made by the database's owner role
-(`ensure`, from dr/services.prepare_db at every start and by restores), never by the importer, whose role
+(`ensure`, from dr/services/stack.prepare_db at every start and by restores), never by the importer, whose role
 may write documents but not create a collection (dockerfiles/postgres/roles.sql); the importer only checks
 that they are there (`check`)."""
 

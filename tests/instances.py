@@ -21,7 +21,8 @@ from typing import Iterator
 from common import config, secrets
 from common import db as dbconn
 from common.config import Config
-from dr import certs, collector, dbhost, docker_api, offsite, services
+from dr.engine import docker_api
+from dr.services import certs, collector, dbhost, offsite, stack
 
 # Each pytest-xdist worker picks loopback ports in a range of its own, below the kernel's ephemeral ports
 # (32768 and up), so that the two lanes never pick the same one (tests/conftest.py).
@@ -51,9 +52,9 @@ def remove_instance(cfg: Config) -> None:
     """Every container, volume and network of the instance in Docker (its data root is the caller's)."""
     offsite.stop(cfg, remove_data=True)
     collector.stop(cfg)
-    services.down(cfg)
-    docker_api.remove_volume(services.pg_volume_name(cfg))
-    docker_api.remove_network(services.network_name(cfg))
+    stack.down(cfg)
+    docker_api.remove_volume(stack.pg_volume_name(cfg))
+    docker_api.remove_network(stack.network_name(cfg))
 
 
 def _values(root: Path, name: str, gateway: str, ports: tuple[int, int], prefix: str) -> dict:
@@ -132,9 +133,9 @@ def served_certificates(cfg: Config, host: str, port: int) -> tuple[str, str]:
     import ssl
 
     ferretdb = ssl.get_server_certificate((host, port))
-    psql = services.LocalPsql(services.container_name(cfg, "postgres"), role="")
+    psql = stack.LocalPsql(stack.container_name(cfg, "postgres"), role="")
     path = psql.query("SHOW ssl_cert_file")[0][0]
-    postgres = docker_api.container_or_none(services.container_name(cfg, "postgres"))
+    postgres = docker_api.container_or_none(stack.container_name(cfg, "postgres"))
     return ferretdb, postgres.exec_run(["cat", path]).output.decode()
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from common import config, db
-from dr import host, images
+from dr.machine import host, images
 from instances import free_port, lane, remove_instance  # noqa: F401 - the test modules import them from here
 from stages.layout import DataRoot
 
@@ -35,7 +35,7 @@ def pytest_collection_modifyitems(items):
 def running_instance(root, name: str, sample: bool = False, reports: list | None = None, **overrides):
     """An Aggregator instance of its own (services up by `rebuild`, a repository folder configured) in root;
     everything it created in Docker is removed afterwards. reports, when given, receives rebuild's report."""
-    from dr import rebuild
+    from dr.jobs import rebuild
 
     values = {"instance": name, "data_root": str(root / "data"), "secrets_dir": str(root / "secrets"),
               "db.port": free_port(), "webmirror.port": free_port(), "backup.repository": str(root / "repo"),
@@ -91,7 +91,9 @@ def database_pair(cfg, instance: str):
     """A database of our images (postgres + db, started as the drills' sandbox starts them) in a network
     of its own named instance, with the role passwords of cfg's secrets folder; yields (sandbox.Database,
     a pymongo client logged in as owner). Containers, volume and network are removed afterwards."""
-    from dr import docker_api, sandbox, services
+    from dr.drills import sandbox
+    from dr.engine import docker_api
+    from dr.services import stack
 
     pcfg = config.derive(cfg, {"instance": instance})
     sandbox.clear_leftovers(pcfg)  # a killed run's containers of the same names, and its volume
@@ -102,7 +104,7 @@ def database_pair(cfg, instance: str):
     finally:
         client.close()
         sandbox.stop_database(database)
-        docker_api.remove_network(services.network_name(pcfg))
+        docker_api.remove_network(stack.network_name(pcfg))
 
 
 def copy_repository(cfg, to: Path, **overrides):
@@ -131,7 +133,7 @@ def readme_flow(built, tmp_path_factory):
     """An instance after the README's first steps, as a new user's: `rebuild --sample` (the samples pulled
     through the pipeline), `repo-init`, `snapshot`: its latest set holds the samples. Shared by both runbook
     drills' tests (they only copy its repository and secrets). Yields (configuration, the set's manifest)."""
-    from dr import backup
+    from dr.jobs import backup
 
     with running_instance(tmp_path_factory.mktemp("readme"), "aggr-readme", sample=True) as cfg:
         assert backup.run(cfg, "init")[0] == 0
@@ -146,7 +148,7 @@ def passed_every_block(cfg, report: dict, manifest, drill: str, folder: str, tit
     its feed markers ask for. Returns the rows of the blocks that ran."""
     import json
 
-    from dr import runbook
+    from dr.drills import runbook
 
     assert report["verdict"] == "pass", report["problems"]
     assert report["set"] == manifest.set_id
@@ -183,7 +185,7 @@ def sample_collector(built, tmp_path):
     """A fresh sample collector published on a loopback port; yields (collector entry, container)."""
     import docker as docker_sdk
 
-    from dr import collector
+    from dr.services import collector
 
     cfg = config.load(overrides={"instance": built.instance, "secrets_dir": str(tmp_path / "collector-secrets")})
     entry = collector.start(cfg, port=free_port())

@@ -11,7 +11,9 @@ import pytest
 from conftest import passed_every_block
 
 from common import config
-from dr import bare_host, docker_api, runbook, services
+from dr.drills import bare_host, runbook
+from dr.engine import docker_api
+from dr.services import stack
 
 
 def test_a_drill_that_cannot_have_the_disk_is_refused_up_front(readme_flow, tmp_path):
@@ -22,7 +24,7 @@ def test_a_drill_that_cannot_have_the_disk_is_refused_up_front(readme_flow, tmp_
                                                        r"1000\d{3}\.\d GB needed.*drill\.work_dir"):
         bare_host.run(hungry)
     # Nothing was made: no server, no report, no copy of the repository.
-    assert docker_api.container_or_none(services.container_name(hungry, "bare-host")) is None
+    assert docker_api.container_or_none(stack.container_name(hungry, "bare-host")) is None
     assert not (tmp_path / "history").exists()
     assert [p.name for p in (tmp_path / "work").iterdir()] == [f".bare-host-{cfg.instance}-lock"]
 
@@ -52,9 +54,9 @@ def test_a_runbook_that_disagrees_with_the_server_fails_naming_its_line(readme_f
     assert [r.get("exit_code") for r in report["steps"]] == [0, 0]
     # Nothing is left behind: server, its Docker data, cache container, network, work folders (the killed
     # drill's too).
-    assert docker_api.container_or_none(services.container_name(cfg, "bare-host")) is None
+    assert docker_api.container_or_none(stack.container_name(cfg, "bare-host")) is None
     assert not docker_api.client().volumes.list(filters={"name": bare_host.docker_volume_name(cfg, "bare-host")})
-    assert docker_api.container_or_none(services.container_name(cfg, "aptcache")) is None
+    assert docker_api.container_or_none(stack.container_name(cfg, "aptcache")) is None
     assert not [n for n in docker_api.client().networks.list() if n.name == bare_host.network_name(cfg)]
     assert not [p for p in (tmp_path / "work").iterdir() if p.is_dir()]
 
@@ -65,4 +67,4 @@ def test_the_runbook_rebuilds_a_fresh_debian_server_from_a_users_repository(read
     # Every block ran; the pipeline had the drill's own reports to move although the set holds the samples.
     ran = passed_every_block(cfg, report, manifest, "bare-host", "bare-host", "Bare-host drill")
     assert len(ran) >= 10 and any("./run invoke rebuild" in r["commands"] for r in ran)
-    assert docker_api.container_or_none(services.container_name(cfg, "bare-host")) is None
+    assert docker_api.container_or_none(stack.container_name(cfg, "bare-host")) is None

@@ -5,7 +5,7 @@ ends in archive/ or quarantine/ with its reason, exit 0 and no traceback, a seco
 RSS bounded, and the probe IP in none of its textual forms published or stored.
 
 The campaign gets its configuration file and database from the fixtures here (campaign.rounds.Target);
-`invoke fuzz` (dr/fuzz.py) makes its own. Hypothesis profiles (campaign/__init__.py): `ci` (the tests'
+`invoke fuzz` (dr/drills/fuzz.py) makes its own. Hypothesis profiles (campaign/__init__.py): `ci` (the tests'
 default, tests/conftest.py; derandomized, bounded) and `fuzz` (random seeds, shrinking: `invoke fuzz`, whose
 `--seed N` replays a round)."""
 

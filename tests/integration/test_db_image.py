@@ -164,20 +164,21 @@ def test_a_service_that_cannot_start_is_reported_with_host_paths(built, tmp_path
     which name the host's secret file, not /run/secrets/... where the container sees it."""
     from common import config
     from common.errors import ServiceError
-    from dr import docker_api, services
+    from dr.engine import docker_api
+    from dr.services import stack
 
     cfg = config.derive(built, {"instance": "aggr-hostpaths", "secrets_dir": str(tmp_path / "secrets")})
-    spec = services.postgres_spec(cfg, volume="aggr-hostpaths-pgdata")
+    spec = stack.postgres_spec(cfg, volume="aggr-hostpaths-pgdata")
     empty = tmp_path / "secrets" / db.password_name("owner")
     empty.write_text("")
     try:
-        services.start_one(cfg, spec)
+        stack.start_one(cfg, spec)
         with pytest.raises(ServiceError) as failed:
-            services.wait_one(cfg, "postgres", time.monotonic() + 30)
+            stack.wait_one(cfg, "postgres", time.monotonic() + 30)
     finally:
-        services.down(cfg)
+        stack.down(cfg)
         docker_api.remove_volume("aggr-hostpaths-pgdata")
-        docker_api.remove_network(services.network_name(cfg))
+        docker_api.remove_network(stack.network_name(cfg))
     assert f"postgres: password file {empty} is missing or empty" in str(failed.value), str(failed.value)
     assert "/run/secrets" not in str(failed.value)
 
@@ -186,11 +187,12 @@ def test_the_image_health_check_runs_on_demand(built, pair):
     """wait_one does not wait for Docker's next scheduled check: it runs the image's own HEALTHCHECK command
     in the container. It passes for a running postgres and db, and is False for a container without a
     health check, for a stopped one and for none at all."""
-    from dr import docker_api, services
+    from dr.engine import docker_api
+    from dr.services import stack
 
     pcfg = config.derive(built, {"instance": f"{built.instance}-dbimage"})
     for service in ("postgres", "db"):
-        assert docker_api.health_check_passes(services.container_name(pcfg, service)), service
+        assert docker_api.health_check_passes(stack.container_name(pcfg, service)), service
     assert not docker_api.health_check_passes(f"{built.instance}-no-such-container")
     plain = docker.from_env().containers.run("aggregator-dr/backup:latest", ["sleep", "60"], detach=True,
                                              name=f"{built.instance}-no-healthcheck", network_disabled=True)
@@ -211,7 +213,8 @@ def plan(cursor) -> str:
 
 def test_the_users_queries_use_indexes_and_postgresql_counts_exactly(built):
     from common.errors import ServiceError
-    from dr import backup, services
+    from dr.jobs import backup
+    from dr.services import stack
     from stages import schema
 
     name = f"{built.instance}-indexes"
@@ -244,8 +247,8 @@ def test_the_users_queries_use_indexes_and_postgresql_counts_exactly(built):
         d.reports.delete_many({"probe_cc": "BR"})
         assert backup.db_counts(cfg) == {"reports": d.reports.count_documents({}), "measurements": 20_000}
         # the same counts from psql in the postgres container (restores verify with it; as reader)
-        assert services.pg_counts(cfg) == backup.db_counts(cfg)
+        assert stack.pg_counts(cfg) == backup.db_counts(cfg)
         with pytest.raises(ServiceError, match="permission denied"):
-            services.LocalPsql(services.container_name(cfg, "postgres")).query("DELETE FROM aggregator."
+            stack.LocalPsql(stack.container_name(cfg, "postgres")).query("DELETE FROM aggregator."
                                                                                '"_ferretdb_database_metadata"')
         assert db.count(d, "reports") == 20_000 - 6_667

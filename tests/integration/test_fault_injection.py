@@ -15,7 +15,7 @@ import pytest
 from conftest import reset_database
 
 from common import atomic, config, digest
-from dr import configfile
+from dr.machine import configfile
 from pipeline_helpers import generate, journal_lines
 from stages import journal
 from stages.layout import DataRoot
@@ -112,18 +112,20 @@ def test_a_sandbox_starts_over_what_a_killed_one_left(built, tmp_path):
     """A drill killed before its teardown leaves its containers (stopped or not) and its database volume
     behind; the next sandbox of that name removes them instead of failing on the names or reading the old
     volume."""
-    from dr import docker_api, sandbox, services
+    from dr.drills import sandbox
+    from dr.engine import docker_api
+    from dr.services import stack
 
     cfg = config.derive(built, {"drill.work_dir": str(tmp_path / "drill")})
     left = sandbox.sandbox_config(cfg, f"{cfg.instance}-killed", tmp_path, tmp_path / "secrets")
-    volume = services.pg_volume_name(left)
+    volume = stack.pg_volume_name(left)
     docker = docker_api.client()
     docker.containers.run(cfg.image("backup"), ["sh", "-c", "mkdir -p /v/data && echo old > /v/data/LEFT"],
                           remove=True, volumes={volume: {"bind": "/v", "mode": "rw"}})
     for name in ("postgres", "db"):
-        docker.containers.create(cfg.image("backup"), ["sleep", "600"], name=services.container_name(left, name),
+        docker.containers.create(cfg.image("backup"), ["sleep", "600"], name=stack.container_name(left, name),
                                  labels={docker_api.INSTANCE_LABEL: left.instance})
-    docker.containers.get(services.container_name(left, "db")).start()
+    docker.containers.get(stack.container_name(left, "db")).start()
     with sandbox.throwaway(cfg, "killed") as sb:
         assert sb.db.command("ping")["ok"] == 1
         probe = docker.containers.run(cfg.image("backup"), ["ls", "/v/data"], remove=True,
@@ -136,7 +138,8 @@ def test_the_two_host_drill_starts_over_a_network_a_killed_one_left(built):
     """A two-host drill killed before its teardown leaves its servers attached to its network (running or
     stopped); Docker refuses to remove a network with endpoints. The next drill's network removes the
     servers of its instance and only disconnects a container that is not the instance's."""
-    from dr import docker_api, two_hosts
+    from dr.drills import two_hosts
+    from dr.engine import docker_api
 
     cfg = config.derive(built, {"instance": f"{built.instance}-net"})
     docker = docker_api.client()

@@ -1,8 +1,9 @@
-"""`invoke fuzz` (dr/fuzz.py): the hostile-input campaign outside pytest, one short round with a fixed seed
+"""`invoke fuzz` (dr/drills/fuzz.py): the hostile-input campaign outside pytest, one short round with a fixed seed
 in a throwaway database of our images, removed afterwards."""
 
 from common import config
-from dr import docker_api, fuzz
+from dr.drills import fuzz
+from dr.engine import docker_api
 
 
 def test_a_fuzz_round_runs_the_campaign_in_a_throwaway_database_and_leaves_nothing(built, tmp_path):

@@ -1,4 +1,4 @@
-from dr import host
+from dr.machine import host
 
 
 def test_bootstrap_is_idempotent(built):

@@ -14,7 +14,7 @@ from pathlib import Path
 from conftest import running_instance
 
 from common import secrets
-from dr import services
+from dr.services import stack
 
 LEGACY = Path(__file__).resolve().parents[1] / "data" / "legacy-sqlite"
 
@@ -30,7 +30,7 @@ def test_the_newest_set_of_the_sqlite_version_restores_into_postgresql(built, tm
         assert phases["restore"].startswith(f"set {expected['set']} ") and "verified" in phases["restore"]
         wanted = expected["database"]["collections"]
         assert phases["verify"].endswith(", ".join(f"{k} {v}" for k, v in sorted(wanted.items())))
-        client = services.db_client(cfg)
+        client = stack.db_client(cfg)
         try:
             d = client[cfg.db.database]
             assert {c: d[c].count_documents({}) for c in wanted} == wanted

@@ -1,4 +1,4 @@
-"""The physical copy of the database in every set (snapshots/pgcopy.py, dr/restore.py): taken by the real
+"""The physical copy of the database in every set (snapshots/pgcopy.py, dr/jobs/restore.py): taken by the real
 pg_basebackup into the real restic, restored into PostgreSQL's volume, started and verified; a copy that
 does not verify or cannot be read changes nothing; the portable dump only in the sets the policy names; the
 volume layout of earlier versions moved on start."""
@@ -12,14 +12,17 @@ import pytest
 from conftest import copy_repository, running_instance
 
 from common import config, db
-from dr import backup, docker_api, restore, sandbox, services
+from dr.drills import sandbox
+from dr.engine import docker_api
+from dr.jobs import backup, restore
+from dr.services import stack
 
 
 def volume_entries(cfg) -> list[str]:
     """The top-level entries of the instance's PostgreSQL volume."""
     out = docker_api.client().containers.run(
         cfg.image("backup"), ["ls", "-A", "/v"], remove=True,
-        volumes={services.pg_volume_name(cfg): {"bind": "/v", "mode": "ro"}})
+        volumes={stack.pg_volume_name(cfg): {"bind": "/v", "mode": "ro"}})
     return sorted(out.decode().split())
 
 
@@ -73,7 +76,7 @@ def test_never_and_every_decide_the_dump(live, tmp_path):
 
 def test_a_restore_puts_the_copy_in_place_and_keeps_the_previous_database(live):
     cfg, _, second = live
-    client = services.db_client(cfg, "owner")
+    client = stack.db_client(cfg, "owner")
     client[cfg.db.database]["reports"].insert_one({"_id": "written-after-the-set"})
     client.close()
     with pytest.raises(restore.DbRestoreFailed, match="is not empty"):
@@ -84,16 +87,16 @@ def test_a_restore_puts_the_copy_in_place_and_keeps_the_previous_database(live):
     assert done.copy.copy.bytes == second.physical.bytes and done.copy.copy.replaced.startswith(
         f"replaced-{second.set_id}-")
     assert done.copy.copy.replaced in volume_entries(cfg) and "data" in volume_entries(cfg)
-    client = services.db_client(cfg, "reader")
+    client = stack.db_client(cfg, "reader")
     assert client[cfg.db.database]["reports"].find_one({"_id": "written-after-the-set"}) is None
     assert client[cfg.db.database]["measurements"].count_documents({}) == second.physical.collections["measurements"]
     client.close()
-    services.check_db(cfg)  # every role logs in: roles and grants came back with the copy
+    stack.check_db(cfg)  # every role logs in: roles and grants came back with the copy
 
 
 def test_a_copy_that_fails_its_verification_puts_the_previous_database_back(live):
     cfg, _, second = live
-    client = services.db_client(cfg, "owner")
+    client = stack.db_client(cfg, "owner")
     client[cfg.db.database]["reports"].insert_one({"_id": "still-here-after-a-failed-restore"})
     client.close()
     before = live_counts(cfg)
@@ -103,7 +106,7 @@ def test_a_copy_that_fails_its_verification_puts_the_previous_database_back(live
         restore.restore_copy(cfg, second.set_id, dataclasses.replace(second, physical=wrong), force=True)
     assert live_counts(cfg) == before
     assert f"failed-{second.set_id}" in volume_entries(cfg)
-    client = services.db_client(cfg, "reader")
+    client = stack.db_client(cfg, "reader")
     assert client[cfg.db.database]["reports"].find_one({"_id": "still-here-after-a-failed-restore"}) is not None
     client.close()
 
@@ -142,7 +145,7 @@ print(len(flipped))
 def restic_in_backup_image(cfg, argv: list[str], label: str) -> str:
     """stdout of argv run in the backup image with cfg's repository at /repo (rw) and its password."""
     from common import secrets
-    from dr import containers
+    from dr.engine import containers
 
     password = secrets.path(cfg.secrets_dir, secrets.RESTIC_PASSWORD)
     code, out = containers.run_tool(
@@ -171,7 +174,7 @@ def test_a_damaged_copy_is_refused_and_the_database_is_not_changed(live, tmp_pat
 
 
 def test_a_drill_restores_the_physical_copy(live):
-    from dr import drill
+    from dr.drills import drill
 
     cfg, _, second = live
     report = drill.run(cfg, second.set_id)
@@ -183,7 +186,7 @@ def test_a_drill_restores_the_physical_copy(live):
 def test_a_volume_of_the_earlier_layout_moves_into_data_on_start(built, tmp_path):
     """Before the physical copy, PostgreSQL's data directory was the volume itself."""
     cfg = config.derive(built, {"instance": "aggr-pc-layout", "secrets_dir": str(tmp_path / "secrets")})
-    volume = services.pg_volume_name(cfg)
+    volume = stack.pg_volume_name(cfg)
     docker_api.remove_volume(volume)
     first = sandbox.start_database(cfg)
     client = db.client_as(cfg.db, cfg.secrets_dir, "owner", host="127.0.0.1", port=first.port)
@@ -204,7 +207,7 @@ def test_a_volume_of_the_earlier_layout_moves_into_data_on_start(built, tmp_path
         client.close()
     finally:
         sandbox.stop_database(database)
-        docker_api.remove_network(services.network_name(cfg))
+        docker_api.remove_network(stack.network_name(cfg))
         shutil.rmtree(tmp_path / "secrets", ignore_errors=True)
 
 

@@ -10,7 +10,9 @@ import pytest
 from conftest import free_port, remove_instance
 
 from common import config
-from dr import images, rebuild, services
+from dr.jobs import rebuild
+from dr.machine import images
+from dr.services import stack
 
 
 @pytest.fixture
@@ -32,7 +34,7 @@ def test_rebuild_starts_healthy_services_and_down_keeps_data(instance):
     assert notes["indexes"] == "6 indexes serve the users' queries"
     assert notes["artifacts"].startswith("Go binaries cached: ferretdb v1.24.2")
 
-    rows = {r["service"]: r for r in services.status(cfg)}
+    rows = {r["service"]: r for r in stack.status(cfg)}
     assert {r["health"] for r in rows.values()} == {"healthy"} and set(rows) == {"postgres", "db", "webmirror"}
     assert rows["postgres"]["ports"] == ""  # reached only on the instance network
     assert rows["db"]["ports"] == f"127.0.0.1:{cfg.db.port}"
@@ -42,7 +44,7 @@ def test_rebuild_starts_healthy_services_and_down_keeps_data(instance):
     with urllib.request.urlopen(f"http://127.0.0.1:{cfg.webmirror.port}/hello.txt", timeout=10) as resp:
         assert resp.read() == b"published\n"
 
-    client = services.db_client(cfg, "importer")
+    client = stack.db_client(cfg, "importer")
     assert set(client[cfg.db.database].list_collection_names()) >= {"reports", "measurements"}
     client[cfg.db.database].reports.insert_one({"_id": "kept"})
     client.close()
@@ -53,18 +55,18 @@ def test_rebuild_starts_healthy_services_and_down_keeps_data(instance):
 
     # Another port in the configuration replaces the running container (a kept one would publish the old).
     moved = config.derive(cfg, {"webmirror.port": free_port()})
-    assert services.start(moved) == {"postgres": "running", "db": "running", "webmirror": "started"}
-    services.wait_healthy(moved)
+    assert stack.start(moved) == {"postgres": "running", "db": "running", "webmirror": "started"}
+    stack.wait_healthy(moved)
     with urllib.request.urlopen(f"http://127.0.0.1:{moved.webmirror.port}/hello.txt", timeout=10) as resp:
         assert resp.read() == b"published\n"
 
-    assert sorted(services.down(cfg)) == [f"{cfg.instance}-{s}" for s in ("db", "postgres", "webmirror")]
-    assert all(r["state"] == "absent" for r in services.status(cfg))
+    assert sorted(stack.down(cfg)) == [f"{cfg.instance}-{s}" for s in ("db", "postgres", "webmirror")]
+    assert all(r["state"] == "absent" for r in stack.status(cfg))
     assert (cfg.data_root_path / "archive" / "hello.txt").exists()
 
-    services.start(cfg)
-    services.wait_healthy(cfg)
-    client = services.db_client(cfg)
+    stack.start(cfg)
+    stack.wait_healthy(cfg)
+    client = stack.db_client(cfg)
     assert client[cfg.db.database].reports.find_one({"_id": "kept"}) == {"_id": "kept"}
     client.close()
 
@@ -96,7 +98,7 @@ def test_rebuild_sample_runs_the_pipeline_in_its_images_and_publishes(instance):
             status = exc.code
         assert status in (400, 403, 404), private
 
-    client = services.db_client(cfg)
+    client = stack.db_client(cfg)
     assert client[cfg.db.database].reports.count_documents({}) == 18
     client.close()
 
@@ -105,9 +107,10 @@ def test_rebuild_sample_runs_the_pipeline_in_its_images_and_publishes(instance):
     assert "sanitize 19 duplicate" in dict((p[0], p[2]) for p in again.phases)["pipeline"]
 
     # `invoke down` stops the sample collector with the services: none of the instance's containers runs.
-    from dr import collector, docker_api
+    from dr.engine import docker_api
+    from dr.services import collector
 
     assert docker_api.container_or_none(collector.container_name(cfg)).status == "running"
-    assert sorted(services.down(cfg)) == [f"{cfg.instance}-{s}" for s in ("collector", "db", "postgres", "webmirror")]
-    assert services.still_running(cfg) == []
+    assert sorted(stack.down(cfg)) == [f"{cfg.instance}-{s}" for s in ("collector", "db", "postgres", "webmirror")]
+    assert stack.still_running(cfg) == []
     assert not docker_api.client().containers.list(filters={"label": f"{docker_api.INSTANCE_LABEL}={cfg.instance}"})

@@ -12,7 +12,8 @@ import tempfile
 from pathlib import Path
 
 from common import config, db, secrets
-from dr import containers, contract, docker_api, launch
+from dr.engine import containers, docker_api
+from dr.jobs import contract, launch
 
 
 def _tool_containers(cfg, label):

@@ -16,8 +16,10 @@ import pytest
 from conftest import running_instance
 
 from common import config
-from dr import backup, configfile, pipeline, sandbox
-from dr import restore as dr_restore
+from dr.drills import sandbox
+from dr.jobs import backup, pipeline
+from dr.jobs import restore as dr_restore
+from dr.machine import configfile
 from pipeline_helpers import generate, journal_lines
 from stages.layout import REPORT_STATES, DataRoot
 

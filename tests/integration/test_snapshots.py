@@ -14,7 +14,10 @@ import pytest
 from conftest import copy_repository, database_pair, free_port, running_instance
 
 from common import config, db, secrets
-from dr import backup, configfile, containers, images, offsite, services
+from dr.engine import containers
+from dr.jobs import backup
+from dr.machine import configfile, images
+from dr.services import offsite, stack
 from snapshots import results
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -237,7 +240,7 @@ def test_restore_refuses_to_overwrite_and_verifies(live, first_set, tmp_path, ca
 
 
 def test_drill_restores_into_a_sandbox_and_reports(live, first_set, tmp_path):
-    from dr import drill, drill_reports
+    from dr.drills import drill, drill_reports
 
     cfg = config.derive(live, {"drill.history_dir": str(tmp_path / "drills"), "drill.keep": 2})
     def ours():  # this instance's containers (tests in the other xdist lane make and remove their own)
@@ -264,7 +267,7 @@ def test_drill_restores_into_a_sandbox_and_reports(live, first_set, tmp_path):
     for pack in (damaged / "data").rglob("*"):
         if pack.is_file():
             pack.unlink()
-    from dr.drill import DrillFailed
+    from dr.drills.drill import DrillFailed
     with pytest.raises(DrillFailed, match="FAILED"):
         drill.run(config.derive(cfg, {"backup.repository": str(damaged)}))
     assert drill_reports.history(cfg)[0]["verdict"] == "FAIL"
@@ -275,7 +278,7 @@ def test_rebuild_on_a_new_host_restores_the_latest_set(live, first_set, tmp_path
     password: rebuild restores the newest complete set, verifies it, runs the pipeline, and times it all."""
     import urllib.request
 
-    from dr import rebuild
+    from dr.jobs import rebuild
 
     newest = newest_complete(live)
     secrets.put(tmp_path / "secrets", secrets.RESTIC_PASSWORD, secrets.read(live.secrets_dir, secrets.RESTIC_PASSWORD))
@@ -292,7 +295,7 @@ def test_rebuild_on_a_new_host_restores_the_latest_set(live, first_set, tmp_path
         assert len(list((Path(cfg.data_root) / "archive").rglob("*.yaml"))) == 18
         with urllib.request.urlopen(f"http://127.0.0.1:{cfg.webmirror.port}/index.json", timeout=10) as resp:
             assert resp.status == 200
-        client = services.db_client(cfg)
+        client = stack.db_client(cfg)
         assert client[cfg.db.database]["reports"].count_documents({}) == 18
         client.close()
         again = {name: note for name, _, note in rebuild.rebuild(cfg).phases}
@@ -358,7 +361,7 @@ def test_errors_name_the_hosts_paths_not_the_containers(built, tmp_path):
 def test_a_failing_dump_leaves_no_complete_set(live, first_set, tmp_path, caplog):
     caplog.set_level(logging.INFO, logger="aggregator-dr")
     cfg = copy_repository(live, tmp_path / "repository")  # the interrupted set stays out of live's repository
-    dbc = docker.from_env().containers.get(services.container_name(live, "db"))
+    dbc = docker.from_env().containers.get(stack.container_name(live, "db"))
     complete_before = [r.set_id for r in backup.run(cfg, "list")[1] if r.complete]
     dbc.stop()
     try:
@@ -370,7 +373,7 @@ def test_a_failing_dump_leaves_no_complete_set(live, first_set, tmp_path, caplog
     rows = backup.run(cfg, "list")[1]
     assert [r.set_id for r in rows if r.complete] == complete_before
     assert any(not r.complete for r in rows)  # the interrupted set is listed, as incomplete
-    services.wait_healthy(live)
+    stack.wait_healthy(live)
 
 
 def test_offsite_copy_is_append_only_and_restores(live, first_set, caplog, tmp_path):
@@ -380,7 +383,7 @@ def test_offsite_copy_is_append_only_and_restores(live, first_set, caplog, tmp_p
         "offsite.serve_port": free_port()})
     offsite.serve(cfg)
     # `invoke down` leaves it running (it stands for another host) and says so.
-    assert (services.container_name(cfg, "offsite"), services.KEPT["offsite"]) in services.still_running(cfg)
+    assert (stack.container_name(cfg, "offsite"), stack.KEPT["offsite"]) in stack.still_running(cfg)
     assert backup.run(cfg, "init", offsite=True) == (0, results.InitResult(created=True,
                                                                             repository=cfg.offsite.repository))
     code, m = backup.run(cfg, "take")
@@ -410,7 +413,7 @@ def test_offsite_copy_is_append_only_and_restores(live, first_set, caplog, tmp_p
     # set; the off-site copy still restores that set, verified.
     import shutil
 
-    from dr import drill
+    from dr.drills import drill
 
     damaged = tmp_path / "damaged"
     shutil.copytree(cfg.backup.repository, damaged)
@@ -431,7 +434,7 @@ def test_the_offsite_copy_over_https_verifies_the_server_against_the_ca(live, fi
     retries), and the server answers plaintext HTTP with an error."""
     import shutil
 
-    from dr import certs
+    from dr.services import certs
 
     caplog.set_level(logging.INFO, logger="aggregator-dr")
     shutil.copytree(live.secrets_dir, tmp_path / "secrets")

@@ -1,4 +1,4 @@
-"""The stages in their images as the unprivileged user 990 (dr/contract.py, dr/launch.py), on a data root an
+"""The stages in their images as the unprivileged user 990 (dr/jobs/contract.py, dr/jobs/launch.py), on a data root an
 operator filled as root: every report is read, nothing outside the data root is followed or handed over, and
 the backup container (root) takes and restores the files with their owners."""
 
@@ -10,7 +10,8 @@ import stat
 from conftest import running_instance
 
 from common import config
-from dr import backup, collector, contract, pipeline, services
+from dr.jobs import backup, contract, pipeline
+from dr.services import collector, stack
 from pipeline_helpers import copy_samples
 from stages.layout import DataRoot
 
@@ -47,7 +48,7 @@ def test_stages_run_unprivileged_on_a_data_root_filled_as_root_and_sets_keep_own
         st = os.stat(shadow)
         assert (st.st_uid, stat.S_IMODE(st.st_mode), shadow.read_text()) == (0, 0o600, "root:secret\n")
 
-        client = services.db_client(cfg)
+        client = stack.db_client(cfg)
         try:
             assert client[cfg.db.database].reports.count_documents({}) == 18
         finally:

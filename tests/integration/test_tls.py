@@ -1,5 +1,5 @@
 """TLS between the database's clients and FerretDB (db.tls; issue 12's first hop): `rebuild` makes the
-certificates (dr/certs.py, the real openssl) and starts FerretDB listening for TLS only; the pipeline's
+certificates (dr/services/certs.py, the real openssl) and starts FerretDB listening for TLS only; the pipeline's
 importer and a snapshot set's database parts (FerretDB's version, the portable dump) reach it over TLS with
 the CA handed to their containers, and a restore reads its copy back through it. Refused, by the real
 components: a plaintext client, a client that trusts another CA, a wrong password."""
@@ -17,7 +17,9 @@ from conftest import running_instance
 from common import config, secrets
 from common import db as dbconn
 from common.errors import DatabaseRefused
-from dr import backup, certs, containers, docker_api, restore, rotate, services
+from dr.engine import containers, docker_api
+from dr.jobs import backup, restore, rotate
+from dr.services import certs, stack
 from instances import other_ca_error, pem_body, refuses_plaintext, served_certificates
 from snapshots import pgroles, pgsql
 
@@ -30,7 +32,7 @@ def tls(built, tmp_path_factory):
 
 def test_the_pipeline_imports_over_tls(tls):
     assert certs.db_files(tls)[0].is_file()  # rebuild made the certificates
-    client = services.db_client(tls, "reader")
+    client = stack.db_client(tls, "reader")
     try:
         assert client[tls.db.database]["reports"].count_documents({}) == 18  # the importer wrote them
     finally:
@@ -56,7 +58,7 @@ def test_rotate_secrets_gives_every_role_a_new_password_and_the_database_new_cer
     work, PostgreSQL's next start keeps them (its entrypoint applies the files), the certificates are new
     and still verify with the same CA. The set test below then runs entirely on the new secrets."""
     old = {role: secrets.read(tls.secrets_dir, dbconn.password_name(role)) for role in dbconn.ROLES}
-    reader = services.db_client(tls, "reader")  # a pooled login for the old password
+    reader = stack.db_client(tls, "reader")  # a pooled login for the old password
     reader[tls.db.database]["reports"].find_one()
     reader.close()
     serial = certs.read(certs.cert_path(tls, "db")).serial
@@ -74,10 +76,10 @@ def test_rotate_secrets_gives_every_role_a_new_password_and_the_database_new_cer
         with pytest.raises(DatabaseRefused, match="wrong password"):
             dbconn.wait_ready("127.0.0.1", tls.db.port, role, old[role], tls.db.database, 20,
                               tls_ca_file=dbconn.tls_ca_file(tls.db, tls.secrets_dir))
-    postgres = docker_api.container_or_none(services.container_name(tls, "postgres"))
+    postgres = docker_api.container_or_none(stack.container_name(tls, "postgres"))
     postgres.restart()
-    services.wait_healthy(tls)  # every role logs in with the files' passwords after PostgreSQL's start
-    client = services.db_client(tls, "reader")
+    stack.wait_healthy(tls)  # every role logs in with the files' passwords after PostgreSQL's start
+    client = stack.db_client(tls, "reader")
     try:
         assert client[tls.db.database]["reports"].count_documents({}) == 18
     finally:
@@ -108,12 +110,12 @@ def test_an_expired_certificate_is_refused(tls):
     from datetime import UTC, datetime
 
     expire_now(tls, "db")
-    container = docker_api.container_or_none(services.container_name(tls, "db"))
+    container = docker_api.container_or_none(stack.container_name(tls, "db"))
     container.restart()
     deadline = time.monotonic() + 60
-    services.wait_one(tls, "db", deadline)
+    stack.wait_one(tls, "db", deadline)
     assert certs.read(certs.cert_path(tls, "db")).not_after <= datetime.now(UTC)
-    client = services.db_client(tls, "reader", timeout_s=3)
+    client = stack.db_client(tls, "reader", timeout_s=3)
     try:
         with pytest.raises(pymongo.errors.ServerSelectionTimeoutError, match="certificate has expired"):
             client.admin.command("ping")
@@ -121,7 +123,7 @@ def test_an_expired_certificate_is_refused(tls):
         client.close()
     assert [r["action"] for r in certs.make(tls) if r["certificate"] == "db"][0].startswith("re-issued")
     container.restart()
-    services.wait_healthy(tls)  # every role logs in again, over TLS
+    stack.wait_healthy(tls)  # every role logs in again, over TLS
 
 
 def test_a_set_and_its_restore_over_tls(tls):
@@ -137,10 +139,10 @@ def test_a_set_and_its_restore_over_tls(tls):
 def test_postgresql_takes_tls_connections_only(tls, caplog):
     """FerretDB's connections to PostgreSQL are TLS (pg_stat_ssl, as the superuser sees them), and a client
     on the project network without TLS is refused by pg_hba before any password is asked."""
-    client = services.db_client(tls, "reader")
+    client = stack.db_client(tls, "reader")
     client[tls.db.database]["reports"].find_one()  # a connection of FerretDB's as reader
     client.close()
-    postgres = docker_api.container_or_none(services.container_name(tls, "postgres"))
+    postgres = docker_api.container_or_none(stack.container_name(tls, "postgres"))
     sql = ("SELECT count(*) FILTER (WHERE s.ssl AND s.version = 'TLSv1.3'), count(*) FROM pg_stat_ssl s "
            "JOIN pg_stat_activity a USING (pid) WHERE a.usename = 'reader'")
     code, out = postgres.exec_run(pgsql.superuser_argv(sql, "postgres"), user="postgres")
@@ -151,8 +153,8 @@ def test_postgresql_takes_tls_connections_only(tls, caplog):
 
     caplog.set_level(logging.INFO, logger="aggregator-dr")
     code, out = containers.run_tool(
-        tls, "backup", ["psql", f"host={services.container_name(tls, 'postgres')} dbname=ferretdb user=reader "
-                        "sslmode=disable connect_timeout=10", "-c", "SELECT 1"], {}, [services.network_name(tls)],
+        tls, "backup", ["psql", f"host={stack.container_name(tls, 'postgres')} dbname=ferretdb user=reader "
+                        "sslmode=disable connect_timeout=10", "-c", "SELECT 1"], {}, [stack.network_name(tls)],
         "plaintext-psql")
     said = "\n".join(r.getMessage() for r in caplog.records)
     assert code != 0 and "pg_hba.conf rejects connection" in said and "no encryption" in said, said[-2000:]

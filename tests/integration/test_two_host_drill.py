@@ -1,4 +1,4 @@
-"""The two-host drill (dr/two_hosts.py): docs/runbook.md executed block by block on two fresh Debian
+"""The two-host drill (dr/drills/two_hosts.py): docs/runbook.md executed block by block on two fresh Debian
 servers (containers from our base image, each with its own Docker Engine), connected only through the
 drill's network. Sections 0 to 11 restore the latest set of an instance after the README's first steps (its
 set already holds the samples, as a user's does) on the Aggregator's server; section 12 moves the database
@@ -10,7 +10,8 @@ build their images, twice."""
 
 from conftest import passed_every_block
 
-from dr import docker_api, two_hosts
+from dr.drills import two_hosts
+from dr.engine import docker_api
 
 
 def test_the_runbook_moves_the_database_to_its_own_host_and_rebuilds_both(readme_flow):

@@ -13,7 +13,9 @@ import pytest
 from common import db as dbconn
 from common import secrets
 from common.errors import DatabaseRefused, ServiceError
-from dr import backup, certs, docker_api, pipeline, rebuild, rotate, services
+from dr.engine import docker_api
+from dr.jobs import backup, pipeline, rebuild, rotate
+from dr.services import certs, stack
 from instances import other_ca_error, pem_body, refuses_plaintext, served_certificates, two_instances
 from pipeline_helpers import generate
 from snapshots import pgroles
@@ -30,16 +32,16 @@ def hosts(built, tmp_path_factory):
 def _lose(cfg) -> None:
     """A host lost: its containers, database volume and data root (its secrets and the repository are kept
     elsewhere). The Aggregator's Docker network stays: its gateway stands for the network between the hosts."""
-    from dr import collector
+    from dr.services import collector
 
     collector.stop(cfg)
-    services.down(cfg)
-    docker_api.remove_volume(services.pg_volume_name(cfg))
+    stack.down(cfg)
+    docker_api.remove_volume(stack.pg_volume_name(cfg))
     shutil.rmtree(cfg.data_root_path, ignore_errors=True)
 
 
 def _documents(cfg) -> dict[str, int]:
-    client = services.db_client(cfg, "reader")
+    client = stack.db_client(cfg, "reader")
     try:
         d = client[cfg.db.database]
         return {c: d[c].count_documents({}) for c in sorted(d.list_collection_names())}

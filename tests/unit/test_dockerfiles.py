@@ -4,7 +4,7 @@ build argument, whose default names our base image) or an earlier stage of the s
 import re
 from pathlib import Path
 
-from dr import images
+from dr.machine import images
 
 ROOT = Path(__file__).resolve().parents[2]
 FROM_RE = re.compile(r"^\s*FROM\s+(?:--platform=\S+\s+)?(\S+)(?:\s+AS\s+(\S+))?", re.IGNORECASE | re.MULTILINE)

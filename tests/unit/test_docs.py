@@ -91,7 +91,7 @@ def test_every_row_of_the_doc_names_a_module(folder):
 
 
 def test_the_parser_reads_nested_packages_in_either_form():
-    """dr/ is to be split into sub-packages: `sub/module` and `sub.module` rows, and a sub-package's own
+    """dr/ has sub-packages (its rooms): `sub/module` and `sub.module` rows, and a sub-package's own
     table, all read as the same path."""
     text = "\n".join([
         "### `dr/`", "| module | what |", "|---|---|", "| `host` | h |", "| `drills/bare_host` | b |",

@@ -1,6 +1,7 @@
-"""The layers only point down: common <- stages <- snapshots <- campaign <- dr <- tasks.py, and images copy
-only what they run. Walks every module's imports (top-level and inside functions) with ast, so a lazy import
-cannot hide an upward edge, an import cycle between two modules, or the product reaching into tests/."""
+"""The layers only point down: common <- stages <- snapshots <- campaign <- dr <- tasks.py, inside dr/ its
+rooms too (engine <- machine <- services <- jobs <- drills), and images copy only what they run. Walks every
+module's imports (top-level and inside functions) with ast, so a lazy import cannot hide an upward edge, an
+import cycle between two modules, or the product reaching into tests/."""
 
 from __future__ import annotations
 
@@ -11,9 +12,12 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-# campaign/: the hostile-input campaign (hypothesis strategies, invariants), run by dr/fuzz.py and the tests;
+# campaign/: the hostile-input campaign (hypothesis strategies, invariants), run by dr/drills/fuzz.py and the tests;
 # it runs the stages and reads the data root and the database, so it sits above them and below dr/.
 LAYERS = ["common", "stages", "snapshots", "campaign", "dr", "tasks"]
+# dr/'s rooms (its sub-packages), bottom first: a module of a room imports modules of its own room or of a room
+# below it, never above (docs/architecture.md, "Layers"). Every module of dr/ sits in one of them.
+ROOMS = ["engine", "machine", "services", "jobs", "drills"]
 # Host-only libraries: none of them may be imported below dr/ (they are not in the images).
 HOST_ONLY = {"docker", "testcontainers", "invoke", "prometheus_client", "tomli_w", "hypothesis"}
 # What each image runs (its entrypoint package) -> the packages its Dockerfile must copy, no more.
@@ -51,7 +55,7 @@ def modules(layer: str) -> list[Path]:
 
 
 def module_name(path: Path) -> str:
-    """dr/certs.py -> dr.certs; dr/__init__.py -> dr; tasks.py -> tasks."""
+    """dr/services/certs.py -> dr.services.certs; dr/jobs/__init__.py -> dr.jobs; tasks.py -> tasks."""
     parts = list(path.relative_to(ROOT).with_suffix("").parts)
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
@@ -132,7 +136,7 @@ def test_no_upward_import(layer):
 
 def test_the_walk_sees_lazy_imports(tmp_path):
     module = tmp_path / "m.py"
-    module.write_text("def f():\n    from dr import drill\n    import tasks\n")
+    module.write_text("def f():\n    from dr.drills import drill\n    import tasks\n")
     assert imports_of(module) == {"dr", "tasks"}
 
 
@@ -205,3 +209,61 @@ def test_images_copy_only_what_they_run(image, package):
 def test_no_module_imports_tasks():
     users = [str(p.relative_to(ROOT)) for layer in LAYERS[:-1] for p in modules(layer) if "tasks" in imports_of(p)]
     assert users == []
+
+
+def rooms_imported(path: Path) -> set[str]:
+    """The rooms of dr/ that path imports: `from dr.jobs import backup` and `import dr.jobs.backup` import jobs,
+    `from dr import jobs` too; a name that is not a room (`from dr import x`, `import dr.x`) is returned as is."""
+    found = set()
+    for module, names in import_statements(path):
+        if module == "dr":
+            found.update(names)
+        elif module.startswith("dr."):
+            found.add(module.split(".")[1])
+    return found
+
+
+def room_edges_upward(room: str, dr_root: Path = ROOT / "dr") -> list[str]:
+    """Each import of a module of dr/<room>/ that reaches a room above room, or something of dr/ in no room."""
+    allowed = set(ROOMS[: ROOMS.index(room) + 1])
+    return [f"{path.relative_to(dr_root.parent)} imports dr.{name}"
+            for path in sorted((dr_root / room).rglob("*.py")) if "__pycache__" not in path.parts
+            for name in sorted(rooms_imported(path) - allowed)]
+
+
+def test_every_dr_module_is_in_a_room():
+    """dr/ holds its rooms and its __init__.py, nothing else; each room is a package listed in ROOMS."""
+    dr = ROOT / "dr"
+    loose = sorted(str(p.relative_to(ROOT)) for p in dr.glob("*.py") if p.name != "__init__.py")
+    assert loose == [], "every module of dr/ goes into a room (ROOMS): " + ", ".join(loose)
+    rooms = sorted(p.parent.name for p in dr.glob("*/__init__.py"))
+    assert rooms == sorted(ROOMS)
+    folders = sorted(p.name for p in dr.iterdir() if p.is_dir() and p.name != "__pycache__")
+    assert folders == sorted(ROOMS), "a folder of dr/ that is no room of ROOMS"
+
+
+def test_dr_and_its_rooms_init_import_nothing():
+    """dr/__init__.py and each room's __init__.py hold a docstring only: no re-export hides where a name lives."""
+    found = [f"{p.relative_to(ROOT)} imports {m}" for p in [ROOT / "dr" / "__init__.py",
+                                                           *(ROOT / "dr" / r / "__init__.py" for r in ROOMS)]
+             for m, _ in import_statements(p)]
+    assert found == []
+
+
+@pytest.mark.parametrize("room", ROOMS)
+def test_no_room_imports_a_room_above(room):
+    assert room_edges_upward(room) == []
+
+
+def test_the_room_check_sees_upward_and_lazy_imports(tmp_path):
+    dr = tmp_path / "dr"
+    files = {"engine/a.py": "from dr.engine import b\n", "machine/m.py": "def f():\n    from dr.jobs import j\n",
+             "services/s.py": "import dr.drills.d\nfrom dr.machine import m\n", "jobs/j.py": "from dr import drills\n",
+             "drills/d.py": "from dr.jobs import j\nfrom dr.engine import a\n", "jobs/k.py": "from dr import helpers\n"}
+    for name, text in files.items():
+        (dr / name).parent.mkdir(parents=True, exist_ok=True)
+        (dr / name).write_text(text)
+    found = {room: room_edges_upward(room, dr) for room in ROOMS}
+    assert found == {"engine": [], "machine": ["dr/machine/m.py imports dr.jobs"],
+                     "services": ["dr/services/s.py imports dr.drills"],
+                     "jobs": ["dr/jobs/j.py imports dr.drills", "dr/jobs/k.py imports dr.helpers"], "drills": []}

@@ -1,6 +1,6 @@
 """snapshots/actions.py's table ties an action together: every row's function is what snapshots.cli runs
 for it and builds the row's result type, the CLI offers exactly the table's actions and holds the lock of
-our restic runs for the actions on a repository only, dr/contract.py makes a container of every row with
+our restic runs for the actions on a repository only, dr/jobs/contract.py makes a container of every row with
 the mounts, secrets and networks its flags ask for, and a sample result of every action round-trips
 through JSON into its type. Pure: nothing runs restic, PostgreSQL or Docker."""
 
@@ -17,7 +17,7 @@ import pytest
 
 from common import config
 from common.records import Record
-from dr import contract
+from dr.jobs import contract
 from snapshots import actions, cli, results
 from snapshots.actions import ACTIONS
 
@@ -152,7 +152,7 @@ def test_every_rows_needs_are_its_containers_mounts_secrets_and_networks(cfg, ac
 
 
 def test_the_flags_say_what_the_rows_need():
-    """The table as the contract's tests know it (tests/unit/dr/test_contract.py)."""
+    """The table as the contract's tests know it (tests/unit/dr/jobs/test_contract.py)."""
     assert {a for a, r in ACTIONS.items() if r.pg_volume} == {"pg-restore", "pg-undo"}
     assert {a for a, r in ACTIONS.items() if r.data} == {"take", "restore"}
     assert {a: r.db_role for a, r in ACTIONS.items() if r.db_role} == {

@@ -1,5 +1,5 @@
 """The pure parts of the roles' passwords (snapshots/pgroles.py) and of `invoke rotate-secrets`
-(dr/rotate.py): PostgreSQL's SCRAM-SHA-256 verifier, checking a password against one, and the statements
+(dr/jobs/rotate.py): PostgreSQL's SCRAM-SHA-256 verifier, checking a password against one, and the statements
 that carry it. That PostgreSQL takes them (the new password logs in, the old one is refused, pg_authid holds
 what scram_matches accepts) is tested on the real database in tests/integration/test_tls.py and
 test_two_hosts.py."""
@@ -9,7 +9,7 @@ import hashlib
 import hmac
 
 from common.errors import CommandError
-from dr import rotate
+from dr.jobs import rotate
 from snapshots import pgroles
 
 

@@ -1,0 +1,217 @@
+"""What every scheduled job leaves behind for monitoring: Prometheus textfile metrics and healthcheck pings.
+
+`with monitoring.job(cfg, "snapshot") as run:` pings <url>/start, runs the body, then writes
+<textfile_dir>/aggregator_dr_<job>.prom (prometheus_client's write_to_textfile: a temporary file renamed into
+place, so node-exporter never reads half a file) and pings <url> or <url>/fail. The body adds the job's own
+gauges with run.record(result) (snapshot_metrics, check_metrics, ... by JOB_GAUGES); JOB_METRICS names them
+all with their help. The time of the last success survives failed runs, so an alert on its age fires when a
+job keeps failing. A ping that cannot be delivered is logged and never fails the job.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+import urllib.request
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterator
+
+from prometheus_client import CollectorRegistry, Gauge, write_to_textfile
+from prometheus_client.parser import text_string_to_metric_families
+
+from common import log
+from common.config import Config
+from stages.cli import StageResult
+
+_log = log.get("monitoring")
+PREFIX = "aggregator_dr"
+PING_TIMEOUT = 10
+
+# Every job's metrics, without the prefix: name -> help. COMMON ones are written for every job.
+COMMON = {
+    "last_run_timestamp_seconds": "when the job last ran (start, unix time)",
+    "last_run_success": "1 if the job's last run succeeded, else 0",
+    "last_run_duration_seconds": "how long the job's last run took",
+    "last_success_timestamp_seconds": "when the job last succeeded (end, unix time)",
+}
+_CHECK = {
+    "check_failed_sets": "sets that failed their read-back against the manifest",
+    "check_verified_sets": "sets read back and matching their manifest",
+    "check_restic_ok": "1 if restic check found the repository sound, else 0",
+    "check_artifacts_ok": "1 if the build artifacts read back with their recorded sha256 (or there are none)",
+}
+JOB_METRICS: dict[str, dict[str, str]] = {
+    "pipeline": {
+        "pipeline_reports_pulled": "reports pulled from the collectors",
+        "pipeline_reports_sanitized": "reports sanitized",
+        "pipeline_reports_imported": "reports imported into the database",
+        "pipeline_quarantined": "inputs quarantined, any reason",
+        "pipeline_poison": "inputs quarantined as poison (failed twice for the same reason)",
+        "pipeline_failed_inputs": "inputs that failed this run and are tried again next run",
+        "pipeline_errors": "infrastructure errors that stopped a stage",
+    },
+    "snapshot": {
+        "snapshot_set_complete": "1 if the run left a complete snapshot set, else 0",
+        "snapshot_paused_seconds": "seconds the pipeline was paused for the set",
+        "snapshot_bytes_added": "bytes the set added to the repository",
+        "snapshot_reports": "reports in the set",
+        "snapshot_bytes": "bytes of the state directories in the set",
+        "snapshot_documents": "database documents in the set",
+    },
+    "forget": {"forget_sets_removed": "snapshot sets forgotten by the retention policy"},
+    "check": _CHECK,
+    "check-offsite": _CHECK,
+    "offsite": {
+        "offsite_sets_copied": "sets copied to the off-site repository",
+        "offsite_complete_sets": "complete sets in the off-site repository",
+    },
+    "drill": {
+        "drill_pass": "1 if the restore drill passed, else 0",
+        "drill_restore_seconds": "seconds the drill's restore took",
+        "drill_total_seconds": "seconds the whole drill took",
+        "drill_rpo_seconds": "age of the drilled set when the drill ran (recovery point)",
+        "drill_bytes_restored": "bytes the drill restored",
+    },
+}
+# What a job's run reports when its body fails before it sets them.
+_FAILED = {"snapshot": {"snapshot_set_complete": 0}, "drill": {"drill_pass": 0}}
+
+
+@dataclass
+class Run:
+    job: str
+    metrics: dict[str, float] = field(default_factory=dict)  # extra gauges: name -> value
+
+    def record(self, result) -> None:
+        """The job's own gauges from its result (the stage results, the set taken, the check, the drill
+        report, ...), by the function of JOB_GAUGES for this job."""
+        self.metrics.update(JOB_GAUGES[self.job](result))
+
+
+def pipeline_metrics(results: list[StageResult]) -> dict[str, float]:
+    """The pipeline job's gauges from its stages' results (dr.jobs.pipeline.run): reports pulled,
+    sanitized and imported; inputs quarantined (any reason) and, among them, poison (failed twice in a row for
+    the same reason); inputs that failed this run and are tried again next run; infrastructure errors."""
+    summaries = [r.summary for r in results]
+    outcomes: Counter = Counter()
+    for s in summaries:
+        outcomes.update(s.outcomes)
+    return {"pipeline_reports_pulled": outcomes["pulled"], "pipeline_reports_sanitized": outcomes["sanitized"],
+            "pipeline_reports_imported": outcomes["imported"],
+            "pipeline_quarantined": sum(n for k, n in outcomes.items() if k.startswith("quarantined:")),
+            "pipeline_poison": outcomes["quarantined:poison"],
+            "pipeline_failed_inputs": sum(len(s.failed) for s in summaries),
+            "pipeline_errors": sum(len(s.errors) for s in summaries)}
+
+
+def snapshot_metrics(m) -> dict[str, float]:
+    """The snapshot job's gauges from the set taken (the typed result of `take`)."""
+    return {"snapshot_set_complete": 1, "snapshot_paused_seconds": m.paused_seconds,
+            "snapshot_bytes_added": m.bytes_added, "snapshot_reports": m.reports, "snapshot_bytes": m.bytes,
+            "snapshot_documents": m.documents}
+
+
+def forget_metrics(result) -> dict[str, float]:
+    return {"forget_sets_removed": len(result.forget)}
+
+
+def check_metrics(result) -> dict[str, float]:
+    """The check job's gauges (check and check-offsite) from the typed result of `check`."""
+    return {"check_failed_sets": len(result.failed_sets), "check_verified_sets": result.verified,
+            "check_restic_ok": 1 if result.restic_check.ok else 0,
+            "check_artifacts_ok": 0 if result.artifacts.failed else 1}
+
+
+def offsite_metrics(result) -> dict[str, float]:
+    return {"offsite_sets_copied": len(result.copied), "offsite_complete_sets": result.offsite_complete_sets}
+
+
+def drill_metrics(report: dict) -> dict[str, float]:
+    """The drill job's gauges from a passing drill's report."""
+    return {"drill_pass": 1, "drill_restore_seconds": report["restore_seconds"],
+            "drill_total_seconds": report["total_seconds"], "drill_rpo_seconds": report["rpo_seconds"],
+            "drill_bytes_restored": report["bytes_restored"]}
+
+
+JOB_GAUGES: dict[str, Callable[..., dict[str, float]]] = {
+    "pipeline": pipeline_metrics, "snapshot": snapshot_metrics, "forget": forget_metrics, "check": check_metrics,
+    "check-offsite": check_metrics, "offsite": offsite_metrics, "drill": drill_metrics}
+
+
+def metrics_path(cfg: Config, job: str) -> Path:
+    return Path(cfg.monitoring.textfile_dir) / f"{PREFIX}_{job}.prom"
+
+
+def _last_success(path: Path, job: str) -> float | None:
+    """The job's last success time from its textfile, None when there is none (or it cannot be read)."""
+    try:
+        families = list(text_string_to_metric_families(path.read_text()))
+    except (OSError, ValueError):
+        return None
+    for family in families:
+        for sample in family.samples:
+            if sample.name == f"{PREFIX}_last_success_timestamp_seconds" and sample.labels.get("job") == job:
+                return sample.value
+    return None
+
+
+def registry(job: str, ok: bool, started: float, duration: float, last_success: float | None,
+             extra: dict[str, float]) -> CollectorRegistry:
+    """The gauges of one run, labelled job=<job>, in a registry of their own."""
+    values = {"last_run_timestamp_seconds": started, "last_run_success": 1 if ok else 0,
+              "last_run_duration_seconds": duration}
+    if last_success is not None:
+        values["last_success_timestamp_seconds"] = last_success
+    values.update(sorted(extra.items()))
+    helps = {**COMMON, **JOB_METRICS.get(job, {})}
+    reg = CollectorRegistry(auto_describe=True)
+    for name, value in values.items():
+        help_text = helps.get(name) or f"{job}: {name.replace('_', ' ')}"
+        Gauge(f"{PREFIX}_{name}", help_text, ["job"], registry=reg).labels(job=job).set(float(value))
+    return reg
+
+
+def write_metrics(cfg: Config, run: Run, ok: bool, started: float, duration: float) -> Path | None:
+    if not cfg.monitoring.textfile_dir:
+        return None
+    path = metrics_path(cfg, run.job)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    last = time.time() if ok else _last_success(path, run.job)
+    write_to_textfile(str(path), registry(run.job, ok, started, duration, last, run.metrics))
+    return path
+
+
+def ping(cfg: Config, job: str, event: str) -> bool:
+    """GET <url>/start, <url> or <url>/fail (healthchecks.io's convention); False when it did not arrive."""
+    base = cfg.monitoring.healthcheck_url
+    if not base:
+        return False
+    url = base.replace("{job}", job).rstrip("/") + {"start": "/start", "success": "", "fail": "/fail"}[event]
+    try:
+        with urllib.request.urlopen(url, timeout=PING_TIMEOUT) as resp:
+            resp.read()
+        return True
+    except OSError as exc:
+        _log.warning("healthcheck ping %s for %s did not arrive: %s", event, job, exc)
+        return False
+
+
+@contextlib.contextmanager
+def job(cfg: Config, name: str) -> Iterator[Run]:
+    """Ping start, run the body, write the metrics and ping success or failure (the body's exception, a
+    task's non-zero Exit included, is re-raised). A failed snapshot reports snapshot_set_complete 0, a failed
+    drill drill_pass 0."""
+    run = Run(name, dict(_FAILED.get(name, {})))
+    started = time.time()
+    t0 = time.monotonic()
+    ping(cfg, name, "start")
+    ok = False
+    try:
+        yield run
+        ok = True
+    finally:
+        path = write_metrics(cfg, run, ok, started, round(time.monotonic() - t0, 3))
+        ping(cfg, name, "success" if ok else "fail")
+        _log.info("%s %s; metrics: %s", name, "succeeded" if ok else "FAILED", path or "off")

@@ -1,0 +1,262 @@
+"""`invoke rebuild`: a freshly installed Debian host becomes a working Aggregator (or, with host.role
+database, the Aggregator's database on its own host; with host.role aggregator, an Aggregator whose database
+is on that host).
+
+Phases: preflight, host bootstrap, base image, component images, start services, wait for health, restore
+(the latest complete snapshot set, when the repository has one and this host's data root and database are
+empty; verified against its manifest by the restore itself), verify (the services answer, the database
+holds what the set's manifest says), then the pipeline once (so that reports restored in raw/, staging/ and
+reports/ move on; with `sample`, after starting the built-in sample collector). Every phase is timed; the
+total is the measured recovery time (RTO) of this host.
+
+By host.role: `all` does all of the above. `database` builds and starts PostgreSQL and FerretDB only,
+restores the set's database part (when its database is empty) and stops there. `aggregator` starts the rest,
+reaches the database on its own host (db.host, over TLS), restores the set's files only (the database host
+restores the database: rebuild that one first) and runs the pipeline.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from common import config, log, secrets
+from common.config import Config
+from common.errors import DrError
+from dr.jobs import backup, pipeline
+from dr.jobs import restore as dr_restore
+from dr.jobs.restore import Restored
+from dr.machine import host, images, roles
+from dr.services import certs, collector, stack
+from stages.cli import StageResult, Summary
+
+_log = log.get("rebuild")
+
+
+@dataclass
+class RebuildReport:
+    phases: list[tuple[str, float, str]] = field(default_factory=list)
+    pipeline: list[StageResult] = field(default_factory=list)
+
+    @property
+    def total(self) -> float:
+        return sum(p[1] for p in self.phases)
+
+    def summary(self) -> str:
+        lines = ["rebuild summary:"]
+        for name, seconds, note in self.phases:
+            lines.append(f"  {name:<12} {seconds:7.1f}s  {note}")
+        lines.append(f"  {'total':<12} {self.total:7.1f}s")
+        return "\n".join(lines)
+
+
+def _phase(report: RebuildReport, name: str, fn):
+    _log.info("== %s", name)
+    start = time.monotonic()
+    note = fn()
+    report.phases.append((name, time.monotonic() - start, note or ""))
+
+
+def with_sample_collector(cfg: Config) -> Config:
+    """Start the built-in sample collector; the configuration gains it as one more collector."""
+    entry = collector.start(cfg)
+    others = [c.as_dict() for c in cfg.collectors if c.name != entry["name"]]
+    return config.derive(cfg, {"collectors": others + [entry]})
+
+
+def _pipeline_note(results: list[StageResult]) -> str:
+    return "; ".join(f"{r.stage} " + (", ".join(f"{v} {k}" for k, v in sorted(r.summary.outcomes.items()))
+                                      or "nothing to do") for r in results)
+
+
+def check_role(cfg: Config, role: str | None) -> None:
+    """`--role` names what the operator means this host to be; the configuration must say the same, since
+    every other task (status, snapshot, restore) reads host.role there."""
+    if role is None or role == cfg.host.role:
+        return
+    if role not in config.HOST_ROLES:
+        raise DrError(f"--role {role!r}: must be one of {', '.join(config.HOST_ROLES)}")
+    raise DrError(f"--role {role} but the configuration ({cfg.source}) says host.role = \"{cfg.host.role}\": set "
+                  f"host.role = \"{role}\" there (docs/runbook.md, section 12)")
+
+
+def rebuild(cfg: Config, refresh_base: bool = False, sample: bool = False) -> RebuildReport:
+    report = RebuildReport()
+    _phase(report, "preflight", lambda: "; ".join(host.preflight(cfg)))
+    _phase(report, "bootstrap", lambda: host.bootstrap(cfg).summary())
+
+    _phase(report, "artifacts", lambda: restore_artifacts(cfg, refresh_base))
+
+    def build():
+        built = images.build_all(cfg, images.components_of(cfg), refresh_base=refresh_base)
+        unchanged = sum(1 for b in built if b.unchanged)
+        return f"{len(built)} images ({unchanged} unchanged)"
+
+    _phase(report, "images", build)
+    _phase(report, "start", lambda: start(cfg))
+    _phase(report, "health", lambda: ", ".join(f"{k} healthy after {v}s"
+                                                for k, v in stack.wait_healthy(cfg).items()))
+    _phase(report, "indexes", lambda: f"{len(backup.db_indexes(cfg))} indexes serve the users' queries")
+    restored: list[Restored] = []
+    _phase(report, "restore", lambda: restore_latest(cfg, restored))
+    if restored:
+        _phase(report, "verify", lambda: verify(cfg, restored[0]))
+    if roles.of(cfg).database_elsewhere:
+        _phase(report, "catch-up", lambda: catch_up(cfg))
+    if not roles.of(cfg).runs_pipeline:
+        return report  # the pipeline runs on the Aggregator's host
+    if sample or restored:
+        holder = {"cfg": cfg}
+
+        def start_sample():
+            holder["cfg"] = with_sample_collector(cfg)
+            return f"sample collector {collector.container_name(cfg)} with the built-in reports"
+
+        if sample:
+            _phase(report, "collector", start_sample)
+
+        def run_pipeline():
+            results = pipeline.run(holder["cfg"])
+            report.pipeline = results
+            failed = [r for r in results if r.exit_code]
+            if failed:
+                s = failed[0].summary
+                raise PipelineFailed(f"stage {s.stage} failed: {_why(s)}")
+            return _pipeline_note(results)
+
+        _phase(report, "pipeline", run_pipeline)
+    return report
+
+
+class PipelineFailed(DrError):
+    pass
+
+
+def _why(s: Summary) -> str:
+    """Why a stage's run failed: its errors, else the inputs that failed (the first three)."""
+    why = s.errors or [f"{f['input']}: {f['error']}" for f in s.failed]
+    return "; ".join(why[:3])
+
+
+def catch_up(cfg: Config) -> str:
+    """The database on its own host may have been restored from a set older than this host's archive: the
+    archived reports it lacks, imported again (pipeline.catch_up)."""
+    result = pipeline.catch_up(cfg)
+    s = result.summary
+    if result.exit_code or s.errors or s.failed:
+        raise PipelineFailed(f"catching the database up with the archive failed: {_why(s)}")
+    n = s.outcomes.get("reimported", 0)
+    return (f"{n} archived reports the database lacked, imported again" if n else
+            "the database holds every archived report")
+
+
+def start(cfg: Config) -> str:
+    """The services started; with db.tls, the certificates made first where they are missing or no longer
+    valid (`invoke certs` keeps what is valid). The database's own host makes none: its CA's key stays on
+    the Aggregator's host, which made them (docs/runbook.md, section 12)."""
+    made = ""
+    if cfg.db.tls and roles.of(cfg).from_kit:
+        made = "certificates: " + certs.check_present(cfg) + "; "
+    elif cfg.db.tls:
+        rows = certs.make(cfg)
+        changed = [f"{r['certificate']} {r['action']}" for r in rows if r["action"] != "kept"]
+        made = "certificates: " + (", ".join(changed) if changed else "all kept") + "; "
+    return made + ", ".join(f"{k} {v}" for k, v in stack.start(cfg).items())
+
+
+def _repository_usable(cfg: Config) -> str | None:
+    """Why the repository cannot be used for a restore, or None."""
+    repo = cfg.backup.repository
+    if config.is_local_repository(repo) and not (Path(repo) / "config").is_file():
+        return f"no repository at {repo}"
+    if not secrets.path(cfg.secrets_dir, secrets.RESTIC_PASSWORD).exists():
+        raise DrError(f"the repository {repo} exists but its password file "
+                      f"{secrets.path(cfg.secrets_dir, secrets.RESTIC_PASSWORD)} does not: copy it from your "
+                      "off-host copy of the secrets (docs/runbook.md)")
+    return None
+
+
+def restore_artifacts(cfg: Config, refresh_base: bool) -> str:
+    """The Go binaries from the repository when they are not in the cache (no Go module proxy needed)."""
+    from dr.machine import gobuild
+
+    missing = [a.name for a in gobuild.ARTIFACTS if not gobuild.cached(a, cfg.cache_path)]
+    if not missing:
+        return "Go binaries cached: " + ", ".join(f"{a.name} {a.version}" for a in gobuild.ARTIFACTS)
+    why_not = _repository_usable(cfg)
+    if why_not:
+        return f"{why_not}: {', '.join(missing)} will be built from the Go module proxy"
+    from dr.machine import baseimage
+
+    baseimage.ensure(cfg, refresh=refresh_base)
+    images.build_one(cfg, "backup", images.git_revision())  # needs no Go binary
+    code, result = backup.run(cfg, "artifacts-restore")
+    if code != 0:
+        return f"could not read the build artifacts from the repository (exit {code}); building them instead"
+    return (f"restored {', '.join(result.restored)} from artifacts snapshot {result.snapshot} "
+            f"({result.taken}), sha256 verified") if result.restored else (result.reason or "nothing")
+
+
+def parts_of(cfg: Config) -> tuple[bool, bool]:
+    """(files, database): the parts of a set this host restores (its role's, dr/machine/roles.py)."""
+    role = roles.of(cfg)
+    return role.restores_files, role.restores_database
+
+
+def restore_latest(cfg: Config, restored: list[Restored]) -> str:
+    """Restore the newest complete set when there is one and this host holds none of its parts yet (parts_of);
+    says why not otherwise. Appends the restore's result to `restored`."""
+    from snapshots.restore import occupied
+
+    repo = cfg.backup.repository
+    why_not = _repository_usable(cfg)
+    if why_not:
+        return f"{why_not}: nothing to restore (a new Aggregator)"
+    files, database = parts_of(cfg)
+    there = occupied(cfg.data_root_path) if files else []
+    if there or (database and not dr_restore.database_empty(cfg)):
+        return (f"this host already holds data ({', '.join(there) or 'the database'}): kept; "
+                "restore explicitly with `invoke restore --force` if that is what you want")
+    code, rows = backup.run(cfg, "list")
+    if code != 0:
+        raise DrError(f"cannot list the snapshot sets in {repo} (exit {code}); the reason is in the log above")
+    complete = [r for r in rows if r.complete]
+    if not complete:
+        return f"the repository {repo} has no complete snapshot set: nothing to restore"
+    try:
+        result = dr_restore.restore(cfg, row=complete[0], files=files, db=database)
+    except DrError as exc:
+        raise DrError(f"the restore of the latest set failed: {exc}; docs/runbook.md says what to do") from None
+    restored.append(result)
+    said = []
+    if result.files is not None:
+        said.append(f"{result.files.files} files, {result.files.bytes / 1e6:.1f} MB")
+    if database:
+        how = (f"physical copy {result.copy.copy.bytes / 1e6:.1f} MB" if result.copy else "portable dump")
+        said.append(f"{result.documents} documents ({how})")
+    return f"set {result.set_id} (taken {result.set_started}): {', '.join(said)}, verified against its manifest"
+
+
+def verify(cfg: Config, restored: Restored) -> str:
+    """The services answer as users reach them, and the live database holds what the set's manifest says:
+    the physical copy's counts range, or the dump's exact counts. An Aggregator whose database is on its
+    own host restored the files only (verified by the restore): the database answers, its counts are that
+    host's to check."""
+    stack.check_db(cfg)
+    if "webmirror" in stack.services_of(cfg):
+        stack.check_webmirror(cfg)
+    if not parts_of(cfg)[1]:
+        return "db (on its own host) and webmirror answer; the files verified against the set's manifest"
+    m = restored.manifest
+    if restored.copy is not None:  # counted by the restore itself, just now, after PostgreSQL started on it
+        live = restored.copy.collections
+        problems = m.physical.problems(live)
+    else:
+        live = backup.db_counts(cfg)
+        counts = {c: live.get(c, 0) for c in m.database.collections}
+        problems = [] if counts == m.database.collections else [
+            f"after the restore the database holds {counts}, the set's manifest says {m.database.collections}"]
+    if problems:
+        raise DrError("; ".join(problems))
+    return "db and webmirror answer; " + ", ".join(f"{k} {v}" for k, v in sorted(live.items()))
