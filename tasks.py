@@ -1,10 +1,12 @@
-"""Invoke tasks: each parses its arguments, calls one function in dr/, stages/ or snapshots/, prints the result.
+"""Invoke tasks: each parses its arguments, calls its job in dr/ directly and prints the result; @job turns a
+job's DrError into one message and its exit code.
 
 `invoke --list` shows them; `invoke --help TASK` shows a task's options.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
 
@@ -22,16 +24,21 @@ def _load(config_path):
     return dr_config.load(config_path)
 
 
-def _call(fn, *args, **kwargs):
-    """Run one action; a DrError becomes a one-paragraph message and a non-zero exit, not a traceback."""
-    try:
-        return fn(*args, **kwargs)
-    except DrError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        raise Exit(code=exc.exit_code) from None
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        raise Exit(code=130) from None
+def job(body):
+    """A task's body with the shared error handling: a DrError becomes a one-paragraph message and its exit
+    code, an interrupt exit 130, never a traceback. Under @task, so that invoke reads the body's own
+    arguments (functools.wraps keeps its signature)."""
+    @functools.wraps(body)
+    def run(*args, **kwargs):
+        try:
+            return body(*args, **kwargs)
+        except DrError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            raise Exit(code=exc.exit_code) from None
+        except KeyboardInterrupt:
+            print("interrupted", file=sys.stderr)
+            raise Exit(code=130) from None
+    return run
 
 
 def _table(rows: list[dict], columns: list[str]) -> str:
@@ -42,28 +49,30 @@ def _table(rows: list[dict], columns: list[str]) -> str:
 
 
 @task(help={"config": CONFIG_HELP})
+@job
 def bootstrap(c, config=None):
     """Install the host's Debian packages (docker.io, debootstrap, ...) and start dockerd; idempotent."""
     from dr.machine import host
 
-    cfg = _call(_load, config)
-    print(_call(host.bootstrap, cfg).summary())
+    cfg = _load(config)
+    print(host.bootstrap(cfg).summary())
 
 
 @task(help={"config": CONFIG_HELP, "refresh_base": "debootstrap the base image again even if present",
             "only": "comma-separated components to build (default: all)"})
+@job
 def build(c, config=None, refresh_base=False, only=None):
     """Build the base image (debootstrap) and every component image from dockerfiles/ (cached)."""
     from dr.machine import images
 
-    cfg = _call(_load, config)
+    cfg = _load(config)
     components = tuple(only.split(",")) if only else images.COMPONENTS
     unknown = [x for x in components if x not in images.COMPONENTS]
     if unknown:
         print(f"error: unknown component(s) {', '.join(unknown)}; known: {', '.join(images.COMPONENTS)}",
               file=sys.stderr)
         raise Exit(code=2)
-    built = _call(images.build_all, cfg, components, refresh_base)
+    built = images.build_all(cfg, components, refresh_base)
     print(_table([{"image": b.image, "seconds": f"{b.seconds:.0f}", "cached": f"{b.cached_steps}/{b.total_steps}",
                    "size_mb": f"{b.size_mb:.0f}"} for b in built], ["image", "seconds", "cached", "size_mb"]))
 
@@ -72,14 +81,15 @@ def build(c, config=None, refresh_base=False, only=None):
             "sample": "also start the built-in sample collector and run the pipeline on its reports",
             "role": "what this host is: all, aggregator or database; must agree with host.role in the "
                     "configuration (every other task reads it there)"})
+@job
 def rebuild(c, config=None, refresh_base=False, sample=False, role=None):
     """Turn this Debian host into a running Aggregator (or its database's own host): preflight, bootstrap,
     images, start, restore, verify."""
     from dr.jobs import rebuild as dr_rebuild
 
-    cfg = _call(_load, config)
-    _call(dr_rebuild.check_role, cfg, role)
-    report = _call(dr_rebuild.rebuild, cfg, refresh_base, sample)
+    cfg = _load(config)
+    dr_rebuild.check_role(cfg, role)
+    report = dr_rebuild.rebuild(cfg, refresh_base, sample)
     print(report.summary())
 
 
@@ -87,17 +97,18 @@ CERT_COLUMNS = ["certificate", "days_left", "not_after", "names"]
 
 
 @task(help={"config": CONFIG_HELP, "json": "print JSON instead of tables"})
+@job
 def status(c, config=None, json_=False):
     """Show images (age, version, commit), service containers and their health, and the TLS certificates
     (a warning for each that expires within certs.warn_days)."""
     from dr.machine import images
     from dr.services import certs, stack
 
-    cfg = _call(_load, config)
-    certificates = _call(certs.describe, cfg)
-    findings = _call(certs.warnings, cfg)
-    imgs = _call(images.describe, cfg)
-    svcs = _call(stack.status, cfg)
+    cfg = _load(config)
+    certificates = certs.describe(cfg)
+    findings = certs.warnings(cfg)
+    imgs = images.describe(cfg)
+    svcs = stack.status(cfg)
     if json_:
         print(json.dumps({"images": imgs, "services": svcs, "certificates": certificates,
                           "certificate_warnings": [f.as_dict() for f in findings]}, indent=2))
@@ -117,13 +128,14 @@ def status(c, config=None, json_=False):
 @task(help={"config": CONFIG_HELP, "json": "print JSON",
             "renew": "re-issue every certificate the CA signs (the CA is kept)",
             "renew-ca": "make a new CA too (then every copy of ca.crt on other hosts must be replaced)"})
+@job
 def certs(c, config=None, renew=False, renew_ca=False, json_=False):
     """Make the private CA and the TLS certificates of the database, PostgreSQL, the off-site server and
     clients in <secrets_dir>/tls (docs/tls.md); keeps those that are valid and match the configuration."""
     from dr.services import certs as dr_certs
 
-    cfg = _call(_load, config)
-    rows = _call(dr_certs.make, cfg, renew, renew_ca)
+    cfg = _load(config)
+    rows = dr_certs.make(cfg, renew, renew_ca)
     if json_:
         print(json.dumps(rows, indent=2))
         return
@@ -132,19 +144,21 @@ def certs(c, config=None, renew=False, renew_ca=False, json_=False):
 
 
 @task(help={"config": CONFIG_HELP, "to": "the new folder to write the kit into"})
+@job
 def db_host_kit(c, to, config=None):
     """Copy what the database's own host needs (role passwords, the restic password, the CA's certificate,
     the database's and PostgreSQL's certificates and keys; never the CA's key) into a new folder, to carry
     over as that host's secrets directory (docs/runbook.md, section 12)."""
     from dr.services import dbhost
 
-    cfg = _call(_load, config)
-    names = _call(dbhost.write_kit, cfg, to)
+    cfg = _load(config)
+    names = dbhost.write_kit(cfg, to)
     print(f"{len(names)} files in {to}: {', '.join(names)}")
 
 
 @task(help={"config": CONFIG_HELP, "json": "print JSON",
             "kit": "host.role aggregator: then write the database's host kit into this new folder"})
+@job
 def rotate_secrets(c, config=None, json_=False, kit=None):
     """New passwords for every database role and, with db.tls, new certificates from the same CA; the
     pipeline waits while it runs (seconds), and an interrupted rotation is finished by running it again
@@ -152,8 +166,8 @@ def rotate_secrets(c, config=None, json_=False, kit=None):
     database's host with the kit in its secrets folder (docs/runbook.md 12.5)."""
     from dr.jobs import rotate
 
-    cfg = _call(_load, config)
-    result = _call(rotate.rotate, cfg, kit)
+    cfg = _load(config)
+    result = rotate.rotate(cfg, kit)
     if json_:
         print(json.dumps(result, indent=2))
         return
@@ -173,19 +187,21 @@ def rotate_secrets(c, config=None, json_=False, kit=None):
 
 
 @task(help={"config": CONFIG_HELP})
+@job
 def down(c, config=None):
     """Stop and remove the service containers and the sample collector; data (database volume, data root,
     secrets) is kept. Says which containers of the instance still run, and why."""
     from dr.services import stack
 
-    cfg = _call(_load, config)
-    removed = _call(stack.down, cfg)
+    cfg = _load(config)
+    removed = stack.down(cfg)
     print("stopped: " + (", ".join(removed) if removed else "nothing was running"))
-    for name, why in _call(stack.still_running, cfg):
+    for name, why in stack.still_running(cfg):
         print(f"still running: {name} ({why})")
 
 
 @task(name="config", help={"config": CONFIG_HELP, "defaults": "print the default configuration as TOML"})
+@job
 def show_config(c, config=None, defaults=False):
     """Validate and print the effective configuration (or the defaults as a commented TOML file)."""
     if defaults:
@@ -193,7 +209,7 @@ def show_config(c, config=None, defaults=False):
 
         print(configfile.defaults_as_toml(), end="")
         return
-    cfg = _call(_load, config)
+    cfg = _load(config)
     print(f"# from {cfg.source}")
     print(json.dumps(cfg.as_dict(), indent=2))
 
@@ -202,6 +218,7 @@ def show_config(c, config=None, defaults=False):
             "json": "print the stage summaries as JSON",
             "catch_up": "only import again the archived reports the database lacks (after the database's own "
                         "host was restored from an older set: docs/runbook.md 12.2)"})
+@job
 def pipeline(c, config=None, stage=None, json_=False, catch_up=False):
     """Run the pipeline's stages in order, each in its own image (exit 1 if a stage failed). A full run is
     the scheduled job "pipeline": it writes its metrics and pings (a --stage or --catch-up run does
@@ -211,13 +228,13 @@ def pipeline(c, config=None, stage=None, json_=False, catch_up=False):
     from dr.jobs import monitoring
     from dr.jobs import pipeline as dr_pipeline
 
-    cfg = _call(_load, config)
+    cfg = _load(config)
     if catch_up and stage:
         print("error: --catch-up is the importer's own job: give no --stage with it", file=sys.stderr)
         raise Exit(code=2)
     alone = stage or catch_up
     with contextlib.nullcontext(monitoring.Run("pipeline")) if alone else monitoring.job(cfg, "pipeline") as run:
-        results = [_call(dr_pipeline.catch_up, cfg)] if catch_up else _call(dr_pipeline.run, cfg, stage)
+        results = [dr_pipeline.catch_up(cfg)] if catch_up else dr_pipeline.run(cfg, stage)
         run.record(results)
         print(json.dumps([r.as_dict() for r in results], indent=2) if json_
               else "\n".join(r.summary.line() for r in results))
@@ -227,12 +244,13 @@ def pipeline(c, config=None, stage=None, json_=False, catch_up=False):
 
 
 @task(help={"config": CONFIG_HELP, "json": "print JSON"})
+@job
 def where(c, name, config=None, json_=False):
     """Where a report is now (by file name, raw path or report id), and its history from the journal."""
     from stages import where as stages_where
     from stages.layout import DataRoot
 
-    cfg = _call(_load, config)
+    cfg = _load(config)
     found = stages_where.locate(DataRoot(cfg.data_root), name)
     if json_:
         print(json.dumps(found, indent=2))
@@ -252,7 +270,7 @@ def _backup(cfg, action, dry_run=False, extra=(), offsite=False, **parts):
     show)."""
     from dr.jobs import backup
 
-    code, result = _call(backup.run, cfg, action, dry_run, tuple(extra), offsite, **parts)
+    code, result = backup.run(cfg, action, dry_run, tuple(extra), offsite, **parts)
     if code != 0 and result is None:
         print(f"error: snapshots {action} failed (exit {code}); the reason is in the lines above", file=sys.stderr)
         raise Exit(code=code)
@@ -263,10 +281,11 @@ OFFSITE_HELP = "work on the off-site repository (offsite.repository) instead of 
 
 
 @task(name="repo-init", help={"config": CONFIG_HELP, "offsite": OFFSITE_HELP})
+@job
 def repo_init(c, config=None, offsite=False):
     """Create the encrypted restic repository (backup.repository, or offsite.repository); its password
     file is made in the secrets directory when missing. Says so when the repository already exists."""
-    cfg = _call(_load, config)
+    cfg = _load(config)
     result = _backup(cfg, "init", offsite=offsite)
     where = cfg.offsite.repository if offsite else cfg.backup.repository
     print(("created" if result.created else "already exists:") + f" restic repository {where}")
@@ -275,14 +294,15 @@ def repo_init(c, config=None, offsite=False):
 @task(help={"config": CONFIG_HELP, "json": "print the manifest as JSON",
             "with-dump": "carry the portable dump in this set whatever backup.portable_dump says (before moving "
                          "to another PostgreSQL major version)"})
+@job
 def snapshot(c, config=None, json_=False, with_dump=False):
     """Take a snapshot set: state directories (under the exclusive lock), PostgreSQL's physical copy, the
     portable dump when due, and the manifest."""
     from dr.jobs import monitoring
 
-    cfg = _call(_load, config)
+    cfg = _load(config)
     if with_dump:
-        cfg = _call(dr_config.derive, cfg, {"backup.portable_dump": "every"})
+        cfg = dr_config.derive(cfg, {"backup.portable_dump": "every"})
     with monitoring.job(cfg, "snapshot") as run:
         m = _backup(cfg, "take")
         run.record(m)
@@ -294,9 +314,10 @@ def snapshot(c, config=None, json_=False, with_dump=False):
 
 
 @task(help={"config": CONFIG_HELP, "json": "print JSON", "offsite": OFFSITE_HELP})
+@job
 def snapshots(c, config=None, json_=False, offsite=False):
     """List snapshot sets (id, time, complete or not, sizes, paused seconds), newest first."""
-    cfg = _call(_load, config)
+    cfg = _load(config)
     rows = _backup(cfg, "list", offsite=offsite)
     if json_:
         print(json.dumps([r.to_dict() for r in rows], indent=2))
@@ -315,12 +336,13 @@ def snapshots(c, config=None, json_=False, offsite=False):
 
 @task(help={"config": CONFIG_HELP, "dry_run": "only print which sets would be forgotten",
             "json": "print JSON"})
+@job
 def forget(c, config=None, dry_run=False, json_=False):
     """Apply the retention policy ([retention] keep_last/hourly/daily/weekly/monthly) to whole snapshot
     sets, then prune the repository."""
     from dr.jobs import monitoring
 
-    cfg = _call(_load, config)
+    cfg = _load(config)
     if dry_run:
         result = _backup(cfg, "forget", dry_run)
     else:
@@ -338,13 +360,14 @@ def forget(c, config=None, dry_run=False, json_=False):
 @task(help={"config": CONFIG_HELP, "json": "print JSON", "offsite": OFFSITE_HELP,
             "read_data_subset": "also read back and decrypt this share of the repository's packs "
                                 "(restic syntax: 10%, 1/5, 500M)"})
+@job
 def check(c, config=None, read_data_subset=None, json_=False, offsite=False):
     """Verify the repository (restic check), read every complete set back against its manifest (digests per
     state directory, counts per collection) and the build artifacts against their sha256; exit 1 naming
     what fails."""
     from dr.jobs import monitoring
 
-    cfg = _call(_load, config)
+    cfg = _load(config)
     with monitoring.job(cfg, "check-offsite" if offsite else "check") as run:
         result = _backup(cfg, "check", extra=("--read-data-subset", read_data_subset) if read_data_subset else (),
                          offsite=offsite)
@@ -377,11 +400,12 @@ def _print_check(result, read_data_subset, json_):
 
 
 @task(help={"config": CONFIG_HELP, "json": "print JSON"})
+@job
 def offsite(c, config=None, json_=False):
     """Copy every complete snapshot set the off-site repository lacks (restic copy; manifests last)."""
     from dr.jobs import monitoring
 
-    cfg = _call(_load, config)
+    cfg = _load(config)
     with monitoring.job(cfg, "offsite") as run:
         result = _backup(cfg, "copy")
         run.record(result)
@@ -393,17 +417,18 @@ def offsite(c, config=None, json_=False):
 
 
 @task(name="offsite-server", help={"config": CONFIG_HELP, "stop": "stop and remove it (its data volume is kept)"})
+@job
 def offsite_server(c, config=None, stop=False):
     """Run the append-only rest-server for the off-site copy on this Docker host (its own image, network,
     volume and user; meant for the host that keeps the copy, or for drills)."""
     from dr.services import offsite as dr_offsite
 
-    cfg = _call(_load, config)
+    cfg = _load(config)
     if stop:
-        _call(dr_offsite.stop, cfg)
+        dr_offsite.stop(cfg)
         print("offsite server stopped; its data volume is kept")
         return
-    info = _call(dr_offsite.serve, cfg)
+    info = dr_offsite.serve(cfg)
     print(f"offsite server {info['state']}: {info['container']} on network {info['network']}, "
           f"published on {info['published']}\n"
           f"to use it from this host, set in the configuration:\n"
@@ -413,6 +438,7 @@ def offsite_server(c, config=None, stop=False):
 
 @task(name="schedule-install", help={"config": CONFIG_HELP,
                                      "dest": "write the units into this folder instead (nothing is enabled)"})
+@job
 def schedule_install(c, config=None, dest=None):
     """Install systemd timers for pipeline ([schedule] pipeline, every 5 minutes), snapshot (hourly),
     maintenance (forget, check, offsite; daily) and drill (weekly); without systemd, print the equivalent
@@ -422,9 +448,9 @@ def schedule_install(c, config=None, dest=None):
     from dr.jobs import schedule
     from dr.machine import images
 
-    cfg = _call(_load, config)
+    cfg = _load(config)
     config_file = Path(cfg.source) if cfg.source != "built-in defaults" else None
-    result = _call(schedule.install, cfg, images.ROOT, config_file, Path(dest) if dest else None)
+    result = schedule.install(cfg, images.ROOT, config_file, Path(dest) if dest else None)
     for path in result["written"]:
         print(f"wrote {path}")
     if result["written"] and result.get("enabled"):
@@ -442,16 +468,17 @@ def schedule_install(c, config=None, dest=None):
             "from-dump": "restore the database from the set's portable dump instead of its physical copy "
                          "(another PostgreSQL major version; sets without a physical copy always do)",
             "offsite": "restore from the off-site repository", "json": "print JSON"})
+@job
 def restore(c, config=None, set_="latest", target=None, db=True, files=True, force=False, from_dump=False,
             offsite=False, json_=False):
     """Restore a snapshot set into the data root (or --target) and the database, and verify both against
     the set's manifest (digests per directory, counts per collection); refuses to overwrite unless --force."""
     from dr.jobs import restore as dr_restore
 
-    cfg = _call(_load, config)
+    cfg = _load(config)
     if target:
-        cfg = _call(dr_config.derive, cfg, {"data_root": str(target)})
-    done = _call(dr_restore.restore, cfg, set_, files=files, db=db, force=force, offsite=offsite,
+        cfg = dr_config.derive(cfg, {"data_root": str(target)})
+    done = dr_restore.restore(cfg, set_, files=files, db=db, force=force, offsite=offsite,
                  from_dump=from_dump)
     if json_:
         print(json.dumps(dr_restore.as_dict(done), indent=2))
@@ -480,6 +507,7 @@ def restore(c, config=None, set_="latest", target=None, db=True, files=True, for
             "two-hosts": "execute docs/runbook.md on two simulated fresh Debian servers, the Aggregator's and "
                          "the database's (section 12: the database moved, both lost and rebuilt; takes minutes)",
             "keep": "--bare-host, --two-hosts: leave the server containers and their folder for inspection"})
+@job
 def drill(c, config=None, set_="latest", offsite=False, json_=False, bare_host=False, two_hosts=False, keep=False):
     """Restore drill: restore the set into a throwaway database and folder, verify it, query it, run the
     importer over what was in flight, time every phase; writes a report to the drill history.
@@ -489,31 +517,32 @@ def drill(c, config=None, set_="latest", offsite=False, json_=False, bare_host=F
     from dr.drills import drill_reports
     from dr.jobs import monitoring
 
-    cfg = _call(_load, config)
+    cfg = _load(config)
     if two_hosts:
         from dr.drills import two_hosts as dr_two_hosts
 
-        report = _call(dr_two_hosts.run, cfg, keep)
+        report = dr_two_hosts.run(cfg, keep)
         print(json.dumps(report, indent=2) if json_ else drill_reports.two_hosts_markdown(report), end="")
         return
     if bare_host:
         from dr.drills import bare_host as dr_bare_host
 
-        report = _call(dr_bare_host.run, cfg, keep)
+        report = dr_bare_host.run(cfg, keep)
         print(json.dumps(report, indent=2) if json_ else drill_reports.bare_host_markdown(report), end="")
         return
     with monitoring.job(cfg, "drill") as run:
-        report = _call(dr_drill.run, cfg, set_, offsite)
+        report = dr_drill.run(cfg, set_, offsite)
         run.record(report)
     print(json.dumps(report, indent=2) if json_ else drill_reports.restore_markdown(report), end="")
 
 
 @task(help={"config": CONFIG_HELP, "json": "print JSON"})
+@job
 def drills(c, config=None, json_=False):
     """List the drill history (newest first): time, set, verdict, restore seconds, recovery point."""
     from dr.drills import drill_reports
 
-    cfg = _call(_load, config)
+    cfg = _load(config)
     rows = drill_reports.history(cfg)
     if json_:
         print(json.dumps(rows, indent=2))
@@ -531,6 +560,7 @@ def drills(c, config=None, json_=False):
             "out": "folder for failing rounds' logs and batches (default: a new temporary folder)",
             "seed": "run one round with this seed (a failing round's rerun) instead",
             "examples": "examples per round (default: the fuzz profile's, 40)"})
+@job
 def fuzz(c, config=None, minutes="10", out=None, seed=None, examples=None):
     """Run the hostile-input campaign (campaign/: generated hostile reports through sanitize and the importer
     in a throwaway database, every invariant checked) with fresh random seeds until MINUTES have passed;
@@ -541,8 +571,8 @@ def fuzz(c, config=None, minutes="10", out=None, seed=None, examples=None):
         if value is not None and not str(value).isdigit():
             print(f"error: --{name}: must be a whole number, got {value!r}", file=sys.stderr)
             raise Exit(code=2)
-    cfg = _call(_load, config)
-    result = _call(dr_fuzz.run, cfg, float(minutes), out, None if seed is None else int(seed),
+    cfg = _load(config)
+    result = dr_fuzz.run(cfg, float(minutes), out, None if seed is None else int(seed),
                    None if examples is None else int(examples))
     print(dr_fuzz.report(result))
     if result["failures"]:

@@ -60,4 +60,6 @@ def test_every_task_takes_config_as_the_readme_says():
     found = {name: obj for name, obj in vars(tasks).items() if isinstance(obj, Task)}
     assert len(found) > 20
     assert [name for name, t in found.items() if "config" not in inspect.signature(t.body).parameters] == []
+    # Every task's body goes through @job (a DrError is one message and an exit code, never a traceback).
+    assert [name for name, t in found.items() if getattr(t.body, "__wrapped__", None) is None] == []
     assert "Every task takes\n`--config FILE`" in (ROOT / "README.md").read_text()
