@@ -82,11 +82,22 @@ def check_repository(cfg: Config) -> None:
 
 @dataclass
 class Space:
-    """Bytes a drill needs on the disk that holds Docker's data (its servers) and on the one that holds its
-    work folder (the copies), with what makes them up, for the refusal's sentence."""
-    docker: float
-    work: float
-    parts: dict[str, float]
+    """Bytes a drill needs, part by part, on the disk that holds Docker's data (its servers) and on the one
+    that holds its work folder (the copies)."""
+    docker_parts: dict[str, float]
+    work_parts: dict[str, float]
+
+    @property
+    def docker(self) -> float:
+        return sum(self.docker_parts.values())
+
+    @property
+    def work(self) -> float:
+        return sum(self.work_parts.values())
+
+    @property
+    def parts(self) -> dict[str, float]:
+        return {**self.docker_parts, **self.work_parts}
 
 
 def space_needed(row: SetRow, repository_bytes: int, images_bytes: float, min_free_gb: int, servers: int = 1,
@@ -94,13 +105,11 @@ def space_needed(row: SetRow, repository_bytes: int, images_bytes: float, min_fr
     """What a drill of row's set needs (pure): on Docker's disk, servers x (the images it builds, the set's files
     and database by FILES_FACTOR and DB_FACTOR) and the host.min_free_gb that a server's own rebuild wants
     free there; on the work folder's disk, the repository's copy and the checkouts."""
-    files = (row.bytes or 0) * FILES_FACTOR
-    database = (row.db_bytes or 0) * DB_FACTOR
-    parts = {"images": servers * images_bytes, "files": servers * files, "database": servers * database,
-             "free for the server's own preflight (host.min_free_gb)": min_free_gb * GB,
-             "the repository's copy": float(repository_bytes), "checkouts": checkouts * CHECKOUT_ALLOWANCE}
-    return Space(docker=servers * (images_bytes + files + database) + min_free_gb * GB,
-                 work=repository_bytes + checkouts * CHECKOUT_ALLOWANCE, parts=parts)
+    return Space(
+        docker_parts={"images": servers * images_bytes, "files": servers * (row.bytes or 0) * FILES_FACTOR,
+                      "database": servers * (row.db_bytes or 0) * DB_FACTOR,
+                      "free for the server's own preflight (host.min_free_gb)": min_free_gb * GB},
+        work_parts={"the repository's copy": float(repository_bytes), "checkouts": checkouts * CHECKOUT_ALLOWANCE})
 
 
 def refusal(space: Space, docker_dir: str, docker_free: float, work_dir: str, work_free: float,

@@ -121,11 +121,10 @@ def role_client(cfg, port: int, role: str):
 
 
 def reset_database(client, name: str) -> None:
-    """An empty database with the importer's collections (as owner, which `rebuild` is)."""
-    from stages import schema
+    """An empty database with the importer's collections (as owner, which `rebuild` is): campaign.rounds.reset."""
+    from campaign import rounds
 
-    client.drop_database(name)
-    schema.ensure(client[name])
+    rounds.reset(client[name])
 
 
 @pytest.fixture(scope="session")
