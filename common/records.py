@@ -7,7 +7,12 @@ record, or raises RecordError naming the first field that does not fit. Field me
 
 - `key("set")`: the JSON key when it differs from the attribute name (`set_id`);
 - `optional()`: a field that is None is left out of the JSON (today's results have no such key then), and
-  a missing key reads back as None.
+  a missing key reads back as None;
+- `local()`: a field kept on this side of the boundary only (a start time): never written, never read.
+
+A job's result (what an `invoke` task prints) is a record too: `render()` is its text for people, `to_json()`
+what `--json` prints, and `exit_status()` the exit code the result itself calls for (0 unless it reports a
+failure, like a repository check that failed).
 
 Unknown keys are refused, unless the class names a dict field in `EXTRA` (a stored format written by a newer
 version, such as a set's manifest): they are kept there and written back out.
@@ -39,6 +44,15 @@ def optional(json_key: str | None = None) -> Any:
     """A field that defaults to None and is left out of the JSON when None."""
     meta = {"omit_none": True} | ({"key": json_key} if json_key else {})
     return dataclasses.field(default=None, metadata=meta)
+
+
+def local(**kwargs) -> Any:
+    """A field that never crosses the boundary (it needs a default or default_factory)."""
+    return dataclasses.field(metadata={"local": True}, repr=False, compare=False, **kwargs)
+
+
+def _crosses(f: dataclasses.Field) -> bool:
+    return not f.metadata.get("local")
 
 
 def _json_key(f: dataclasses.Field) -> str:
@@ -97,7 +111,7 @@ class Record:
 
     def to_dict(self) -> dict:
         out: dict = {}
-        for f in dataclasses.fields(self):
+        for f in filter(_crosses, dataclasses.fields(self)):
             value = getattr(self, f.name)
             if f.name == self.EXTRA:
                 out.update(value)
@@ -108,13 +122,21 @@ class Record:
     def to_json(self, indent: int | None = 2) -> str:
         return json.dumps(self.to_dict(), indent=indent)
 
+    def render(self) -> str:
+        """The result as text for people (a job's result type says it its own way; this is the JSON)."""
+        return self.to_json()
+
+    def exit_status(self) -> int:
+        """The exit code this result calls for when it is a job's: 0 unless it reports a failure."""
+        return 0
+
     @classmethod
     def from_dict(cls: type[R], data: Any, where: str | None = None) -> R:
         where = where or cls.__name__
         if not isinstance(data, dict):
             raise RecordError(f"{where}: expected an object, got {type(data).__name__}")
         hints = typing.get_type_hints(cls)
-        fields = {_json_key(f): f for f in dataclasses.fields(cls) if f.name != cls.EXTRA}
+        fields = {_json_key(f): f for f in dataclasses.fields(cls) if f.name != cls.EXTRA and _crosses(f)}
         kwargs: dict = {}
         unknown = {k: v for k, v in data.items() if k not in fields}
         if unknown and cls.EXTRA is None:

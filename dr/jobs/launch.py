@@ -1,20 +1,27 @@
 """Running a ContainerSpec (dr/jobs/contract.py): make the folders it mounts, check its secrets, write its one
 configuration file into a private temporary folder, hand the data root to the container's user when it is
 not root (dr/jobs/ownership.py) with private copies of its secrets owned by that user, run it
-(containers.run_tool), and remove the temporary folder afterwards."""
+(containers.run_tool), and remove the temporary folder afterwards. `run_job` reads what the container
+printed back into its result's type (common/records.py): one reader for stages and snapshot actions."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import tempfile
 from pathlib import Path
+from typing import TypeVar
 
 from common import secrets
 from common.config import Config
+from common.errors import DrError
+from common.records import Record, RecordError
 from dr.engine import containers
 from dr.jobs import contract, ownership
 from dr.jobs.contract import ContainerSpec
+
+R = TypeVar("R", bound=Record)
 
 
 def _ids(user: str) -> tuple[int, int]:
@@ -85,3 +92,26 @@ def run_spec(cfg: Config, spec: ContainerSpec) -> tuple[int, str]:
                                    binds=spec.binds())
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+def run_job(cfg: Config, spec: ContainerSpec, result_type: type[R]) -> tuple[int, R | None]:
+    """(exit code, result) of the container spec describes: what it printed on stdout read back into
+    result_type (read_result)."""
+    code, out = run_spec(cfg, spec)
+    return code, read_result(spec.label, result_type, code, out)
+
+
+def read_result(what: str, result_type: type[R], code: int, out: str) -> R | None:
+    """What a job's container printed (its result, JSON) read back into result_type; None when it failed
+    (exit code not 0) without printing one: its reason went to stderr, which is logged. DrError naming what
+    when it succeeded without a result, or printed one that does not fit its type. Pure."""
+    try:
+        data = json.loads(out)
+    except ValueError:
+        if code != 0:
+            return None
+        raise DrError(f"{what} exited 0 without printing its result:\n{out[-1000:]}") from None
+    try:
+        return result_type.from_dict(data)
+    except RecordError as exc:
+        raise DrError(f"{what} printed a result that does not fit its type {result_type.__name__}: {exc}") from None
