@@ -384,7 +384,7 @@ def drill_series(cfg, work: Path, r: dict, n: int) -> None:
     alternating so that any drift of the machine touches both."""
     import statistics
 
-    latest = next(row for row in ok(backup.run(cfg, "list"), "snapshots") if row.complete)
+    latest = ok(backup.run(cfg, "list"), "snapshots").complete[0]
     ours, plain, phases = [], [], []
     for i in range(n):
         report = drill.run(cfg)
@@ -404,7 +404,7 @@ def restores(cfg, work: Path, r: dict) -> None:
     """The drill of the latest set; the database restore of its copy on the live instance; the plain
     restore of the same set (restic restore of the files, restic dump | tar x of the copy); the portable dump
     of the newest set that has one, restored into an empty database ours and plain."""
-    rows = [row for row in ok(backup.run(cfg, "list"), "snapshots") if row.complete]
+    rows = ok(backup.run(cfg, "list"), "snapshots").complete
     latest = rows[0]
     with_dump = next((row for row in rows if "db" in row.parts), None)
     r["restored_set"] = latest.set_id

@@ -157,11 +157,3 @@ class Record:
         except ValueError as exc:
             raise RecordError(f"{cls.__name__}: not JSON: {exc}") from None
         return cls.from_dict(data)
-
-
-def load_list(cls: type[R], data: Any, where: str | None = None) -> list[R]:
-    """A JSON list of records."""
-    where = where or f"list of {cls.__name__}"
-    if not isinstance(data, list):
-        raise RecordError(f"{where}: expected a list, got {type(data).__name__}")
-    return [cls.from_dict(item, f"{where}[{i}]") for i, item in enumerate(data)]

@@ -1,10 +1,11 @@
 """The actions of `python -m snapshots.cli`, one row each in ACTIONS (at the end): the function that runs it,
 the type of its result (snapshots/results.py) and what its container needs. snapshots/cli.py dispatches
 from the table, dr/jobs/contract.py derives each container's mounts, secrets and networks from it, dr/jobs/backup.py
-reads each result back into its type with it (`load`). Adding an action is one function and one row.
+reads each result back into the type the row names (dr/jobs/launch.py `run_job`). Adding an action is one
+function and one row.
 
-Every function is `f(args, cfg) -> its result type`: args are snapshots.cli's parsed arguments, cfg the
-container's configuration.
+Every function is `f(args, cfg) -> its result type` (one record, `list`'s too: SetList): args are snapshots.cli's
+parsed arguments, cfg the container's configuration.
 """
 
 from __future__ import annotations
@@ -16,13 +17,12 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from common import db as dbconn
 from common import secrets
 from common.config import Config
 from common.errors import CommandError, ConfigError, DrError
-from common.records import Record, RecordError, load_list
+from common.records import Record
 from snapshots import artifacts, check, dbdump, offsite, pgcopy, pgroles, pgsql, restore, results, sets
 from snapshots.restic import Restic, ResticError
 from stages.layout import DataRoot
@@ -101,8 +101,9 @@ def take(args: argparse.Namespace, cfg: Config) -> results.TakeResult:
     return results.TakeResult.from_dict(result)
 
 
-def list_sets(args: argparse.Namespace, cfg: Config) -> list[results.SetRow]:
-    return load_list(results.SetRow, sets.listing(_repository(args, cfg)))
+def list_sets(args: argparse.Namespace, cfg: Config) -> results.SetList:
+    """The repository's sets, newest first."""
+    return results.SetList.from_dict({"sets": sets.listing(_repository(args, cfg))})
 
 
 def forget(args: argparse.Namespace, cfg: Config) -> results.ForgetResult:
@@ -200,9 +201,8 @@ def pg_undo(args: argparse.Namespace, cfg: Config) -> results.CopyUndone:
 class Action:
     """One action: its function, its result's type, and what its container needs (dr/jobs/contract.py). Its
     networks follow: the instance's with a db_role, the off-site one with the off-site repository."""
-    run: Callable[[argparse.Namespace, Config], results.Result]
+    run: Callable[[argparse.Namespace, Config], Record]
     result: type[Record]      # the type of its result
-    is_list: bool = False     # the result is a list of `result`
     data: bool = False        # the data root, read-write (the pipeline's lock file lives there)
     artifacts: str = ""       # "ro-if-present" or "rw": the Go artifacts folder at /artifacts
     db_role: str = ""         # the database: this role's password, its host, the instance network
@@ -212,15 +212,11 @@ class Action:
     pg_volume: bool = False   # PostgreSQL's named volume, read-write at /pgvolume (PostgreSQL stopped)
     pending: bool = False     # with db_role "any" (the caller names the role): it also gets its new password
 
-    def load(self, data: Any) -> results.Result:
-        """Its result from the decoded JSON; RecordError naming the first field that does not fit."""
-        return load_list(self.result, data) if self.is_list else self.result.from_dict(data)
-
 
 ACTIONS: dict[str, Action] = {
     "init": Action(init, results.InitResult),
     "take": Action(take, results.TakeResult, data=True, artifacts="ro-if-present", db_role="backup"),
-    "list": Action(list_sets, results.SetRow, is_list=True),  # newest first
+    "list": Action(list_sets, results.SetList),  # newest first
     "forget": Action(forget, results.ForgetResult),
     "check": Action(check_repository, results.CheckResult),  # exit 1 when not ok
     "copy": Action(copy_offsite, results.CopyResult, both_repositories=True),
@@ -236,10 +232,3 @@ ACTIONS: dict[str, Action] = {
     "pg-restore": Action(pg_restore, results.CopyRestored, pg_volume=True),
     "pg-undo": Action(pg_undo, results.CopyUndone, pg_volume=True, repository=False),
 }
-
-
-def load(action: str, data: Any) -> results.Result:
-    """The typed result of `action` from its decoded JSON; RecordError when it does not fit."""
-    if action not in ACTIONS:
-        raise RecordError(f"snapshots has no action {action!r}; actions: {', '.join(ACTIONS)}")
-    return ACTIONS[action].load(data)

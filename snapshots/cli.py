@@ -8,9 +8,10 @@ start this in the backup container):
 
 ACTION is one of snapshots/actions.py's table. --offsite makes init, list, check, forget and restore work on
 the off-site repository; copy copies complete sets from the primary repository to the off-site one. Prints
-the action's result (its type in the table) as JSON on stdout; errors are one sentence on stderr and a
-non-zero exit (2: configuration). A check result with "ok": false (check found a problem) is printed too,
-and exits 1. An action on a repository holds the host-wide lock of our restic runs (snapshots/repolock.py).
+the action's result (its type in the table, one record: `list` prints {"sets": [...]}) as JSON on stdout;
+errors are one sentence on stderr and a non-zero exit (2: configuration). A result that reports a failure is
+printed too and exits with its exit_status(): a check with "ok": false exits 1. An action on a repository
+holds the host-wide lock of our restic runs (snapshots/repolock.py).
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ from common import config as dr_config
 from common import log
 from common.config import Config
 from common.errors import DrError
-from snapshots import actions, results
+from common.records import Record
+from snapshots import actions
 from snapshots.actions import ACTIONS
 from snapshots.repolock import repo_lock
 from snapshots.restic import BACKUP_HOSTNAME, ResticError
@@ -46,7 +48,7 @@ def _clear_stale(args: argparse.Namespace, cfg: Config) -> None:
                 raise
 
 
-def run(args: argparse.Namespace, cfg: Config) -> results.Result:
+def run(args: argparse.Namespace, cfg: Config) -> Record:
     """The action's result, by its row: an action on a repository under the lock of our restic runs, stale
     restic locks of ours cleared first; the others (PostgreSQL only) without it."""
     action = ACTIONS[args.action]
@@ -88,8 +90,8 @@ def main(argv=None) -> int:
     except LockTimeout as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    print(results.to_json(result))
-    return 1 if isinstance(result, results.CheckResult) and not result.ok else 0
+    print(result.to_json())
+    return result.exit_status()
 
 
 if __name__ == "__main__":

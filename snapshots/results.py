@@ -1,6 +1,10 @@
 """The types of what `python -m snapshots.cli` prints on stdout: snapshots/actions.py's table names each
 action's type, its function builds one and snapshots/cli.py prints it as JSON (`to_json`), dr/jobs/backup.py reads
-the JSON back into the same type (`actions.load`).
+the JSON back into the same type (dr/jobs/launch.py `run_job`). Every action's result is one record; `list`'s is
+SetList, an object {"sets": [...]}.
+
+The results an `invoke` task prints say themselves how: `render()` is the task's text (InitResult, TakeResult,
+SetList, ForgetResult, CheckResult, CopyResult), `exit_status()` its exit code (1 for a check that failed).
 
 The JSON keeps the shape the actions printed as dicts (operators and scripts read it with `--json`): the
 attribute `set_id` is the key "set", and an optional field that is None has no key at all.
@@ -8,17 +12,26 @@ attribute `set_id` is the key "set", and an optional field that is None has no k
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
 from common.records import Record, key, optional
+from common.text import table
+
+
+def _indented(lines: list[str] | None) -> str:
+    """lines, each on its own line under the one before, indented."""
+    return "".join(f"\n    {line}" for line in lines or [])
 
 
 @dataclass
 class InitResult(Record):
+    """`init`: the repository, and whether it was created now (False: it was there already)."""
     created: bool
     repository: str
+
+    def render(self) -> str:
+        return ("created" if self.created else "already exists:") + f" restic repository {self.repository}"
 
 
 @dataclass
@@ -131,6 +144,11 @@ class TakeResult(Manifest):
     """The new set's manifest; `artifacts` only when the host's artifact folder was mounted."""
     artifacts: ArtifactsSaved | None = optional()
 
+    def render(self) -> str:
+        return (f"set {self.set_id} complete ({', '.join(self.parts or [])}): {self.reports} reports, "
+                f"{self.documents} database documents; pipeline paused {self.paused_seconds:.1f}s; "
+                f"added {self.bytes_added / 1e6:.1f} MB")
+
 
 @dataclass
 class SetRow(Record):
@@ -148,13 +166,45 @@ class SetRow(Record):
     db_bytes: int | None = optional()  # the physical copy's stream (sets without one: none)
     problem: str | None = optional()
 
+    def cells(self) -> dict[str, object]:
+        """The row as SetList's table shows it."""
+        return {"set": self.set_id, "time": self.time, "state": "complete" if self.complete else "INCOMPLETE",
+                "reports": "" if self.reports is None else self.reports,
+                "documents": "" if self.documents is None else self.documents,
+                "MB": f"{(self.bytes or 0) / 1e6:.1f}" if self.complete else "",
+                "paused_s": "" if self.paused_seconds is None else self.paused_seconds}
+
+
+@dataclass
+class SetList(Record):
+    """`list`: the repository's sets, newest first."""
+    sets: list[SetRow]
+
+    COLUMNS = ("set", "time", "state", "reports", "documents", "MB", "paused_s")
+
+    @property
+    def complete(self) -> list[SetRow]:
+        """The complete sets, newest first."""
+        return [r for r in self.sets if r.complete]
+
+    def render(self) -> str:
+        if not self.sets:
+            return "no snapshot sets in the repository"
+        return table([r.cells() for r in self.sets], self.COLUMNS)
+
 
 @dataclass
 class ForgetResult(Record):
+    """`forget`: the sets kept and those forgotten (with dry_run: those that would be)."""
     keep: list[str]
     forget: list[str]
     snapshots_removed: int
     dry_run: bool
+
+    def render(self) -> str:
+        verb = "would forget" if self.dry_run else "forgot"
+        return (f"{verb} {len(self.forget)} set(s): {', '.join(self.forget) or 'none'}; "
+                f"keeping {len(self.keep)}: {', '.join(self.keep) or 'none'}")
 
 
 @dataclass
@@ -185,9 +235,18 @@ class ArtifactsVerdict(Record):
     def failed(self) -> bool:
         return self.verdict == "FAILED"
 
+    def line(self) -> str:
+        """What `check` says of the artifacts."""
+        if self.verdict == "none":
+            return "artifacts: none in the repository"
+        if self.verdict == "ok":
+            return f"artifacts: ok (snapshot {self.snapshot}: {', '.join(self.artifacts)} read back, sha256 as recorded)"
+        return "artifacts: FAILED" + _indented(self.problems)
+
 
 @dataclass
 class CheckResult(Record):
+    """`check`: restic's check, every set read back, the build artifacts read back; exit 1 when not ok."""
     ok: bool
     restic_check: ResticCheck
     read_data_subset: str | None
@@ -205,13 +264,31 @@ class CheckResult(Record):
                 + (f"; the build artifacts (snapshot {self.artifacts.snapshot}) are damaged"
                    if self.artifacts.failed else ""))
 
+    def render(self) -> str:
+        rc = self.restic_check
+        lines = ["restic check: " + ("ok" if rc.ok else f"FAILED: {rc.error}")
+                 + (f" (read back {self.read_data_subset} of the data)" if self.read_data_subset else "")
+                 + _indented(rc.findings)]
+        lines += [f"set {r.set_id}: {r.verdict}" + _indented(r.problems) for r in self.sets]
+        if not self.sets:
+            lines.append("no snapshot sets in the repository")
+        return "\n".join(lines + [self.artifacts.line()])
+
+    def exit_status(self) -> int:
+        return 0 if self.ok else 1
+
 
 @dataclass
 class CopyResult(Record):
+    """`copy`: the sets copied to the off-site repository, those it had already."""
     copied: list[str]
     already_offsite: list[str]
     offsite_complete_sets: int
     repository: str
+
+    def render(self) -> str:
+        return (f"copied {len(self.copied)} set(s) to {self.repository}: {', '.join(self.copied) or 'none'}"
+                f"; {len(self.already_offsite)} already there; {self.offsite_complete_sets} complete off-site")
 
 
 @dataclass
@@ -299,13 +376,3 @@ class PasswordSet(Record):
     interrupted rotation told PostgreSQL before the host put the password file in place)."""
     role: str
     changed: bool
-
-
-Result = Record | list  # list: list[SetRow]
-
-
-def to_json(result: Result) -> str:
-    """The JSON snapshots.cli prints for a result (a record, or a list of them)."""
-    if isinstance(result, list):
-        return json.dumps([r.to_dict() for r in result], indent=2)
-    return result.to_json()

@@ -170,11 +170,11 @@ def copy_repository(cfg: Config, dest: Path) -> None:
 
 def latest_complete_set(cfg: Config, copy: Path | None = None) -> SetRow:
     """The newest complete set of cfg's repository, or of its copy when given."""
-    code, rows = backup.run(config.derive(cfg, {"backup.repository": str(copy)}) if copy else cfg, "list")
+    code, listed = backup.run(config.derive(cfg, {"backup.repository": str(copy)}) if copy else cfg, "list")
     if code != 0:
         raise BareHostFailed(f"cannot list the snapshot sets of {'the copy of ' if copy else ''}"
                              f"{cfg.backup.repository} (exit {code})")
-    complete = [r for r in rows if r.complete]
+    complete = listed.complete
     if not complete:
         raise BareHostFailed(f"the repository {cfg.backup.repository} has no complete snapshot set to restore")
     return complete[0]

@@ -4,57 +4,38 @@ and dr/jobs/contract.py turns into a container: the data root (read-write: the l
 and `restore`, the primary repository at /repo when it is a local folder, a restic cache, the secrets as
 read-only files, one derived configuration file, and a network: the instance's (to reach the database) for
 the actions with a database role, the off-site one for off-site actions, Docker's default bridge otherwise.
-The result is read back into the type the row names."""
+The result is read back into the type the row names (dr/jobs/launch.py run_job)."""
 
 from __future__ import annotations
 
-import json
 import socket
 
 from common import log, secrets
 from common.config import Config
 from common.errors import DrError
-from common.records import RecordError
+from common.records import Record
 from dr.jobs import contract, launch
-from snapshots import actions, results
+from snapshots import actions
 
 _log = log.get("backup")
 
 
 def run(cfg: Config, action: str, dry_run: bool = False, extra: tuple[str, ...] = (),
         offsite: bool = False, files: bool = True, db: bool = True, copy: bool = False, role: str = ""
-        ) -> tuple[int, results.Result | None]:
+        ) -> tuple[int, Record | None]:
     """(exit code, result or None) of one snapshots.cli action (a key of snapshots/actions.ACTIONS), read
-    back into the type its row names; offsite: the action works on the off-site repository; extra: more
-    arguments (--read-data-subset, --snapshot-set, --force); files, db: restore the state directories, the
-    database; copy: restore also puts the set's physical copy into PostgreSQL's (stopped) volume, beside the
-    files; role: the database role of db-password."""
+    back into the type its row names (None: it failed without one, its reason logged); offsite: the action
+    works on the off-site repository; extra: more arguments (--read-data-subset, --snapshot-set, --force);
+    files, db: restore the state directories, the database; copy: restore also puts the set's physical copy
+    into PostgreSQL's (stopped) volume, beside the files; role: the database role of db-password."""
     spec = contract.backup_spec(cfg, action, socket.gethostname(), offsite=offsite, files=files, db=db, copy=copy,
                                 dry_run=dry_run, extra=tuple(extra), role=role)
     if action == "init":
         secrets.ensure(cfg.secrets_dir, secrets.OFFSITE_RESTIC_PASSWORD if offsite else secrets.RESTIC_PASSWORD)
-    code, out = launch.run_spec(cfg, spec)
-    return read_result(action, code, out)
+    return launch.run_job(cfg, spec, actions.ACTIONS[action].result)
 
 
-def read_result(action: str, code: int, out: str) -> tuple[int, results.Result | None]:
-    """(exit code, result) of what a snapshots action's container printed: its JSON result read back into its
-    type; None when it failed without one (the reason was on stderr, logged). DrError when it succeeded
-    without a result, or printed one that does not fit. Pure."""
-    try:
-        data = json.loads(out)
-    except ValueError:
-        if code != 0:
-            return code, None
-        raise DrError(f"snapshots {action} printed no result:\n{out[-1000:]}") from None
-    try:
-        return code, actions.load(action, data)
-    except RecordError as exc:
-        raise DrError(f"snapshots {action} printed a result that does not fit its type "
-                      f"(snapshots/results.py): {exc}") from None
-
-
-def _database_action(cfg: Config, action: str, what: str, role: str = "") -> results.Result:
+def _database_action(cfg: Config, action: str, what: str, role: str = "") -> Record:
     """The result of a database action (db-counts, db-indexes, db-password); DrError naming what failed."""
     code, result = run(cfg, action, role=role)
     if code != 0 or result is None:

@@ -218,10 +218,10 @@ def restore_latest(cfg: Config, restored: list[Restored]) -> str:
     if there or (database and not dr_restore.database_empty(cfg)):
         return (f"this host already holds data ({', '.join(there) or 'the database'}): kept; "
                 "restore explicitly with `invoke restore --force` if that is what you want")
-    code, rows = backup.run(cfg, "list")
+    code, listed = backup.run(cfg, "list")
     if code != 0:
         raise DrError(f"cannot list the snapshot sets in {repo} (exit {code}); the reason is in the log above")
-    complete = [r for r in rows if r.complete]
+    complete = listed.complete
     if not complete:
         return f"the repository {repo} has no complete snapshot set: nothing to restore"
     try:

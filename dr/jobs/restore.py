@@ -51,12 +51,12 @@ class CopyReport:
 def chosen_set(cfg: Config, wanted: str = "latest", offsite: bool = False, newest_whole: bool = False) -> SetRow:
     """The set a restore means: the newest complete one for "latest", else the one named (complete). With
     newest_whole (a drill proves the latest set), a damaged set newer than that is an error, not skipped."""
-    code, rows = backup.run(cfg, "list", offsite=offsite)
+    code, listed = backup.run(cfg, "list", offsite=offsite)
     if code != 0:
         raise DbRestoreFailed(f"cannot list the snapshot sets (exit {code}); the reason is in the log above")
-    complete = [r for r in rows if r.complete]
+    complete = listed.complete
     if wanted == "latest":
-        for row in rows:
+        for row in listed.sets:
             if row.complete:
                 return row
             if newest_whole and row.problem:

@@ -53,8 +53,8 @@ def test_every_set_carries_the_physical_copy_and_the_dump_when_due(live):
         assert p.collections == p.collections_at_start == live_counts(cfg)  # nothing imported meanwhile
         assert p.collections["reports"] == 18 and p.sha256 is None and p.bytes > 1 << 20  # restic addresses it
     assert second.database.collections == second.physical.collections  # no dump: the copy's counts
-    code, rows = backup.run(cfg, "list")
-    assert code == 0 and {r.set_id: (r.complete, r.parts) for r in rows} == {
+    code, listed = backup.run(cfg, "list")
+    assert code == 0 and {r.set_id: (r.complete, r.parts) for r in listed.sets} == {
         first.set_id: (True, ["db", "files", "manifest", "pg"]), second.set_id: (True, ["files", "manifest", "pg"])}
     code, checked = backup.run(cfg, "check")
     assert code == 0 and checked.ok and checked.verified == 2, checked
@@ -217,8 +217,8 @@ def test_a_copy_of_another_major_version_is_refused_pointing_to_the_dump(live, t
 
     cfg, _, second = live
     other = copy_repository(cfg, tmp_path / "pg16")
-    code, rows = backup.run(other, "list")
-    manifest_id = next(r for r in rows if r.set_id == second.set_id).snapshots["manifest"]
+    code, listed = backup.run(other, "list")
+    manifest_id = next(r for r in listed.sets if r.set_id == second.set_id).snapshots["manifest"]
     edit = ("import json, sys; m = json.load(sys.stdin); m['physical']['postgres_major'] = 16; "
             "m['physical']['postgres_version_num'] = 160004; print(json.dumps(m))")
     script = (f"restic dump --quiet {manifest_id} /manifest.json | python3 -c \"{edit}\" > /tmp/m.json && "

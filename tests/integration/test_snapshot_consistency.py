@@ -131,7 +131,7 @@ def test_killing_snapshot_never_leaves_a_complete_set_that_does_not_restore(busy
     rng = random.Random(1000 + seed)
     cfg_file = tmp_path / "config.toml"
     cfg_file.write_text(configfile.to_toml(cfg.as_dict()))
-    before = {r.set_id for r in backup.run(cfg, "list")[1] if r.complete}
+    before = {r.set_id for r in backup.run(cfg, "list")[1].complete}
     landed = []
     for _ in range(2):
         proc = subprocess.Popen(_snapshot_cmd(cfg_file), cwd=ROOT, start_new_session=True,
@@ -161,7 +161,7 @@ def test_killing_snapshot_never_leaves_a_complete_set_that_does_not_restore(busy
     # Every set listed as complete reads back whole and matches its manifest.
     code, result = backup.run(cfg, "check")
     assert code == 0 and result.ok, (landed, result.to_json()[:3000])
-    complete = {r.set_id for r in backup.run(cfg, "list")[1] if r.complete}
+    complete = {r.set_id for r in backup.run(cfg, "list")[1].complete}
     assert len(complete - before) >= 1, landed
 
 

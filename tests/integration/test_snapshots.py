@@ -43,7 +43,7 @@ def first_set(live):
 
 
 def newest_complete(cfg) -> results.SetRow:
-    return [r for r in backup.run(cfg, "list")[1] if r.complete][0]
+    return backup.run(cfg, "list")[1].complete[0]
 
 
 def repo_snapshot_count(cfg) -> int:
@@ -86,8 +86,8 @@ def test_a_set_restores_to_its_manifest(live, first_set):
     assert m.database.collections["reports"] == 18
     assert m.paused_seconds > 0 and m.journal_position > 0
     assert m.artifacts.saved is True and m.artifacts.artifacts == ["ferretdb-v1.24.2/ferretdb"]
-    code, rows = backup.run(cfg, "list")
-    row = next(r for r in rows if r.set_id == m.set_id)
+    code, listed = backup.run(cfg, "list")
+    row = next(r for r in listed.sets if r.set_id == m.set_id)
     assert code == 0 and row.complete
     assert row.reports == m.reports
 
@@ -195,7 +195,7 @@ def test_tasks_print_results_write_metrics_and_ping(live, first_set, tmp_path, p
     assert seen == ["/snapshot/start", "/snapshot"]
 
     listed = invoke(cfg, tmp_path, "snapshots", "--json")
-    assert listed.returncode == 0 and json.loads(listed.stdout)[0]["set"] == snap.stdout.split()[1]
+    assert listed.returncode == 0 and json.loads(listed.stdout)["sets"][0]["set"] == snap.stdout.split()[1]
     checked = invoke(cfg, tmp_path, "check")
     assert checked.returncode == 0, checked.stderr[-2000:]
     assert checked.stdout.startswith("restic check: ok") and f"set {snap.stdout.split()[1]}: ok" in checked.stdout
@@ -362,7 +362,7 @@ def test_a_failing_dump_leaves_no_complete_set(live, first_set, tmp_path, caplog
     caplog.set_level(logging.INFO, logger="aggregator-dr")
     cfg = copy_repository(live, tmp_path / "repository")  # the interrupted set stays out of live's repository
     dbc = docker.from_env().containers.get(stack.container_name(live, "db"))
-    complete_before = [r.set_id for r in backup.run(cfg, "list")[1] if r.complete]
+    complete_before = [r.set_id for r in backup.run(cfg, "list")[1].complete]
     dbc.stop()
     try:
         code, _ = backup.run(cfg, "take")
@@ -370,7 +370,7 @@ def test_a_failing_dump_leaves_no_complete_set(live, first_set, tmp_path, caplog
         dbc.start()
     assert code == 1
     assert "does not answer" in _errors(caplog) and "Traceback" not in _errors(caplog)
-    rows = backup.run(cfg, "list")[1]
+    rows = backup.run(cfg, "list")[1].sets
     assert [r.set_id for r in rows if r.complete] == complete_before
     assert any(not r.complete for r in rows)  # the interrupted set is listed, as incomplete
     stack.wait_healthy(live)
@@ -388,14 +388,14 @@ def test_offsite_copy_is_append_only_and_restores(live, first_set, caplog, tmp_p
                                                                             repository=cfg.offsite.repository))
     code, m = backup.run(cfg, "take")
     assert code == 0 and m.artifacts.saved is False  # the same binaries are kept only once
-    primary = [r.set_id for r in backup.run(cfg, "list")[1] if r.complete]
+    primary = [r.set_id for r in backup.run(cfg, "list")[1].complete]
     assert len(primary) >= 2
     code, copied = backup.run(cfg, "copy")
     assert code == 0 and copied.copied == primary and copied.offsite_complete_sets == len(primary)
     code, again = backup.run(cfg, "copy")
     assert code == 0 and again.copied == [] and again.already_offsite == primary
     listed = backup.run(cfg, "list", offsite=True)[1]
-    assert [r.set_id for r in listed if r.complete] == primary
+    assert [r.set_id for r in listed.complete] == primary
 
     # From the Aggregator's side, deleting is refused: forget (keep one set) fails and nothing goes.
     keep_one = config.derive(cfg, {"retention.keep_last": 1, "retention.keep_hourly": 0, "retention.keep_daily": 0,
@@ -403,7 +403,7 @@ def test_offsite_copy_is_append_only_and_restores(live, first_set, caplog, tmp_p
     code, _ = backup.run(keep_one, "forget", offsite=True)
     refused = re.search(r"the repository refused to delete (\d+) of (\d+) snapshots", _errors(caplog))
     assert code == 1 and refused and refused.group(1) == refused.group(2), _errors(caplog)[-2000:]
-    assert [r.set_id for r in backup.run(cfg, "list", offsite=True)[1] if r.complete] == primary
+    assert [r.set_id for r in backup.run(cfg, "list", offsite=True)[1].complete] == primary
 
     # The copies read back whole and match their manifests (files by digest, the dump by its checks).
     code, result = backup.run(cfg, "check", offsite=True)
@@ -449,7 +449,7 @@ def test_the_offsite_copy_over_https_verifies_the_server_against_the_ca(live, fi
     offsite.serve(cfg)
     try:
         assert backup.run(cfg, "init", offsite=True)[0] == 0
-        primary = [r.set_id for r in backup.run(cfg, "list")[1] if r.complete]
+        primary = [r.set_id for r in backup.run(cfg, "list")[1].complete]
         code, copied = backup.run(cfg, "copy")
         assert code == 0 and copied.copied == primary
         code, result = backup.run(cfg, "check", offsite=True)
@@ -474,16 +474,16 @@ def test_forget_keeps_whole_sets_by_policy(live, first_set, tmp_path):
     cfg = copy_repository(live, tmp_path / "repository")  # forgetting leaves live's sets to the other tests
     for _ in range(2):
         assert backup.run(cfg, "take")[0] == 0
-    rows = backup.run(cfg, "list")[1]
+    rows = backup.run(cfg, "list")[1].sets
     newest = rows[0].set_id
     assert len([r for r in rows if r.complete]) >= 3
     one = config.derive(cfg, {"retention.keep_last": 1, "retention.keep_hourly": 0, "retention.keep_daily": 0,
                                "retention.keep_weekly": 0, "retention.keep_monthly": 0})
     code, plan = backup.run(one, "forget", dry_run=True)
     assert code == 0 and plan.keep == [newest] and len(plan.forget) == len(rows) - 1
-    assert [r.set_id for r in backup.run(cfg, "list")[1]] == [r.set_id for r in rows]  # dry run: unchanged
+    assert [r.set_id for r in backup.run(cfg, "list")[1].sets] == [r.set_id for r in rows]  # dry run: unchanged
     code, done = backup.run(one, "forget")
     assert code == 0 and done.forget == plan.forget
-    after = backup.run(cfg, "list")[1]
+    after = backup.run(cfg, "list")[1].sets
     assert [(r.set_id, r.complete) for r in after] == [(newest, True)]  # never half a set
 

@@ -18,7 +18,7 @@ import pytest
 from common import config
 from common.records import Record
 from dr.jobs import contract
-from snapshots import actions, cli, results
+from snapshots import cli, results
 from snapshots.actions import ACTIONS
 
 from .test_results import EXAMPLES
@@ -42,7 +42,7 @@ def test_every_row_runs_a_function_of_args_and_cfg_that_returns_the_rows_type(ac
     assert callable(row.run) and list(inspect.signature(row.run).parameters) == ["args", "cfg"]
     assert isinstance(row.result, type) and issubclass(row.result, Record)
     returns = typing.get_type_hints(row.run)["return"]
-    assert returns == (list[row.result] if row.is_list else row.result)
+    assert returns == row.result
 
 
 def test_the_clis_choices_are_the_tables_actions():
@@ -96,8 +96,9 @@ def test_the_cli_prints_the_result_as_json_and_exits_1_on_a_failed_check(monkeyp
         ACTIONS["check"], run=lambda args, cfg: results.CheckResult.from_dict(copy.deepcopy(failed))))
     assert cli.main(["check"]) == 1
     assert json.loads(capsys.readouterr().out) == failed
-    monkeypatch.setitem(ACTIONS, "list", dataclasses.replace(ACTIONS["list"], run=lambda args, cfg: []))
-    assert cli.main(["list"]) == 0 and json.loads(capsys.readouterr().out) == []
+    monkeypatch.setitem(ACTIONS, "list", dataclasses.replace(ACTIONS["list"],
+                                                             run=lambda args, cfg: results.SetList(sets=[])))
+    assert cli.main(["list"]) == 0 and json.loads(capsys.readouterr().out) == {"sets": []}
 
 
 @pytest.mark.parametrize("argv, repositories", [
@@ -157,7 +158,6 @@ def test_the_flags_say_what_the_rows_need():
     assert {a for a, r in ACTIONS.items() if r.data} == {"take", "restore"}
     assert {a: r.db_role for a, r in ACTIONS.items() if r.db_role} == {
         "take": "backup", "restore": "owner", "db-counts": "reader", "db-indexes": "owner", "db-password": "any"}
-    assert {a for a, r in ACTIONS.items() if r.is_list} == {"list"}
 
 
 def test_every_action_has_an_example_result():
@@ -167,8 +167,8 @@ def test_every_action_has_an_example_result():
 @pytest.mark.parametrize("action,data", EXAMPLES, ids=[f"{a}-{i}" for i, (a, _) in enumerate(EXAMPLES)])
 def test_every_result_round_trips_through_its_json_into_its_type(action, data):
     row = ACTIONS[action]
-    result = actions.load(action, copy.deepcopy(data))
-    assert all(isinstance(r, row.result) for r in result) if row.is_list else isinstance(result, row.result)
-    text = results.to_json(result)
+    result = row.result.from_dict(copy.deepcopy(data))
+    assert isinstance(result, row.result)
+    text = result.to_json()
     assert json.loads(text) == data  # the shape operators read with --json is the one printed before
-    assert actions.load(action, json.loads(text)) == result
+    assert row.result.from_json(text) == result

@@ -1,7 +1,6 @@
-"""The host reads what a container printed back into its type: a stage's summary (dr/jobs/pipeline.py stage_result)
-and a snapshots action's result (dr/jobs/backup.py read_result), both pure, given (exit code, stdout) as a
-container leaves them. Stages and actions run in their real containers in tests/integration
-(test_stage_containers.py, test_snapshots.py)."""
+"""The host reads what a job's container printed back into its result's type (dr/jobs/launch.py read_result,
+pure), given (exit code, stdout) as a container leaves them; here with the snapshot actions' types
+(snapshots/results.py). The actions run in their real containers in tests/integration/test_snapshots.py."""
 
 from __future__ import annotations
 
@@ -11,27 +10,53 @@ import pytest
 
 from common import config
 from common.errors import DrError
-from dr.jobs import backup, pipeline
+from dr.jobs import launch, pipeline
 from snapshots import results
-from stages.cli import StageResult, Summary
 
 from .test_contract import COLLECTOR
 
-
-def test_a_stage_summary_is_read_back_with_the_exit_code():
-    s = Summary("sanitize")
-    s.count("sanitized", 4)
-    s.fail("raw/a.yaml", "worker_died", "killed")
-    result = pipeline.stage_result("sanitize", 1, s.to_json())
-    assert result == StageResult(s, 1) and result.summary.outcomes["sanitized"] == 4
-    assert pipeline.exit_code([result]) == 1 and not result.stopped  # a report's own failure stops nothing
+FORGOT = results.ForgetResult(keep=["b"], forget=["a"], snapshots_removed=3, dry_run=False)
+ROW = {"set": "20260101T000000Z", "time": "2026-01-01T00:00:00", "complete": True, "parts": ["files", "manifest"],
+       "snapshots": {"files": "ffffffff", "manifest": "mmmmmmmm"}, "reports": 3}
 
 
-def test_a_stage_with_errors_stops_the_pipeline_and_fails_it_even_with_exit_0():
-    s = Summary("sanitize")
-    s.errors.append("disk full")
-    result = pipeline.stage_result("sanitize", 0, s.to_json())  # errors, yet exit 0: still a failed run
-    assert result.stopped and pipeline.exit_code([result]) == 1 and pipeline.exit_code([]) == 0
+def test_a_result_is_read_back_into_its_type():
+    assert launch.read_result("snapshot-forget", results.ForgetResult, 0, FORGOT.to_json()) == FORGOT
+    listed = launch.read_result("snapshot-list", results.SetList, 0, json.dumps({"sets": [ROW]}))
+    assert isinstance(listed, results.SetList) and listed.sets[0].set_id == ROW["set"]
+    assert listed.sets[0].reports == 3 and listed.sets[0].bytes is None
+    assert launch.read_result("snapshot-list", results.SetList, 0, '{"sets": []}') == results.SetList(sets=[])
+
+
+def test_a_result_that_reports_a_failure_is_read_back_with_its_exit_code():
+    failed = {"ok": False, "restic_check": {"ok": False, "error": "restic check failed"}, "read_data_subset": None,
+              "sets": [], "failed_sets": [], "verified": 0,
+              "artifacts": {"verdict": "none", "snapshot": None, "artifacts": [], "problems": []}}
+    checked = launch.read_result("snapshot-check", results.CheckResult, 1, json.dumps(failed))
+    assert checked.ok is False and checked.exit_status() == 1
+
+
+def test_a_failed_job_without_a_result_is_none():
+    assert launch.read_result("snapshot-list", results.SetList, 1, "error: the repository is locked") is None
+    assert launch.read_result("snapshot-list", results.SetList, 2, "") is None  # its reason went to stderr, logged
+
+
+def test_a_job_that_exits_0_without_a_result_is_an_error_naming_it():
+    with pytest.raises(DrError, match="snapshot-list exited 0 without printing its result:\nhello"):
+        launch.read_result("snapshot-list", results.SetList, 0, "hello")
+
+
+@pytest.mark.parametrize("out, type_, message", [
+    ("[]", results.SetList, "SetList: expected an object, got list"),  # the list as images before SetList printed it
+    (json.dumps({"sets": [ROW | {"reports": "3"}]}), results.SetList, "SetList.sets[0].reports: expected int"),
+    (json.dumps(FORGOT.to_dict() | {"keep": "all"}), results.ForgetResult, "ForgetResult.keep: expected a list"),
+    (json.dumps({"created": True}), results.InitResult, "InitResult: missing key repository"),
+])
+def test_a_result_that_does_not_fit_is_an_error_naming_the_type_and_the_field(out, type_, message):
+    with pytest.raises(DrError, match="does not fit its type") as err:
+        launch.read_result("snapshot-x", type_, 0, out)
+    assert str(err.value).startswith(f"snapshot-x printed a result that does not fit its type {type_.__name__}: ")
+    assert message in str(err.value)
 
 
 def test_the_stages_a_run_runs():
@@ -40,24 +65,3 @@ def test_the_stages_a_run_runs():
     with_one = config.load(overrides={"collectors": [COLLECTOR]})
     assert pipeline.stage_names(with_one) == ["sync", "sanitize", "importer"]
     assert pipeline.stage_names(cfg, "importer") == ["importer"]
-
-
-def test_a_stage_without_a_summary_is_a_clear_error():
-    with pytest.raises(DrError, match="stage sanitize exited 2 without a summary"):
-        pipeline.stage_result("sanitize", 2, "sanitize: error: data_root: no such folder")
-
-
-def test_a_snapshots_result_is_read_back_into_its_type():
-    out = json.dumps({"keep": ["b"], "forget": ["a"], "snapshots_removed": 3, "dry_run": False})
-    code, result = backup.read_result("forget", 0, out)
-    assert code == 0 and result == results.ForgetResult(keep=["b"], forget=["a"], snapshots_removed=3,
-                                                        dry_run=False)
-    assert backup.read_result("list", 0, "[]") == (0, [])
-
-
-def test_snapshots_output_that_is_not_a_result():
-    assert backup.read_result("list", 1, "error: the repository is locked") == (1, None)  # the reason was logged
-    with pytest.raises(DrError, match="snapshots list printed no result"):
-        backup.read_result("list", 0, "")
-    with pytest.raises(DrError, match="snapshots list printed a result that does not fit its type"):
-        backup.read_result("list", 0, json.dumps({"set": "x"}))
