@@ -236,8 +236,8 @@ def main():
                 for f in files:
                     shutil.move(str(f), dest / f.name)
                 r["raw_mb"] = round(sum(f.stat().st_size for f in dest.iterdir()) / 1e6, 1)
-                results, r["pipeline_seconds"] = timed(pipeline.run, cfg)
-                assert all(x.exit_code == 0 for x in results), results
+                ran, r["pipeline_seconds"] = timed(pipeline.run, cfg)
+                assert all(s.exit_code == 0 for s in ran.stages), ran.render()
                 note(pipeline_seconds=r["pipeline_seconds"], raw_mb=r["raw_mb"])
             if args.bare_host:
                 bare_host_drill(cfg, r)

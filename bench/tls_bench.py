@@ -35,9 +35,9 @@ from dr.jobs import backup, pipeline, rebuild  # noqa: E402
 from instances import two_instances  # noqa: E402
 
 
-def stage_ok(result) -> None:
-    if result.exit_code != 0:
-        raise SystemExit(f"stage {result.stage} failed: {result.summary.errors[:3]}")
+def stage_ok(summary) -> None:
+    if summary.exit_code != 0:
+        raise SystemExit(f"stage {summary.stage} failed: {summary.errors[:3]}")
 
 
 @contextlib.contextmanager

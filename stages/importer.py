@@ -33,7 +33,7 @@ from common import atomic, digest
 from common import db as dbconn
 from common.errors import ConfigError, SecretError
 from stages import failures, journal, lock, naming, pool, postprocess, quarantine, schema, stage
-from stages.cli import Summary
+from stages.cli import Flagged, Summary
 from stages.cli import main as cli_main
 from stages.inputs import InputError
 from stages.layout import DataRoot
@@ -286,7 +286,7 @@ def archive_transaction(dr: DataRoot, yaml_path: Path, report: dict, flags: dict
 def flag(dr: DataRoot, yaml_path: Path, flags: dict, summary: Summary) -> None:
     """Name a report imported with entries altered in the summary."""
     if any(flags.values()):
-        summary.flagged.append({"input": dr.relative(yaml_path), "to": naming.archive_path(yaml_path.name), **flags})
+        summary.flagged.append(Flagged(dr.relative(yaml_path), naming.archive_path(yaml_path.name), **flags))
 
 
 def import_prepare(dr: DataRoot, db, yaml_path: Path, summary: Summary | None = None) -> journal.Transaction:

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from common import atomic, digest
 from stages import failures, journal, lock, naming, pool, privacy, quarantine, stage
-from stages.cli import Summary
+from stages.cli import Flagged, Summary
 from stages.cli import main as cli_main
 from stages.inputs import InputError, clean_name, open_input, open_members
 from stages.layout import DataRoot
@@ -226,8 +226,8 @@ def commit(dr: DataRoot, result: FileResult, summary: Summary) -> None:
             summary.count("sanitized")
             placed.append({"member": out.member, "to": f"staging/{name}", **out.info})
             if out.info.get("dropped"):  # entries that could not be read: listed in its sanitizer_dropped
-                summary.flagged.append({"input": _input_name(raw_rel, result.raw, out.member),
-                                        "to": f"staging/{name}", "dropped_entries": out.info["dropped"]})
+                summary.flagged.append(Flagged(_input_name(raw_rel, result.raw, out.member), f"staging/{name}",
+                                               dropped_entries=out.info["dropped"]))
         else:
             src = out.tmp if out.tmp is not None else result.raw
             sha = out.sha256 or digest.sha256_file(result.raw)

@@ -23,7 +23,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from common import log
 from common.config import Config
-from stages.cli import StageResult
+from dr.jobs.pipeline import PipelineRun
 
 _log = log.get("monitoring")
 PREFIX = "aggregator_dr"
@@ -85,16 +85,16 @@ class Run:
     metrics: dict[str, float] = field(default_factory=dict)  # extra gauges: name -> value
 
     def record(self, result) -> None:
-        """The job's own gauges from its result (the stage results, the set taken, the check, the drill
+        """The job's own gauges from its result (the pipeline's run, the set taken, the check, the drill
         report, ...), by the function of JOB_GAUGES for this job."""
         self.metrics.update(JOB_GAUGES[self.job](result))
 
 
-def pipeline_metrics(results: list[StageResult]) -> dict[str, float]:
-    """The pipeline job's gauges from its stages' results (dr.jobs.pipeline.run): reports pulled,
+def pipeline_metrics(run: PipelineRun) -> dict[str, float]:
+    """The pipeline job's gauges from its stages' summaries (dr.jobs.pipeline.run): reports pulled,
     sanitized and imported; inputs quarantined (any reason) and, among them, poison (failed twice in a row for
     the same reason); inputs that failed this run and are tried again next run; infrastructure errors."""
-    summaries = [r.summary for r in results]
+    summaries = run.stages
     outcomes: Counter = Counter()
     for s in summaries:
         outcomes.update(s.outcomes)

@@ -29,7 +29,7 @@ from dr.jobs import restore as dr_restore
 from dr.jobs.restore import Restored
 from dr.machine import host, images, roles
 from dr.services import certs, collector, stack
-from stages.cli import StageResult, Summary
+from stages.cli import Summary
 
 _log = log.get("rebuild")
 
@@ -37,7 +37,7 @@ _log = log.get("rebuild")
 @dataclass
 class RebuildReport:
     phases: list[tuple[str, float, str]] = field(default_factory=list)
-    pipeline: list[StageResult] = field(default_factory=list)
+    pipeline: list[Summary] = field(default_factory=list)
 
     @property
     def total(self) -> float:
@@ -65,9 +65,9 @@ def with_sample_collector(cfg: Config) -> Config:
     return config.derive(cfg, {"collectors": others + [entry]})
 
 
-def _pipeline_note(results: list[StageResult]) -> str:
-    return "; ".join(f"{r.stage} " + (", ".join(f"{v} {k}" for k, v in sorted(r.summary.outcomes.items()))
-                                      or "nothing to do") for r in results)
+def _pipeline_note(stages: list[Summary]) -> str:
+    return "; ".join(f"{s.stage} " + (", ".join(f"{v} {k}" for k, v in sorted(s.outcomes.items()))
+                                      or "nothing to do") for s in stages)
 
 
 def check_role(cfg: Config, role: str | None) -> None:
@@ -117,13 +117,12 @@ def rebuild(cfg: Config, refresh_base: bool = False, sample: bool = False) -> Re
             _phase(report, "collector", start_sample)
 
         def run_pipeline():
-            results = pipeline.run(holder["cfg"])
-            report.pipeline = results
-            failed = [r for r in results if r.exit_code]
+            stages = pipeline.run(holder["cfg"]).stages
+            report.pipeline = stages
+            failed = [s for s in stages if s.exit_code]
             if failed:
-                s = failed[0].summary
-                raise PipelineFailed(f"stage {s.stage} failed: {_why(s)}")
-            return _pipeline_note(results)
+                raise PipelineFailed(f"stage {failed[0].stage} failed: {_why(failed[0])}")
+            return _pipeline_note(stages)
 
         _phase(report, "pipeline", run_pipeline)
     return report
@@ -135,16 +134,15 @@ class PipelineFailed(DrError):
 
 def _why(s: Summary) -> str:
     """Why a stage's run failed: its errors, else the inputs that failed (the first three)."""
-    why = s.errors or [f"{f['input']}: {f['error']}" for f in s.failed]
+    why = s.errors or [f"{f.input}: {f.error}" for f in s.failed]
     return "; ".join(why[:3])
 
 
 def catch_up(cfg: Config) -> str:
     """The database on its own host may have been restored from a set older than this host's archive: the
     archived reports it lacks, imported again (pipeline.catch_up)."""
-    result = pipeline.catch_up(cfg)
-    s = result.summary
-    if result.exit_code or s.errors or s.failed:
+    (s,) = pipeline.catch_up(cfg).stages
+    if s.exit_code or s.errors or s.failed:
         raise PipelineFailed(f"catching the database up with the archive failed: {_why(s)}")
     n = s.outcomes.get("reimported", 0)
     return (f"{n} archived reports the database lacked, imported again" if n else

@@ -44,7 +44,7 @@ def test_a_measurement_over_the_document_limit_is_stored_with_a_reference_and_th
     s = importer.run(cfg, dr)
     assert s.exit_code == 0, (s.errors, s.failed)
     assert s.outcomes == {"postprocessed": 2, "imported": 2}
-    assert [f["omitted_entries"] for f in s.flagged] == [1]
+    assert [f.omitted_entries for f in s.flagged] == [1]
     big = db.measurements.find_one({"_id": "big:000001"})
     assert big["entry"]["body"]["omitted"] == {"bytes": len(body), "sha256": hashlib.sha256(body.encode()).hexdigest()}
     assert big["omitted"]["paths"] == ["entry/body"] and big["omitted"]["document"] == 3
@@ -66,7 +66,7 @@ def test_documents_the_database_refuses_are_stored_as_stubs_and_listed(env):
     rewrite_jsonl(jsonl, hostile)
     s = importer.run(cfg, dr)
     assert s.exit_code == 0 and s.outcomes == {"imported": 1}, (s.errors, s.failed)
-    assert s.flagged[0]["refused_entries"] == 2
+    assert s.flagged[0].refused_entries == 2
     for i in (1, 2):
         doc = db.measurements.find_one({"_id": f"refused:{i:06d}"})
         assert "entry" not in doc and doc["refused"]["document"] == i + 2, doc
@@ -86,12 +86,12 @@ def test_a_report_that_fails_twice_for_the_same_reason_is_quarantined_as_poison(
 
     first = importer.run(cfg, dr)
     assert first.exit_code == 1 and first.outcomes == {"postprocessed": 1, "imported": 1, "failed": 1}
-    assert first.failed[0]["input"] == f"reports/{y.name}" and first.failed[0]["reason"] == "ImportMismatch"
+    assert first.failed[0].input == f"reports/{y.name}" and first.failed[0].reason == "ImportMismatch"
     assert y.exists() and db.measurements.count_documents({"report_key": "poison"}) == 3  # partly written
 
     second = importer.run(cfg, dr)
     assert second.exit_code == 0 and second.outcomes == {"quarantined:poison": 1}
-    assert second.quarantined[0]["reason"] == "poison"
+    assert second.quarantined[0].reason == "poison"
     reason = json.loads((dr.state("quarantine") / "poison" / (y.name + ".reason.json")).read_text())
     assert reason["stage"] == "importer" and len(reason["errors"]) == 2
     assert all("no report document" in e["error"] for e in reason["errors"])

@@ -57,7 +57,7 @@ def test_a_set_taken_while_the_pipeline_is_busy_restores_consistently(busy, unde
 
     lines, archived = journal_lines(dr), len(dr.files("archive"))
     results = []
-    runner = threading.Thread(target=lambda: results.extend(pipeline.run(cfg)))
+    runner = threading.Thread(target=lambda: results.extend(pipeline.run(cfg).stages))
     runner.start()
     taken = []
     # One set while the sanitizer works, one while the importer works.

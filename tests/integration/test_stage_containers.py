@@ -39,12 +39,12 @@ def test_stages_run_unprivileged_on_a_data_root_filled_as_root_and_sets_keep_own
         (dr.state("raw") / "sample" / "link-20140807.yaml").symlink_to(shadow)
         os.link(shadow, dr.state("raw") / "sample" / "hard-20140807.yaml")
 
-        results = pipeline.run(cfg)
-        assert [(r.stage, r.exit_code) for r in results] == [("sanitize", 0), ("importer", 0)], \
-            [r.summary.errors or r.summary.failed for r in results]
-        assert results[1].summary.outcomes == {"postprocessed": 18, "imported": 18}
-        quarantined = results[0].summary.quarantined
-        assert {q["reason"] for q in quarantined if "20140807" in q["input"]} == {"not_a_regular_file"}
+        stages = pipeline.run(cfg).stages
+        assert [(s.stage, s.exit_code) for s in stages] == [("sanitize", 0), ("importer", 0)], \
+            [s.errors or s.failed for s in stages]
+        assert stages[1].outcomes == {"postprocessed": 18, "imported": 18}
+        quarantined = stages[0].quarantined
+        assert {q.reason for q in quarantined if "20140807" in q.input} == {"not_a_regular_file"}
         st = os.stat(shadow)
         assert (st.st_uid, stat.S_IMODE(st.st_mode), shadow.read_text()) == (0, 0o600, "root:secret\n")
 
@@ -76,14 +76,14 @@ def test_sync_runs_unprivileged_with_a_private_copy_of_the_collector_key(built, 
         try:
             key = os.stat(synced["key_file"])
             assert (key.st_uid, stat.S_IMODE(key.st_mode)) == (0, 0o600)
-            (result,) = pipeline.run(with_collector, "sync")
-            assert result.exit_code == 0, result.summary.errors
-            assert result.summary.outcomes.get("pulled") == 20
+            (sync_summary,) = pipeline.run(with_collector, "sync").stages
+            assert sync_summary.exit_code == 0, sync_summary.errors
+            assert sync_summary.outcomes.get("pulled") == 20
             pulled = DataRoot(cfg.data_root).files("raw")
             assert len(pulled) == 20 and all(p.stat().st_uid == UID for p in pulled)
             assert os.stat(synced["key_file"]).st_uid == 0  # the original is never handed over
         finally:
             collector.stop(cfg)
-        results = pipeline.run(with_collector)
-        assert [r.stage for r in results] == ["sync"] and results[0].summary.errors, results
-        assert results[0].stopped and pipeline.exit_code(results) == 1
+        ran = pipeline.run(with_collector)
+        assert [s.stage for s in ran.stages] == ["sync"] and ran.stages[0].errors, ran.render()
+        assert ran.stages[0].stopped and ran.exit_status() == 1

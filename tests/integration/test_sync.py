@@ -126,7 +126,7 @@ def test_a_file_the_collector_cannot_read_fails_alone_then_is_left_there_as_pois
     first = sync.run(make_cfg(dr.root, entry), dr)
     assert first.outcomes == {"pulled": 20, "removed_from_collector": 20, "failed": 1}, first.errors
     assert first.exit_code == 1 and not first.errors
-    assert first.failed[0]["input"] == "sample:unreadable.yaml" and first.failed[0]["reason"] == "not_pulled"
+    assert first.failed[0].input == "sample:unreadable.yaml" and first.failed[0].reason == "not_pulled"
     second = sync.run(make_cfg(dr.root, entry), dr)
     assert second.outcomes == {"quarantined:poison": 1} and second.exit_code == 0
     note = sync.poison_note(dr, "sample", "unreadable.yaml")

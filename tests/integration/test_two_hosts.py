@@ -158,8 +158,8 @@ def test_the_aggregator_catches_the_database_up_after_the_database_host_is_lost(
     assert code == 0
     generate(DataRoot(app.data_root).ensure(), random.Random(122), n_good=4, n_bad=0, entries=(2, 4),
              body=(100, 300))
-    results = pipeline.run(app)
-    assert pipeline.exit_code(results) == 0 and results[-1].summary.outcomes.get("imported") == 4, results
+    ran = pipeline.run(app)
+    assert ran.exit_status() == 0 and ran.stages[-1].outcomes.get("imported") == 4, ran.render()
     after = _documents(app)
     assert after["reports"] == m.database.collections["reports"] + 4
 

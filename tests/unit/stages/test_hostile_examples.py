@@ -22,7 +22,7 @@ def test_sanitizer_invariants_on_reproducer(tmp_path, case):
     outside.mkdir()
     inputs = hostile.place(case, dr.state("raw"), outside)
     summary = sanitize.run(make_cfg(dr.root), dr)
-    assert summary.exit_code == 0, summary.as_dict()
+    assert summary.exit_code == 0, summary.to_dict()
     assert not [p for p in invariants.leftovers(dr) if p.startswith("raw/")], invariants.leftovers(dr)
     problems = invariants.accounting_problems(dr, inputs, final=("staging/", "quarantine/"))
     problems = {kind: found for kind, found in problems.items() if found}

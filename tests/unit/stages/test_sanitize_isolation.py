@@ -13,6 +13,7 @@ import pytest
 from pipeline_helpers import HEADER, data_root, make_cfg, put_raw, report
 from sanitize_workers import FAIL_MARK, KILL_MARK, failing_worker
 from stages import privacy, sanitize
+from stages.cli import Failed
 
 
 def run(dr, worker=None, **overrides):
@@ -48,7 +49,7 @@ def test_links_fifos_sockets_and_hard_links_are_quarantined_without_being_read(t
     assert s.exit_code == 0 and s.outcomes == {"sanitized": 1, "quarantined:not_a_regular_file": 6}
     kinds = {json.loads(p.read_text())["kind"] for p in reason_files(dr, "not_a_regular_file")}
     assert kinds == {"symbolic link", "FIFO", "socket", "hard link (2 names)"}
-    assert {q["input"] for q in s.quarantined} == {f"raw/c1/{n}" for n in (
+    assert {q.input for q in s.quarantined} == {f"raw/c1/{n}" for n in (
         "link.yaml", "dangling.yaml", "linked-dir", "fifo.yaml", "socket.yaml", "hard.yaml")}
     moved = dr.state("quarantine") / "not_a_regular_file"
     assert (moved / "link.yaml").is_symlink() and (moved / "linked-dir").is_symlink()
@@ -75,8 +76,8 @@ def test_a_file_that_fails_twice_for_the_same_reason_is_poison(tmp_path):
     put_raw(dr, "b.yaml", good("b"))
     first = run(dr, failing_worker)
     assert first.exit_code == 1 and first.outcomes == {"sanitized": 1, "failed": 1}
-    assert first.failed == [{"input": f"raw/c1/a-{FAIL_MARK}.yaml", "reason": "RuntimeError",
-                             "error": f"c1/a-{FAIL_MARK}.yaml: RuntimeError: injected failure"}]
+    assert first.failed == [Failed(f"raw/c1/a-{FAIL_MARK}.yaml", "RuntimeError",
+                                   f"c1/a-{FAIL_MARK}.yaml: RuntimeError: injected failure")]
     assert (dr.state("raw") / "c1" / f"a-{FAIL_MARK}.yaml").exists()  # left for the next run
     second = run(dr, failing_worker)
     assert second.exit_code == 0 and second.outcomes == {"quarantined:poison": 1}
@@ -101,7 +102,7 @@ def test_a_worker_that_dies_costs_only_the_file_it_died_on(tmp_path):
     put_raw(dr, f"r3-{KILL_MARK}.yaml", good("killer"))
     first = run(dr, failing_worker, pipeline__workers=2)
     assert first.outcomes == {"sanitized": 6, "failed": 1}, first.failed
-    assert first.failed[0]["input"] == f"raw/c1/r3-{KILL_MARK}.yaml" and first.failed[0]["reason"] == "WorkerDied"
+    assert first.failed[0].input == f"raw/c1/r3-{KILL_MARK}.yaml" and first.failed[0].reason == "WorkerDied"
     second = run(dr, failing_worker, pipeline__workers=2)
     assert second.outcomes == {"quarantined:poison": 1}
 

@@ -6,8 +6,9 @@ import pytest
 
 from common import config
 from dr.jobs import monitoring
+from dr.jobs.pipeline import PipelineRun
 from dr.machine import configfile
-from stages.cli import StageResult
+from stages.cli import Summary
 
 
 def metric(text, name, job):
@@ -55,26 +56,26 @@ def test_no_textfile_dir_means_no_metrics(tmp_path):
     assert monitoring.write_metrics(cfg, monitoring.Run("forget"), True, 0.0, 1.0) is None
 
 
-# Stage summaries as the stages print them (`invoke pipeline --json`), read back as the host does; "failed"
+# A pipeline run: stage summaries as the stages print them (`--json`), read back as the host does; "failed"
 # is optional.
-SUMMARIES = [StageResult.from_dict(s) for s in [
+SUMMARIES = PipelineRun([Summary.from_dict(s) for s in [
     {"stage": "sync", "outcomes": {"pulled": 3, "duplicate": 1}, "errors": [], "exit_code": 0},
     {"stage": "sanitize", "outcomes": {"sanitized": 2, "quarantined:yaml_error": 1}, "errors": [], "exit_code": 0},
     {"stage": "importer", "outcomes": {"imported": 1, "quarantined:poison": 1, "failed": 1}, "errors": [],
      "failed": [{"input": "/srv/data/staging/a.yaml", "reason": "db_write", "error": "short write"}],
      "exit_code": 1},
-]]
+]])
 
 
 def test_pipeline_gauges_from_stage_summaries(tmp_path):
     assert monitoring.pipeline_metrics(SUMMARIES) == {
         "pipeline_reports_pulled": 3, "pipeline_reports_sanitized": 2, "pipeline_reports_imported": 1,
         "pipeline_quarantined": 2, "pipeline_poison": 1, "pipeline_failed_inputs": 1, "pipeline_errors": 0}
-    stopped = [StageResult.from_dict({"stage": "sanitize", "outcomes": {}, "errors": ["disk full", "lock timeout"],
-                                      "exit_code": 1})]
+    stopped = PipelineRun([Summary.from_dict({"stage": "sanitize", "outcomes": {},
+                                              "errors": ["disk full", "lock timeout"], "exit_code": 1})])
     assert monitoring.pipeline_metrics(stopped)["pipeline_errors"] == 2
     assert monitoring.pipeline_metrics(stopped)["pipeline_failed_inputs"] == 0  # no "failed" list: none
-    assert set(monitoring.pipeline_metrics([]).values()) == {0}
+    assert set(monitoring.pipeline_metrics(PipelineRun()).values()) == {0}
 
     cfg = config.load(overrides={"monitoring.textfile_dir": str(tmp_path)})
     with monitoring.job(cfg, "pipeline") as run:
