@@ -24,7 +24,7 @@ from common.config import Config
 from common.errors import CommandError, ConfigError, DrError
 from common.records import Record
 from snapshots import artifacts, check, dbdump, offsite, pgcopy, pgroles, pgsql, restore, results, sets
-from snapshots.restic import Restic, ResticError
+from snapshots.restic import Restic, ResticError, cat_config_args, init_args
 from stages.layout import DataRoot
 
 ARTIFACTS = Path("/artifacts")  # where dr/jobs/contract.py mounts the host's <cache_dir>/go
@@ -69,12 +69,12 @@ def init(args: argparse.Namespace, cfg: Config) -> results.InitResult:
     """Create the repository unless it exists."""
     restic = _repository(args, cfg)
     try:
-        restic.run("cat", "config", capture=True, quiet=True)
+        restic.run(*cat_config_args(), capture=True, quiet=True)
         return results.InitResult(created=False, repository=restic.repository)
     except ResticError as exc:
         if "no restic repository" not in str(exc):
             raise
-    restic.run("init")
+    restic.run(*init_args())
     return results.InitResult(created=True, repository=restic.repository)
 
 

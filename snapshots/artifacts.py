@@ -25,7 +25,7 @@ from pathlib import Path
 from common import atomic, log
 from common.digest import sha256_file
 from snapshots import manifest
-from snapshots.restic import Restic, ResticError
+from snapshots.restic import Restic, ResticError, dump_tar_args, restore_args, snapshots_args, tag_args
 
 _log = log.get("artifacts")
 KIND = "artifacts"
@@ -46,8 +46,14 @@ def fingerprint(items: dict[str, str]) -> str:
     return hashlib.sha256("".join(f"{k} {v}\n" for k, v in sorted(items.items())).encode()).hexdigest()[:16]
 
 
+def snapshot_args(host: str, fp: str, folder: Path) -> list[str]:
+    """restic backup's arguments (after `backup --json`) for the artifact folder: tagged with its kind and
+    its fingerprint (no set)."""
+    return ["--host", host, *tag_args(f"kind:{KIND}", f"artifacts:{fp}"), str(folder)]
+
+
 def _latest(restic: Restic) -> dict | None:
-    snaps = [s for s in restic.json("snapshots", "--no-lock", "--tag", f"kind:{KIND}") or []]
+    snaps = [s for s in restic.json(*snapshots_args(f"kind:{KIND}")) or []]
     return max(snaps, key=lambda s: s["time"]) if snaps else None
 
 
@@ -68,7 +74,7 @@ def save(restic: Restic, folder: Path, host: str) -> dict:
     if latest and f"artifacts:{fp}" in (latest.get("tags") or []):
         _remember(restic, fp, latest["id"])
         return {"saved": False, "fingerprint": fp, "snapshot": latest["short_id"], "artifacts": sorted(items)}
-    summary = restic.backup("--host", host, "--tag", f"kind:{KIND}", "--tag", f"artifacts:{fp}", str(folder))
+    summary = restic.backup(*snapshot_args(host, fp, folder))
     _remember(restic, fp, summary["snapshot_id"])
     return {"saved": True, "fingerprint": fp, "snapshot": summary["snapshot_id"][:8], "artifacts": sorted(items)}
 
@@ -107,7 +113,7 @@ def restore(restic: Restic, folder: Path) -> dict:
         return {"restored": [], "reason": "the repository holds no build artifacts"}
     tmp = folder / ".restore-artifacts"
     shutil.rmtree(tmp, ignore_errors=True)
-    restic.run("restore", latest["id"], "--target", str(tmp))
+    restic.run(*restore_args(latest["id"], tmp))
     got = tmp / latest["paths"][0].lstrip("/")
     restored = []
     try:
@@ -157,7 +163,7 @@ def verify(restic: Restic) -> dict:
     path = latest["paths"][0]
     _log.info("reading the build artifacts snapshot %s back", latest["short_id"])
     try:
-        content, recorded = restic.read(["dump", "--archive", "tar", latest["id"], path],
+        content, recorded = restic.read(dump_tar_args(latest["id"], path),
                                         lambda stream: tar_digests(stream, path))
     except (ResticError, OSError, ValueError, KeyError, EOFError, tarfile.TarError) as exc:
         return {"verdict": "FAILED", "snapshot": latest["short_id"], "artifacts": [],

@@ -24,7 +24,7 @@ import tarfile
 
 from common import log
 from snapshots import artifacts, dbdump, manifest, pgcopy, sets
-from snapshots.restic import Restic, ResticError
+from snapshots.restic import Restic, ResticError, check_args, dump_args, dump_tar_args
 
 _log = log.get("check")
 
@@ -32,7 +32,7 @@ _log = log.get("check")
 def _read_files(restic: Restic, snap: dict) -> dict:
     """The directories' summary of a files snapshot, computed from its content as restic gives it back."""
     path = snap["paths"][0]
-    return restic.read(["dump", "--archive", "tar", snap["id"], path],
+    return restic.read(dump_tar_args(snap["id"], path),
                        lambda stream: manifest.directories_from_tar(stream, path))
 
 
@@ -40,7 +40,7 @@ def _read_db(restic: Restic, snap: dict, sha256: str | None = None) -> dict:
     """The database part of a manifest (counts per collection, reports per test/country), computed from a
     db snapshot's dump stream after it passed its checks (its sha256 too, when the manifest has one)."""
     tally: dict = {}
-    counts = restic.read(["dump", snap["id"], f"/{sets.DUMP_NAME}"],
+    counts = restic.read(dump_args(snap["id"], f"/{sets.DUMP_NAME}"),
                          lambda stream: dbdump.verify(stream, tally, expect_sha256=sha256))
     return {"collections": counts, "reports_by_test_country": tally}
 
@@ -66,7 +66,7 @@ def verify_set(restic: Restic, set_id: str, parts: dict, seen_trees: dict[str, d
         pg = parts["pg"]
         try:
             _log.info("set %s: reading the physical copy %s back", set_id, pg["short_id"])
-            problems += restic.read(["dump", pg["id"], f"/{pgcopy.COPY_NAME}"],
+            problems += restic.read(dump_args(pg["id"], f"/{pgcopy.COPY_NAME}"),
                                     lambda stream: pgcopy.read_back(stream, expected["physical"].get("sha256")))
         except (ResticError, OSError, KeyError) as exc:
             problems.append(f"physical copy {pg['short_id']} cannot be read back: {exc}")
@@ -83,9 +83,8 @@ def verify_set(restic: Restic, set_id: str, parts: dict, seen_trees: dict[str, d
 def check(restic: Restic, read_data_subset: str | None = None) -> dict:
     """restic check, then every complete set against its manifest, then the build artifacts. ok is True only
     if everything passed (no artifacts snapshot at all passes: its verdict is "none")."""
-    args = ["check"] + (["--read-data-subset", read_data_subset] if read_data_subset else [])
     try:
-        restic.run(*args)
+        restic.run(*check_args(read_data_subset))
         structure = {"ok": True, "error": None}
     except ResticError as exc:
         findings = [line.strip() for line in exc.details.splitlines()

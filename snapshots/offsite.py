@@ -67,12 +67,22 @@ def copy_result(primary: dict[str, dict[str, dict]], todo: list[str], after: dic
             "repository": repository}
 
 
+def copy_args(primary: Restic, snapshot_ids: list[str]) -> list[str]:
+    """restic copy of these snapshots from the primary repository (run against the off-site one, which the
+    environment names): the primary's location and its password file, never a password."""
+    return ["copy", "--from-repo", primary.repository, "--from-password-file", primary.password_file, *snapshot_ids]
+
+
+def copy_runs(primary: Restic, data_ids: list[str], manifest_ids: list[str]) -> list[list[str]]:
+    """The copy commands in order (copy_plan's ids): the data parts first, then the manifests, so an
+    interrupted copy leaves no complete set that lacks a part; none for an empty list."""
+    return [copy_args(primary, ids) for ids in (data_ids, manifest_ids) if ids]
+
+
 def copy(primary: Restic, offsite: Restic) -> dict:
     """Copy every complete primary set the off-site repository lacks (or holds only in part)."""
     source = sets.grouped(primary)
     todo, data_ids, manifest_ids = copy_plan(source, sets.grouped(offsite))
-    for ids in (data_ids, manifest_ids):
-        if ids:
-            offsite.run("copy", "--from-repo", primary.repository, "--from-password-file", primary.password_file,
-                        *ids)
+    for args in copy_runs(primary, data_ids, manifest_ids):
+        offsite.run(*args)
     return copy_result(source, todo, sets.grouped(offsite), offsite.repository)

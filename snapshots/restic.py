@@ -2,9 +2,12 @@
 (RESTIC_REPOSITORY, RESTIC_PASSWORD_FILE), never in argv or logs. restic's exit codes become one clear
 sentence each. Runs where restic 0.18 is: in the backup image.
 
-The command lines are built by the pure functions below (`command`, `json_args`, `backup_args` and the lock
-commands; tests/unit/snapshots/test_restic.py); each action's own arguments (tags, paths, --stdin-from-command,
---read-data-subset, copy's --from-repo) come from its caller: sets, check, restore, offsite, artifacts, cli.
+Every command line is built by a pure function, apart from the code that runs it, and unit-tested argument by
+argument: restic's own commands here (`command`, `json_args`, `backup_args`, the listing, `dump`, `restore`,
+`check`, `forget`, the lock commands; tests/unit/snapshots/test_restic.py); what one action adds, beside that
+action: a set's parts (snapshots/sets.py: host, tags, paths, --stdin-from-command with its producer),
+the build artifacts' snapshot (snapshots/artifacts.py), the off-site copy's `copy --from-repo`
+(snapshots/offsite.py).
 
 Reading the list of snapshots and a manifest takes no restic lock (`--no-lock`): a set runs two restic
 processes at once (files, and the copy beside them), and a third one's short-lived lock file vanishing
@@ -44,6 +47,69 @@ def backup_args(*args: str) -> list[str]:
     """restic backup with its JSON status lines (progress, then the summary), then args: the host, the tags
     and the paths, or --stdin-filename and --stdin-from-command."""
     return ["backup", "--json", *args]
+
+
+def tag_args(*tags: str) -> list[str]:
+    """`--tag T` for each tag, in order (restic backup records them; restic snapshots keeps the snapshots
+    that have them)."""
+    return [a for tag in tags for a in ("--tag", tag)]
+
+
+def stdin_args(filename: str, producer: list[str]) -> list[str]:
+    """A backup of what producer writes to its stdout, stored as filename: restic's options, then `--` and the
+    command untouched (restic runs it; a command that fails stores no snapshot)."""
+    return ["--stdin-filename", filename, "--stdin-from-command", "--", *producer]
+
+
+def init_args() -> list[str]:
+    """restic init: a new repository where the environment names one."""
+    return ["init"]
+
+
+def cat_config_args() -> list[str]:
+    """restic cat config: whether a repository is there (and opens with the password)."""
+    return ["cat", "config"]
+
+
+def snapshots_args(*tags: str) -> list[str]:
+    """The snapshots (those with every tag given), read without taking a lock; give it to json_args."""
+    return ["snapshots", "--no-lock", *tag_args(*tags)]
+
+
+def dump_args(snapshot_id: str, path: str) -> list[str]:
+    """One file of a snapshot, streamed to stdout (a copy, a dump: read by Restic.read)."""
+    return ["dump", snapshot_id, path]
+
+
+def dump_tar_args(snapshot_id: str, path: str) -> list[str]:
+    """A folder of a snapshot streamed to stdout as a tar (read back whole by check)."""
+    return ["dump", "--archive", "tar", snapshot_id, path]
+
+
+def read_file_args(snapshot_id: str, path: str) -> list[str]:
+    """One small file of a snapshot (a manifest), read whole without a lock and without progress lines."""
+    return ["dump", "--no-lock", "--quiet", snapshot_id, path]
+
+
+def restore_args(snapshot_id: str, target: Path | str) -> list[str]:
+    """A snapshot restored under target (its paths recreated there)."""
+    return ["restore", snapshot_id, "--target", str(target)]
+
+
+def check_args(read_data_subset: str | None = None) -> list[str]:
+    """restic check; with read_data_subset (restic's syntax: "5%", "1/10"), that share of the data is read
+    back and decrypted as well."""
+    return ["check", "--read-data-subset", read_data_subset] if read_data_subset else ["check"]
+
+
+def forget_args(snapshot_ids: list[str]) -> list[str]:
+    """restic forget of these snapshots (a whole set's parts together); prune then frees their data."""
+    return ["forget", *snapshot_ids]
+
+
+def prune_args() -> list[str]:
+    """restic prune: the data no snapshot refers to any more removed."""
+    return ["prune"]
 
 
 def list_locks_args() -> list[str]:

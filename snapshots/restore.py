@@ -20,7 +20,7 @@ from common import db as dbconn
 from common import log
 from common.errors import DrError
 from snapshots import dbdump, manifest, pgcopy, sets
-from snapshots.restic import Restic
+from snapshots.restic import Restic, dump_args, restore_args
 from stages import lock
 from stages.layout import DataRoot
 
@@ -81,7 +81,7 @@ def restore_files(restic: Restic, set_id: str, parts: dict, expected: dict, targ
     if staging.exists():
         shutil.rmtree(staging)  # ours: the remains of an interrupted restore of the same set
     t0 = time.monotonic()
-    restic.run("restore", parts["files"]["id"], "--target", str(staging))
+    restic.run(*restore_args(parts["files"]["id"], staging))
     restored = staging / parts["files"]["paths"][0].lstrip("/")
     actual = manifest.directories(restored)
     problems = manifest.compare({"directories": expected["directories"]}, {"directories": actual})
@@ -135,7 +135,7 @@ def restore_db(restic: Restic, parts: dict, expected: dict, db, force: bool, cou
         raise RestoreError(f"database {db.name} is not empty (collections {', '.join(sorted(non_empty))}); "
                            "restore with --force to replace them")
     t0 = time.monotonic()
-    written = restic.read(["dump", parts["db"]["id"], f"/{sets.DUMP_NAME}"],
+    written = restic.read(dump_args(parts["db"]["id"], f"/{sets.DUMP_NAME}"),
                           lambda stream: dbdump.restore(db, stream, force,
                                                         expect_sha256=expected["database"].get("sha256")))
     wanted = list(expected["database"]["collections"])
@@ -169,7 +169,7 @@ def restore_copy(restic: Restic, wanted: str, volume: Path, force: bool,
                            "copy in its place (the current data directory is kept aside, never deleted)")
     t0 = time.monotonic()
     staged = pgcopy.staging_dir(volume, set_id)
-    got = restic.read(["dump", parts["pg"]["id"], f"/{pgcopy.COPY_NAME}"],
+    got = restic.read(dump_args(parts["pg"]["id"], f"/{pgcopy.COPY_NAME}"),
                       lambda stream: pgcopy.unpack(stream, staged, physical.get("sha256")))
     try:
         pgcopy.verify(staged)

@@ -42,7 +42,16 @@ from common import db as dbconn
 from common.errors import DrError
 from snapshots import gate as gate_
 from snapshots import manifest, pgcopy, pgsql
-from snapshots.restic import Restic, ResticError
+from snapshots.restic import (
+    Restic,
+    ResticError,
+    forget_args,
+    prune_args,
+    read_file_args,
+    snapshots_args,
+    stdin_args,
+    tag_args,
+)
 from stages import journal, lock
 from stages.layout import DataRoot
 
@@ -107,8 +116,9 @@ def last_dump_set(restic: Restic) -> str | None:
     return max(with_dump, default=None)
 
 
-def _tags(set_id: str, kind: str) -> list[str]:
-    return ["--tag", f"set:{set_id}", "--tag", f"kind:{kind}", "--tag", f"version:{__version__}"]
+def set_tags(set_id: str, kind: str) -> list[str]:
+    """The tags of a set's part: its set, its kind, the version that took it (`group` reads the first two)."""
+    return tag_args(f"set:{set_id}", f"kind:{kind}", f"version:{__version__}")
 
 
 def _now() -> str:
@@ -120,15 +130,53 @@ def _password_file(cfg) -> str:
     return str(Path(cfg.secrets_dir) / dbconn.password_name(dbconn.role_of(cfg.db)))
 
 
+def files_part_args(host: str, set_id: str, root: Path | str) -> list[str]:
+    """restic backup's arguments (after `backup --json`) for the files part: the data root at root, less
+    manifest.EXCLUDES."""
+    return ["--host", host, *set_tags(set_id, "files"), *manifest.restic_excludes(root), str(root)]
+
+
+def dump_command(cfg, counts_file: Path) -> list[str]:
+    """The portable dump's producer: `snapshots.dbdump dump` to stdout as this container's role (over TLS
+    with db.tls), its counts per collection written to counts_file."""
+    db = cfg.db
+    return ["python3", "-m", "snapshots.dbdump", "dump", "--host", db.host, "--port", str(db.port),
+            "--database", db.database, "--user", dbconn.role_of(db), "--password-file", _password_file(cfg),
+            "--counts-file", str(counts_file),
+            *(["--tls-ca-file", dbconn.tls_ca_file(db, cfg.secrets_dir)] if db.tls else [])]
+
+
+def dump_part_args(cfg, host: str, set_id: str, counts_file: Path) -> list[str]:
+    """restic backup's arguments (after `backup --json`) for the portable dump: dump_command's stream."""
+    return ["--host", host, *set_tags(set_id, "db"), *stdin_args(DUMP_NAME, dump_command(cfg, counts_file))]
+
+
+def copy_command(cfg, set_id: str, info_file: Path, gate: gate_.Gate) -> list[str]:
+    """The physical copy's producer: `snapshots.pgcopy copy` to stdout as this container's role (over TLS with
+    db.tls), labelled with the set, its size written to info_file; it waits at gate until the set opens it."""
+    db = cfg.db
+    return ["python3", "-m", "snapshots.pgcopy", "copy", "--host", db.postgres_host, "--port",
+            str(db.postgres_port), "--user", dbconn.role_of(db), "--password-file", _password_file(cfg),
+            "--label", f"aggregator-dr set {set_id}", "--info-file", str(info_file), *gate.wait_args(),
+            *(["--ca-file", dbconn.tls_ca_file(db, cfg.secrets_dir)] if db.tls else [])]
+
+
+def copy_part_args(cfg, host: str, set_id: str, info_file: Path, gate: gate_.Gate) -> list[str]:
+    """restic backup's arguments (after `backup --json`) for the physical copy: copy_command's stream."""
+    return ["--host", host, *set_tags(set_id, "pg"),
+            *stdin_args(pgcopy.COPY_NAME, copy_command(cfg, set_id, info_file, gate))]
+
+
+def manifest_part_args(host: str, set_id: str, parts: list[str], gate: gate_.Gate) -> list[str]:
+    """The manifest's whole restic command (`backup --quiet`: its progress while it waits says nothing): the
+    parts it vouches for in a `parts:` tag, the file the gate hands over once the set writes it."""
+    return ["backup", "--quiet", "--host", host, *set_tags(set_id, "manifest"), *tag_args("parts:" + "+".join(parts)),
+            *stdin_args(MANIFEST_NAME, gate.argv())]
+
+
 def _dump(cfg, restic: Restic, host: str, set_id: str, counts_file: Path) -> dict:
     """The portable dump streamed into restic (no file on disk); a failing dump fails the set."""
-    db = cfg.db
-    return restic.backup(
-        "--host", host, *_tags(set_id, "db"), "--stdin-filename", DUMP_NAME, "--stdin-from-command",
-        "--", "python3", "-m", "snapshots.dbdump", "dump", "--host", db.host, "--port", str(db.port),
-        "--database", db.database, "--user", dbconn.role_of(db), "--password-file", _password_file(cfg),
-        "--counts-file", str(counts_file),
-        *(["--tls-ca-file", dbconn.tls_ca_file(db, cfg.secrets_dir)] if db.tls else []))
+    return restic.backup(*dump_part_args(cfg, host, set_id, counts_file))
 
 
 def ferretdb_version(cfg) -> str:
@@ -149,13 +197,7 @@ def ferretdb_version(cfg) -> str:
 def _arm_copy(cfg, restic: Restic, host: str, set_id: str, info_file: Path, gate: gate_.Gate) -> dict:
     """restic backup of the physical copy: restic opens the repository and starts `pgcopy copy`, which waits
     at the gate; pg_basebackup starts when _physical opens it. restic's summary."""
-    db = cfg.db
-    return restic.backup(
-        "--host", host, *_tags(set_id, "pg"), "--stdin-filename", pgcopy.COPY_NAME, "--stdin-from-command",
-        "--", "python3", "-m", "snapshots.pgcopy", "copy", "--host", db.postgres_host, "--port",
-        str(db.postgres_port), "--user", dbconn.role_of(db), "--password-file", _password_file(cfg),
-        "--label", f"aggregator-dr set {set_id}", "--info-file", str(info_file), *gate.wait_args(),
-        *(["--ca-file", dbconn.tls_ca_file(db, cfg.secrets_dir)] if db.tls else []))
+    return restic.backup(*copy_part_args(cfg, host, set_id, info_file, gate))
 
 
 def _physical(cfg, armed: Future, gate: gate_.Gate, info_file: Path) -> tuple[dict, dict]:
@@ -219,9 +261,7 @@ class _Set:
 
     def _store_manifest(self) -> None:
         parts = [k for k in DATA_KINDS if k != "db" or self.due.result()]
-        self.restic.run("backup", "--quiet", "--host", self.host, *_tags(self.set_id, "manifest"), "--tag",
-                        "parts:" + "+".join(parts), "--stdin-filename", MANIFEST_NAME, "--stdin-from-command", "--",
-                        *self.gate.argv(), on_stdout=lambda line: None)  # its progress while it waits says nothing
+        self.restic.run(*manifest_part_args(self.host, self.set_id, parts, self.gate), on_stdout=lambda line: None)
 
     def database_parts(self) -> dict:
         """The physical copy, then the portable dump when due; the manifest's `physical` part."""
@@ -301,8 +341,7 @@ def _take(the_set: _Set, dr: DataRoot, unlocked: threading.Event | None) -> dict
         beside_files = (not cfg.backup.dump_under_lock and cfg.backup.beside_files_mb > 0
                         and digests.read_bytes <= cfg.backup.beside_files_mb << 20)
         copying = the_set.beside.submit(the_set.database_parts) if beside_files else None
-        the_set.snaps["files"] = restic.backup("--host", host, *_tags(set_id, "files"),
-                                               *manifest.restic_excludes(dr.root), str(dr.root))
+        the_set.snaps["files"] = restic.backup(*files_part_args(host, set_id, dr.root))
         if cfg.backup.dump_under_lock:
             the_set.start_beside()
             physical = the_set.database_parts()
@@ -353,12 +392,11 @@ def group(snapshots: list[dict]) -> dict[str, dict[str, dict]]:
 
 def grouped(restic: Restic) -> dict[str, dict[str, dict]]:
     """{set id: {kind: restic snapshot}} for every snapshot of the repository tagged as part of a set."""
-    return group(restic.json("snapshots", "--no-lock") or [])
+    return group(restic.json(*snapshots_args()) or [])
 
 
 def read_manifest(restic: Restic, snapshot_id: str) -> dict:
-    return json.loads(restic.run("dump", "--no-lock", "--quiet", snapshot_id, f"/{MANIFEST_NAME}", capture=True,
-                                 quiet=True))
+    return json.loads(restic.run(*read_file_args(snapshot_id, f"/{MANIFEST_NAME}"), capture=True, quiet=True))
 
 
 def _manifest_cache(restic: Restic) -> Path | None:
@@ -453,11 +491,11 @@ def forget(restic: Restic, policy, dry_run: bool = False) -> dict:
     """Apply the retention policy to whole sets (all their parts together), then prune."""
     result, ids = forget_plan(grouped(restic), policy, dry_run)
     if ids and not dry_run:
-        restic.run("forget", *ids)
+        restic.run(*forget_args(ids))
         # restic forget exits 0 even when the backend refused a delete (an append-only rest-server): check.
         left = {snap["id"] for parts in grouped(restic).values() for snap in parts.values()} & set(ids)
         if left:
             raise ResticError(f"the repository refused to delete {len(left)} of {len(ids)} snapshots "
                               f"(is it append-only?); nothing was pruned")
-        restic.run("prune")
+        restic.run(*prune_args())
     return result

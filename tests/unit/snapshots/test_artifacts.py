@@ -1,7 +1,9 @@
 """The build artifacts read back as `restic dump -a tar` streams them: each binary's content against the
-sha256 recorded beside it (the form snapshots/artifacts.py saves and restores)."""
+sha256 recorded beside it (the form snapshots/artifacts.py saves and restores); the artifacts snapshot's
+restic arguments."""
 
 import json
+from pathlib import Path
 
 from common.digest import sha256_file
 from snapshots import artifacts
@@ -60,3 +62,9 @@ def test_the_stored_snapshot_is_remembered_while_the_repository_still_holds_it(t
     assert artifacts._known(remote, "fp1") is None  # only restic can tell: nothing remembered
     (tmp_path / "cache" / artifacts.KNOWN_NAME).write_text("{not json")
     assert artifacts._known(restic, "fp1") is None
+
+
+def test_the_artifacts_snapshot_is_tagged_with_its_kind_and_fingerprint_and_no_set():
+    assert artifacts.snapshot_args("aggregator-dr-backup", "0123456789abcdef", Path("/artifacts")) == [
+        "--host", "aggregator-dr-backup", "--tag", "kind:artifacts", "--tag", "artifacts:0123456789abcdef",
+        "/artifacts"]

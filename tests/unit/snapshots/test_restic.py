@@ -1,9 +1,13 @@
 """The command lines and the environment that snapshots/restic.py gives restic: the program and the caller's
-arguments in order, --json where the output is read as JSON, `backup --json` first for every backup, the
-stale-lock commands without a lock, and the repository and every password only in the environment (files,
-never values, except the rest-server's, which restic takes only from RESTIC_REST_PASSWORD). Also the
-sentence each of restic's exit codes becomes. Real restic runs in tests/integration (test_snapshots.py and
-the drills)."""
+arguments in order, --json where the output is read as JSON, `backup --json` first for every backup, each of
+restic's commands the actions run (listing, dump, restore, check, forget, prune, init) argument by argument,
+listings and manifests read without a lock, and the repository and every password only in the environment
+(files, never values, except the rest-server's, which restic takes only from RESTIC_REST_PASSWORD). Also the
+sentence each of restic's exit codes becomes. What one action adds (a set's parts, the artifacts, the off-site
+copy) is tested beside it: test_set_commands.py, test_artifacts.py, test_offsite.py. Real restic runs in
+tests/integration (test_snapshots.py and the drills)."""
+
+from pathlib import Path
 
 import pytest
 
@@ -61,6 +65,61 @@ def test_a_backup_from_a_command_keeps_the_command_after_the_double_dash():
     assert args[args.index("--stdin-filename") + 1] == "database.dbdump"
 
 
+def test_tags_are_one_tag_option_each_in_order():
+    assert restic.tag_args() == []
+    assert restic.tag_args("kind:artifacts") == ["--tag", "kind:artifacts"]
+    assert restic.tag_args("set:20260101T000000Z", "kind:pg", "version:0.1.0") == [
+        "--tag", "set:20260101T000000Z", "--tag", "kind:pg", "--tag", "version:0.1.0"]
+
+
+def test_a_stream_is_stored_under_its_file_name_with_the_command_after_the_double_dash():
+    producer = ["python3", "-m", "snapshots.gate", "--file", "/tmp/set-x/manifest.json", "--stop", "/tmp/s"]
+    assert restic.stdin_args("manifest.json", producer) == [
+        "--stdin-filename", "manifest.json", "--stdin-from-command", "--", "python3", "-m", "snapshots.gate",
+        "--file", "/tmp/set-x/manifest.json", "--stop", "/tmp/s"]
+    assert restic.stdin_args("postgres.tar", []) == ["--stdin-filename", "postgres.tar", "--stdin-from-command", "--"]
+
+
+def test_a_repository_is_made_once_and_asked_for_by_its_config():
+    assert restic.init_args() == ["init"]
+    assert restic.cat_config_args() == ["cat", "config"]
+
+
+def test_the_listing_takes_no_lock_and_filters_by_tag():
+    assert restic.snapshots_args() == ["snapshots", "--no-lock"]
+    assert restic.snapshots_args("kind:artifacts") == ["snapshots", "--no-lock", "--tag", "kind:artifacts"]
+    assert restic.command(*restic.json_args(*restic.snapshots_args())) == ["restic", "snapshots", "--no-lock", "--json"]
+    assert restic.json_args(*restic.snapshots_args("kind:artifacts")) == [
+        "snapshots", "--no-lock", "--tag", "kind:artifacts", "--json"]
+
+
+def test_a_snapshot_is_read_back_as_a_file_a_tar_or_a_manifest():
+    assert restic.dump_args(SNAP, "/postgres.tar") == ["dump", SNAP, "/postgres.tar"]
+    assert restic.dump_args(SNAP, "/database.dbdump") == ["dump", SNAP, "/database.dbdump"]
+    assert restic.dump_tar_args(SNAP, "/data") == ["dump", "--archive", "tar", SNAP, "/data"]
+    assert restic.read_file_args(SNAP, "/manifest.json") == ["dump", "--no-lock", "--quiet", SNAP, "/manifest.json"]
+
+
+def test_a_snapshot_is_restored_under_its_target():
+    assert restic.restore_args(SNAP, "/data/.restore-20260101T000000Z") == [
+        "restore", SNAP, "--target", "/data/.restore-20260101T000000Z"]
+    assert restic.restore_args(SNAP, Path("/artifacts/.restore-artifacts")) == [
+        "restore", SNAP, "--target", "/artifacts/.restore-artifacts"]
+
+
+def test_check_reads_data_back_only_when_asked():
+    assert restic.check_args() == ["check"]
+    assert restic.check_args(None) == ["check"] and restic.check_args("") == ["check"]
+    assert restic.check_args("5%") == ["check", "--read-data-subset", "5%"]
+    assert restic.check_args("1/10") == ["check", "--read-data-subset", "1/10"]
+
+
+def test_forget_names_the_snapshots_and_prune_takes_nothing():
+    assert restic.forget_args(["a" * 64, "b" * 64]) == ["forget", "a" * 64, "b" * 64]
+    assert restic.forget_args([SNAP]) == ["forget", SNAP]
+    assert restic.prune_args() == ["prune"]
+
+
 def test_the_stale_lock_commands():
     assert restic.list_locks_args() == ["--no-lock", "list", "locks"]
     assert restic.cat_lock_args("0123abcd") == ["--no-lock", "cat", "lock", "0123abcd"]
@@ -107,15 +166,18 @@ def test_the_repository_password_is_given_by_file_only(tmp_path):
 
 
 @pytest.mark.parametrize("argv", [
-    restic.command("init"),
-    restic.command("cat", "config"),
-    restic.command(*restic.json_args("snapshots", "--no-lock")),
-    restic.command(*restic.backup_args("--host", "h", "/data")),
-    restic.command("restore", SNAP, "--target", "/data/.restore"),
-    restic.command("dump", "--no-lock", "--quiet", SNAP, "/manifest.json"),
-    restic.command("forget", SNAP),
-    restic.command("prune"),
-    restic.command("check", "--read-data-subset", "5%"),
+    restic.command(*restic.init_args()),
+    restic.command(*restic.cat_config_args()),
+    restic.command(*restic.json_args(*restic.snapshots_args("kind:artifacts"))),
+    restic.command(*restic.backup_args("--host", "h", *restic.tag_args("kind:files"), "/data")),
+    restic.command(*restic.backup_args(*restic.stdin_args("database.dbdump", ["python3", "-m", "snapshots.dbdump"]))),
+    restic.command(*restic.restore_args(SNAP, "/data/.restore")),
+    restic.command(*restic.read_file_args(SNAP, "/manifest.json")),
+    restic.command(*restic.dump_args(SNAP, "/postgres.tar")),
+    restic.command(*restic.dump_tar_args(SNAP, "/data")),
+    restic.command(*restic.forget_args([SNAP])),
+    restic.command(*restic.prune_args()),
+    restic.command(*restic.check_args("5%")),
     restic.command(*restic.list_locks_args()),
     restic.command(*restic.cat_lock_args("0123abcd")),
     restic.command(*restic.unlock_args(remove_all=True)),
