@@ -388,10 +388,10 @@ def drill_series(cfg, work: Path, r: dict, n: int) -> None:
     ours, plain, phases = [], [], []
     for i in range(n):
         report = drill.run(cfg)
-        if report["verdict"] != "pass":
-            raise SystemExit(f"drill failed: {report['problems']}")
-        ours.append(report["restore_seconds"])
-        phases.append(report["phases"])
+        if report.verdict != "pass":
+            raise SystemExit(f"drill failed: {report.problems}")
+        ours.append(report.restore_seconds)
+        phases.append(report.phases)
         plain.append(plain_restore(cfg, work, latest)["total"])
         note(drill=i, ours=ours[-1], phases=phases[-1], plain_restore=plain[-1])
     r["drill_series"] = {"set": latest.set_id, "restore_seconds": ours, "phases": phases,
@@ -410,8 +410,8 @@ def restores(cfg, work: Path, r: dict) -> None:
     r["restored_set"] = latest.set_id
 
     report = drill.run(cfg)
-    r["drill"] = {k: report[k] for k in ("phases", "restore_seconds", "total_seconds", "bytes_restored",
-                                          "documents_restored", "database_from")}
+    r["drill"] = {k: getattr(report, k) for k in ("phases", "restore_seconds", "total_seconds", "bytes_restored",
+                                                   "documents_restored", "database_from")}
     note(drill=r["drill"])
 
     # The database restore (restore_copy: stop, pg-restore, start, verify), into the live instance.
@@ -468,19 +468,20 @@ def bare_host_drill(cfg, r: dict) -> None:
                      "copy_mb": round(m.physical.bytes / 1e6, 1) if m.physical else None}
     note(snapshot=r["snapshot"])
     report = bare_host.run(cfg)
-    blocks = [b for b in report["steps"] if "skipped" not in b]
-    r["bare_host"] = {"verdict": report["verdict"], "set": report["set"], "total_seconds": report["total_seconds"],
-                      "prepare_seconds": report["prepare_seconds"], "fed_reports": report["fed_reports"],
-                      "blocks": [{"line": b["line"], "section": b["section"], "seconds": b["seconds"],
-                                  "commands": b["commands"].splitlines()[0]} for b in blocks],
+    blocks = [b for b in report.steps if b.skipped is None]
+    r["bare_host"] = {"verdict": report.verdict, "set": report.set_id, "total_seconds": report.total_seconds,
+                      "prepare_seconds": report.prepare_seconds, "fed_reports": report.fed_reports,
+                      "blocks": [{"line": b.line, "section": b.section, "seconds": b.seconds,
+                                  "commands": b.commands.splitlines()[0]} for b in blocks],
                       "rebuild_phases": rebuild_phases(blocks)}
     note(bare_host=r["bare_host"])
 
 
-def rebuild_phases(blocks: list[dict]) -> dict[str, float]:
-    """The phases of the first `rebuild summary:` among the blocks' output tails."""
+def rebuild_phases(blocks: list) -> dict[str, float]:
+    """The phases of the first `rebuild summary:` among the blocks' output tails (StepRow,
+    dr/drills/drill_reports.py)."""
     for b in blocks:
-        tail = b.get("output_tail", [])
+        tail = b.output_tail or []
         if "rebuild summary:" in tail:
             lines = tail[tail.index("rebuild summary:") + 1:]
             return {m.group(1): float(m.group(2)) for m in

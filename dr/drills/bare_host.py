@@ -39,6 +39,7 @@ from common import config, log, runner
 from common.config import Config
 from common.errors import DrError
 from dr.drills import drill_reports, feed, runbook
+from dr.drills.drill_reports import RunbookDrillReport, StepRow
 from dr.engine import docker_api
 from dr.jobs import backup
 from dr.machine import baseimage, images
@@ -296,26 +297,25 @@ def execute(container, script: str) -> tuple[int, str]:
     return api.exec_inspect(ex["Id"])["ExitCode"], "\n".join(out)
 
 
-def run_step(container, step: runbook.Step) -> tuple[dict, str]:
+def run_step(container, step: runbook.Step) -> tuple[StepRow, str]:
     """One runbook block, checked against its markers; returns its row for the report (with the last lines
     of its output) and its output."""
-    row = {"line": step.line, "section": step.heading, "commands": step.script}
+    row = StepRow(line=step.line, section=step.heading, commands=step.script)
     if step.skip:
-        row.update(skipped=step.skip)
+        row.skipped = step.skip
         return row, ""
     _log.info("== runbook line %d (%s):\n%s", step.line, step.heading, step.script)
     script = (f"set -eo pipefail\ncd \"$(cat {CWD_FILE} 2>/dev/null || echo /root)\"\n{step.script}\n"
               f"pwd > {CWD_FILE}\n")
     start = time.monotonic()
     code, output = execute(container, script)
-    row.update(seconds=round(time.monotonic() - start, 1), exit_code=code,
-               output_tail=output.splitlines()[-OUTPUT_TAIL:])
+    row.seconds, row.exit_code = round(time.monotonic() - start, 1), code
+    row.output_tail = output.splitlines()[-OUTPUT_TAIL:]
     problems = []
     if code != step.exit_code:
         problems.append(f"exit code {code}, the runbook expects {step.exit_code}")
     problems += [f"its output lacks {text!r}" for text in step.expect if text not in output]
-    if problems:
-        row.update(problems=problems)
+    row.problems = problems or None
     return row, output
 
 
@@ -344,19 +344,19 @@ class Feed:
         return feed.report_ids(self.token, self.count)
 
 
-def run_block(report: dict, container, step: runbook.Step, fed: Feed, host: str | None = None) -> str | None:
+def run_block(report: RunbookDrillReport, container, step: runbook.Step, fed: Feed,
+              host: str | None = None) -> str | None:
     """One block of a runbook drill: fed first when marked so, run, its row appended to the report (with
     its server's host when given). Returns its output, "" when skipped, None when it has problems (then
-    named in report["problems"])."""
+    named in report.problems)."""
     if step.feed and not step.skip:
         fed.put(container, step.feed)
     row, output = run_step(container, step)
-    if host is not None:
-        row["host"] = host
-    report["steps"].append(row)
-    if row.get("problems"):
+    row.host = host
+    report.steps.append(row)
+    if row.problems:
         where = f"{step.heading}, on {host}" if host is not None else step.heading
-        report["problems"].append(f"runbook line {step.line} ({where}): " + "; ".join(row["problems"]))
+        report.problems.append(f"runbook line {step.line} ({where}): " + "; ".join(row.problems))
         return None
     return output
 
@@ -434,11 +434,11 @@ def stop_server(container) -> None:
         docker_api.remove_volume(name)
 
 
-def run(cfg: Config, keep: bool = False) -> dict:
+def run(cfg: Config, keep: bool = False) -> RunbookDrillReport:
     """The whole drill; returns its report (also saved in <drill.history_dir>/bare-host/). Raises
     BareHostFailed after saving a failing report, or up front (no report) when the host lacks the disk."""
     steps = runbook.parse(runbook.RUNBOOK.read_text())
-    report = begin(cfg)
+    report = begin(cfg, "bare-host")
     t0 = time.monotonic()
     with work_folder(cfg, "bare-host") as work:
         container = None
@@ -447,37 +447,37 @@ def run(cfg: Config, keep: bool = False) -> dict:
             volumes = prepare(cfg, work)
             # The set the runbook must restore: the newest complete one of the copy it gets.
             source = latest_complete_set(cfg, work / "repository")
-            report["set"] = source.set_id
+            report.set_id = source.set_id
             baseimage.ensure(cfg)
             docker_api.ensure_network(network_name(cfg))
             proxy = start_aptcache(cfg)
             container = start_server(cfg, volumes, proxy)
-            report["prepare_seconds"] = round(time.monotonic() - t0, 1)
+            report.prepare_seconds = round(time.monotonic() - t0, 1)
             outputs = []
             for step in steps:
                 output = run_block(report, container, step, fed)
                 if output is None:
                     break
                 outputs.append(output)
-            if not report["problems"]:
-                report["problems"] += final_check(container, source, "\n".join(outputs), fed)
+            if not report.problems:
+                report.problems += final_check(container, source, "\n".join(outputs), fed)
         except DrError as exc:
-            report["problems"].append(str(exc))
+            report.problems.append(str(exc))
         finally:
             if container is not None and not keep:
                 stop_server(container)
             clean_up(cfg, network_name(cfg), work, keep)
-    report["fed_reports"] = fed.count
-    return conclude(cfg, report, t0, "bare-host", drill_reports.bare_host_markdown, BareHostFailed)
+    report.fed_reports = fed.count
+    return conclude(cfg, report, t0, BareHostFailed)
 
 
-def begin(cfg: Config) -> dict:
-    """A runbook drill's empty report; the repository must be a local folder with a repository in it (it is
-    copied)."""
+def begin(cfg: Config, drill: str) -> RunbookDrillReport:
+    """The empty report of a runbook drill ("bare-host" or "two-hosts"), FAIL until it concludes; the
+    repository must be a local folder with a repository in it (it is copied)."""
     check_repository(cfg)
     started = dt.datetime.now(dt.timezone.utc)
-    return {"started": started.strftime("%Y-%m-%dT%H:%M:%SZ"), "set": None, "repository": cfg.backup.repository,
-            "steps": [], "problems": []}
+    return RunbookDrillReport(drill=drill, started=started.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                              repository=cfg.backup.repository, verdict=drill_reports.FAIL)
 
 
 @contextlib.contextmanager
@@ -513,12 +513,12 @@ def clean_up(cfg: Config, network: str, work: Path, keep: bool) -> None:
     shutil.rmtree(work, ignore_errors=True)
 
 
-def conclude(cfg: Config, report: dict, t0: float, drill: str, render, error: type[DrError]) -> dict:
-    """The report's total and verdict, saved in <drill.history_dir>/<drill>/ (Markdown by render); the report,
-    or error raised naming the problems after the report is saved."""
-    report["total_seconds"] = round(time.monotonic() - t0, 1)
-    report["verdict"] = "pass" if not report["problems"] else "FAIL"
-    drill_reports.save(cfg, report, Path(cfg.drill.history_dir) / drill, render)
-    if report["verdict"] != "pass":
-        raise error(f"{drill} drill FAILED: " + "; ".join(report["problems"]))
+def conclude(cfg: Config, report: RunbookDrillReport, t0: float, error: type[DrError]) -> RunbookDrillReport:
+    """The report's total and verdict, saved in <drill.history_dir>/<report.drill>/; the report, or error
+    raised naming the problems after the report is saved."""
+    report.total_seconds = round(time.monotonic() - t0, 1)
+    report.verdict = drill_reports.FAIL if report.problems else drill_reports.PASS
+    drill_reports.save(cfg, report, Path(cfg.drill.history_dir) / report.drill)
+    if report.verdict != drill_reports.PASS:
+        raise error(f"{report.drill} drill FAILED: " + "; ".join(report.problems))
     return report

@@ -17,11 +17,13 @@ from __future__ import annotations
 import random
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from campaign import invariants, rounds
 from common import log
 from common.config import Config
+from common.records import Record
 from dr.drills import sandbox
 from dr.machine import host, images
 
@@ -29,11 +31,51 @@ DATABASE_IMAGES = ("postgres", "db")
 _log = log.get("fuzz")
 
 
+@dataclass
+class FuzzFailure(Record):
+    """A failing round: its seed (`invoke fuzz --seed` reruns it), the failure with hypothesis's falsifying
+    example, the log it was written to and the folder of its saved failing batches."""
+    seed: int
+    text: str
+    log: str
+    saved: str
+
+
+@dataclass
+class FuzzResult(Record):
+    """What `invoke fuzz` did: rounds, examples (test cases run, shrinking included), seconds, the folder of
+    its logs and batches, and the failing rounds."""
+    rounds: int
+    examples: int
+    seconds: float
+    out: str
+    failures: list[FuzzFailure]
+
+    def render(self) -> str:
+        lines = [f"fuzz: {self.examples} examples in {self.rounds} round(s), {self.seconds / 60:.1f} min; "
+                 f"{len(self.failures)} failing round(s)"]
+        for f in self.failures:
+            lines += ["", f"---- seed {f.seed} (rerun: ./run invoke fuzz --seed {f.seed}; log {f.log}; "
+                          f"failing batches saved in {f.saved}/)",
+                      f.text]
+        return "\n".join(lines)
+
+    def exit_status(self) -> int:
+        return 1 if self.failures else 0
+
+
+def summary(done: list[rounds.Round], seconds: float, out: Path) -> FuzzResult:
+    """The rounds run as the campaign's result (pure); a failing round's log and batches are in out."""
+    failures = [FuzzFailure(seed=r.seed, text=r.failure, log=str(out / f"seed-{r.seed}.log"),
+                            saved=str(out / f"seed-{r.seed}")) for r in done if r.failure]
+    return FuzzResult(rounds=len(done), examples=sum(r.examples for r in done), seconds=round(seconds, 1),
+                      out=str(out), failures=failures)
+
+
 def run(cfg: Config, minutes: float, out_dir: str | None = None, seed: int | None = None,
-        examples: int | None = None) -> dict:
+        examples: int | None = None) -> FuzzResult:
     """Rounds until `minutes` have passed (with `seed`: that one round), of `examples` examples each (default:
-    the `fuzz` profile's). Returns rounds, examples (test cases run, shrinking included), seconds, and failures
-    (seed, the failure text, its log, the folder of the saved failing batches)."""
+    the `fuzz` profile's)."""
     out = Path(out_dir or tempfile.mkdtemp(prefix="aggregator-dr-fuzz-"))
     out.mkdir(parents=True, exist_ok=True)
     start = time.monotonic()
@@ -55,17 +97,4 @@ def run(cfg: Config, minutes: float, out_dir: str | None = None, seed: int | Non
                 (out / f"seed-{this}.log").write_text(f"seed {this}: {r.examples} examples in {r.seconds}s\n\n"
                                                       f"{r.failure}\n")
             done.append(r)
-    return {"rounds": len(done), "examples": sum(r.examples for r in done),
-            "seconds": round(time.monotonic() - start, 1), "out": str(out),
-            "failures": [{"seed": r.seed, "text": r.failure, "log": str(out / f"seed-{r.seed}.log"),
-                          "saved": str(out / f"seed-{r.seed}")} for r in done if r.failure]}
-
-
-def report(result: dict) -> str:
-    lines = [f"fuzz: {result['examples']} examples in {result['rounds']} round(s), {result['seconds'] / 60:.1f} min; "
-             f"{len(result['failures'])} failing round(s)"]
-    for f in result["failures"]:
-        lines += ["", f"---- seed {f['seed']} (rerun: ./run invoke fuzz --seed {f['seed']}; log {f['log']}; "
-                      f"failing batches saved in {f['saved']}/)",
-                  f["text"]]
-    return "\n".join(lines)
+    return summary(done, time.monotonic() - start, out)

@@ -34,7 +34,8 @@ import docker.types
 from common import log
 from common.config import Config
 from common.errors import DrError
-from dr.drills import bare_host, drill_reports, runbook
+from dr.drills import bare_host, runbook
+from dr.drills.drill_reports import RunbookDrillReport
 from dr.engine import docker_api
 from dr.machine import baseimage
 
@@ -215,12 +216,12 @@ def final_check(servers: Servers, outputs: list[tuple[str, str]], lost_after: in
     return problems
 
 
-def run(cfg: Config, keep: bool = False) -> dict:
+def run(cfg: Config, keep: bool = False) -> RunbookDrillReport:
     """The whole drill; returns its report (also saved in <drill.history_dir>/two-hosts/). Raises
     TwoHostsFailed after saving a failing report, or BareHostFailed up front (no report) when the host lacks
     the disk."""
     steps = runbook.parse(runbook.RUNBOOK.read_text(), "two-host")
-    report = bare_host.begin(cfg)
+    report = bare_host.begin(cfg, "two-hosts")
     t0 = time.monotonic()
     # Two servers at a time (each lost one is removed before its successor starts); a checkout for each server
     # the drill makes.
@@ -230,12 +231,12 @@ def run(cfg: Config, keep: bool = False) -> dict:
         try:
             shutil.copytree(cfg.secrets_dir, work / "recovery" / "secrets")
             bare_host.copy_repository(cfg, work / "repository")
-            report["set"] = bare_host.latest_complete_set(cfg, work / "repository").set_id
+            report.set_id = bare_host.latest_complete_set(cfg, work / "repository").set_id
             baseimage.ensure(cfg)
             subnet = make_network(cfg)
             proxy = bare_host.start_aptcache(cfg, network_name(cfg))
             servers = Servers(cfg, work, proxy, subnet)
-            report["prepare_seconds"] = round(time.monotonic() - t0, 1)
+            report.prepare_seconds = round(time.monotonic() - t0, 1)
             outputs: list[tuple[str, str]] = []
             lost_after = None
             for step in steps:
@@ -248,16 +249,16 @@ def run(cfg: Config, keep: bool = False) -> dict:
                     break
                 if not step.skip:
                     outputs.append((step.host, output))
-            if not report["problems"]:
+            if not report.problems:
                 if lost_after is None:
-                    report["problems"].append("the runbook never loses the servers (a `two-host drill: lose` marker)")
+                    report.problems.append("the runbook never loses the servers (a `two-host drill: lose` marker)")
                 else:
-                    report["problems"] += final_check(servers, outputs, lost_after, fed)
+                    report.problems += final_check(servers, outputs, lost_after, fed)
         except DrError as exc:
-            report["problems"].append(str(exc))
+            report.problems.append(str(exc))
         finally:
             if servers is not None and not keep:
                 servers.stop_all()
             bare_host.clean_up(cfg, network_name(cfg), work, keep)
-    report["fed_reports"] = fed.count
-    return bare_host.conclude(cfg, report, t0, "two-hosts", drill_reports.two_hosts_markdown, TwoHostsFailed)
+    report.fed_reports = fed.count
+    return bare_host.conclude(cfg, report, t0, TwoHostsFailed)

@@ -128,11 +128,11 @@ def offsite_metrics(result) -> dict[str, float]:
     return {"offsite_sets_copied": len(result.copied), "offsite_complete_sets": result.offsite_complete_sets}
 
 
-def drill_metrics(report: dict) -> dict[str, float]:
-    """The drill job's gauges from a passing drill's report."""
-    return {"drill_pass": 1, "drill_restore_seconds": report["restore_seconds"],
-            "drill_total_seconds": report["total_seconds"], "drill_rpo_seconds": report["rpo_seconds"],
-            "drill_bytes_restored": report["bytes_restored"]}
+def drill_metrics(report) -> dict[str, float]:
+    """The drill job's gauges from a passing drill's report (dr/drills/drill_reports.RestoreDrillReport)."""
+    return {"drill_pass": 1, "drill_restore_seconds": report.restore_seconds,
+            "drill_total_seconds": report.total_seconds, "drill_rpo_seconds": report.rpo_seconds,
+            "drill_bytes_restored": report.bytes_restored}
 
 
 JOB_GAUGES: dict[str, Callable[..., dict[str, float]]] = {

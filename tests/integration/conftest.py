@@ -141,23 +141,23 @@ def readme_flow(built, tmp_path_factory):
         yield cfg, manifest
 
 
-def passed_every_block(cfg, report: dict, manifest, drill: str, folder: str, title: str) -> list[dict]:
-    """A runbook drill's report (drill: bare-host or two-host, saved in <history>/<folder>/ as `# <title> ...`)
-    passed on the manifest's set, every block the runbook gives the drill ran, and the drill fed the reports
-    its feed markers ask for. Returns the rows of the blocks that ran."""
-    import json
-
+def passed_every_block(cfg, report, manifest, drill: str, folder: str, title: str) -> list:
+    """A runbook drill's report (dr/drills/drill_reports.RunbookDrillReport; drill: bare-host or two-host, saved
+    in <history>/<folder>/ as `# <title> ...`) passed on the manifest's set, every block the runbook gives the
+    drill ran, and the drill fed the reports its feed markers ask for. Returns the rows (StepRow) of the blocks
+    that ran."""
     from dr.drills import runbook
+    from dr.drills.drill_reports import RunbookDrillReport
 
-    assert report["verdict"] == "pass", report["problems"]
-    assert report["set"] == manifest.set_id
+    assert report.verdict == "pass", report.problems
+    assert report.set_id == manifest.set_id and report.drill == folder
     steps = [s for s in runbook.parse(runbook.RUNBOOK.read_text(), drill) if not s.skip]
-    ran = [r for r in report["steps"] if "skipped" not in r]
+    ran = [r for r in report.steps if r.skipped is None]
     assert len(ran) == len(steps)
-    assert report["fed_reports"] == sum(s.feed for s in steps) > 0
+    assert report.fed_reports == sum(s.feed for s in steps) > 0
     saved = sorted((Path(cfg.drill.history_dir) / folder).glob("*.json"))
-    assert json.loads(saved[-1].read_text())["verdict"] == "pass"
-    assert saved[-1].with_suffix(".md").read_text().startswith(f"# {title} {report['started']}: pass")
+    assert RunbookDrillReport.from_json(saved[-1].read_text()) == report
+    assert saved[-1].with_suffix(".md").read_text().startswith(f"# {title} {report.started}: pass")
     return ran
 
 

@@ -4,7 +4,6 @@ latest set of an instance after the README's first steps (its set already holds 
 does) and ends with the restored Aggregator verified, holding the reports the drill fed it. Slow (every
 image is built inside); the apt cache keeps a warm run to minutes."""
 
-import json
 from pathlib import Path
 
 import pytest
@@ -12,6 +11,7 @@ from conftest import passed_every_block
 
 from common import config
 from dr.drills import bare_host, runbook
+from dr.drills.drill_reports import RunbookDrillReport
 from dr.engine import docker_api
 from dr.services import stack
 
@@ -47,11 +47,11 @@ def test_a_runbook_that_disagrees_with_the_server_fails_naming_its_line(readme_f
     with pytest.raises(bare_host.BareHostFailed, match=r"runbook line 14 \(2\. Wrong\): its output lacks 'restored'"):
         bare_host.run(cfg)
     saved = sorted((Path(cfg.drill.history_dir) / "bare-host").glob("*.json"))
-    report = json.loads(saved[-1].read_text())
-    assert report["verdict"] == "FAIL"
+    report = RunbookDrillReport.from_json(saved[-1].read_text())
+    assert report.verdict == "FAIL" and report.drill == "bare-host"
     # The server's /var/lib/docker is on disk, not in memory, and starts empty (the leftover volume was not
     # reused); the third block never ran.
-    assert [r.get("exit_code") for r in report["steps"]] == [0, 0]
+    assert [r.exit_code for r in report.steps] == [0, 0]
     # Nothing is left behind: server, its Docker data, cache container, network, work folders (the killed
     # drill's too).
     assert docker_api.container_or_none(stack.container_name(cfg, "bare-host")) is None
@@ -66,5 +66,5 @@ def test_the_runbook_rebuilds_a_fresh_debian_server_from_a_users_repository(read
     report = bare_host.run(cfg)
     # Every block ran; the pipeline had the drill's own reports to move although the set holds the samples.
     ran = passed_every_block(cfg, report, manifest, "bare-host", "bare-host", "Bare-host drill")
-    assert len(ran) >= 10 and any("./run invoke rebuild" in r["commands"] for r in ran)
+    assert len(ran) >= 10 and any("./run invoke rebuild" in r.commands for r in ran)
     assert docker_api.container_or_none(stack.container_name(cfg, "bare-host")) is None

@@ -178,9 +178,9 @@ def test_a_drill_restores_the_physical_copy(live):
 
     cfg, _, second = live
     report = drill.run(cfg, second.set_id)
-    assert report["verdict"] == "pass" and report["database_from"] == "physical copy"
-    assert report["documents_restored"] == sum(second.physical.collections.values())
-    assert report["phases"]["copy"] > 0
+    assert report.verdict == "pass" and report.database_from == "physical copy"
+    assert report.documents_restored == sum(second.physical.collections.values())
+    assert report.phases["copy"] > 0
 
 
 def test_a_volume_of_the_earlier_layout_moves_into_data_on_start(built, tmp_path):

@@ -248,17 +248,17 @@ def test_drill_restores_into_a_sandbox_and_reports(live, first_set, tmp_path):
 
     before = ours()
     report = drill.run(cfg)
-    assert report["verdict"] == "pass", report
+    assert report.verdict == "pass", report
     newest = newest_complete(live)
-    assert report["set"] == newest.set_id and report["rpo_seconds"] >= 0
-    assert report["documents_restored"] == newest.documents
-    assert set(report["phases"]) == {"copy", "start", "restore", "queries", "pipeline"}
-    assert report["queries"]["reports"] == 18
+    assert report.set_id == newest.set_id and report.rpo_seconds >= 0
+    assert report.documents_restored == newest.documents
+    assert set(report.phases) == {"copy", "start", "restore", "queries", "pipeline"}
+    assert report.queries.reports == 18
     assert ours() == before  # sandbox gone
     assert not docker.from_env().networks.list(names=[f"{live.instance}-drill"])
     for _ in range(2):
         drill.run(cfg)
-    assert len(drill_reports.history(cfg)) == 2 and len(list((tmp_path / "drills").glob("*.md"))) == 2
+    assert len(drill_reports.history(cfg).reports) == 2 and len(list((tmp_path / "drills").glob("*.md"))) == 2
 
     # A damaged repository fails the drill, and the failing report is kept.
     import shutil
@@ -270,7 +270,7 @@ def test_drill_restores_into_a_sandbox_and_reports(live, first_set, tmp_path):
     from dr.drills.drill import DrillFailed
     with pytest.raises(DrillFailed, match="FAILED"):
         drill.run(config.derive(cfg, {"backup.repository": str(damaged)}))
-    assert drill_reports.history(cfg)[0]["verdict"] == "FAIL"
+    assert drill_reports.history(cfg).reports[0].verdict == "FAIL"
 
 
 def test_rebuild_on_a_new_host_restores_the_latest_set(live, first_set, tmp_path):
@@ -423,8 +423,8 @@ def test_offsite_copy_is_append_only_and_restores(live, first_set, caplog, tmp_p
     with pytest.raises(drill.DrillFailed, match=f"set {primary[0]}, the newest, cannot be restored"):
         drill.run(dcfg)
     report = drill.run(dcfg, offsite=True)
-    assert report["verdict"] == "pass" and report["set"] == primary[0]
-    assert report["repository"] == cfg.offsite.repository
+    assert report.verdict == "pass" and report.set_id == primary[0]
+    assert report.repository == cfg.offsite.repository
 
 
 def test_the_offsite_copy_over_https_verifies_the_server_against_the_ca(live, first_set, tmp_path, caplog):

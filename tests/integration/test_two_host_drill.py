@@ -18,8 +18,8 @@ def test_the_runbook_moves_the_database_to_its_own_host_and_rebuilds_both(readme
     cfg, manifest = readme_flow
     report = two_hosts.run(cfg)
     ran = passed_every_block(cfg, report, manifest, "two-host", "two-hosts", "Two-host drill")
-    assert {r["host"] for r in ran} == {"aggregator", "database"}
-    assert any("./run invoke rebuild --role database" in r["commands"] for r in ran if r["host"] == "database")
+    assert {r.host for r in ran} == {"aggregator", "database"}
+    assert any("./run invoke rebuild --role database" in r.commands for r in ran if r.host == "database")
     # Every server and the Docker data of each went with the drill.
     assert not docker_api.client().containers.list(all=True, filters={"network": two_hosts.network_name(cfg)})
     assert not [v for v in docker_api.client().volumes.list() if v.name.startswith(f"{cfg.instance}-two-hosts-")]

@@ -1,10 +1,16 @@
 """The runbook drills' disk estimate and refusal (dr/drills/bare_host.py), pure: a server's Docker data lives on the
-host's disk, sized from the set being drilled."""
+host's disk, sized from the set being drilled. A runbook drill's report: a skipped block's row, its conclusion."""
 
 from __future__ import annotations
 
-from dr.drills import bare_host
+import time
+
+import pytest
+
+from common import config
+from dr.drills import bare_host, runbook
 from dr.drills.bare_host import GB
+from dr.drills.drill_reports import RunbookDrillReport, StepRow
 from snapshots.results import SetRow
 
 ROW = SetRow(set_id="20261207T000000Z", time="2026-12-07T00:00:00", complete=True, parts=["files", "manifest", "pg"],
@@ -33,3 +39,27 @@ def test_a_host_short_of_disk_is_refused_with_the_figures_and_what_to_do():
     assert bare_host.refusal(space, "/var/lib/docker", 37 * GB, "/w", 5 * GB, same_disk=False) is None
     why = bare_host.refusal(space, "/var/lib/docker", 37 * GB, "/w", 3 * GB, same_disk=False)
     assert "/w: 3.0 GB free, about 4.2 GB needed" in why and "/var/lib/docker:" not in why.split(";")[0]
+
+
+def test_a_skipped_block_is_a_row_of_the_report_with_its_server():
+    report = RunbookDrillReport(drill="two-hosts", started="2026-01-02T03:04:05Z", repository="/r",
+                                          verdict="FAIL")
+    step = runbook.Step(line=40, heading="7. Off-site", script="./run invoke restore --offsite", skip="no server")
+    assert bare_host.run_block(report, None, step, None, "aggregator") == ""
+    assert report.steps == [StepRow(line=40, section="7. Off-site", commands="./run invoke restore --offsite",
+                                    skipped="no server", host="aggregator")]
+    assert report.problems == []
+
+
+def test_conclude_saves_the_report_and_fails_on_its_problems(tmp_path):
+    cfg = config.load(overrides={"drill.history_dir": str(tmp_path)})
+    report = RunbookDrillReport(drill="bare-host", started="2026-01-02T03:04:05Z", repository="/r",
+                                          verdict="FAIL")
+    assert bare_host.conclude(cfg, report, time.monotonic(), bare_host.BareHostFailed) is report
+    assert report.verdict == "pass" and report.exit_status() == 0
+    assert (tmp_path / "bare-host" / "20260102T030405Z.md").read_text().startswith("# Bare-host drill 2026-01-02")
+    report.problems.append("runbook line 9 (1. Copies): exit code 1, the runbook expects 0")
+    with pytest.raises(bare_host.BareHostFailed, match=r"bare-host drill FAILED: runbook line 9 \(1\. Copies\)"):
+        bare_host.conclude(cfg, report, time.monotonic(), bare_host.BareHostFailed)
+    saved = RunbookDrillReport.from_json((tmp_path / "bare-host" / "20260102T030405Z.json").read_text())
+    assert saved.verdict == "FAIL" and saved.problems == report.problems

@@ -5,6 +5,7 @@ import re
 import pytest
 
 from common import config
+from dr.drills.drill_reports import RestoreDrillReport
 from dr.jobs import monitoring
 from dr.jobs.pipeline import PipelineRun
 from dr.machine import configfile
@@ -119,6 +120,12 @@ def test_the_pipeline_task_is_a_monitored_job(tmp_path, pings):
     assert seen == ["/pipeline/start", "/pipeline/fail"]
 
 
+# A passing restore drill's report, as dr/drills/drill.py returns it.
+DRILL = RestoreDrillReport(started="2026-01-02T03:04:05Z", set_id="S", set_started="2026-01-02T03:03:05Z",
+                           rpo_seconds=60, bytes_restored=123, restore_seconds=3.0, total_seconds=9.0,
+                           verdict="pass", problems=[])
+
+
 def test_every_job_gauge_is_in_the_schema_with_its_help(tmp_path):
     from types import SimpleNamespace as NS
 
@@ -129,8 +136,7 @@ def test_every_job_gauge_is_in_the_schema_with_its_help(tmp_path):
         "check": monitoring.check_metrics(NS(failed_sets=["s"], verified=2, restic_check=NS(ok=True),
                                              artifacts=NS(failed=False))),
         "offsite": monitoring.offsite_metrics(NS(copied=["s"], offsite_complete_sets=4)),
-        "drill": monitoring.drill_metrics({"restore_seconds": 3, "total_seconds": 9, "rpo_seconds": 60,
-                                           "bytes_restored": 123}),
+        "drill": monitoring.drill_metrics(DRILL),
     }
     assert made["snapshot"]["snapshot_set_complete"] == 1 and made["forget"] == {"forget_sets_removed": 2}
     assert made["check"] == {"check_failed_sets": 1, "check_verified_sets": 2, "check_restic_ok": 1,
@@ -140,7 +146,7 @@ def test_every_job_gauge_is_in_the_schema_with_its_help(tmp_path):
     assert set(monitoring.JOB_GAUGES) == set(monitoring.JOB_METRICS)  # every job records its gauges
     cfg = config.load(overrides={"monitoring.textfile_dir": str(tmp_path)})
     with monitoring.job(cfg, "drill") as run:
-        run.record({"restore_seconds": 3, "total_seconds": 9, "rpo_seconds": 60, "bytes_restored": 123})
+        run.record(DRILL)
     text = (tmp_path / "aggregator_dr_drill.prom").read_text()
     assert "# HELP aggregator_dr_drill_rpo_seconds age of the drilled set" in text
     assert metric(text, "drill_bytes_restored", "drill") == 123 and metric(text, "drill_pass", "drill") == 1
