@@ -126,10 +126,10 @@ def run(cfg: Config, wanted: str = "latest", offsite: bool = False) -> RestoreDr
             phases["queries"] = round(time.monotonic() - t, 2)
             t = time.monotonic()
             pending = sum(m.directories[s].reports for s in ("raw", "staging", "reports"))
-            stages = pipeline.run(sb.cfg) if pending else []
+            stages = pipeline.run(sb.cfg).stages if pending else []
             report.pipeline = DrillPipeline(pending_reports=pending,
-                                            stages={r.stage: dict(r.summary.outcomes) for r in stages})
-            report.problems += [f"stage {r.stage} failed: {'; '.join(r.summary.errors[:3])}" for r in stages
+                                            stages={r.stage: dict(r.outcomes) for r in stages})
+            report.problems += [f"stage {r.stage} failed: {'; '.join(r.errors[:3])}" for r in stages
                                 if r.exit_code != 0]
             report.problems += _doubles(sb)
             phases["pipeline"] = round(time.monotonic() - t, 2)
