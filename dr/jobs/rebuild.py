@@ -89,7 +89,7 @@ def rebuild(cfg: Config, refresh_base: bool = False, sample: bool = False) -> Re
     _phase(report, "artifacts", lambda: restore_artifacts(cfg, refresh_base))
 
     def build():
-        built = images.build_all(cfg, images.components_of(cfg), refresh_base=refresh_base)
+        built = images.build_all(cfg, images.components_of(cfg), refresh_base=refresh_base).images
         unchanged = sum(1 for b in built if b.unchanged)
         return f"{len(built)} images ({unchanged} unchanged)"
 
@@ -157,8 +157,8 @@ def start(cfg: Config) -> str:
     if cfg.db.tls and roles.of(cfg).from_kit:
         made = "certificates: " + certs.check_present(cfg) + "; "
     elif cfg.db.tls:
-        rows = certs.make(cfg)
-        changed = [f"{r['certificate']} {r['action']}" for r in rows if r["action"] != "kept"]
+        rows = certs.make(cfg).rows
+        changed = [f"{r.certificate} {r.action}" for r in rows if r.action != "kept"]
         made = "certificates: " + (", ".join(changed) if changed else "all kept") + "; "
     return made + ", ".join(f"{k} {v}" for k, v in stack.start(cfg).items())
 

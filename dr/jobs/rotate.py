@@ -91,7 +91,7 @@ def _rotate_role_remote(cfg: Config, role: str) -> None:
 def _renew_certificates(cfg: Config) -> list[str]:
     from dr.services import certs
 
-    return [f"{r['certificate']} until {r['not_after']}" for r in certs.make(cfg, renew=True)]
+    return [f"{r.certificate} until {r.not_after}" for r in certs.make(cfg, renew=True).rows]
 
 
 def _restart(cfg: Config, service: str) -> None:

@@ -2,13 +2,19 @@
 
 `to_toml(values)` is what `common.config.load` reads back: validated values (Config.as_dict(), the defaults,
 or a derived container's config) restricted to the keys of SCHEMA. `docs=True` puts each key's help above it.
+`invoke config` shows the effective configuration, or the defaults as a commented file (`ConfigShown`).
 """
 
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass
+from typing import Any
+
 import tomli_w
 
-from common.config import SCHEMA, defaults
+from common.config import SCHEMA, Config, defaults
+from common.records import Record
 
 
 def _known(values: dict, schema: dict) -> dict:
@@ -55,3 +61,27 @@ def to_toml(values: dict, docs: bool = False) -> str:
 def defaults_as_toml() -> str:
     """The default configuration as a commented TOML file (for `invoke config --defaults`)."""
     return to_toml(defaults(), docs=True)
+
+
+@dataclass
+class ConfigShown(Record):
+    """What `invoke config` shows: the validated values and where they come from; built_in: the built-in
+    defaults, shown as a commented TOML file."""
+    source: str
+    values: dict[str, Any]
+    built_in: bool = False
+
+    def render(self) -> str:
+        if self.built_in:
+            return to_toml(self.values, docs=True).removesuffix("\n")
+        return f"# from {self.source}\n{json.dumps(self.values, indent=2)}"
+
+
+def show(cfg: Config) -> ConfigShown:
+    """The effective configuration (`invoke config`)."""
+    return ConfigShown(cfg.source, cfg.as_dict())
+
+
+def show_defaults() -> ConfigShown:
+    """The default configuration (`invoke config --defaults`)."""
+    return ConfigShown("built-in defaults", defaults(), built_in=True)

@@ -16,6 +16,7 @@ from pathlib import Path
 from common import log, poll, runner
 from common.config import Config
 from common.errors import CommandError, CommandNotFound, PreflightError
+from common.records import Record
 
 _log = log.get("host")
 
@@ -44,7 +45,9 @@ DOCKERD_LOG = Path("/var/log/aggregator-dr/dockerd.log")
 
 
 @dataclass
-class BootstrapReport:
+class BootstrapReport(Record):
+    """What `invoke bootstrap` did: the packages installed now, whether it started dockerd, the packages
+    that were there already."""
     installed: list[str] = field(default_factory=list)
     started_dockerd: bool = False
     present: list[str] = field(default_factory=list)
@@ -54,6 +57,10 @@ class BootstrapReport:
         return bool(self.installed or self.started_dockerd)
 
     def summary(self) -> str:
+        """One line (rebuild's bootstrap phase says it too)."""
+        return self.render()
+
+    def render(self) -> str:
         if not self.changed:
             return f"host bootstrap: nothing to do ({len(self.present)} packages present, dockerd answering)"
         parts = []

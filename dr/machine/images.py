@@ -17,6 +17,8 @@ import docker.errors
 from common import __version__, log, runner
 from common.config import Config
 from common.errors import CommandError, ImageBuildError
+from common.records import Record, optional
+from common.text import table
 from dr.engine import docker_api
 from dr.machine import baseimage, gobuild, roles
 
@@ -37,7 +39,8 @@ LABEL_COMPONENT = "org.aggregator-dr.component"
 
 
 @dataclass
-class BuiltImage:
+class Built(Record):
+    """One image built: its size, how long it took, how many of its steps came from the cache."""
     component: str
     image: str
     image_id: str
@@ -46,6 +49,32 @@ class BuiltImage:
     cached_steps: int
     total_steps: int
     unchanged: bool  # the same image id as before the build: every input was a cache hit
+
+    def row(self) -> dict[str, str]:
+        """Its line in `invoke build`'s table."""
+        return {"image": self.image, "seconds": f"{self.seconds:.0f}",
+                "cached": f"{self.cached_steps}/{self.total_steps}", "size_mb": f"{self.size_mb:.0f}"}
+
+
+@dataclass
+class BuildResult(Record):
+    """What `invoke build` built, in build order."""
+    images: list[Built]
+
+    def render(self) -> str:
+        return table([b.row() for b in self.images], ["image", "seconds", "cached", "size_mb"])
+
+
+@dataclass
+class ImageRow(Record):
+    """One image as `invoke status` shows it: present or not, and when present its creation time, version,
+    revision (the base image: its package list's digest) and size."""
+    image: str
+    present: bool
+    created: str | None = optional()
+    version: str | None = optional()
+    revision: str | None = optional()
+    size_mb: int | None = optional()
 
 
 def git_revision(root: Path = ROOT) -> str:
@@ -66,7 +95,7 @@ def labels(component: str, revision: str) -> dict[str, str]:
     return {LABEL_VERSION: __version__, LABEL_REVISION: revision, LABEL_COMPONENT: component}
 
 
-def build_one(cfg: Config, component: str, revision: str) -> BuiltImage:
+def build_one(cfg: Config, component: str, revision: str) -> Built:
     tag = cfg.image(component)
     _log.info("building %s from dockerfiles/%s/Dockerfile", tag, component)
     start = time.monotonic()
@@ -110,7 +139,7 @@ def build_one(cfg: Config, component: str, revision: str) -> BuiltImage:
     img = docker_api.client().images.get(tag)
     seconds = time.monotonic() - start
     unchanged = before is not None and before.id == img.id
-    built = BuiltImage(component, tag, img.id, img.attrs.get("Size", 0) / 1e6, seconds, cached, steps, unchanged)
+    built = Built(component, tag, img.id, img.attrs.get("Size", 0) / 1e6, seconds, cached, steps, unchanged)
     _log.info("built %s in %.0fs (%s; %d steps from cache, %.0f MB)", tag, seconds,
               "unchanged" if unchanged else "new image", cached, built.size_mb)
     return built
@@ -121,31 +150,27 @@ def components_of(cfg: Config) -> tuple[str, ...]:
     return roles.of(cfg).images or COMPONENTS
 
 
-def build_all(cfg: Config, components=COMPONENTS, refresh_base: bool = False) -> list[BuiltImage]:
+def build_all(cfg: Config, components=COMPONENTS, refresh_base: bool = False) -> BuildResult:
     """Base image, Go binaries, then every component image."""
     baseimage.ensure(cfg, refresh=refresh_base)
     gobuild.stage_into(ROOT, cfg.cache_path)
     revision = git_revision()
-    return [build_one(cfg, c, revision) for c in components]
+    return BuildResult([build_one(cfg, c, revision) for c in components])
 
 
-def describe(cfg: Config) -> list[dict]:
-    """What `invoke status` shows for images: name, present, age, version, revision, size."""
+def describe(cfg: Config) -> list[ImageRow]:
+    """What `invoke status` shows for images: the base image and every component's."""
     rows = []
     for component in ("base", *COMPONENTS):
         name = cfg.base_image if component == "base" else cfg.image(component)
         try:
             img = docker_api.client().images.get(name)
         except docker.errors.ImageNotFound:
-            rows.append({"image": name, "present": False})
+            rows.append(ImageRow(name, False))
             continue
         lbl = img.labels or {}
-        rows.append({
-            "image": name,
-            "present": True,
-            "created": img.attrs.get("Created", "")[:19],
-            "version": lbl.get(LABEL_VERSION, ""),
-            "revision": lbl.get(LABEL_REVISION, lbl.get(baseimage.LABEL_PACKAGES, ""))[:12],
-            "size_mb": round(img.attrs.get("Size", 0) / 1e6),
-        })
+        rows.append(ImageRow(name, True, created=img.attrs.get("Created", "")[:19],
+                             version=lbl.get(LABEL_VERSION, ""),
+                             revision=lbl.get(LABEL_REVISION, lbl.get(baseimage.LABEL_PACKAGES, ""))[:12],
+                             size_mb=round(img.attrs.get("Size", 0) / 1e6)))
     return rows

@@ -32,10 +32,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Iterator
 
-from common import atomic, runner
+from common import atomic, records, runner
 from common import db as dbconn
 from common.config import Config
 from common.errors import CommandError, CommandNotFound, ConfigError, DrError, SecretError
+from common.records import Record
+from common.text import table
 from dr.services import instance
 
 CA = "ca"
@@ -326,7 +328,40 @@ def _leaf_problem(cfg: Config, name: str, now: datetime) -> str | None:
     return None
 
 
-def make(cfg: Config, renew: bool = False, renew_ca: bool = False, now: datetime | None = None) -> list[dict]:
+@dataclass
+class CertRow(Record):
+    """One certificate present: its file, subject, names (comma-separated), serial, notAfter and days left."""
+    certificate: str
+    file: str
+    subject: str
+    names: str
+    serial: str
+    not_after: str
+    days_left: int
+
+
+# The columns `invoke status` shows of a certificate (`invoke certs` adds what it did).
+COLUMNS = ["certificate", "days_left", "not_after", "names"]
+
+
+@dataclass
+class MadeCert(CertRow):
+    """A certificate after `invoke certs`: made, kept, or re-issued (and why)."""
+    action: str
+
+
+@dataclass
+class CertsMade(Record):
+    """What `invoke certs` did, one row per certificate, and the folder they are in."""
+    rows: list[MadeCert] = records.key("certificates")
+    folder: str
+
+    def render(self) -> str:
+        rows = table([r.to_dict() for r in self.rows], ["certificate", "action", *COLUMNS[1:]])
+        return f"{rows}\nin {self.folder}; the CA's key stays on this host (docs/tls.md says where its copy belongs)"
+
+
+def make(cfg: Config, renew: bool = False, renew_ca: bool = False, now: datetime | None = None) -> CertsMade:
     """Make what is missing, keep what is valid and matches the configuration, re-issue the rest; renew:
     re-issue every certificate the CA signs; renew_ca: a new CA too (hence new certificates). One row per
     certificate: its name, what was done, its file, names, notAfter and days left."""
@@ -346,36 +381,33 @@ def make(cfg: Config, renew: bool = False, renew_ca: bool = False, now: datetime
             if reason:
                 _issue(cfg, name, cfg.certs.ca_days if name == CA else cfg.certs.leaf_days)
             action = "kept" if reason is None else "made" if reason == "missing" else f"re-issued ({reason})"
-            rows.append({**_row(cfg, name, read(cert_path(cfg, name)), now), "action": action})
-    return rows
+            rows.append(MadeCert(**asdict(_row(cfg, name, read(cert_path(cfg, name)), now)), action=action))
+    return CertsMade(rows, str(tls_dir(cfg)))
 
 
 # --- expiry -----------------------------------------------------------------------------------------------------
 
-def _row(cfg: Config, name: str, info: Info, now: datetime) -> dict:
-    return {"certificate": name, "file": str(cert_path(cfg, name)), "subject": info.subject,
-            "names": ", ".join(info.names), "serial": info.serial,
-            "not_after": info.not_after.strftime("%Y-%m-%d %H:%M UTC"), "days_left": info.days_left(now)}
+def _row(cfg: Config, name: str, info: Info, now: datetime) -> CertRow:
+    return CertRow(name, str(cert_path(cfg, name)), info.subject, ", ".join(info.names), info.serial,
+                   info.not_after.strftime("%Y-%m-%d %H:%M UTC"), info.days_left(now))
 
 
-def describe(cfg: Config, now: datetime | None = None) -> list[dict]:
+def describe(cfg: Config, now: datetime | None = None) -> list[CertRow]:
     """Each certificate present: subject, names, serial, notAfter, days left."""
     now = now or datetime.now(UTC)
     return [_row(cfg, name, read(cert_path(cfg, name)), now)
             for name in (CA, *(c.name for c in CERTS)) if cert_path(cfg, name).exists()]
 
 
-@dataclass(frozen=True)
-class Finding:
+@dataclass
+class Finding(Record):
+    """What is wrong with a certificate (warnings)."""
     certificate: str
     level: str       # "warning" (expires soon) or "error" (expired, not signed by the CA, missing)
     message: str
 
     def line(self) -> str:
         return f"{self.level}: {self.certificate}: {self.message}"
-
-    def as_dict(self) -> dict:
-        return asdict(self)
 
 
 def _checked(cfg: Config) -> list[tuple[str, Path, Path | None, Path]]:

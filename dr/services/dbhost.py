@@ -13,14 +13,26 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 from common import db, log, secrets
 from common.config import Config
 from common.errors import DrError
+from common.records import Record
 from dr.services import certs
 
 _log = log.get("db-host")
+
+
+@dataclass
+class KitWritten(Record):
+    """The kit written: its folder and the names of the files in it."""
+    folder: str
+    files: list[str]
+
+    def render(self) -> str:
+        return f"{len(self.files)} files in {self.folder}: {', '.join(self.files)}"
 
 
 def kit_files(cfg: Config) -> list[tuple[Path, str]]:
@@ -33,9 +45,10 @@ def kit_files(cfg: Config) -> list[tuple[Path, str]]:
     return out
 
 
-def write_kit(cfg: Config, dest: str | os.PathLike) -> list[str]:
-    """Copy the kit into dest (which must not exist yet); returns the names copied. DrError naming what is
-    missing (nothing is written then)."""
+def write_kit(cfg: Config, dest: str | os.PathLike) -> KitWritten:
+    """Copy the kit into dest (which must not exist yet). DrError naming what is missing (nothing is written
+    then)."""
+    folder = os.fspath(dest)
     dest = Path(dest)
     if dest.exists():
         raise DrError(f"{dest} exists already: name a new folder for the kit")
@@ -58,4 +71,4 @@ def write_kit(cfg: Config, dest: str | os.PathLike) -> list[str]:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     _log.info("database host kit in %s: %s", dest, ", ".join(name for _, name in files))
-    return [name for _, name in files]
+    return KitWritten(folder, [name for _, name in files])

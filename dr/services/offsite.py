@@ -10,10 +10,12 @@ offsite.serve_tls: HTTPS only, restic verifying the certificate against the CA, 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 
 from common import log, secrets
 from common.config import Config
 from common.errors import ServiceError
+from common.records import Record
 from dr.engine import docker_api
 from dr.services import stack
 
@@ -56,19 +58,47 @@ def spec(cfg: Config) -> stack.ServiceSpec:
                                 named_volumes=(volume_name(cfg),))
 
 
-def serve(cfg: Config) -> dict:
+@dataclass
+class OffsiteServer(Record):
+    """The rest-server's state ("started" or "running" after serve, "stopped" or "removed" after stop) and
+    what to configure to use it."""
+    state: str
+    container: str
+    network: str
+    published: str
+    repository: str
+    user: str
+
+    def render(self) -> str:
+        if self.state == "stopped":
+            return "offsite server stopped; its data volume is kept"
+        if self.state == "removed":
+            return "offsite server stopped; its data volume and network removed"
+        return (f"offsite server {self.state}: {self.container} on network {self.network}, "
+                f"published on {self.published}\n"
+                f"to use it from this host, set in the configuration:\n"
+                f"  [offsite]\n  repository = \"{self.repository}\"\n  network = \"{self.network}\"\n"
+                f"  user = \"{self.user}\"   # password: the secret file offsite-http-password")
+
+
+def _server(cfg: Config, state: str) -> OffsiteServer:
+    return OffsiteServer(state, stack.container_name(cfg, SERVICE), network_name(cfg),
+                         f"{cfg.offsite.serve_bind}:{cfg.offsite.serve_port}", repository_url(cfg), cfg.offsite.user)
+
+
+def serve(cfg: Config) -> OffsiteServer:
     """Start (or keep) the rest-server container and wait until it answers; what to configure to use it."""
     state = stack.start_one(cfg, spec(cfg))
     stack.wait_one(cfg, SERVICE, time.monotonic() + cfg.host.health_timeout)
-    return {"state": state, "container": stack.container_name(cfg, SERVICE), "network": network_name(cfg),
-            "repository": repository_url(cfg), "user": cfg.offsite.user,
-            "published": f"{cfg.offsite.serve_bind}:{cfg.offsite.serve_port}"}
+    return _server(cfg, state)
 
 
-def stop(cfg: Config, remove_data: bool = False) -> None:
+def stop(cfg: Config, remove_data: bool = False) -> OffsiteServer:
+    """Stop and remove the rest-server's container; remove_data: its volume and network too."""
     c = docker_api.container_or_none(stack.container_name(cfg, SERVICE))
     if c is not None:
         c.remove(force=True)
     if remove_data:
         docker_api.remove_volume(volume_name(cfg))
         docker_api.remove_network(network_name(cfg))
+    return _server(cfg, "removed" if remove_data else "stopped")

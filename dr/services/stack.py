@@ -19,6 +19,7 @@ import docker.errors
 from common import db, log, poll, secrets
 from common.config import Config
 from common.errors import ServiceError
+from common.records import Record, optional
 from dr.engine import containers, docker_api
 from dr.machine import roles
 from dr.services import certs
@@ -314,21 +315,33 @@ def check_webmirror(cfg: Config) -> None:
         raise ServiceError(f"webmirror does not answer at {url}: {exc}") from None
 
 
-def status(cfg: Config) -> list[dict]:
+@dataclass
+class ServiceRow(Record):
+    """One service as `invoke status` shows it: its container's state and, when the container is there, its
+    health, image, published ports and start time."""
+    service: str
+    container: str
+    state: str
+    health: str | None = optional()
+    image: str | None = optional()
+    ports: str | None = optional()
+    started: str | None = optional()
+
+
+def status(cfg: Config) -> list[ServiceRow]:
+    """Each service of this host, in start order."""
     rows = []
     for service in services_of(cfg):
         name = container_name(cfg, service)
         c = docker_api.container_or_none(name)
         if c is None:
-            rows.append({"service": service, "container": name, "state": "absent"})
+            rows.append(ServiceRow(service, name, "absent"))
             continue
         ports = c.attrs.get("NetworkSettings", {}).get("Ports") or {}
         published = ", ".join(f"{b['HostIp']}:{b['HostPort']}" for v in ports.values() if v for b in v)
-        rows.append({
-            "service": service, "container": name, "state": c.status, "health": health(cfg, service),
-            "image": (c.image.tags or [c.image.short_id])[0], "ports": published,
-            "started": c.attrs.get("State", {}).get("StartedAt", "")[:19],
-        })
+        rows.append(ServiceRow(service, name, c.status, health=health(cfg, service),
+                               image=(c.image.tags or [c.image.short_id])[0], ports=published,
+                               started=c.attrs.get("State", {}).get("StartedAt", "")[:19]))
     return rows
 
 
@@ -339,17 +352,37 @@ KEPT = {"offsite": "the off-site copy's server stands for another host: `invoke 
 KEPT_OTHER = "a drill's server or a job that is running now: it removes its own containers when it ends"
 
 
-def down(cfg: Config) -> list[str]:
+@dataclass
+class StillRunning(Record):
+    """A container of the instance that `down` leaves running, and why it stays."""
+    container: str
+    why: str
+
+
+@dataclass
+class Stopped(Record):
+    """What `invoke down` did: the containers it removed, and those of the instance still running."""
+    removed: list[str]
+    still_running: list[StillRunning]
+
+    def render(self) -> str:
+        lines = ["stopped: " + (", ".join(self.removed) if self.removed else "nothing was running")]
+        return "\n".join(lines + [f"still running: {s.container} ({s.why})" for s in self.still_running])
+
+
+def down(cfg: Config) -> Stopped:
     """Stop and remove the service containers and the sample collector (ours: `rebuild --sample` started it).
     Data (volume, data root, secrets) is left alone."""
-    return stop(cfg, (SAMPLE_COLLECTOR, *reversed(services_of(cfg))))
+    removed = stop(cfg, (SAMPLE_COLLECTOR, *reversed(services_of(cfg))))
+    return Stopped(removed, still_running(cfg))
 
 
-def still_running(cfg: Config) -> list[tuple[str, str]]:
-    """(container, why it stays) for every container of the instance that is running (after `down`: what
-    down does not stop)."""
+def still_running(cfg: Config) -> list[StillRunning]:
+    """Every container of the instance that is running, and why it stays (after `down`: what down does not
+    stop)."""
     found = docker_api.client().containers.list(filters={"label": f"{docker_api.INSTANCE_LABEL}={cfg.instance}"})
-    return sorted((c.name, KEPT.get(c.labels.get("org.aggregator-dr.service", ""), KEPT_OTHER)) for c in found)
+    return sorted((StillRunning(c.name, KEPT.get(c.labels.get("org.aggregator-dr.service", ""), KEPT_OTHER))
+                   for c in found), key=lambda s: s.container)
 
 
 def stop(cfg: Config, names: tuple[str, ...]) -> list[str]:

@@ -34,11 +34,11 @@ def test_rebuild_starts_healthy_services_and_down_keeps_data(instance):
     assert notes["indexes"] == "6 indexes serve the users' queries"
     assert notes["artifacts"].startswith("Go binaries cached: ferretdb v1.24.2")
 
-    rows = {r["service"]: r for r in stack.status(cfg)}
-    assert {r["health"] for r in rows.values()} == {"healthy"} and set(rows) == {"postgres", "db", "webmirror"}
-    assert rows["postgres"]["ports"] == ""  # reached only on the instance network
-    assert rows["db"]["ports"] == f"127.0.0.1:{cfg.db.port}"
-    assert rows["webmirror"]["ports"] == f"127.0.0.1:{cfg.webmirror.port}"
+    rows = {r.service: r for r in stack.status(cfg)}
+    assert {r.health for r in rows.values()} == {"healthy"} and set(rows) == {"postgres", "db", "webmirror"}
+    assert rows["postgres"].ports == ""  # reached only on the instance network
+    assert rows["db"].ports == f"127.0.0.1:{cfg.db.port}"
+    assert rows["webmirror"].ports == f"127.0.0.1:{cfg.webmirror.port}"
 
     (cfg.data_root_path / "archive" / "hello.txt").write_text("published\n")
     with urllib.request.urlopen(f"http://127.0.0.1:{cfg.webmirror.port}/hello.txt", timeout=10) as resp:
@@ -60,8 +60,8 @@ def test_rebuild_starts_healthy_services_and_down_keeps_data(instance):
     with urllib.request.urlopen(f"http://127.0.0.1:{moved.webmirror.port}/hello.txt", timeout=10) as resp:
         assert resp.read() == b"published\n"
 
-    assert sorted(stack.down(cfg)) == [f"{cfg.instance}-{s}" for s in ("db", "postgres", "webmirror")]
-    assert all(r["state"] == "absent" for r in stack.status(cfg))
+    assert sorted(stack.down(cfg).removed) == [f"{cfg.instance}-{s}" for s in ("db", "postgres", "webmirror")]
+    assert all(r.state == "absent" for r in stack.status(cfg))
     assert (cfg.data_root_path / "archive" / "hello.txt").exists()
 
     stack.start(cfg)
@@ -111,6 +111,7 @@ def test_rebuild_sample_runs_the_pipeline_in_its_images_and_publishes(instance):
     from dr.services import collector
 
     assert docker_api.container_or_none(collector.container_name(cfg)).status == "running"
-    assert sorted(stack.down(cfg)) == [f"{cfg.instance}-{s}" for s in ("collector", "db", "postgres", "webmirror")]
-    assert stack.still_running(cfg) == []
+    stopped = stack.down(cfg)
+    assert sorted(stopped.removed) == [f"{cfg.instance}-{s}" for s in ("collector", "db", "postgres", "webmirror")]
+    assert stopped.still_running == [] and stack.still_running(cfg) == []
     assert not docker_api.client().containers.list(filters={"label": f"{docker_api.INSTANCE_LABEL}={cfg.instance}"})

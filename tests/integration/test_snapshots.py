@@ -381,9 +381,10 @@ def test_offsite_copy_is_append_only_and_restores(live, first_set, caplog, tmp_p
     cfg = copy_repository(live, tmp_path / "primary", **{
         "offsite.repository": offsite.repository_url(live), "offsite.network": offsite.network_name(live),
         "offsite.serve_port": free_port()})
-    offsite.serve(cfg)
+    served = offsite.serve(cfg)
+    assert served.state in ("started", "running") and served.container == stack.container_name(cfg, "offsite")
     # `invoke down` leaves it running (it stands for another host) and says so.
-    assert (stack.container_name(cfg, "offsite"), stack.KEPT["offsite"]) in stack.still_running(cfg)
+    assert stack.StillRunning(stack.container_name(cfg, "offsite"), stack.KEPT["offsite"]) in stack.still_running(cfg)
     assert backup.run(cfg, "init", offsite=True) == (0, results.InitResult(created=True,
                                                                             repository=cfg.offsite.repository))
     code, m = backup.run(cfg, "take")

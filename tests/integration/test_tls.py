@@ -121,7 +121,7 @@ def test_an_expired_certificate_is_refused(tls):
             client.admin.command("ping")
     finally:
         client.close()
-    assert [r["action"] for r in certs.make(tls) if r["certificate"] == "db"][0].startswith("re-issued")
+    assert [r.action for r in certs.make(tls).rows if r.certificate == "db"][0].startswith("re-issued")
     container.restart()
     stack.wait_healthy(tls)  # every role logs in again, over TLS
 

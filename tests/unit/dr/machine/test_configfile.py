@@ -1,5 +1,6 @@
 """The configuration written as TOML (tomli-w) reads back to the same values."""
 
+import json
 import tomllib
 
 from common import config
@@ -34,3 +35,18 @@ def test_defaults_file_round_trips_and_explains_its_keys(tmp_path):
     empty = tmp_path / "empty.toml"
     empty.write_text("")
     assert load_text(tmp_path, text).as_dict() == config.load(empty).as_dict()
+
+
+def test_config_shown_round_trips_and_renders_what_invoke_config_prints(tmp_path):
+    cfg = load_text(tmp_path, "[db]\nport = 27018\n")
+    shown = configfile.show(cfg)
+    assert configfile.ConfigShown.from_json(shown.to_json()) == shown
+    text = shown.render()
+    assert text.startswith(f"# from {tmp_path / 'config.toml'}\n{{\n")
+    assert '"port": 27018' in text and json.loads(text.split("\n", 1)[1]) == cfg.as_dict()
+
+
+def test_the_defaults_shown_are_the_commented_toml_file():
+    shown = configfile.show_defaults()
+    assert configfile.ConfigShown.from_json(shown.to_json()) == shown
+    assert shown.render() + "\n" == configfile.defaults_as_toml()

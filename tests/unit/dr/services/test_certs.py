@@ -108,8 +108,10 @@ def test_db_files_default_to_ours_or_name_the_configured_ones(cfg, tmp_path):
 # --- making them ------------------------------------------------------------------------------------------------
 
 def test_make_builds_a_chain_that_verifies_with_the_configured_names(cfg):
-    rows = certs.make(cfg)
-    assert [(r["certificate"], r["action"]) for r in rows] == [("ca", "made")] + [(n, "made") for n in LEAVES]
+    made = certs.make(cfg)
+    rows = made.rows
+    assert made.folder == str(certs.tls_dir(cfg))
+    assert [(r.certificate, r.action) for r in rows] == [("ca", "made")] + [(n, "made") for n in LEAVES]
     tls = certs.tls_dir(cfg)
     for name in LEAVES:
         out = openssl("verify", "-CAfile", str(tls / "ca.crt"), str(tls / f"{name}.crt"))
@@ -121,9 +123,9 @@ def test_make_builds_a_chain_that_verifies_with_the_configured_names(cfg):
     assert "TLS Web Client Authentication" in openssl("x509", "-noout", "-text", "-in", str(tls / "client.crt")).stdout
     ca_text = openssl("x509", "-noout", "-text", "-in", str(tls / "ca.crt")).stdout
     assert "CA:TRUE" in ca_text and "Certificate Sign" in ca_text
-    db = next(r for r in rows if r["certificate"] == "db")
-    assert db["subject"] == "CN=inst-db,O=inst" and "db.example.org" in db["names"]
-    assert db["days_left"] in (cfg.certs.leaf_days - 1, cfg.certs.leaf_days)
+    db = next(r for r in rows if r.certificate == "db")
+    assert db.subject == "CN=inst-db,O=inst" and "db.example.org" in db.names
+    assert db.days_left in (cfg.certs.leaf_days - 1, cfg.certs.leaf_days)
 
 
 def test_keys_are_private_and_the_ca_key_has_its_own_folder(cfg):
@@ -142,8 +144,8 @@ def test_keys_are_private_and_the_ca_key_has_its_own_folder(cfg):
 def test_a_second_make_changes_no_file(cfg):
     certs.make(cfg)
     before = digests(certs.tls_dir(cfg))
-    rows = certs.make(cfg)
-    assert {r["action"] for r in rows} == {"kept"}
+    rows = certs.make(cfg).rows
+    assert {r.action for r in rows} == {"kept"}
     assert digests(certs.tls_dir(cfg)) == before
 
 
@@ -151,8 +153,8 @@ def test_renew_reissues_every_leaf_and_keeps_the_ca(cfg):
     certs.make(cfg)
     ca_before = certs.cert_path(cfg, "ca").read_bytes()
     serials = {n: serial(cfg, n) for n in LEAVES}
-    rows = certs.make(cfg, renew=True)
-    assert [r["action"] for r in rows] == ["kept"] + ["re-issued (renewal asked)"] * len(LEAVES)
+    rows = certs.make(cfg, renew=True).rows
+    assert [r.action for r in rows] == ["kept"] + ["re-issued (renewal asked)"] * len(LEAVES)
     assert certs.cert_path(cfg, "ca").read_bytes() == ca_before
     for name in LEAVES:
         assert serial(cfg, name) != serials[name]
@@ -171,7 +173,7 @@ def test_renew_ca_makes_a_new_ca_and_leaves_that_verify_against_it(cfg):
 def test_changed_names_reissue_only_the_certificates_that_carry_them(cfg):
     certs.make(cfg)
     changed = config.derive(cfg, {"certs.db_names": ["db.example.org", "192.0.2.8"]})
-    actions = {r["certificate"]: r["action"] for r in certs.make(changed)}
+    actions = {r.certificate: r.action for r in certs.make(changed).rows}
     assert actions["ca"] == actions["offsite"] == actions["client"] == "kept"
     assert actions["db"].startswith("re-issued (its names") and actions["postgres"].startswith("re-issued (its names")
     assert "192.0.2.8" in certs.read(certs.cert_path(cfg, "db")).names
@@ -184,7 +186,7 @@ def test_a_key_that_does_not_match_its_certificate_is_reported_and_reissued(cfg)
     assert [f.line() for f in certs.warnings(cfg)] == [
         f"error: db: {certs.key_path(cfg, 'db')} does not match {certs.cert_path(cfg, 'db')}: "
         "`invoke certs` re-issues it"]
-    actions = {r["certificate"]: r["action"] for r in certs.make(cfg)}
+    actions = {r.certificate: r.action for r in certs.make(cfg).rows}
     assert actions["db"] == "re-issued (its key does not match)" and actions["postgres"] == "kept"
     assert certs.warnings(cfg) == []
 
@@ -240,7 +242,7 @@ def test_a_certificate_expiring_within_warn_days_warns(tmp_path):
     assert [(f.certificate, f.level) for f in findings] == [(n, "warning") for n in LEAVES]
     assert "expires in 9 days" in findings[0].message or "expires in 10 days" in findings[0].message
     assert "`invoke certs --renew`" in findings[0].message
-    assert [r["days_left"] < 11 for r in certs.describe(short)] == [False] + [True] * len(LEAVES)
+    assert [r.days_left < 11 for r in certs.describe(short)] == [False] + [True] * len(LEAVES)
     longer = make_cfg(tmp_path / "long", **{"certs.leaf_days": 40})
     certs.make(longer)
     assert certs.warnings(longer, days=30) == []
@@ -253,8 +255,8 @@ def test_an_expired_certificate_is_an_error(tmp_path):
     findings = certs.warnings(cfg, now=later)
     assert [(f.certificate, f.level) for f in findings] == [(n, "error") for n in LEAVES]
     assert all(" expired on " in f.message for f in findings)
-    assert all(r["days_left"] < 0 for r in certs.describe(cfg, now=later)[1:])
-    actions = {r["certificate"]: r["action"] for r in certs.make(cfg, now=later)}
+    assert all(r.days_left < 0 for r in certs.describe(cfg, now=later)[1:])
+    actions = {r.certificate: r.action for r in certs.make(cfg, now=later).rows}
     assert actions["ca"] == "kept" and actions["db"] == "re-issued (expired)"
 
 
@@ -268,7 +270,7 @@ def test_a_certificate_signed_by_another_ca_is_reported(tmp_path):
     assert finding.certificate == "db" and finding.level == "error"
     assert finding.message == f"{certs.cert_path(ours, 'db')} is not signed by the CA {certs.cert_path(ours, 'ca')}: " \
                               "`invoke certs` re-issues it"
-    actions = {r["certificate"]: r["action"] for r in certs.make(ours)}
+    actions = {r.certificate: r.action for r in certs.make(ours).rows}
     assert actions["db"] == "re-issued (not signed by the present CA)"
     assert certs.warnings(ours) == []
 
@@ -303,3 +305,20 @@ def test_no_container_mounts_the_ca_key_folder(tmp_path):
     assert sources and str(cfg.secrets_dir) in " ".join(sources)  # secrets are mounted: the check can fail
     assert [s for s in sources if s == ca_dir or s.startswith(ca_dir + "/")
             or ca_dir.startswith(s.rstrip("/") + "/")] == []
+
+
+def test_what_certs_made_round_trips_and_renders_its_table(cfg):
+    made = certs.make(cfg)
+    assert certs.CertsMade.from_json(made.to_json()) == made
+    data = made.to_dict()
+    assert list(data) == ["certificates", "folder"]
+    assert set(data["certificates"][0]) == {"certificate", "file", "subject", "names", "serial", "not_after",
+                                            "days_left", "action"}
+    lines = made.render().splitlines()
+    assert lines[0].split() == ["certificate", "action", "days_left", "not_after", "names"]
+    assert lines[1].split()[:2] == ["ca", "made"]
+    assert int(lines[1].split()[2]) in (cfg.certs.ca_days - 1, cfg.certs.ca_days)
+    assert [line.split()[0] for line in lines[2:-1]] == LEAVES
+    assert lines[-1] == (f"in {certs.tls_dir(cfg)}; the CA's key stays on this host (docs/tls.md says where its "
+                         "copy belongs)")
+    assert [r.action for r in certs.make(cfg, renew=True).rows][1:] == ["re-issued (renewal asked)"] * len(LEAVES)

@@ -27,7 +27,10 @@ def cfg(tmp_path):
 
 def test_the_kit_holds_what_the_database_host_needs_and_never_the_ca_key(cfg, tmp_path):
     kit = tmp_path / "kit"
-    names = dbhost.write_kit(cfg, kit)
+    written = dbhost.write_kit(cfg, kit)
+    names = written.files
+    assert dbhost.KitWritten.from_json(written.to_json()) == written
+    assert written.folder == str(kit) and written.render().startswith(f"10 files in {kit}: ")
     found = sorted(str(p.relative_to(kit)) for p in kit.rglob("*") if p.is_file())
     assert found == sorted(names) == sorted(
         [dbconn.password_name(r) for r in dbconn.ROLES] + ["restic-password", "tls/ca.crt", "tls/db.crt", "tls/db.key",
