@@ -418,8 +418,8 @@ def restores(cfg, work: Path, r: dict) -> None:
     m = ok(backup.run(cfg, "restore", extra=("--snapshot-set", latest.set_id), files=False, db=False),
            "manifest").manifest
     rep, seconds = timed(dr_restore.restore_copy, cfg, latest.set_id, m, force=True)
-    r["db_restore"] = {"seconds": seconds, "pg_restore_seconds": rep.copy.seconds, "phases": rep.phases,
-                       "copy_mb": round(rep.copy.bytes / 1e6, 1), "documents": rep.documents}
+    r["db_restore"] = {"seconds": seconds, "pg_restore_seconds": rep.copy_seconds, "phases": rep.phases,
+                       "copy_mb": round(rep.bytes / 1e6, 1), "documents": rep.documents}
     note(db_restore=r["db_restore"])
     # What it kept aside (the database it replaced) goes, so that a --reuse'd volume does not grow.
     plain_restic(cfg, work, "rm -rf /pgvolume/replaced-*", "pg-aside",
@@ -496,9 +496,9 @@ def rto(work: Path, r: dict) -> None:
                 secrets.read(work / "a" / "secrets", secrets.RESTIC_PASSWORD))
     with instance(work / "b", "aggr-bench-rto", **{"backup.repository": str(work / "a" / "repo")}) as cfg2:
         rep = rebuild.rebuild(cfg2)
-        r["rebuild_with_restore"] = {"phases": {n: round(s, 1) for n, s, _ in rep.phases},
+        r["rebuild_with_restore"] = {"phases": {p.name: round(p.seconds, 1) for p in rep.phases},
                                      "total_seconds": round(rep.total, 1),
-                                     "restore_note": dict((n, t) for n, _, t in rep.phases)["restore"]}
+                                     "restore_note": rep.notes()["restore"]}
     note(rebuild_with_restore=r["rebuild_with_restore"])
 
 

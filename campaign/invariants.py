@@ -173,7 +173,7 @@ def accounting_problems(dr: DataRoot, inputs: list[str], final=("archive/", "qua
         if found is None:
             problems["untaken"].append(f"{rel}: no sanitize transaction took it")
             continue
-        now = where.locate(dr, rel)["now"]
+        now = where.locate(dr, rel).now
         for place, duplicate in found:
             if not os.path.lexists(dr.root / place):
                 problems["lost"].append(f"{rel}: the journal puts a report of it in {place}, which does not exist")

@@ -24,6 +24,7 @@ from pathlib import Path
 from common import config, log, secrets
 from common.config import Config
 from common.errors import DrError
+from common.records import Record, optional
 from dr.jobs import backup, pipeline
 from dr.jobs import restore as dr_restore
 from dr.jobs.restore import Restored
@@ -35,18 +36,32 @@ _log = log.get("rebuild")
 
 
 @dataclass
-class RebuildReport:
-    phases: list[tuple[str, float, str]] = field(default_factory=list)
+class Phase(Record):
+    """One phase of a rebuild: its name, how long it took, what it did."""
+    name: str
+    seconds: float
+    note: str
+
+
+@dataclass
+class RebuildReport(Record):
+    """A rebuild's phases, in order; the set it restored, if any; the pipeline's stages when it ran."""
+    phases: list[Phase] = field(default_factory=list)
+    restored: Restored | None = optional()
     pipeline: list[Summary] = field(default_factory=list)
 
     @property
     def total(self) -> float:
-        return sum(p[1] for p in self.phases)
+        """The seconds of every phase: the measured recovery time (RTO) of this host."""
+        return sum(p.seconds for p in self.phases)
 
-    def summary(self) -> str:
+    def notes(self) -> dict[str, str]:
+        """Each phase's note by its name."""
+        return {p.name: p.note for p in self.phases}
+
+    def render(self) -> str:
         lines = ["rebuild summary:"]
-        for name, seconds, note in self.phases:
-            lines.append(f"  {name:<12} {seconds:7.1f}s  {note}")
+        lines += [f"  {p.name:<12} {p.seconds:7.1f}s  {p.note}" for p in self.phases]
         lines.append(f"  {'total':<12} {self.total:7.1f}s")
         return "\n".join(lines)
 
@@ -55,7 +70,7 @@ def _phase(report: RebuildReport, name: str, fn):
     _log.info("== %s", name)
     start = time.monotonic()
     note = fn()
-    report.phases.append((name, time.monotonic() - start, note or ""))
+    report.phases.append(Phase(name, time.monotonic() - start, note or ""))
 
 
 def with_sample_collector(cfg: Config) -> Config:
@@ -98,15 +113,14 @@ def rebuild(cfg: Config, refresh_base: bool = False, sample: bool = False) -> Re
     _phase(report, "health", lambda: ", ".join(f"{k} healthy after {v}s"
                                                 for k, v in stack.wait_healthy(cfg).items()))
     _phase(report, "indexes", lambda: f"{len(backup.db_indexes(cfg))} indexes serve the users' queries")
-    restored: list[Restored] = []
-    _phase(report, "restore", lambda: restore_latest(cfg, restored))
-    if restored:
-        _phase(report, "verify", lambda: verify(cfg, restored[0]))
+    _phase(report, "restore", lambda: restore_latest(cfg, report))
+    if report.restored is not None:
+        _phase(report, "verify", lambda: verify(cfg, report.restored))
     if roles.of(cfg).database_elsewhere:
         _phase(report, "catch-up", lambda: catch_up(cfg))
     if not roles.of(cfg).runs_pipeline:
         return report  # the pipeline runs on the Aggregator's host
-    if sample or restored:
+    if sample or report.restored is not None:
         holder = {"cfg": cfg}
 
         def start_sample():
@@ -202,9 +216,9 @@ def parts_of(cfg: Config) -> tuple[bool, bool]:
     return role.restores_files, role.restores_database
 
 
-def restore_latest(cfg: Config, restored: list[Restored]) -> str:
+def restore_latest(cfg: Config, report: RebuildReport) -> str:
     """Restore the newest complete set when there is one and this host holds none of its parts yet (parts_of);
-    says why not otherwise. Appends the restore's result to `restored`."""
+    says why not otherwise. The restore's result goes into the report (its `restored`)."""
     from snapshots.restore import occupied
 
     repo = cfg.backup.repository
@@ -226,12 +240,12 @@ def restore_latest(cfg: Config, restored: list[Restored]) -> str:
         result = dr_restore.restore(cfg, row=complete[0], files=files, db=database)
     except DrError as exc:
         raise DrError(f"the restore of the latest set failed: {exc}; docs/runbook.md says what to do") from None
-    restored.append(result)
+    report.restored = result
     said = []
     if result.files is not None:
         said.append(f"{result.files.files} files, {result.files.bytes / 1e6:.1f} MB")
     if database:
-        how = (f"physical copy {result.copy.copy.bytes / 1e6:.1f} MB" if result.copy else "portable dump")
+        how = (f"physical copy {result.copy.bytes / 1e6:.1f} MB" if result.copy else "portable dump")
         said.append(f"{result.documents} documents ({how})")
     return f"set {result.set_id} (taken {result.set_started}): {', '.join(said)}, verified against its manifest"
 

@@ -23,6 +23,7 @@ from common import db as dbconn
 from common import log
 from common.config import Config
 from common.errors import DrError
+from common.records import Record, key, optional
 from dr.jobs import backup
 from dr.services import stack
 from snapshots import pgcopy
@@ -36,16 +37,39 @@ class DbRestoreFailed(DrError):
 
 
 @dataclass
-class CopyReport:
-    """A physical restore, verified: the copy put in place, the counts found, the seconds it took."""
-    copy: CopyRestored
+class CopyReport(Record):
+    """A physical restore, verified: the set's copy put in place in the database (its size, PostgreSQL's major
+    version, where the previous data directory went), the counts found, the seconds it took in all and in
+    the backup container (copy_seconds), and per phase (stop, copy, start, verify)."""
+    set_id: str = key("set")
+    database: str
+    bytes: int
+    postgres_major: int
     collections: dict[str, int]
     seconds: float
-    phases: dict[str, float] = field(default_factory=dict)  # stop, copy, start, verify
+    copy_seconds: float
+    phases: dict[str, float] = field(default_factory=dict)
+    replaced: str | None = optional()
+    sha256: str | None = optional()
 
     @property
     def documents(self) -> int:
         return sum(self.collections.values())
+
+    def line(self) -> str:
+        """One line of `invoke restore`'s text."""
+        counts = ", ".join(f"{k} {v}" for k, v in sorted(self.collections.items()))
+        return (f"database {self.database} from the physical copy ({self.bytes / 1e6:.1f} MB, PostgreSQL "
+                f"{self.postgres_major}): {counts} in {self.seconds:.1f}s"
+                + (f"; the previous database is in PostgreSQL's volume as {self.replaced}" if self.replaced else ""))
+
+
+def copy_report(cfg: Config, copied: CopyRestored, collections: dict[str, int], seconds: float,
+                phases: dict[str, float]) -> CopyReport:
+    """The report of a physical restore of cfg's database: what the backup container put in place (copied)
+    and what the host measured around it."""
+    return CopyReport(copied.set_id, cfg.db.database, copied.bytes, copied.postgres_major, collections, seconds,
+                      copied.seconds, phases, replaced=copied.replaced, sha256=copied.sha256)
 
 
 def chosen_set(cfg: Config, wanted: str = "latest", offsite: bool = False, newest_whole: bool = False) -> SetRow:
@@ -140,7 +164,7 @@ def restore_copy(cfg: Config, set_id: str, manifest: Manifest, offsite: bool = F
                               f"copy is in PostgreSQL's volume as failed-{set_id}") from None
     _log.info("set %s: physical copy restored and verified in %.1fs (%s)", set_id, time.monotonic() - t0,
               ", ".join(f"{k} {v}s" for k, v in phases.items()))
-    return CopyReport(copied, counts, round(time.monotonic() - t0, 2), phases)
+    return copy_report(cfg, copied, counts, round(time.monotonic() - t0, 2), phases)
 
 
 def _restart(cfg: Config) -> None:
@@ -149,19 +173,33 @@ def _restart(cfg: Config) -> None:
 
 
 @dataclass
-class Restored:
+class Restored(Record):
     """What `restore` put back: the set, its manifest, and the parts restored (the database either as the
     physical copy or from the portable dump)."""
-    set_id: str
+    set_id: str = key("set")
     set_started: str
     manifest: Manifest
-    files: FilesRestored | None = None
-    dump: DbRestored | None = None
-    copy: CopyReport | None = None
+    files: FilesRestored | None = optional()
+    dump: DbRestored | None = optional("db")
+    copy: CopyReport | None = optional()
 
     @property
     def documents(self) -> int:
         return self.copy.documents if self.copy else self.dump.documents if self.dump else 0
+
+    def render(self) -> str:
+        lines = [f"restored set {self.set_id} (taken {self.set_started}), verified against its manifest:"]
+        if self.files is not None:
+            f = self.files
+            lines.append(f"  files: {f.files} files, {f.bytes / 1e6:.1f} MB into {f.target} in {f.seconds:.1f}s"
+                         + (f"; the previous content is in {f.moved_aside}" if f.moved_aside else ""))
+        if self.dump is not None:
+            d = self.dump
+            lines.append(f"  database {d.database} from the portable dump: "
+                         + ", ".join(f"{k} {v}" for k, v in sorted(d.collections.items())) + f" in {d.seconds:.1f}s")
+        if self.copy is not None:
+            lines.append("  " + self.copy.line())
+        return "\n".join(lines)
 
 
 def database_empty(cfg: Config) -> bool:
@@ -203,16 +241,3 @@ def restore(cfg: Config, wanted: str = "latest", files: bool = True, db: bool = 
         # The live database is empty (checked above) or force was given: its cluster is replaced, kept aside.
         done.copy = restore_copy(cfg, row.set_id, result.manifest, offsite=offsite, force=True)
     return done
-
-
-def as_dict(done: Restored) -> dict:
-    """`invoke restore --json`: the set, its manifest and what was restored."""
-    out = {"set": done.set_id, "set_started": done.set_started, "manifest": done.manifest.to_dict()}
-    if done.files is not None:
-        out["files"] = done.files.to_dict()
-    if done.dump is not None:
-        out["db"] = done.dump.to_dict()
-    if done.copy is not None:
-        out["copy"] = {**done.copy.copy.to_dict(), "collections": done.copy.collections,
-                       "seconds": done.copy.seconds}
-    return out

@@ -36,11 +36,13 @@ from __future__ import annotations
 import os
 import secrets as _random
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from common import db, log, secrets
 from common.config import Config
 from common.errors import ServiceError
+from common.records import Record, optional
 from dr.engine import docker_api
 from dr.jobs import backup
 from dr.machine import roles
@@ -51,6 +53,35 @@ from stages import lock
 from stages.layout import DataRoot
 
 _log = log.get("rotate")
+
+
+@dataclass
+class Rotation(Record):
+    """What a rotation did: the roles with new passwords, the certificates renewed, the seconds the pipeline
+    waited and in all. taken_up: the database's own host took up the Aggregator's rotation (no new password
+    made there). kit, on the Aggregator's host of a database on its own host only (None elsewhere): the
+    folder the database's host kit was written into, or "" when none was asked for."""
+    roles: list[str]
+    certificates: list[str]
+    paused_seconds: float
+    seconds: float
+    taken_up: bool = False
+    kit: str | None = optional()
+
+    def render(self) -> str:
+        if self.taken_up:
+            return (f"passwords of {', '.join(self.roles)} are PostgreSQL's; PostgreSQL and FerretDB restarted on "
+                    "them and on the certificates; every role logged in")
+        lines = [f"new passwords: {', '.join(self.roles)}; every role logged in with its new one"]
+        if self.certificates:
+            lines.append("new certificates: " + "; ".join(self.certificates))
+        lines.append(f"the pipeline waited {self.paused_seconds} s")
+        if self.kit is not None:
+            lines.append(f"database host kit: {self.kit}" if self.kit else
+                         "make the database's host kit (`invoke db-host-kit --to DIR`)")
+            lines.append("now on the database's host: the kit into its secrets folder, then `invoke rotate-secrets` "
+                         "there (docs/runbook.md 12.5)")
+        return "\n".join(lines)
 
 
 def _pending(cfg: Config, role: str) -> str:
@@ -106,7 +137,7 @@ def _restart(cfg: Config, service: str) -> None:
     stack.wait_one(cfg, service, time.monotonic() + cfg.host.health_timeout)
 
 
-def rotate(cfg: Config, kit: str | None = None) -> dict:
+def rotate(cfg: Config, kit: str | None = None) -> Rotation:
     """Rotate every database password (and, with db.tls, the certificates) as this host's role says: what
     was done and how long the pipeline was paused. kit: where the Aggregator's host writes the database's
     host kit afterwards (host.role aggregator only)."""
@@ -131,15 +162,12 @@ def rotate(cfg: Config, kit: str | None = None) -> dict:
             _restart(cfg, "db")
         stack.check_db(cfg)  # every role logs in with its new password
         paused = round(time.monotonic() - paused_from, 2)
-    result = {"roles": list(db.ROLES), "certificates": renewed, "paused_seconds": paused,
-              "seconds": round(time.monotonic() - started, 2)}
-    if remote:
-        if kit:
-            from dr.services import dbhost
+    seconds = round(time.monotonic() - started, 2)
+    if remote and kit:
+        from dr.services import dbhost
 
-            dbhost.write_kit(cfg, kit)
-        result["kit"] = kit
-    return result
+        dbhost.write_kit(cfg, kit)
+    return Rotation(list(db.ROLES), renewed, paused, seconds, kit=(kit or "") if remote else None)
 
 
 def kit_mismatches(verifiers: dict[str, str], passwords: dict[str, str]) -> list[str]:
@@ -148,7 +176,7 @@ def kit_mismatches(verifiers: dict[str, str], passwords: dict[str, str]) -> list
     return [role for role, password in passwords.items() if not pgroles.scram_matches(password, verifiers.get(role, ""))]
 
 
-def take_up(cfg: Config) -> dict:
+def take_up(cfg: Config) -> Rotation:
     """On the database's own host, after the Aggregator's rotation: its secrets folder (the new kit copied
     in) must hold PostgreSQL's own passwords and valid certificates; then PostgreSQL and FerretDB restart on
     them and every role logs in."""
@@ -167,5 +195,4 @@ def take_up(cfg: Config) -> dict:
         _restart(cfg, "postgres")
     _restart(cfg, "db")
     stack.check_db(cfg)
-    return {"roles": list(db.ROLES), "certificates": [], "taken_up": True, "paused_seconds": 0.0,
-            "seconds": round(time.monotonic() - started, 2)}
+    return Rotation(list(db.ROLES), [], 0.0, round(time.monotonic() - started, 2), taken_up=True)

@@ -11,11 +11,12 @@ crontab line runs under `flock -n` on the job's own lock file, so a slow run is 
 from __future__ import annotations
 
 import shlex
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from common import log, runner
 from common.config import Config, every_minutes
+from common.records import Record
 from dr.machine import host
 
 _log = log.get("schedule")
@@ -48,6 +49,31 @@ def cron(period: str) -> str:
     """crontab time fields of a period."""
     n = every_minutes(period)
     return f"{FIRST_MINUTE % n}-59/{n} * * * *" if n else CRON[period]
+
+
+@dataclass
+class ScheduleInstalled(Record):
+    """What `install` did: the unit files written, whether systemd runs here and the timers were enabled (and
+    which), and the crontab lines of the same jobs (a host without systemd gets only these, to add by hand)."""
+    systemd: bool
+    written: list[str]
+    crontab: list[str]
+    enabled: bool = False
+    timers: list[str] = field(default_factory=list)
+
+    def render(self) -> str:
+        lines = [f"wrote {path}" for path in self.written]
+        if self.written and self.enabled:
+            lines.append("timers enabled: " + ", ".join(self.timers))
+        if not self.systemd:
+            lines.append("this host does not run systemd; add these lines to root's crontab (crontab -e):")
+            lines += self.crontab
+        return "\n".join(lines)
+
+
+def timer_names(cfg: Config) -> list[str]:
+    """The systemd timer of every job."""
+    return [f"{PREFIX}-{j.name}.timer" for j in jobs(cfg)]
 
 
 def jobs(cfg: Config) -> list[Job]:
@@ -100,19 +126,22 @@ def crontab_lines(cfg: Config, project: Path, config_file: Path | None) -> list[
     return lines
 
 
-def install(cfg: Config, project: Path, config_file: Path | None, dest: Path | None = None) -> dict:
+def install(cfg: Config, project: Path, config_file: Path | None, dest: Path | None = None) -> ScheduleInstalled:
     """Write the units (into dest, or /etc/systemd/system and enable the timers when systemd runs here);
     without systemd and without dest: nothing is written, the crontab lines are returned to print."""
+    crontab = crontab_lines(cfg, project, config_file)
     if dest is None and not host.systemd_running():
-        return {"systemd": False, "written": [], "crontab": crontab_lines(cfg, project, config_file)}
+        return ScheduleInstalled(systemd=False, written=[], crontab=crontab)
     target = dest or UNIT_DIR
     target.mkdir(parents=True, exist_ok=True)
     written = []
     for name, text in systemd_units(cfg, project, config_file).items():
         (target / name).write_text(text)
         written.append(str(target / name))
-    if dest is None:
+    enabled = dest is None
+    timers = timer_names(cfg) if enabled else []
+    if enabled:
         runner.run(["systemctl", "daemon-reload"])
-        runner.run(["systemctl", "enable", "--now", *[f"{PREFIX}-{j.name}.timer" for j in jobs(cfg)]])
-    return {"systemd": host.systemd_running(), "written": written, "enabled": dest is None,
-            "crontab": crontab_lines(cfg, project, config_file)}
+        runner.run(["systemctl", "enable", "--now", *timers])
+    return ScheduleInstalled(systemd=host.systemd_running(), written=written, crontab=crontab, enabled=enabled,
+                             timers=timers)

@@ -26,7 +26,7 @@ def test_the_newest_set_of_the_sqlite_version_restores_into_postgresql(built, tm
     secrets.put(tmp_path / "secrets", secrets.RESTIC_PASSWORD, (LEGACY / "restic-password").read_text().strip())
     reports = []
     with running_instance(tmp_path, "aggr-migrate", reports=reports, **{"backup.repository": str(repo)}) as cfg:
-        phases = {name: note for name, _, note in reports[0].phases}
+        phases = reports[0].notes()
         assert phases["restore"].startswith(f"set {expected['set']} ") and "verified" in phases["restore"]
         wanted = expected["database"]["collections"]
         assert phases["verify"].endswith(", ".join(f"{k} {v}" for k, v in sorted(wanted.items())))

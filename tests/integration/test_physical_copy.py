@@ -84,9 +84,9 @@ def test_a_restore_puts_the_copy_in_place_and_keeps_the_previous_database(live):
     done = restore.restore(cfg, second.set_id, files=False, force=True)
     assert done.copy is not None and done.dump is None and done.files is None
     assert done.copy.collections == second.physical.collections == live_counts(cfg)
-    assert done.copy.copy.bytes == second.physical.bytes and done.copy.copy.replaced.startswith(
+    assert done.copy.bytes == second.physical.bytes and done.copy.replaced.startswith(
         f"replaced-{second.set_id}-")
-    assert done.copy.copy.replaced in volume_entries(cfg) and "data" in volume_entries(cfg)
+    assert done.copy.replaced in volume_entries(cfg) and "data" in volume_entries(cfg)
     client = stack.db_client(cfg, "reader")
     assert client[cfg.db.database]["reports"].find_one({"_id": "written-after-the-set"}) is None
     assert client[cfg.db.database]["measurements"].count_documents({}) == second.physical.collections["measurements"]

@@ -25,9 +25,9 @@ def instance(built):
 def test_rebuild_starts_healthy_services_and_down_keeps_data(instance):
     cfg = instance
     report = rebuild.rebuild(cfg)
-    phases = [p[0] for p in report.phases]
+    phases = [p.name for p in report.phases]
     assert phases == ["preflight", "bootstrap", "artifacts", "images", "start", "health", "indexes", "restore"]
-    notes = dict((p[0], p[2]) for p in report.phases)
+    notes = report.notes()
     n = len(images.COMPONENTS)
     assert f"{n} images ({n} unchanged)" in notes["images"]
     assert notes["restore"].startswith("no repository at ")  # a new Aggregator: nothing to restore
@@ -51,7 +51,7 @@ def test_rebuild_starts_healthy_services_and_down_keeps_data(instance):
 
     # A second rebuild keeps the running, current containers.
     again = rebuild.rebuild(cfg)
-    assert "postgres running, db running, webmirror running" in dict((p[0], p[2]) for p in again.phases)["start"]
+    assert "postgres running, db running, webmirror running" in again.notes()["start"]
 
     # Another port in the configuration replaces the running container (a kept one would publish the old).
     moved = config.derive(cfg, {"webmirror.port": free_port()})
@@ -74,7 +74,7 @@ def test_rebuild_starts_healthy_services_and_down_keeps_data(instance):
 def test_rebuild_sample_runs_the_pipeline_in_its_images_and_publishes(instance):
     cfg = instance
     report = rebuild.rebuild(cfg, sample=True)
-    notes = dict((p[0], p[2]) for p in report.phases)
+    notes = report.notes()
     assert "sync 20 pulled" in notes["pipeline"] and "importer 18 imported" in notes["pipeline"]
     assert [r.stage for r in report.pipeline] == ["sync", "sanitize", "importer"]
     assert all(r.exit_code == 0 for r in report.pipeline)
@@ -104,7 +104,7 @@ def test_rebuild_sample_runs_the_pipeline_in_its_images_and_publishes(instance):
 
     # Again: the sample collector is refilled; everything it holds is recognized as a duplicate.
     again = rebuild.rebuild(cfg, sample=True)
-    assert "sanitize 19 duplicate" in dict((p[0], p[2]) for p in again.phases)["pipeline"]
+    assert "sanitize 19 duplicate" in again.notes()["pipeline"]
 
     # `invoke down` stops the sample collector with the services: none of the instance's containers runs.
     from dr.engine import docker_api

@@ -286,7 +286,7 @@ def test_rebuild_on_a_new_host_restores_the_latest_set(live, first_set, tmp_path
     with running_instance(tmp_path, "aggr-rebuilt", reports=reports, **{
             "backup.repository": live.backup.repository, "secrets_dir": str(tmp_path / "secrets"),
             "cache_dir": str(tmp_path / "cache")}) as cfg:  # an empty cache: no Go binary on this "host"
-        phases = {name: note for name, _, note in reports[0].phases}
+        phases = reports[0].notes()
         assert phases["artifacts"].startswith("restored ferretdb-v1.24.2/ferretdb from artifacts snapshot")
         n = len(images.COMPONENTS)  # the restored binary is byte-identical: the db image is a cache hit
         assert f"{n} images ({n} unchanged)" in phases["images"]
@@ -298,7 +298,7 @@ def test_rebuild_on_a_new_host_restores_the_latest_set(live, first_set, tmp_path
         client = stack.db_client(cfg)
         assert client[cfg.db.database]["reports"].count_documents({}) == 18
         client.close()
-        again = {name: note for name, _, note in rebuild.rebuild(cfg).phases}
+        again = rebuild.rebuild(cfg).notes()
         assert "already holds data" in again["restore"]  # a second rebuild keeps what is there
 
 

@@ -63,7 +63,7 @@ def test_rotate_secrets_gives_every_role_a_new_password_and_the_database_new_cer
     reader.close()
     serial = certs.read(certs.cert_path(tls, "db")).serial
     result = rotate.rotate(tls)
-    assert result["roles"] == list(dbconn.ROLES) and len(result["certificates"]) == len(certs.CERTS) + 1
+    assert result.roles == list(dbconn.ROLES) and len(result.certificates) == len(certs.CERTS) + 1
     # FerretDB and PostgreSQL serve the new certificates (both restarted on them)
     served = served_certificates(tls, "127.0.0.1", tls.db.port)
     for name, pem in zip(("db", "postgres"), served):

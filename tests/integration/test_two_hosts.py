@@ -59,7 +59,7 @@ def test_the_kit_carries_no_ca_key(hosts):
 def test_two_hosts_import_take_a_set_and_are_both_rebuilt_from_it(hosts):
     app, dbh = hosts
     first = rebuild.rebuild(dbh)
-    assert [p[0] for p in first.phases][-2:] == ["indexes", "restore"]  # no pipeline on the database's host
+    assert [p.name for p in first.phases][-2:] == ["indexes", "restore"]  # no pipeline on the database's host
     assert {c.name for c in docker_api.client().containers.list(
         filters={"label": f"{docker_api.INSTANCE_LABEL}={dbh.instance}"})} == {"aggr-dbh-postgres", "aggr-dbh-db"}
 
@@ -78,10 +78,10 @@ def test_two_hosts_import_take_a_set_and_are_both_rebuilt_from_it(hosts):
     for cfg in (app, dbh):
         _lose(cfg)
     db_again = rebuild.rebuild(dbh)
-    note = dict((p[0], p[2]) for p in db_again.phases)["restore"]
+    note = db_again.notes()["restore"]
     assert f"set {m.set_id}" in note and "physical copy" in note, note
     app_again = rebuild.rebuild(app)
-    note = dict((p[0], p[2]) for p in app_again.phases)["restore"]
+    note = app_again.notes()["restore"]
     assert f"set {m.set_id}" in note and "files" in note and "documents" not in note, note
     assert _documents(app) == before
     assert sorted(p.name for p in (app.data_root_path / "archive").rglob("*") if p.is_file()) == archive
@@ -110,7 +110,7 @@ def test_rotating_across_the_two_hosts(hosts, tmp_path):
     old = _passwords(app)
     kit = tmp_path / "kit"
     result = rotate.rotate(app, kit=str(kit))
-    assert result["roles"] == list(dbconn.ROLES) and result["kit"] == str(kit) and result["certificates"]
+    assert result.roles == list(dbconn.ROLES) and result.kit == str(kit) and result.certificates
     new = _passwords(app)
     assert all(new[r] != old[r] for r in dbconn.ROLES)
     assert not list(app.secrets_path.glob("*" + pgroles.PENDING))
@@ -122,7 +122,7 @@ def test_rotating_across_the_two_hosts(hosts, tmp_path):
     assert _started(dbh) == before and _passwords(dbh) == old
 
     shutil.copytree(kit, dbh.secrets_dir, dirs_exist_ok=True)
-    assert rotate.rotate(dbh)["taken_up"]
+    assert rotate.rotate(dbh).taken_up
     assert _started(dbh) != before
     ca = dbconn.tls_ca_file(app.db, app.secrets_dir)
     for role in dbconn.ROLES:
@@ -143,11 +143,11 @@ def test_a_rotation_interrupted_across_two_hosts_is_finished_by_the_next(hosts, 
     written_down = rotate._pending(app, "reader")
     assert backup.set_own_password(app, "reader") is True  # PostgreSQL has it; the file is not in place
     result = rotate.rotate(app, kit=str(tmp_path / "kit"))
-    assert result["roles"] == list(dbconn.ROLES)
+    assert result.roles == list(dbconn.ROLES)
     new = _passwords(app)
     assert new["reader"] == written_down and all(new[r] != old[r] for r in dbconn.ROLES)
     shutil.copytree(tmp_path / "kit", dbh.secrets_dir, dirs_exist_ok=True)
-    assert rotate.rotate(dbh)["taken_up"]
+    assert rotate.rotate(dbh).taken_up
 
 
 def test_the_aggregator_catches_the_database_up_after_the_database_host_is_lost(hosts):
@@ -164,11 +164,11 @@ def test_the_aggregator_catches_the_database_up_after_the_database_host_is_lost(
     assert after["reports"] == m.database.collections["reports"] + 4
 
     _lose(dbh)
-    note = dict((p[0], p[2]) for p in rebuild.rebuild(dbh).phases)["restore"]
+    note = rebuild.rebuild(dbh).notes()["restore"]
     assert f"set {m.set_id}" in note, note
     assert _documents(app)["reports"] == m.database.collections["reports"]
-    phases = dict((p[0], p[2]) for p in rebuild.rebuild(app).phases)
+    phases = rebuild.rebuild(app).notes()
     assert phases["catch-up"] == "4 archived reports the database lacked, imported again", phases
     assert _documents(app) == after
-    phases = dict((p[0], p[2]) for p in rebuild.rebuild(app).phases)
+    phases = rebuild.rebuild(app).notes()
     assert phases["catch-up"] == "the database holds every archived report"

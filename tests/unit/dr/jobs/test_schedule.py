@@ -40,7 +40,8 @@ def test_units_are_valid_for_systemd_and_run_the_tasks(tmp_path):
     result = schedule.install(cfg, PROJECT, Path("/etc/aggregator-dr/config.toml"), tmp_path)
     names = sorted(p.name for p in tmp_path.iterdir())
     assert names == sorted(f"aggregator-dr-{j}.{k}" for j in JOBS for k in ("service", "timer"))
-    assert result["enabled"] is False
+    assert result.enabled is False and result.timers == []
+    assert sorted(Path(w).name for w in result.written) == names and result.crontab
     snap = (tmp_path / "aggregator-dr-snapshot.service").read_text()
     assert f"ExecStart={PROJECT}/run invoke snapshot --config /etc/aggregator-dr/config.toml" in snap
     assert "Nice=10" in snap and "IOSchedulingClass=idle" in snap
@@ -139,5 +140,23 @@ def test_without_systemd_nothing_is_written():
     if host.systemd_running():
         return  # a host running systemd would get the units enabled; covered by the folder test above
     result = schedule.install(config.load(), PROJECT, None)
-    assert result == {"systemd": False, "written": [], "crontab": schedule.crontab_lines(config.load(), PROJECT,
-                                                                                          None)}
+    assert result == schedule.ScheduleInstalled(systemd=False, written=[],
+                                                crontab=schedule.crontab_lines(config.load(), PROJECT, None))
+
+
+def test_what_install_did_reads_back_and_says_what_the_task_said(tmp_path):
+    units = [str(tmp_path / "aggregator-dr-pipeline.service"), str(tmp_path / "aggregator-dr-pipeline.timer")]
+    timers = schedule.timer_names(config.load())
+    assert timers == [f"aggregator-dr-{j}.timer" for j in JOBS]
+    enabled = schedule.ScheduleInstalled(systemd=True, written=units, crontab=["# x"], enabled=True, timers=timers)
+    assert schedule.ScheduleInstalled.from_json(enabled.to_json()) == enabled
+    assert enabled.render().splitlines() == [f"wrote {units[0]}", f"wrote {units[1]}", "timers enabled: "
+                                             + ", ".join(timers)]
+    into_folder = schedule.ScheduleInstalled(systemd=True, written=units, crontab=["# x"])
+    assert into_folder.render().splitlines() == [f"wrote {units[0]}", f"wrote {units[1]}"]
+    lines = schedule.crontab_lines(config.load(), PROJECT, None)
+    no_systemd = schedule.ScheduleInstalled(systemd=False, written=[], crontab=lines)
+    assert set(no_systemd.to_dict()) == {"systemd", "written", "crontab", "enabled", "timers"}
+    assert schedule.ScheduleInstalled.from_dict(no_systemd.to_dict()) == no_systemd
+    assert no_systemd.render().splitlines() == [
+        "this host does not run systemd; add these lines to root's crontab (crontab -e):", *lines]
