@@ -54,3 +54,9 @@ class DatabaseRefused(DrError):
         super().__init__(message)
         self.role = role
         self.sqlstate = sqlstate
+
+
+class UsageError(DrError):
+    """A command given options that do not go together, or a value it cannot take."""
+
+    exit_code = 2

@@ -130,6 +130,11 @@ class Record:
         """The exit code this result calls for when it is a job's: 0 unless it reports a failure."""
         return 0
 
+    def failure(self) -> str:
+        """One sentence naming what failed, for stderr, when exit_status() is not 0 ("" when render() says it
+        all)."""
+        return ""
+
     @classmethod
     def from_dict(cls: type[R], data: Any, where: str | None = None) -> R:
         where = where or cls.__name__

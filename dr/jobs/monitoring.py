@@ -23,6 +23,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from common import log
 from common.config import Config
+from common.records import Record
 from dr.jobs.pipeline import PipelineRun
 
 _log = log.get("monitoring")
@@ -83,11 +84,13 @@ _FAILED = {"snapshot": {"snapshot_set_complete": 0}, "drill": {"drill_pass": 0}}
 class Run:
     job: str
     metrics: dict[str, float] = field(default_factory=dict)  # extra gauges: name -> value
+    exit_status: int = 0  # the one its result calls for: a run whose result reports a failure failed
 
-    def record(self, result) -> None:
+    def record(self, result: Record) -> None:
         """The job's own gauges from its result (the pipeline's run, the set taken, the check, the drill
-        report, ...), by the function of JOB_GAUGES for this job."""
+        report, ...), by the function of JOB_GAUGES for this job, and whether the result reports a failure."""
         self.metrics.update(JOB_GAUGES[self.job](result))
+        self.exit_status = result.exit_status()
 
 
 def pipeline_metrics(run: PipelineRun) -> dict[str, float]:
@@ -200,8 +203,8 @@ def ping(cfg: Config, job: str, event: str) -> bool:
 
 @contextlib.contextmanager
 def job(cfg: Config, name: str) -> Iterator[Run]:
-    """Ping start, run the body, write the metrics and ping success or failure (the body's exception, a
-    task's non-zero Exit included, is re-raised). A failed snapshot reports snapshot_set_complete 0, a failed
+    """Ping start, run the body, write the metrics and ping success or failure (the body's exception is
+    re-raised; a result recorded that reports a failure, such as a check that found damage, is a failure too). A failed snapshot reports snapshot_set_complete 0, a failed
     drill drill_pass 0."""
     run = Run(name, dict(_FAILED.get(name, {})))
     started = time.time()
@@ -210,7 +213,7 @@ def job(cfg: Config, name: str) -> Iterator[Run]:
     ok = False
     try:
         yield run
-        ok = True
+        ok = run.exit_status == 0
     finally:
         path = write_metrics(cfg, run, ok, started, round(time.monotonic() - t0, 3))
         ping(cfg, name, "success" if ok else "fail")

@@ -48,18 +48,73 @@ def test_config_defaults_prints_toml():
     assert out.returncode == 0 and "[db]" in out.stdout
 
 
-def test_every_task_takes_config_as_the_readme_says():
+def every_task() -> dict:
+    """tasks.py's tasks by their function's name."""
     import importlib.util
-    import inspect
 
     from invoke import Task
 
     spec = importlib.util.spec_from_file_location("tasks", ROOT / "tasks.py")
     tasks = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(tasks)
-    found = {name: obj for name, obj in vars(tasks).items() if isinstance(obj, Task)}
+    return {name: obj for name, obj in vars(tasks).items() if isinstance(obj, Task)}
+
+
+def test_every_task_takes_config_as_the_readme_says():
+    import inspect
+
+    found = every_task()
     assert len(found) > 20
     assert [name for name, t in found.items() if "config" not in inspect.signature(t.body).parameters] == []
     # Every task's body goes through @job (a DrError is one message and an exit code, never a traceback).
     assert [name for name, t in found.items() if getattr(t.body, "__wrapped__", None) is None] == []
     assert "Every task takes\n`--config FILE`" in (ROOT / "README.md").read_text()
+
+
+def test_every_task_returns_one_typed_result_that_renders_itself():
+    """@job(ResultType) names what each task's body returns: a record (common/records.py) that crosses as JSON,
+    with its own render(); the decorator prints it (tasks.py holds no formatting) and --json prints to_json()."""
+    import dataclasses
+    import inspect
+
+    from common.records import Record
+
+    found = every_task()
+    untyped = [name for name, t in found.items() if not getattr(t.body, "result_types", ())]
+    assert untyped == []
+    for name, t in found.items():
+        for kind in t.body.result_types:
+            assert issubclass(kind, Record) and dataclasses.is_dataclass(kind), (name, kind)
+            assert kind.render is not Record.render, f"{kind.__name__} ({name}) has no render() of its own"
+    # --json wherever a result is printed; `config` prints its JSON already (or the defaults' TOML).
+    assert [name for name, t in found.items() if name != "show_config"
+            and "json_" not in inspect.signature(t.body).parameters] == []
+
+
+def test_tasks_py_prints_only_through_the_job_decorator():
+    import ast
+
+    tree = ast.parse((ROOT / "tasks.py").read_text())
+    decorator = next(n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "job")
+    inside = {id(n) for n in ast.walk(decorator)}
+    stray = [n.lineno for n in ast.walk(tree) if isinstance(n, ast.Call) and getattr(n.func, "id", "") == "print"
+             and id(n) not in inside]
+    assert stray == []
+    assert "import json" not in (ROOT / "tasks.py").read_text()
+
+
+def test_a_usage_mistake_is_one_line_and_exit_2():
+    out = invoke("fuzz", "--seed", "x")
+    assert out.returncode == 2 and out.stderr.strip() == "error: --seed: must be a whole number, got 'x'"
+    out = invoke("pipeline", "--catch-up", "--stage", "importer")
+    assert out.returncode == 2 and "Traceback" not in out.stderr and "give no --stage" in out.stderr
+
+
+def test_config_prints_the_configuration_as_json(tmp_path):
+    import json
+
+    conf = tmp_path / "config.toml"
+    conf.write_text(f'data_root = "{tmp_path}/data"\n')
+    out = invoke("config", "--config", str(conf))
+    assert out.returncode == 0 and out.stdout.startswith(f"# from {conf}\n")
+    assert json.loads(out.stdout.split("\n", 1)[1])["data_root"] == f"{tmp_path}/data"
