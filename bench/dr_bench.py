@@ -49,7 +49,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 
-from common import config, db, log, secrets  # noqa: E402
+from common import config, log, secrets  # noqa: E402
+from database import db  # noqa: E402
 from dr.drills import drill, sandbox  # noqa: E402
 from dr.engine import containers  # noqa: E402
 from dr.jobs import backup, pipeline, rebuild  # noqa: E402

@@ -32,7 +32,8 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from common import config, db  # noqa: E402
+from common import config  # noqa: E402
+from database import db  # noqa: E402
 from dr.machine import configfile  # noqa: E402
 from stages.layout import DataRoot  # noqa: E402
 
@@ -135,8 +136,8 @@ def make_set(kind: str, work: Path, mb: float, report_mb: float) -> list[Path]:
 def start_db(work: Path):
     """A database of its own (postgres + db, as the drills' sandbox starts it) with the importer's
     collections; returns (sandbox.Database, its port, the secrets folder with the role passwords)."""
+    from database import schema
     from dr.drills import sandbox
-    from stages import schema
 
     secrets_dir = work / "secrets"
     cfg = config.load(overrides={"instance": "aggr-bench-db", "secrets_dir": str(secrets_dir)})
@@ -210,7 +211,7 @@ def main():
 def compare_importer(checkout: Path, work: Path, root: Path, cfg_file: Path, database, secrets_dir: Path) -> dict:
     """Another checkout's importer on a copy of the staged reports; then the database is emptied again (as
     owner: the collections dropped and made again), so that ours starts from the same state."""
-    from stages import schema
+    from database import schema
 
     other = work / "data-compared"
     shutil.copytree(root, other, symlinks=True)

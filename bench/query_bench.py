@@ -1,5 +1,5 @@
 """The Aggregator's users' queries at 1,000,000 measurements: FerretDB over PostgreSQL scanning (its own
-indexes cannot serve a pushed-down filter) against the GIN expression indexes of snapshots/pgsql.py.
+indexes cannot serve a pushed-down filter) against the GIN expression indexes of database/pgsql.py.
 
     ./run python bench/query_bench.py [--measurements 1000000] [--per-report 100] [--runs 5]
 
@@ -21,12 +21,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from common import config, db  # noqa: E402
+from common import config  # noqa: E402
+from database import (
+    db,  # noqa: E402
+    schema,  # noqa: E402
+)
 from dr.drills import sandbox  # noqa: E402
 from dr.engine import docker_api  # noqa: E402
 from dr.jobs import backup  # noqa: E402
 from dr.services import stack  # noqa: E402
-from stages import schema  # noqa: E402
 
 COUNTRIES = ("IT", "BR", "IS", "TR", "IR", "CN", "RU", "US")
 TESTS = ("http_requests", "dns_consistency", "tcp_connect", "http_header_field_manipulation")

@@ -19,7 +19,7 @@ import hypothesis
 from hypothesis import given, settings
 
 from campaign import hostile, invariants, register_profiles
-from stages import schema
+from database import schema
 from stages.layout import DataRoot
 
 

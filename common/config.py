@@ -147,7 +147,7 @@ SCHEMA: dict[str, Any] = {
         "host": Field(str, "127.0.0.1", _host, "where clients (stages, tools) reach the database"),
         "port": Field(int, 27017, _port),
         "database": Field(str, "aggregator", _name,
-                          "the MongoDB database (a PostgreSQL schema); roles: common/db.py ROLES"),
+                          "the MongoDB database (a PostgreSQL schema); roles: database/db.py ROLES"),
         "postgres_host": Field(str, "", lambda v: None if v == "" else _host(v),
                                "where psql reaches PostgreSQL (the backup container: <instance>-postgres); "
                                "empty: not reachable from here"),

@@ -1,5 +1,5 @@
 """The one way to wait for something: call a check until it holds, or give up at a timeout naming what was
-awaited. Standard library only (the images run it too: common/db.py waits for the database with it)."""
+awaited. Standard library only (the images run it too: database/db.py waits for the database with it)."""
 
 from __future__ import annotations
 

@@ -18,12 +18,13 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from common import db as dbconn
 from common import secrets
 from common.config import Config
 from common.errors import CommandError, ConfigError, DrError
 from common.records import Record
-from snapshots import artifacts, check, dbdump, offsite, pgcopy, pgroles, pgsql, restore, results, sets
+from database import db as dbconn
+from database import pgroles, pgsql
+from snapshots import artifacts, check, dbdump, offsite, pgcopy, restore, results, sets
 from snapshots.restic import Restic, ResticError, cat_config_args, init_args
 from stages.layout import DataRoot
 

@@ -56,7 +56,7 @@ from bson.int64 import Int64
 from bson.raw_bson import RawBSONDocument
 from bson.son import SON
 
-from common import db as dbconn
+from database import db as dbconn
 from snapshots import manifest
 
 FORMAT = "mongodump-archive"

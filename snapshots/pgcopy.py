@@ -37,7 +37,8 @@ from typing import BinaryIO
 
 from common import atomic, log, runner
 from common.errors import CommandError, DrError
-from snapshots import gate, pgsql
+from database import pgsql
+from snapshots import gate
 
 _log = log.get("pgcopy")
 

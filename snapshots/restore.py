@@ -16,9 +16,9 @@ import shutil
 import time
 from pathlib import Path
 
-from common import db as dbconn
 from common import log
 from common.errors import DrError
+from database import db as dbconn
 from snapshots import dbdump, manifest, pgcopy, sets
 from snapshots.restic import Restic, dump_args, restore_args
 from stages import lock

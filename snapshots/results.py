@@ -354,7 +354,7 @@ class ArtifactsRestored(Record):
 
 @dataclass
 class DbCounts(Record):
-    """Exact documents per collection, counted by PostgreSQL (snapshots/pgsql.py)."""
+    """Exact documents per collection, counted by PostgreSQL (database/pgsql.py)."""
     database: str
     collections: dict[str, int]
 

@@ -16,7 +16,7 @@ moves to archive/ only after its documents are written, and none moves while the
 `backup.dump_under_lock` they are taken under the lock, after the files (the pipeline then waits for them).
 
 The copy is taken while the importer may write: the manifest records the exact counts per collection just
-before and just after it (PostgreSQL's, snapshots/pgsql.py), and a restored copy must hold counts between the
+before and just after it (PostgreSQL's, database/pgsql.py), and a restored copy must hold counts between the
 two (equal when nothing was imported meanwhile). The dump's counts are exact (what it wrote).
 
 Only a set with all its parts is complete: the manifest is stored last and names the parts the set has (tag
@@ -38,10 +38,11 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 from common import __version__, atomic, log
-from common import db as dbconn
 from common.errors import DrError
+from database import db as dbconn
+from database import pgsql
 from snapshots import gate as gate_
-from snapshots import manifest, pgcopy, pgsql
+from snapshots import manifest, pgcopy
 from snapshots.restic import (
     Restic,
     ResticError,

@@ -30,9 +30,10 @@ import pymongo
 import yaml
 
 from common import atomic, digest
-from common import db as dbconn
 from common.errors import ConfigError, SecretError
-from stages import failures, journal, lock, naming, pool, postprocess, quarantine, schema, stage
+from database import db as dbconn
+from database import schema
+from stages import failures, journal, lock, naming, pool, postprocess, quarantine, stage
 from stages.cli import Flagged, Summary
 from stages.cli import main as cli_main
 from stages.inputs import InputError

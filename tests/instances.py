@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Iterator
 
 from common import config, secrets
-from common import db as dbconn
 from common.config import Config
+from database import db as dbconn
 from dr.engine import docker_api
 from dr.services import certs, collector, dbhost, offsite, stack
 

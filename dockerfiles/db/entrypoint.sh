@@ -1,7 +1,7 @@
 #!/bin/sh
 # FerretDB in front of PostgreSQL (dockerfiles/postgres), as the unprivileged ferretdb user. It holds no
 # password of its own: with FerretDB 1.x's default authentication each client's PLAIN user name and password
-# are passed through to PostgreSQL, whose roles and grants decide (common/db.py).
+# are passed through to PostgreSQL, whose roles and grants decide (database/db.py).
 #
 # DB_TLS=1 (db.tls, dr/services/stack.db_spec): clients reach FerretDB over TLS only, on port 27018, with the
 # certificate and key mounted read-only at /run/tls/db.crt and /run/tls/db.key; the plaintext listener stays

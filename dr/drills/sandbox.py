@@ -21,9 +21,9 @@ from testcontainers.core.config import ConnectionMode, testcontainers_config
 from testcontainers.core.container import DockerContainer
 
 from common import config as dr_config
-from common import db as dbconn
 from common import log, secrets
 from common.config import Config
+from database import db as dbconn
 from dr.engine import docker_api
 from dr.services import stack
 

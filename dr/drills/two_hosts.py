@@ -130,7 +130,8 @@ def probe_inside(db_host: str, documents: int, token: str = "", fed: int = 0) ->
 
     import pymongo
 
-    from common import config, db
+    from common import config
+    from database import db
     from dr.services import certs
 
     cfg = config.load()

@@ -19,13 +19,14 @@ from pathlib import Path
 from typing import Any
 
 from common import config as dr_config
-from common import db as dbconn
 from common import secrets
 from common.config import Config
 from common.errors import DrError
+from database import db as dbconn
+from database import pgroles, pgsql
 from dr.machine import configfile, roles
 from dr.services import stack
-from snapshots import actions, pgroles, pgsql
+from snapshots import actions
 from snapshots.actions import ACTIONS
 from snapshots.restic import BACKUP_HOSTNAME
 

@@ -19,11 +19,11 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
-from common import db as dbconn
 from common import log
 from common.config import Config
 from common.errors import DrError
 from common.records import Record, key, optional
+from database import db as dbconn
 from dr.jobs import backup
 from dr.services import stack
 from snapshots import pgcopy

@@ -7,7 +7,7 @@ the job:
    set is being taken: a set's database parts log in again after the pipeline's pause);
 2. per role: the new password written beside the old one (`db-<role>-password.rotating`, 0600), PostgreSQL
    told over the postgres container's own socket (`ALTER ROLE ... PASSWORD` with the password's
-   SCRAM-SHA-256 verifier: the password itself is in no command: snapshots/pgroles.py), then the file
+   SCRAM-SHA-256 verifier: the password itself is in no command: database/pgroles.py), then the file
    renamed over the old one. A run interrupted between the two finds the `.rotating` file and uses it, so
    no password exists only in memory;
 3. with db.tls: `certs.make(renew=True)` (new keys and serials, the same CA, so clients need nothing new),
@@ -39,15 +39,15 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from common import db, log, secrets
+from common import log, secrets
 from common.config import Config
 from common.errors import ServiceError
 from common.records import Record, optional
+from database import db, pgroles
 from dr.engine import docker_api
 from dr.jobs import backup
 from dr.machine import roles
 from dr.services import stack
-from snapshots import pgroles
 from snapshots.repolock import repo_lock
 from stages import lock
 from stages.layout import DataRoot

@@ -33,11 +33,11 @@ from pathlib import Path
 from typing import Iterator
 
 from common import atomic, records, runner
-from common import db as dbconn
 from common.config import Config
 from common.errors import CommandError, CommandNotFound, ConfigError, DrError, SecretError
 from common.records import Record
 from common.text import table
+from database import db as dbconn
 from dr.services import instance
 
 CA = "ca"

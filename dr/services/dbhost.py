@@ -16,10 +16,11 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from common import db, log, secrets
+from common import log, secrets
 from common.config import Config
 from common.errors import DrError
 from common.records import Record
+from database import db
 from dr.services import certs
 
 _log = log.get("db-host")

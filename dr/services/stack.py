@@ -16,15 +16,15 @@ from dataclasses import dataclass
 
 import docker.errors
 
-from common import db, log, poll, secrets
+from common import log, poll, secrets
 from common.config import Config
 from common.errors import ServiceError
 from common.records import Record, optional
+from database import db, pgsql
 from dr.engine import containers, docker_api
 from dr.machine import roles
 from dr.services import certs
 from dr.services.instance import container_name
-from snapshots import pgsql
 
 _log = log.get("services")
 
@@ -294,9 +294,9 @@ def check_db(cfg: Config) -> None:
 
 
 def prepare_db(cfg: Config) -> list[str]:
-    """As owner: the collections the importer writes, and their indexes (stages.schema); the importer itself
+    """As owner: the collections the importer writes, and their indexes (database.schema); the importer itself
     cannot create a collection. Returns what was created."""
-    from stages import schema
+    from database import schema
 
     client = db_client(cfg, "owner")
     try:

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from common import config, db
+from common import config
+from database import db
 from dr.machine import host, images
 from instances import free_port, lane, remove_instance  # noqa: F401 - the test modules import them from here
 from stages.layout import DataRoot

@@ -8,7 +8,7 @@ import bson
 import pytest
 from conftest import database_pair
 
-from common import db
+from database import db
 
 N_DOCS = 10_000
 

@@ -11,8 +11,9 @@ import pytest
 from conftest import database_pair, role_client
 from pymongo.errors import DuplicateKeyError, OperationFailure
 
-from common import config, db
+from common import config
 from common.errors import DatabaseRefused
+from database import db
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +57,7 @@ def test_db_accepts_pymongo_and_keeps_data_across_restart(built):
 
 
 def test_the_fast_count_is_the_exact_count(built, pair):
-    """common.db.count is what verification uses instead of count_documents (which reads every document):
+    """database.db.count is what verification uses instead of count_documents (which reads every document):
     it must equal count_documents after inserts of small and large (TOASTed) documents, after deletes, and
     be 0 for a collection that does not exist."""
     _, client = pair
@@ -213,9 +214,9 @@ def plan(cursor) -> str:
 
 def test_the_users_queries_use_indexes_and_postgresql_counts_exactly(built):
     from common.errors import ServiceError
+    from database import schema
     from dr.jobs import backup
     from dr.services import stack
-    from stages import schema
 
     name = f"{built.instance}-indexes"
     cfg = config.derive(built, {"instance": name})

@@ -19,7 +19,10 @@ from bson.codec_options import CodecOptions
 from bson.raw_bson import RawBSONDocument
 from conftest import database_pair
 
-from common import db, secrets
+from common import secrets
+
+# ../shared beside the project root (tests/integration/<this file> -> parents[3] is the root's parent)
+from database import db
 
 # ../shared beside the project root (tests/integration/<this file> -> parents[3] is the root's parent)
 TOOLS = Path(__file__).resolve().parents[3] / "shared" / "tools" / "mongo-tools"
@@ -33,7 +36,7 @@ pytestmark = pytest.mark.skipif(not (TOOLS / "mongorestore").is_file(),
 
 def tool_connection(cfg, port: int, role: str, folder: Path) -> list[str]:
     """The mongo-tools arguments to log in to the database on 127.0.0.1:port as role: the one place that
-    knows how the database authenticates (mechanism and authentication database as common.db uses them).
+    knows how the database authenticates (mechanism and authentication database as database.db uses them).
     The password goes in a --config YAML file, never on the command line."""
     password = secrets.read(cfg.secrets_dir, db.password_name(role))
     config = folder / f"mongo-tools-{role}.yaml"

@@ -11,7 +11,8 @@ import shutil
 import pytest
 from conftest import copy_repository, running_instance
 
-from common import config, db
+from common import config
+from database import db
 from dr.drills import sandbox
 from dr.engine import docker_api
 from dr.jobs import backup, restore

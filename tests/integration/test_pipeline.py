@@ -8,7 +8,8 @@ import random
 
 import pytest
 
-from common import config, db, secrets
+from common import config, secrets
+from database import db
 from pipeline_helpers import HEADER, binaries, copy_samples, hidden_ip_report, ip_pattern, load_docs, report, walk
 from stages import importer, journal, sanitize
 

@@ -11,7 +11,8 @@ import stat
 import tempfile
 from pathlib import Path
 
-from common import config, db, secrets
+from common import config, secrets
+from database import db
 from dr.engine import containers, docker_api
 from dr.jobs import contract, launch
 

@@ -13,7 +13,8 @@ import docker
 import pytest
 from conftest import copy_repository, database_pair, free_port, running_instance
 
-from common import config, db, secrets
+from common import config, secrets
+from database import db
 from dr.engine import containers
 from dr.jobs import backup
 from dr.machine import configfile, images

@@ -15,13 +15,13 @@ import pytest
 from conftest import running_instance
 
 from common import config, secrets
-from common import db as dbconn
 from common.errors import DatabaseRefused
+from database import db as dbconn
+from database import pgroles, pgsql
 from dr.engine import containers, docker_api
 from dr.jobs import backup, restore, rotate
 from dr.services import certs, stack
 from instances import other_ca_error, pem_body, refuses_plaintext, served_certificates
-from snapshots import pgroles, pgsql
 
 
 @pytest.fixture(scope="module")

@@ -10,15 +10,15 @@ import shutil
 
 import pytest
 
-from common import db as dbconn
 from common import secrets
 from common.errors import DatabaseRefused, ServiceError
+from database import db as dbconn
+from database import pgroles
 from dr.engine import docker_api
 from dr.jobs import backup, pipeline, rebuild, rotate
 from dr.services import certs, stack
 from instances import other_ca_error, pem_body, refuses_plaintext, served_certificates, two_instances
 from pipeline_helpers import generate
-from snapshots import pgroles
 from stages.layout import DataRoot
 
 

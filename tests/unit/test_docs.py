@@ -10,7 +10,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 DOC = ROOT / "docs" / "architecture.md"
-FOLDERS = ["common", "stages", "snapshots", "dr", "bench"]
+FOLDERS = ["common", "database", "stages", "snapshots", "campaign", "dr", "bench"]
 
 HEADING = re.compile(r"^#{1,6}\s+`([\w./-]+?)/?`\s*$")
 ROW = re.compile(r"^\|\s*`([^`|]+)`\s*\|(.*)\|\s*$")

@@ -1,4 +1,4 @@
-"""The layers only point down: common <- stages <- snapshots <- campaign <- dr <- tasks.py, inside dr/ its
+"""The layers only point down: common <- database <- stages <- snapshots <- campaign <- dr <- tasks.py, inside dr/ its
 rooms too (engine <- machine <- services <- jobs <- drills), and images copy only what they run. Walks every
 module's imports (top-level and inside functions) with ast, so a lazy import cannot hide an upward edge, an
 import cycle between two modules, or the product reaching into tests/."""
@@ -14,7 +14,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 # campaign/: the hostile-input campaign (hypothesis strategies, invariants), run by dr/drills/fuzz.py and the tests;
 # it runs the stages and reads the data root and the database, so it sits above them and below dr/.
-LAYERS = ["common", "stages", "snapshots", "campaign", "dr", "tasks"]
+LAYERS = ["common", "database", "stages", "snapshots", "campaign", "dr", "tasks"]
 # dr/'s rooms (its sub-packages), bottom first: a module of a room imports modules of its own room or of a room
 # below it, never above (docs/architecture.md, "Layers"). Every module of dr/ sits in one of them.
 ROOMS = ["engine", "machine", "services", "jobs", "drills"]
@@ -267,3 +267,13 @@ def test_the_room_check_sees_upward_and_lazy_imports(tmp_path):
     assert found == {"engine": [], "machine": ["dr/machine/m.py imports dr.jobs"],
                      "services": ["dr/services/s.py imports dr.drills"],
                      "jobs": ["dr/jobs/j.py imports dr.drills", "dr/jobs/k.py imports dr.helpers"], "drills": []}
+
+
+def test_common_needs_the_standard_library_alone():
+    """common/ is in every Python image, the sanitizer's included (python3 and python3-yaml only): what needs a
+    library, such as the database client (pymongo), lives above it, in database/."""
+    import sys
+
+    outside = [f"{path.relative_to(ROOT)} imports {name}" for path in modules("common")
+               for name in sorted(imports_of(path) - set(LAYERS) - set(sys.stdlib_module_names))]
+    assert outside == []

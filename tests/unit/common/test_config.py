@@ -142,7 +142,7 @@ def test_a_repository_is_local_when_it_is_an_absolute_path():
 
 
 def test_a_former_db_user_key_is_named(tmp_path):
-    """The database's users are its fixed roles now (common/db.py ROLES): an old [db] user is refused by
+    """The database's users are its fixed roles now (database/db.py ROLES): an old [db] user is refused by
     name, so an operator finds it."""
     with pytest.raises(ConfigError, match="db.user"):
         config.load(write(tmp_path, '[db]\nuser = "aggregator"\n'))

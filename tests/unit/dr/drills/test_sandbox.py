@@ -6,7 +6,8 @@ import os
 import pytest
 from testcontainers.core.config import ConnectionMode, testcontainers_config
 
-from common import config, db, secrets
+from common import config, secrets
+from database import db
 from dr.drills import sandbox
 from dr.services import stack
 

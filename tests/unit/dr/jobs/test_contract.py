@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from common import config
-from common import db as dbconn
 from common.errors import ConfigError, DrError
+from database import db as dbconn
 from dr.jobs import contract
 
 COLLECTOR = {"name": "c1", "host": "collector.example", "port": 22, "user": "collector",
@@ -189,7 +189,8 @@ def test_backup_config_has_container_paths_and_the_host_settings(cfg, tmp_path):
 
 
 def test_configs_hold_secret_paths_never_secret_values(cfg, tmp_path):
-    from common import db, secrets
+    from common import secrets
+    from database import db
     for name in (*map(db.password_name, db.ROLES), secrets.RESTIC_PASSWORD, secrets.OFFSITE_RESTIC_PASSWORD,
                  secrets.OFFSITE_HTTP_PASSWORD):
         secrets.put(cfg.secrets_dir, name, f"value-of-{name}-xyzzy")

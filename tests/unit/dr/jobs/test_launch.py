@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from common import config, db, secrets
+from common import config, secrets
 from common.errors import SecretError
+from database import db
 from dr.engine import containers
 from dr.jobs import contract, launch
 

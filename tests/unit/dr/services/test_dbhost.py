@@ -8,11 +8,11 @@ import stat
 import pytest
 
 from common import config, secrets
-from common import db as dbconn
 from common.errors import DrError
+from database import db as dbconn
+from database import pgroles
 from dr.jobs import rebuild
 from dr.services import certs, dbhost
-from snapshots import pgroles
 
 
 @pytest.fixture

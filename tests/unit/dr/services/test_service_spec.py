@@ -24,7 +24,7 @@ def test_another_port_image_or_mount_gives_another(tmp_path):
 
 
 def test_postgres_gets_its_volume_and_every_role_password_read_only_and_no_port(tmp_path):
-    from common import db
+    from database import db
 
     cfg = config.load(overrides={"instance": "inst", "secrets_dir": str(tmp_path / "secrets")})
     pg = stack.postgres_spec(cfg)

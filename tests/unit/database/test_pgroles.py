@@ -1,4 +1,4 @@
-"""The pure parts of the roles' passwords (snapshots/pgroles.py) and of `invoke rotate-secrets`
+"""The pure parts of the roles' passwords (database/pgroles.py) and of `invoke rotate-secrets`
 (dr/jobs/rotate.py): PostgreSQL's SCRAM-SHA-256 verifier, checking a password against one, and the statements
 that carry it. That PostgreSQL takes them (the new password logs in, the old one is refused, pg_authid holds
 what scram_matches accepts) is tested on the real database in tests/integration/test_tls.py and
@@ -9,8 +9,8 @@ import hashlib
 import hmac
 
 from common.errors import CommandError
+from database import pgroles
 from dr.jobs import rotate
-from snapshots import pgroles
 
 
 def test_the_verifier_has_postgresql_stored_form_and_depends_on_salt_and_password():

@@ -5,8 +5,8 @@ tests/integration/test_db_image.py), turned into one sentence naming the role.""
 import pymongo.errors
 import pytest
 
-from common import db
 from common.errors import DatabaseRefused
+from database import db
 
 
 def failure(errmsg: str) -> pymongo.errors.OperationFailure:

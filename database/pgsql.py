@@ -23,9 +23,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
-from common import db as dbconn
 from common import runner
 from common.errors import ConfigError
+from database import db as dbconn
 
 PG_DATABASE = "ferretdb"  # FerretDB's PostgreSQL database (dockerfiles/db/entrypoint.sh)
 PG_PORT = 5432

@@ -25,9 +25,9 @@ import hmac
 import os
 from pathlib import Path
 
-from common import db as dbconn
 from common.errors import CommandError, DrError
-from snapshots import pgsql
+from database import db as dbconn
+from database import pgsql
 
 SCRAM_ITERATIONS = 4096  # PostgreSQL's default (scram_iterations)
 PENDING = ".rotating"  # the suffix of a new password written down before PostgreSQL is told

@@ -1,10 +1,10 @@
-"""The SQL that snapshots/pgsql.py hands psql: identifiers and literals quoted whatever the names, one
+"""The SQL that database/pgsql.py hands psql: identifiers and literals quoted whatever the names, one
 count query for every collection, and GIN expression indexes matching FerretDB's pushed-down equality."""
 
 from hypothesis import given
 from hypothesis import strategies as st
 
-from snapshots import pgsql
+from database import pgsql
 
 NAMES = st.text(st.characters(blacklist_characters="\x00"), min_size=1, max_size=80)
 

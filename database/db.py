@@ -131,7 +131,7 @@ def count(database, name: str) -> int:
     FerretDB's count command reads every document of the collection (over PostgreSQL its collStats count
     is ANALYZE's estimate, and -1 for a role that does not own the table: never used). Exact but at
     FerretDB's speed: where the host or the backup container verifies, it counts in PostgreSQL itself
-    (snapshots/pgsql.py, the backup image's `db-counts`)."""
+    (database/pgsql.py, the backup image's `db-counts`)."""
     if name not in database.list_collection_names():
         return 0
     return int(database.command("count", name)["n"])
