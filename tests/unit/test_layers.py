@@ -204,6 +204,9 @@ def test_images_copy_only_what_they_run(image, package):
     copied = set(re.findall(r"^COPY (\w+) /opt/aggregator-dr/\1$", dockerfile, re.MULTILINE))
     assert copied == closure(package)
     assert not copied & HOST_PACKAGES
+    # The build context holds only what .dockerignore lets through: each package copied must be let through.
+    allowed = set(re.findall(r"^!(\w+)$", (ROOT / ".dockerignore").read_text(), re.MULTILINE))
+    assert copied <= allowed, f".dockerignore keeps {', '.join(sorted(copied - allowed))} out of the build context"
 
 
 def test_no_module_imports_tasks():
