@@ -8,12 +8,9 @@ import json
 
 import pytest
 
-from common import config
 from common.errors import DrError
-from dr.jobs import launch, pipeline
+from dr.jobs import launch
 from snapshots import results
-
-from .test_contract import COLLECTOR
 
 FORGOT = results.ForgetResult(keep=["b"], forget=["a"], snapshots_removed=3, dry_run=False)
 ROW = {"set": "20260101T000000Z", "time": "2026-01-01T00:00:00", "complete": True, "parts": ["files", "manifest"],
@@ -57,11 +54,3 @@ def test_a_result_that_does_not_fit_is_an_error_naming_the_type_and_the_field(ou
         launch.read_result("snapshot-x", type_, 0, out)
     assert str(err.value).startswith(f"snapshot-x printed a result that does not fit its type {type_.__name__}: ")
     assert message in str(err.value)
-
-
-def test_the_stages_a_run_runs():
-    cfg = config.load()
-    assert pipeline.stage_names(cfg) == ["sanitize", "importer"]  # sync only with collectors
-    with_one = config.load(overrides={"collectors": [COLLECTOR]})
-    assert pipeline.stage_names(with_one) == ["sync", "sanitize", "importer"]
-    assert pipeline.stage_names(cfg, "importer") == ["importer"]
