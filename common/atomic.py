@@ -53,6 +53,22 @@ def publish(tmp: Path, final: Path) -> None:
     fsync_dir(final.parent)
 
 
+def append_line(path: Path, line: bytes, mode: int = 0o600) -> None:
+    """Append one line (ending in a newline) to path with a single write() under O_APPEND, then fsync: lines
+    of concurrent writers never interleave, and a crash leaves at most a torn last line, which readers skip.
+    A new file gets mode and its folder is fsynced, so the file itself survives the crash too."""
+    assert line.endswith(b"\n"), "a line ends with a newline"
+    new = not path.exists()
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, mode)
+    try:
+        os.write(fd, line)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    if new:
+        fsync_dir(path.parent)
+
+
 def write_bytes(final: Path, data: bytes) -> None:
     tmp = temp_path(final)
     with writing(tmp) as fh:

@@ -247,6 +247,24 @@ SCHEMA: dict[str, Any] = {
                                         else "must be restic's syntax: 5%, 1/7 or 500M",
                                         "share of the packs the scheduled check reads back"),
     },
+    "history": {
+        "dir": Field(str, "/var/lib/aggregator-dr/history", _absolute,
+                     "every job's runs and their results, one JSON line each (dr/jobs/history.py); host state, "
+                     "in no snapshot set"),
+        "keep_days": Field(int, 90, _positive, "runs older than this are dropped, a month's file at a time"),
+        "max_mb": Field(int, 64, _positive, "the history's files together stay under this; the oldest go first"),
+    },
+    "status": {
+        "stall_minutes": Field(int, 60, _positive, "inputs waiting and no report moved for this long: a stall"),
+        "collector_minutes": Field(int, 120, _positive, "a collector not reached for this long: a stall"),
+        "recovery_point_minutes": Field(int, 180, _positive, "the objective: the newest complete snapshot set "
+                                        "older than this is a risk"),
+        "check_days": Field(int, 3, _positive, "no passing `invoke check` for this long: a risk"),
+        "drill_days": Field(int, 8, _positive, "no passing restore drill for this long: a risk"),
+        "disk_days": Field(int, 14, _positive, "the data root's disk full within this many days at the recent "
+                           "rate of growth: a risk"),
+        "drills_shown": Field(int, 20, _positive, "the last N drills in the trends of the status page"),
+    },
     "monitoring": {
         "textfile_dir": Field(str, "/var/lib/prometheus/node-exporter", _absolute_or_empty,
                               "Prometheus textfile-collector folder; each job writes aggregator_dr_<job>.prom "

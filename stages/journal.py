@@ -32,13 +32,7 @@ def now() -> str:
 
 
 def append(dr: DataRoot, entry: dict) -> None:
-    line = (json.dumps(entry, sort_keys=True, separators=(",", ":")) + "\n").encode()
-    fd = os.open(dr.journal, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-    try:
-        os.write(fd, line)  # one write() with O_APPEND: lines of concurrent stages never interleave
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    atomic.append_line(dr.journal, (json.dumps(entry, sort_keys=True, separators=(",", ":")) + "\n").encode())
 
 
 def read(dr: DataRoot, start: int = 0) -> Iterator[tuple[int, dict]]:
