@@ -52,6 +52,19 @@ class Flagged(Record):
 
 
 @dataclass
+class CollectorPull(Record):
+    """What sync did with one collector this run: reached or not (and why not), the closed reports it listed
+    there, pulled, and left there after the run (not pulled yet, or set aside as poison)."""
+    collector: str
+    reached: bool = False
+    listed: int = 0
+    pulled: int = 0
+    left: int = 0
+    bytes: int = 0
+    error: str | None = optional()
+
+
+@dataclass
 class Summary(Record):
     """One run of a stage: what became of its inputs, and its exit code (set by `finish`; on the host, the
     container's own)."""
@@ -65,6 +78,7 @@ class Summary(Record):
     flagged: list[Flagged] = field(default_factory=list)       # inputs stored with entries altered
     recovered: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    collectors: list[CollectorPull] = field(default_factory=list)  # sync: one per collector tried
     exit_code: int = EXIT_OK
     started: float = local(default_factory=time.monotonic)
 

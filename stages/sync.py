@@ -32,7 +32,7 @@ from pathlib import Path
 from common import atomic, digest, runner
 from common.errors import CommandError
 from stages import failures, journal, lock, stage
-from stages.cli import Summary
+from stages.cli import CollectorPull, Summary
 from stages.cli import main as cli_main
 from stages.layout import DataRoot
 
@@ -169,8 +169,9 @@ def set_aside_remote(dr: DataRoot, collector: str, rel: str, previous: dict, com
 
 
 def sync_collector(cfg, dr: DataRoot, collector, summary: Summary, workdir: Path,
-                   fails: failures.Failures) -> bool:
-    """Pull one collector. Returns False when it stopped short of the free-space reserve."""
+                   fails: failures.Failures, pull: CollectorPull) -> bool:
+    """Pull one collector, telling pull what it found there and did. Returns False when it stopped short of the
+    free-space reserve."""
     remote = Remote(collector, cfg.sync.ssh_timeout, workdir)
     incoming = dr.state("raw") / ".incoming" / collector.name
     incoming.mkdir(parents=True, exist_ok=True)
@@ -178,6 +179,7 @@ def sync_collector(cfg, dr: DataRoot, collector, summary: Summary, workdir: Path
     raw_dir = dr.state("raw") / collector.name
     reserve = cfg.sync.reserve_mb << 20
     listing = remote.list()
+    pull.reached, pull.listed, pull.left = True, len(listing), len(listing)
     wanted: list[RemoteFile] = []
     for rel, size in listing:
         if not safe_name(rel):
@@ -245,7 +247,10 @@ def sync_collector(cfg, dr: DataRoot, collector, summary: Summary, workdir: Path
             verified[f.rel] = sha
             summary.count("pulled" if tx.outcome == "pulled" else "duplicate")
             summary.bytes_in += f.size
+            pull.pulled += tx.outcome == "pulled"
+            pull.bytes += f.size
     removed = remote.remove_if_unchanged(verified)
+    pull.left -= len(removed)
     if removed:
         journal.append(dr, {"time": journal.now(), "op": "note", "stage": STAGE, "event": "removed_from_collector",
                             "collector": collector.name, "files": removed})
@@ -258,13 +263,16 @@ def run(cfg, dr: DataRoot) -> Summary:
     with stage.running(cfg, dr, STAGE) as summary, tempfile.TemporaryDirectory(prefix="sync-") as tmp:
         fails = failures.Failures.load(dr, STAGE)
         for collector in cfg.collectors:
+            pull = CollectorPull(collector.name)
+            summary.collectors.append(pull)
             try:
-                if not sync_collector(cfg, dr, collector, summary, Path(tmp), fails):
+                if not sync_collector(cfg, dr, collector, summary, Path(tmp), fails, pull):
                     summary.errors.append(summary.notes[-1])
                     break  # the disk is short: no other collector fits either
             except CommandError as exc:
-                summary.errors.append(f"{collector.name}: {exc.argv[0]} failed (exit {exc.returncode}): "
-                                      f"{exc.stderr_tail.strip()[-300:]}")
+                pull.error = (f"{exc.argv[0]} failed (exit {exc.returncode}): "
+                              f"{exc.stderr_tail.strip()[-300:]}")
+                summary.errors.append(f"{collector.name}: {pull.error}")
             finally:
                 fails.save()
     with contextlib.suppress(OSError):

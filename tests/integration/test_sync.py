@@ -37,6 +37,9 @@ def test_pulls_verifies_then_removes_from_the_collector(sample_collector, tmp_pa
     s = sync.run(make_cfg(dr.root, entry), dr)
     assert s.exit_code == 0, s.errors
     assert s.outcomes == {"pulled": 20, "removed_from_collector": 20}
+    size = sum(p.stat().st_size for p in dr.files("raw"))
+    assert [c.to_dict() for c in s.collectors] == [{"collector": "sample", "reached": True, "listed": 20, "pulled": 20,
+                                                    "left": 0, "bytes": size}]
     assert sorted(p.name for p in dr.files("raw")) == before
     assert remote_files(container) == []
     assert not any((dr.state("raw") / ".incoming" / "sample").iterdir())
@@ -91,6 +94,8 @@ def test_wrong_host_key_pulls_and_removes_nothing(sample_collector, tmp_path):
     s = sync.run(make_cfg(dr.root, wrong), dr)
     assert s.exit_code == 1 and "Host key verification failed" in s.errors[0]
     assert len(remote_files(container)) == 20 and dr.files("raw") == []
+    pull = s.collectors[0]
+    assert not pull.reached and pull.listed == pull.pulled == 0 and "Host key verification failed" in pull.error
 
 
 @pytest.fixture
@@ -133,4 +138,5 @@ def test_a_file_the_collector_cannot_read_fails_alone_then_is_left_there_as_pois
     assert note.exists() and len(json.loads(note.read_text())["errors"]) == 2
     third = sync.run(make_cfg(dr.root, entry), dr)
     assert third.outcomes == {"skipped:poison": 1} and third.exit_code == 0
+    assert (third.collectors[0].reached, third.collectors[0].listed, third.collectors[0].left) == (True, 1, 1)
     assert remote_files(container) == ["unreadable.yaml"]  # never removed: nothing was pulled

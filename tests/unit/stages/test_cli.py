@@ -7,7 +7,7 @@ import pytest
 
 from common.records import RecordError
 from stages import cli
-from stages.cli import Failed, Flagged, Quarantined, Summary
+from stages.cli import CollectorPull, Failed, Flagged, Quarantined, Summary
 
 
 def busy_summary() -> Summary:
@@ -26,7 +26,7 @@ def busy_summary() -> Summary:
 def test_the_json_has_the_shape_operators_read():
     data = json.loads(busy_summary().to_json())
     assert list(data) == ["stage", "outcomes", "bytes", "seconds", "errors", "failed", "quarantined", "flagged",
-                          "recovered", "notes", "exit_code"]
+                          "recovered", "notes", "collectors", "exit_code"]
     assert data["outcomes"] == {"imported": 3, "quarantined:yaml_error": 1, "failed": 1}
     assert data["bytes"] == 12_000_000 and data["exit_code"] == cli.EXIT_INFRA
     assert data["failed"] == [{"input": "staging/b.yaml", "reason": "db_write", "error": "short write"}]
@@ -49,9 +49,12 @@ def test_a_summary_round_trips_through_its_json(summary):
 
 def test_the_small_records_round_trip():
     for record in (Failed("raw/a.yaml", "RuntimeError", "boom"), Quarantined("raw/b.yaml", "poison", "twice"),
-                   Flagged("staging/c.yaml", "archive/c.yaml", refused_entries=2)):
+                   Flagged("staging/c.yaml", "archive/c.yaml", refused_entries=2),
+                   CollectorPull("eu-1", True, listed=5, pulled=3, left=2, bytes=900),
+                   CollectorPull("us-1", error="ssh failed (exit 255): Connection refused")):
         assert type(record).from_json(record.to_json()) == record
     assert Quarantined("raw/b.yaml", "poison", "twice").to_dict()["to"] == ""  # always there, as before
+    assert "error" not in CollectorPull("eu-1", True).to_dict()
 
 
 def test_finish_sets_the_exit_code_the_stage_exits_with():
