@@ -76,6 +76,18 @@ JOB_METRICS: dict[str, dict[str, str]] = {
         "drill_bytes_restored": "bytes the drill restored",
     },
 }
+# The status model's gauges, without the prefix: name -> help. Written after every job to
+# <textfile_dir>/aggregator_dr_status.prom, without a job label; monitoring/aggregator-dr.rules.yml alerts on them.
+STATUS_METRICS: dict[str, str] = {
+    "recovery_point_age_seconds": "age of the newest complete snapshot set (the recovery point); absent when "
+                                  "there is none",
+    "recovery_point_objective_seconds": "the recovery point's objective ([status] recovery_point_minutes)",
+    "backlog_inputs": "inputs waiting in a state directory (label state: raw, staging or reports)",
+    "oldest_input_age_seconds": "age of the oldest input waiting in a state directory (label state)",
+    "quarantined_inputs": "inputs in quarantine, per reason (label reason)",
+    "rule_firing": "1 while the stall or risk rule (label rule) holds, else 0",
+    "status_computed_timestamp_seconds": "when the status was computed (unix time)",
+}
 # What a job's run reports when its body fails before it sets them.
 _FAILED = {"snapshot": {"snapshot_set_complete": 0}, "drill": {"drill_pass": 0}}
 

@@ -28,8 +28,9 @@ ROOT = Path(__file__).resolve().parents[2]
 DOCKERFILES = ROOT / "dockerfiles"
 # Build order matters only for readability; every image is FROM the base image.
 COMPONENTS = ("sync", "sanitizer", "importer", "postgres", "db", "backup", "webmirror", "offsite", "collector")
-# Not part of the Aggregator: built only when the bare-host drill needs them (`invoke drill --bare-host`).
-TOOLS = ("aptcache",)
+# Not part of the Aggregator: built only when needed. aptcache: the bare-host drill's package cache
+# (`invoke drill --bare-host`); promtool: checks and unit-tests monitoring/'s Prometheus rules (the tests).
+TOOLS = ("aptcache", "promtool")
 # Docker's predefined build arguments for an http proxy (apt inside a build honours them); passed on when
 # set in our environment, for a site that reaches Debian's archive through a proxy or a package cache.
 PROXY_VARS = ("http_proxy", "HTTP_PROXY", "no_proxy", "NO_PROXY")
