@@ -110,11 +110,15 @@ def build(c, config=None, refresh_base=False, only=None, json_=False):
 def rebuild(c, config=None, refresh_base=False, sample=False, role=None, json_=False):
     """Turn this Debian host into a running Aggregator (or its database's own host): preflight, bootstrap,
     images, start, restore, verify."""
+    from dr.jobs import monitoring
     from dr.jobs import rebuild as dr_rebuild
 
     cfg = _load(config)
     dr_rebuild.check_role(cfg, role)
-    return dr_rebuild.rebuild(cfg, refresh_base, sample)
+    with monitoring.job(cfg, "rebuild") as run:
+        report = dr_rebuild.rebuild(cfg, refresh_base, sample)
+        run.record(report)
+    return report
 
 
 @task(help={"config": CONFIG_HELP, "json": JSON_HELP})
@@ -158,9 +162,13 @@ def rotate_secrets(c, config=None, json_=False, kit=None):
     pipeline waits while it runs (seconds), and an interrupted rotation is finished by running it again
     (docs/tls.md). With the database on its own host: on the Aggregator's host (with --kit), then on the
     database's host with the kit in its secrets folder (docs/runbook.md 12.5)."""
-    from dr.jobs import rotate
+    from dr.jobs import monitoring, rotate
 
-    return rotate.rotate(_load(config), kit)
+    cfg = _load(config)
+    with monitoring.job(cfg, "rotate-secrets") as run:
+        rotation = rotate.rotate(cfg, kit)
+        run.record(rotation)
+    return rotation
 
 
 @task(help={"config": CONFIG_HELP, "json": JSON_HELP})
@@ -190,17 +198,12 @@ def show_config(c, config=None, defaults=False):
 def pipeline(c, config=None, stage=None, json_=False, catch_up=False):
     """Run the pipeline's stages in order, each in its own image (exit 1 if a stage failed). A full run is
     the scheduled job "pipeline": it writes its metrics and pings (a --stage or --catch-up run does
-    neither)."""
-    import contextlib
-
+    neither; every run is in the job history)."""
     from dr.jobs import monitoring
     from dr.jobs import pipeline as dr_pipeline
 
     cfg = _load(config)
-    if catch_up and stage:
-        raise UsageError("--catch-up is the importer's own job: give no --stage with it")
-    alone = stage or catch_up
-    with contextlib.nullcontext(monitoring.Run("pipeline")) if alone else monitoring.job(cfg, "pipeline") as run:
+    with monitoring.job(cfg, dr_pipeline.job_name(stage, catch_up)) as run:
         result = dr_pipeline.catch_up(cfg) if catch_up else dr_pipeline.run(cfg, stage)
         run.record(result)
     return result
@@ -374,20 +377,20 @@ def drill(c, config=None, set_="latest", offsite=False, json_=False, bare_host=F
     importer over what was in flight, time every phase; writes a report to the drill history.
     --bare-host: the runbook, command by command, on a fresh Debian server in a container.
     --two-hosts: the same on two servers, with the database moved to its own (runbook section 12)."""
+    from dr.drills import bare_host as dr_bare_host
     from dr.drills import drill as dr_drill
+    from dr.drills import two_hosts as dr_two_hosts
     from dr.jobs import monitoring
 
     cfg = _load(config)
-    if two_hosts:
-        from dr.drills import two_hosts as dr_two_hosts
-
-        return dr_two_hosts.run(cfg, keep)
-    if bare_host:
-        from dr.drills import bare_host as dr_bare_host
-
-        return dr_bare_host.run(cfg, keep)
-    with monitoring.job(cfg, "drill") as run:
-        report = dr_drill.run(cfg, set_, offsite)
+    name = "drill-two-hosts" if two_hosts else "drill-bare-host" if bare_host else "drill"
+    with monitoring.job(cfg, name) as run:
+        if two_hosts:
+            report = dr_two_hosts.run(cfg, keep)
+        elif bare_host:
+            report = dr_bare_host.run(cfg, keep)
+        else:
+            report = dr_drill.run(cfg, set_, offsite)
         run.record(report)
     return report
 

@@ -78,7 +78,8 @@ def instance(work: Path, name: str, keep_data: bool = False, **overrides):
     values = {"instance": name, "data_root": str(work / "data"), "secrets_dir": str(work / "secrets"),
               "db.port": free_port(), "webmirror.port": free_port(), "backup.repository": str(work / "repo"),
               "host.min_free_gb": 1, "monitoring.textfile_dir": str(work / "metrics"),
-              "drill.history_dir": str(work / "drills"), "drill.work_dir": str(work / "drill")}
+              "drill.history_dir": str(work / "drills"), "drill.work_dir": str(work / "drill"),
+              "history.dir": str(work / "history")}
     values.update(overrides)
     cfg = config.load(overrides=values)
     try:

@@ -8,6 +8,15 @@ class DrError(Exception):
     exit_code = 1
 
 
+class FailedWithResult(DrError):
+    """A job that failed after making its result, such as a failing drill after saving its report: the raiser
+    hands the result over (`result`), so that the job history records it along with the message."""
+
+    def __init__(self, message: str, result=None):
+        super().__init__(message)
+        self.result = result  # a common.records.Record, or None when the job failed before it had one
+
+
 class ConfigError(DrError):
     exit_code = 2
 

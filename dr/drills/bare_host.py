@@ -37,7 +37,7 @@ from pathlib import Path
 
 from common import config, log, runner
 from common.config import Config
-from common.errors import DrError
+from common.errors import DrError, FailedWithResult
 from dr.drills import drill_reports, feed, runbook
 from dr.drills.drill_reports import RunbookDrillReport, StepRow
 from dr.engine import docker_api
@@ -71,8 +71,8 @@ OUTPUT_TAIL = 25  # lines of a block's output kept in its report row
 NOT_COPIED = (".git", ".venv", "build", "__pycache__", ".pytest_cache")
 
 
-class BareHostFailed(DrError):
-    pass
+class BareHostFailed(FailedWithResult):
+    """The bare-host drill failed: `result` is its report (saved), or None when it was refused up front."""
 
 
 def check_repository(cfg: Config) -> None:
@@ -513,12 +513,13 @@ def clean_up(cfg: Config, network: str, work: Path, keep: bool) -> None:
     shutil.rmtree(work, ignore_errors=True)
 
 
-def conclude(cfg: Config, report: RunbookDrillReport, t0: float, error: type[DrError]) -> RunbookDrillReport:
+def conclude(cfg: Config, report: RunbookDrillReport, t0: float,
+             error: type[FailedWithResult]) -> RunbookDrillReport:
     """The report's total and verdict, saved in <drill.history_dir>/<report.drill>/; the report, or error
-    raised naming the problems after the report is saved."""
+    raised naming the problems, with the report as its result, after the report is saved."""
     report.total_seconds = round(time.monotonic() - t0, 1)
     report.verdict = drill_reports.FAIL if report.problems else drill_reports.PASS
     drill_reports.save(cfg, report, Path(cfg.drill.history_dir) / report.drill)
     if report.verdict != drill_reports.PASS:
-        raise error(f"{report.drill} drill FAILED: " + "; ".join(report.problems))
+        raise error(f"{report.drill} drill FAILED: " + "; ".join(report.problems), report)
     return report

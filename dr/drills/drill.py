@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 
 from common.config import Config
-from common.errors import DrError
+from common.errors import DrError, FailedWithResult
 from dr.drills import drill_reports
 from dr.drills.drill_reports import DrillPipeline, DrillQueries, RestoreDrillReport
 from dr.drills.sandbox import Sandbox, throwaway
@@ -36,8 +36,8 @@ from dr.jobs import restore as dr_restore
 from snapshots.results import RestoreResult
 
 
-class DrillFailed(DrError):
-    pass
+class DrillFailed(FailedWithResult):
+    """The drill failed: `result` is its report (saved), or None when it failed before it had one."""
 
 
 def _archived_reports(data_root: Path) -> list[str]:
@@ -162,5 +162,6 @@ def _conclude(cfg: Config, report: RestoreDrillReport) -> RestoreDrillReport:
     report.verdict = drill_reports.PASS if passed else drill_reports.FAIL
     drill_reports.save(cfg, report)
     if report.verdict != drill_reports.PASS:
-        raise DrillFailed(f"drill of set {report.set_id or report.requested} FAILED: " + "; ".join(report.problems))
+        raise DrillFailed(f"drill of set {report.set_id or report.requested} FAILED: " + "; ".join(report.problems),
+                          report)
     return report

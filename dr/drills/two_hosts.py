@@ -33,7 +33,7 @@ import docker.types
 
 from common import log
 from common.config import Config
-from common.errors import DrError
+from common.errors import DrError, FailedWithResult
 from dr.drills import bare_host, runbook
 from dr.drills.drill_reports import RunbookDrillReport
 from dr.engine import docker_api
@@ -48,8 +48,8 @@ CLOSED_PORTS = (22, 80, 2375, 2376, 8080, 27018)  # what must not answer there
 SET_RE = re.compile(r"set (\S+) complete \([^)]*\): (\d+) reports, (\d+) database documents")
 
 
-class TwoHostsFailed(DrError):
-    pass
+class TwoHostsFailed(FailedWithResult):
+    """The two-host drill failed: `result` is its report (saved), or None when it failed before it had one."""
 
 
 def network_name(cfg: Config) -> str:

@@ -1,16 +1,22 @@
-"""What every scheduled job leaves behind for monitoring: Prometheus textfile metrics and healthcheck pings.
+"""What every job leaves behind: its run in the job history and, for the scheduled jobs, Prometheus textfile
+metrics and healthcheck pings.
 
-`with monitoring.job(cfg, "snapshot") as run:` pings <url>/start, runs the body, then writes
-<textfile_dir>/aggregator_dr_<job>.prom (prometheus_client's write_to_textfile: a temporary file renamed into
-place, so node-exporter never reads half a file) and pings <url> or <url>/fail. The body adds the job's own
-gauges with run.record(result) (snapshot_metrics, check_metrics, ... by JOB_GAUGES); JOB_METRICS names them
-all with their help. The time of the last success survives failed runs, so an alert on its age fires when a
-job keeps failing. A ping that cannot be delivered is logged and never fails the job.
+`with monitoring.job(cfg, "snapshot") as run:` runs the body, which hands over the job's result with
+run.record(result); when the body ends, the run goes into the job history (dr/jobs/history.py: ok or failed by
+the result, error when the body raised without one), whatever the job. A scheduled job (SCHEDULED) also pings
+<url>/start before the body and <url> or <url>/fail after it, and writes <textfile_dir>/aggregator_dr_<job>.prom
+(prometheus_client's write_to_textfile: a temporary file renamed into place, so node-exporter never reads half
+a file) with its own gauges from its result (snapshot_metrics, check_metrics, ... by JOB_GAUGES; JOB_METRICS
+names them all with their help). The time of the last success survives failed runs, so an alert on its age
+fires when a job keeps failing. A ping that cannot be delivered, or a history that cannot be appended to, is
+logged and never fails the job.
 """
 
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
+import shutil
 import time
 import urllib.request
 from collections import Counter
@@ -23,12 +29,16 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from common import log
 from common.config import Config
+from common.errors import DrError, FailedWithResult
 from common.records import Record
+from dr.jobs import history
 from dr.jobs.pipeline import PipelineRun
 
 _log = log.get("monitoring")
 PREFIX = "aggregator_dr"
 PING_TIMEOUT = 10
+# The scheduled jobs (dr/jobs/schedule.py; and check --offsite) write metrics and ping; every job has its history.
+SCHEDULED = frozenset({"pipeline", "snapshot", "forget", "check", "check-offsite", "offsite", "drill"})
 
 # Every job's metrics, without the prefix: name -> help. COMMON ones are written for every job.
 COMMON = {
@@ -97,12 +107,17 @@ class Run:
     job: str
     metrics: dict[str, float] = field(default_factory=dict)  # extra gauges: name -> value
     exit_status: int = 0  # the one its result calls for: a run whose result reports a failure failed
+    result: Record | None = None  # what the body recorded, for the history
 
     def record(self, result: Record) -> None:
-        """The job's own gauges from its result (the pipeline's run, the set taken, the check, the drill
-        report, ...), by the function of JOB_GAUGES for this job, and whether the result reports a failure."""
-        self.metrics.update(JOB_GAUGES[self.job](result))
+        """The job's result (the pipeline's run, the set taken, the check, the drill report, ...): kept for
+        the history, with whether it reports a failure, and the job's own gauges from it by the function of
+        JOB_GAUGES for this job (a job without gauges has none)."""
+        self.result = result
         self.exit_status = result.exit_status()
+        gauges = JOB_GAUGES.get(self.job)
+        if gauges is not None:
+            self.metrics.update(gauges(result))
 
 
 def pipeline_metrics(run: PipelineRun) -> dict[str, float]:
@@ -213,20 +228,70 @@ def ping(cfg: Config, job: str, event: str) -> bool:
         return False
 
 
+def data_free_bytes(cfg: Config) -> int | None:
+    """Free bytes of the file system that holds the data root; None when the data root does not exist."""
+    try:
+        return shutil.disk_usage(cfg.data_root).free
+    except OSError:
+        return None
+
+
+def error_text(exc: BaseException) -> str:
+    """What the history says of the error a job stopped with."""
+    if isinstance(exc, DrError):
+        return str(exc)
+    if isinstance(exc, KeyboardInterrupt):
+        return "interrupted"
+    return f"unexpected {type(exc).__name__}: {exc}"
+
+
+def job_run(cfg: Config, run: Run, started: dt.datetime, exc: BaseException | None) -> history.JobRun:
+    """The history's account of a run that ended: with the result the body recorded (ok or failed, by its
+    exit_status), or with the error it raised (error; failed with the result a FailedWithResult carries, such
+    as a failing drill's saved report)."""
+    if exc is None:
+        result, error = run.result, None
+        if result is None:
+            error = "the job ended without recording its result"
+    else:
+        result, error = (exc.result if isinstance(exc, FailedWithResult) else None), error_text(exc)
+    entry = history.run_of(run.job, started, dt.datetime.now(dt.timezone.utc), result, error, data_free_bytes(cfg))
+    if exc is not None and entry.outcome == "ok":  # a result carried by an error is a failure whatever it says
+        entry.outcome, entry.exit_status = "failed", getattr(exc, "exit_code", 1)
+    return entry
+
+
+def append_history(cfg: Config, run: Run, started: dt.datetime, exc: BaseException | None) -> None:
+    """Append the run to the job history; a failure to do so (disk full, permissions) is only logged."""
+    try:
+        history.append(cfg, job_run(cfg, run, started, exc))
+    except Exception as err:  # the job's own outcome, or its error, must come through
+        _log.warning("the run of %s is not in the job history (%s): %s", run.job, cfg.history.dir, err)
+
+
 @contextlib.contextmanager
 def job(cfg: Config, name: str) -> Iterator[Run]:
-    """Ping start, run the body, write the metrics and ping success or failure (the body's exception is
-    re-raised; a result recorded that reports a failure, such as a check that found damage, is a failure too). A failed snapshot reports snapshot_set_complete 0, a failed
-    drill drill_pass 0."""
+    """Run the body, then append its run to the job history (the body's exception is re-raised; a result
+    recorded that reports a failure, such as a check that found damage, is a failure too). A scheduled job
+    also pings start, and success or failure, and writes its metrics: a failed snapshot reports
+    snapshot_set_complete 0, a failed drill drill_pass 0."""
+    scheduled = name in SCHEDULED
     run = Run(name, dict(_FAILED.get(name, {})))
-    started = time.time()
+    started = dt.datetime.now(dt.timezone.utc)
     t0 = time.monotonic()
-    ping(cfg, name, "start")
+    if scheduled:
+        ping(cfg, name, "start")
     ok = False
+    error: BaseException | None = None
     try:
         yield run
         ok = run.exit_status == 0
+    except BaseException as exc:
+        error = exc
+        raise
     finally:
-        path = write_metrics(cfg, run, ok, started, round(time.monotonic() - t0, 3))
-        ping(cfg, name, "success" if ok else "fail")
-        _log.info("%s %s; metrics: %s", name, "succeeded" if ok else "FAILED", path or "off")
+        append_history(cfg, run, started, error)
+        if scheduled:
+            path = write_metrics(cfg, run, ok, started.timestamp(), round(time.monotonic() - t0, 3))
+            ping(cfg, name, "success" if ok else "fail")
+            _log.info("%s %s; metrics: %s", name, "succeeded" if ok else "FAILED", path or "off")

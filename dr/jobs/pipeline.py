@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from common import log
 from common.config import Config
-from common.errors import DrError, ServiceError
+from common.errors import DrError, ServiceError, UsageError
 from common.records import Record
 from dr.engine import docker_api
 from dr.jobs import contract, launch
@@ -66,6 +66,16 @@ def stage_names(cfg: Config, stage: str | None = None) -> list[str]:
     """The stages a run runs: the one asked for, or every stage in order (sync only when collectors are
     configured)."""
     return [stage] if stage else [s for s in STAGES if s != "sync" or cfg.collectors]
+
+
+def job_name(stage: str | None = None, catch_up: bool = False) -> str:
+    """The job a run is in the job history: "pipeline" (a full run: the scheduled job), "stage-<stage>" or
+    "catch-up"; UsageError for a stage that does not exist, or a stage with catch_up."""
+    if catch_up and stage:
+        raise UsageError("--catch-up is the importer's own job: give no --stage with it")
+    if stage and stage not in STAGES:
+        raise UsageError(f"--stage {stage}: no such stage; stages: {', '.join(STAGES)}")
+    return "catch-up" if catch_up else f"stage-{stage}" if stage else "pipeline"
 
 
 def run(cfg: Config, stage: str | None = None) -> PipelineRun:

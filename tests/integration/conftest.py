@@ -41,7 +41,7 @@ def running_instance(root, name: str, sample: bool = False, reports: list | None
     values = {"instance": name, "data_root": str(root / "data"), "secrets_dir": str(root / "secrets"),
               "db.port": free_port(), "webmirror.port": free_port(), "backup.repository": str(root / "repo"),
               "host.min_free_gb": 1, "monitoring.textfile_dir": str(root / "metrics"),
-              "drill.history_dir": str(root / "drills")}
+              "drill.history_dir": str(root / "drills"), "history.dir": str(root / "history")}
     values.update(overrides)
     cfg = config.load(overrides=values)
     remove_instance(cfg)  # what a killed earlier run may have left: containers, database volume, network
@@ -67,6 +67,7 @@ def cfg(tmp_path_factory):
         "backup.repository": str(root / "repo"),
         "monitoring.textfile_dir": str(root / "metrics"),
         "drill.history_dir": str(root / "drills"),
+        "history.dir": str(root / "history"),
     })
 
 

@@ -16,7 +16,7 @@ from conftest import copy_repository, database_pair, free_port, running_instance
 from common import config, secrets
 from database import db
 from dr.engine import containers
-from dr.jobs import backup
+from dr.jobs import backup, history
 from dr.machine import configfile, images
 from dr.services import offsite, stack
 from snapshots import results
@@ -185,7 +185,8 @@ def test_check_of_a_repository_without_artifacts_says_none(built, tmp_path):
 def test_tasks_print_results_write_metrics_and_ping(live, first_set, tmp_path, pings):
     url, seen = pings
     metrics = tmp_path / "metrics"
-    cfg = config.derive(live, {"monitoring.textfile_dir": str(metrics), "monitoring.healthcheck_url": url + "/{job}"})
+    cfg = config.derive(live, {"monitoring.textfile_dir": str(metrics), "monitoring.healthcheck_url": url + "/{job}",
+                               "history.dir": str(tmp_path / "history")})
 
     snap = invoke(cfg, tmp_path, "snapshot")
     assert snap.returncode == 0, snap.stderr[-2000:]
@@ -212,6 +213,11 @@ def test_tasks_print_results_write_metrics_and_ping(live, first_set, tmp_path, p
     assert 'aggregator_dr_pipeline_errors{job="pipeline"} 0' in prom
     assert 'aggregator_dr_pipeline_reports_imported{job="pipeline"} 0' in prom
     assert seen[-2:] == ["/pipeline/start", "/pipeline"]
+    # Every run is in the job history, with its result.
+    runs = history.read(cfg)
+    assert [(r.job, r.outcome, r.result_type) for r in runs] == [
+        ("snapshot", "ok", "TakeResult"), ("check", "ok", "CheckResult"), ("pipeline", "ok", "PipelineRun")]
+    assert runs[0].result["set"] == snap.stdout.split()[1] and runs[0].data_free_bytes > 0
 
 
 def test_restore_refuses_to_overwrite_and_verifies(live, first_set, tmp_path, caplog):

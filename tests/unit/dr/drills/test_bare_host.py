@@ -59,7 +59,9 @@ def test_conclude_saves_the_report_and_fails_on_its_problems(tmp_path):
     assert report.verdict == "pass" and report.exit_status() == 0
     assert (tmp_path / "bare-host" / "20260102T030405Z.md").read_text().startswith("# Bare-host drill 2026-01-02")
     report.problems.append("runbook line 9 (1. Copies): exit code 1, the runbook expects 0")
-    with pytest.raises(bare_host.BareHostFailed, match=r"bare-host drill FAILED: runbook line 9 \(1\. Copies\)"):
+    failed = r"bare-host drill FAILED: runbook line 9 \(1\. Copies\)"
+    with pytest.raises(bare_host.BareHostFailed, match=failed) as raised:
         bare_host.conclude(cfg, report, time.monotonic(), bare_host.BareHostFailed)
+    assert raised.value.result is report  # for the job history (dr/jobs/monitoring.py)
     saved = RunbookDrillReport.from_json((tmp_path / "bare-host" / "20260102T030405Z.json").read_text())
     assert saved.verdict == "FAIL" and saved.problems == report.problems

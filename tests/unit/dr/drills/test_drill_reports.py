@@ -164,3 +164,17 @@ def test_save_a_runbook_drill_into_its_folder(tmp_path):
     saved = (tmp_path / "drills" / "bare-host" / "20260102T030405Z.json").read_text()
     assert RunbookDrillReport.from_json(saved) == BARE
     assert drill_reports.history(cfg).reports == []
+
+
+def test_a_failing_restore_drill_raises_with_its_saved_report(tmp_path):
+    """DrillFailed carries the failing report (FailedWithResult), so that the job history records it."""
+    import pytest
+
+    from dr.drills import drill
+
+    cfg = config.load(overrides={"drill.history_dir": str(tmp_path / "drills")})
+    failing = dataclasses.replace(RESTORE, phases={"start": 1.0}, problems=["12 reports documents for 13 archived"])
+    with pytest.raises(drill.DrillFailed, match="drill of set 20260102T000000Z FAILED: 12 reports") as raised:
+        drill._conclude(cfg, failing)
+    assert raised.value.result is failing and failing.verdict == "FAIL" and failing.exit_status() == 1
+    assert drill_reports.history(cfg).reports[0].problems == ["12 reports documents for 13 archived"]

@@ -87,3 +87,15 @@ def test_the_worst_stage_makes_the_pipelines_exit_status():
     usage.exit_code = 2
     assert PipelineRun([sanitized(1), usage]).exit_status() == 2
     assert PipelineRun([sanitized(1), sanitized(2)]).exit_status() == 0
+
+
+def test_each_kind_of_run_has_its_job_name_in_the_history():
+    from common.errors import UsageError
+
+    assert pipeline.job_name() == "pipeline"
+    assert [pipeline.job_name(s) for s in pipeline.STAGES] == ["stage-sync", "stage-sanitize", "stage-importer"]
+    assert pipeline.job_name(catch_up=True) == "catch-up"
+    with pytest.raises(UsageError, match="give no --stage with it"):
+        pipeline.job_name("importer", catch_up=True)
+    with pytest.raises(UsageError, match="--stage import: no such stage; stages: sync, sanitize, importer"):
+        pipeline.job_name("import")
