@@ -109,6 +109,15 @@ class Record:
 
     EXTRA: ClassVar[str | None] = None  # the dict field that keeps unknown keys, if any
 
+    def __init_subclass__(cls, **kwargs):
+        """A field may not take the name of a method of every record (a field `exit_status` would hide
+        exit_status() and become its default): refused when the class is made."""
+        super().__init_subclass__(**kwargs)
+        clash = set(cls.__dict__.get("__annotations__", {})) & set(vars(Record)) - {"EXTRA"}
+        if clash:
+            raise TypeError(f"{cls.__name__}: a field may not be named {', '.join(sorted(clash))} "
+                            "(a method of every record)")
+
     def to_dict(self) -> dict:
         out: dict = {}
         for f in filter(_crosses, dataclasses.fields(self)):

@@ -22,7 +22,7 @@ import datetime as dt
 import json
 import re
 import socket
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -52,8 +52,7 @@ class JobRun(Record):
     ended: str
     host: str
     outcome: str  # OUTCOMES
-    # field(): without it, dataclass takes Record.exit_status (the method) for this field's default
-    exit_status: int = field()
+    exit_code: int  # the job's (its result's exit_status(), or its error's exit code)
     seconds: float
     result_type: str | None = optional()  # the record's class name (dr/watch/results.py reads it back)
     result: dict[str, Any] | None = optional()
@@ -83,7 +82,7 @@ def run_of(job: str, started: dt.datetime, ended: dt.datetime, result: Record | 
     status = result.exit_status() if result is not None else 1
     outcome = "error" if result is None else "ok" if status == 0 else "failed"
     return JobRun(job=job, started=stamp(started), ended=stamp(ended), host=socket.gethostname(), outcome=outcome,
-                  exit_status=status, seconds=round((ended - started).total_seconds(), 3),
+                  exit_code=status, seconds=round((ended - started).total_seconds(), 3),
                   result_type=None if result is None else type(result).__name__,
                   result=None if result is None else result.to_dict(), error=error, data_free_bytes=data_free_bytes)
 

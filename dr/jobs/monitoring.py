@@ -257,7 +257,7 @@ def job_run(cfg: Config, run: Run, started: dt.datetime, exc: BaseException | No
         result, error = (exc.result if isinstance(exc, FailedWithResult) else None), error_text(exc)
     entry = history.run_of(run.job, started, dt.datetime.now(dt.timezone.utc), result, error, data_free_bytes(cfg))
     if exc is not None and entry.outcome == "ok":  # a result carried by an error is a failure whatever it says
-        entry.outcome, entry.exit_status = "failed", getattr(exc, "exit_code", 1)
+        entry.outcome, entry.exit_code = "failed", getattr(exc, "exit_code", 1)
     return entry
 
 

@@ -115,11 +115,11 @@ def test_prune_drops_the_oldest_months_beyond_max_mb_but_never_the_current_one(t
 def test_run_of_says_ok_failed_or_error():
     start, end = at("2026-01-15T10:00:00Z"), at("2026-01-15T10:01:30Z")
     ok = history.run_of("stage-sanitize", start, end, pipeline_run(0))
-    assert (ok.outcome, ok.exit_status, ok.seconds, ok.error, ok.ok) == ("ok", 0, 90.0, None, True)
+    assert (ok.outcome, ok.exit_code, ok.seconds, ok.error, ok.ok) == ("ok", 0, 90.0, None, True)
     failed = history.run_of("stage-sanitize", start, end, pipeline_run(1), data_free_bytes=5)
-    assert (failed.outcome, failed.exit_status, failed.result_type, failed.ok) == ("failed", 1, "PipelineRun", False)
+    assert (failed.outcome, failed.exit_code, failed.result_type, failed.ok) == ("failed", 1, "PipelineRun", False)
     assert failed.result["stages"][0]["exit_code"] == 1 and failed.data_free_bytes == 5
     error = history.run_of("rebuild", start, end, error="the Docker daemon does not answer")
-    assert (error.outcome, error.exit_status, error.result_type, error.result) == ("error", 1, None, None)
+    assert (error.outcome, error.exit_code, error.result_type, error.result) == ("error", 1, None, None)
     assert error.error == "the Docker daemon does not answer" and error.ended_at == end
     assert history.JobRun.from_json(error.to_json()) == error

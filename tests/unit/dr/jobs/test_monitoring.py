@@ -193,9 +193,9 @@ def test_every_job_has_its_run_in_the_history_and_only_the_scheduled_ones_metric
     assert monitoring.SCHEDULED == set(monitoring.JOB_GAUGES)  # the scheduled jobs are those with gauges
 
     scheduled, alone = history.read(cfg)
-    assert (scheduled.job, scheduled.outcome, scheduled.exit_status) == ("pipeline", "failed", 1)
+    assert (scheduled.job, scheduled.outcome, scheduled.exit_code) == ("pipeline", "failed", 1)
     assert PipelineRun.from_dict(scheduled.result) == SUMMARIES and scheduled.result_type == "PipelineRun"
-    assert (alone.job, alone.outcome, alone.exit_status, alone.error) == ("stage-sanitize", "ok", 0, None)
+    assert (alone.job, alone.outcome, alone.exit_code, alone.error) == ("stage-sanitize", "ok", 0, None)
     assert alone.data_free_bytes > 0 and alone.seconds >= 0
 
 
@@ -211,7 +211,7 @@ def test_a_job_that_raises_is_an_error_run_and_its_error_comes_through(tmp_path)
     with monitoring.job(cfg, "catch-up"):
         pass  # a body that records no result is an error too
     rebuild, rotation, catch_up = history.read(cfg)
-    assert (rebuild.job, rebuild.outcome, rebuild.exit_status, rebuild.result) == ("rebuild", "error", 1, None)
+    assert (rebuild.job, rebuild.outcome, rebuild.exit_code, rebuild.result) == ("rebuild", "error", 1, None)
     assert rebuild.error == "no disk for the images" and rebuild.data_free_bytes is None  # no data root
     assert (rotation.outcome, rotation.result, rotation.error) == ("error", None,
                                                                    "unexpected ZeroDivisionError: division by zero")
@@ -233,7 +233,7 @@ def test_a_failing_drill_is_a_failed_run_with_its_report(tmp_path):
         with monitoring.job(cfg, "drill-bare-host"):
             raise bare_host.BareHostFailed("not enough disk for this drill")  # refused up front: no report
     failed, refused = history.read(cfg)
-    assert (failed.outcome, failed.exit_status, failed.result_type) == ("failed", 1, "RunbookDrillReport")
+    assert (failed.outcome, failed.exit_code, failed.result_type) == ("failed", 1, "RunbookDrillReport")
     assert RunbookDrillReport.from_dict(failed.result) == report
     assert failed.error == "bare-host drill FAILED: runbook line 9"
     assert (refused.outcome, refused.result, refused.error) == ("error", None, "not enough disk for this drill")
