@@ -88,7 +88,8 @@ def bootstrap(c, config=None, json_=False):
 
 
 @task(help={"config": CONFIG_HELP, "refresh_base": "debootstrap the base image again even if present",
-            "only": "comma-separated components to build (default: all)", "json": JSON_HELP})
+            "only": "comma-separated components (or tools: aptcache, promtool) to build (default: every "
+                    "component)", "json": JSON_HELP})
 @job(BuildResult)
 def build(c, config=None, refresh_base=False, only=None, json_=False):
     """Build the base image (debootstrap) and every component image from dockerfiles/ (cached)."""
@@ -96,9 +97,10 @@ def build(c, config=None, refresh_base=False, only=None, json_=False):
 
     cfg = _load(config)
     components = tuple(only.split(",")) if only else images.COMPONENTS
-    unknown = [x for x in components if x not in images.COMPONENTS]
+    known = images.COMPONENTS + images.TOOLS
+    unknown = [x for x in components if x not in known]
     if unknown:
-        raise UsageError(f"unknown component(s) {', '.join(unknown)}; known: {', '.join(images.COMPONENTS)}")
+        raise UsageError(f"unknown component(s) {', '.join(unknown)}; known: {', '.join(known)}")
     return images.build_all(cfg, components, refresh_base)
 
 
