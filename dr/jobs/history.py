@@ -22,7 +22,7 @@ import datetime as dt
 import json
 import re
 import socket
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -52,7 +52,7 @@ class JobRun(Record):
     ended: str
     host: str
     outcome: str  # OUTCOMES
-    exit_status: int
+    exit_status: int = field()  # a field without a default: Record.exit_status() would be taken for one
     seconds: float
     result_type: str | None = optional()  # the record's class name (dr/watch/results.py reads it back)
     result: dict[str, Any] | None = optional()
