@@ -30,7 +30,7 @@ from dr.services.certs import CertsMade
 from dr.services.dbhost import KitWritten
 from dr.services.offsite import OffsiteServer
 from dr.services.stack import Stopped
-from dr.services.status import Status
+from dr.watch.status import Status
 from snapshots import results
 from stages.where import Whereabouts
 
@@ -126,9 +126,9 @@ def rebuild(c, config=None, refresh_base=False, sample=False, role=None, json_=F
 @task(help={"config": CONFIG_HELP, "json": JSON_HELP})
 @job(Status)
 def status(c, config=None, json_=False):
-    """Show images (age, version, commit), service containers and their health, and the TLS certificates
-    (a warning for each that expires within certs.warn_days)."""
-    from dr.services import status as dr_status
+    """Show the stalls and risks first (exit 1 while any holds), then whether data flows, is backed up and
+    would restore, the database and the disk, then images, service containers and the TLS certificates."""
+    from dr.watch import status as dr_status
 
     return dr_status.status(_load(config))
 

@@ -1,5 +1,5 @@
 """The layers only point down: common <- database <- stages <- snapshots <- campaign <- dr <- tasks.py, inside dr/ its
-rooms too (engine <- machine <- services <- jobs <- drills), and images copy only what they run. Walks every
+rooms too (engine <- machine <- services <- jobs <- drills <- watch), and images copy only what they run. Walks every
 module's imports (top-level and inside functions) with ast, so a lazy import cannot hide an upward edge, an
 import cycle between two modules, or the product reaching into tests/."""
 
@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[2]
 LAYERS = ["common", "database", "stages", "snapshots", "campaign", "dr", "tasks"]
 # dr/'s rooms (its sub-packages), bottom first: a module of a room imports modules of its own room or of a room
 # below it, never above (docs/architecture.md, "Layers"). Every module of dr/ sits in one of them.
-ROOMS = ["engine", "machine", "services", "jobs", "drills"]
+ROOMS = ["engine", "machine", "services", "jobs", "drills", "watch"]
 # Host-only libraries: none of them may be imported below dr/ (they are not in the images).
 HOST_ONLY = {"docker", "testcontainers", "invoke", "prometheus_client", "tomli_w", "hypothesis"}
 # What each image runs (its entrypoint package) -> the packages its Dockerfile must copy, no more.
@@ -262,14 +262,16 @@ def test_the_room_check_sees_upward_and_lazy_imports(tmp_path):
     dr = tmp_path / "dr"
     files = {"engine/a.py": "from dr.engine import b\n", "machine/m.py": "def f():\n    from dr.jobs import j\n",
              "services/s.py": "import dr.drills.d\nfrom dr.machine import m\n", "jobs/j.py": "from dr import drills\n",
-             "drills/d.py": "from dr.jobs import j\nfrom dr.engine import a\n", "jobs/k.py": "from dr import helpers\n"}
+             "drills/d.py": "from dr.jobs import j\nfrom dr.engine import a\n", "jobs/k.py": "from dr import helpers\n",
+             "drills/e.py": "def f():\n    from dr.watch import w\n", "watch/w.py": "from dr.drills import d\n"}
     for name, text in files.items():
         (dr / name).parent.mkdir(parents=True, exist_ok=True)
         (dr / name).write_text(text)
     found = {room: room_edges_upward(room, dr) for room in ROOMS}
     assert found == {"engine": [], "machine": ["dr/machine/m.py imports dr.jobs"],
                      "services": ["dr/services/s.py imports dr.drills"],
-                     "jobs": ["dr/jobs/j.py imports dr.drills", "dr/jobs/k.py imports dr.helpers"], "drills": []}
+                     "jobs": ["dr/jobs/j.py imports dr.drills", "dr/jobs/k.py imports dr.helpers"],
+                     "drills": ["dr/drills/e.py imports dr.watch"], "watch": []}
 
 
 def test_common_needs_the_standard_library_alone():

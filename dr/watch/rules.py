@@ -1,0 +1,202 @@
+"""The stall and risk rules: one row each in RULES, with the configuration key of its threshold, its check and
+the sentence that says what to do (docs/status.md explains each for operators).
+
+A check is a pure function of the status model (dr/watch/model.py) and the configuration: it returns what
+makes the rule hold, one sentence per finding (the figures), and nothing when it does not hold. A stall: data
+does not flow (stalled, collector_unreached, poison, database_unreachable); a risk: a loss or an outage would
+cost more than it should (recovery_point_old, no_passing_check, no_passing_drill, disk_filling,
+certificate_expiring). `evaluate` gives every finding, in the table's order.
+
+The sets, the checks and the drills are the Aggregator's host's business: on a database's own host
+(host.role database) their rules do not apply.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+from common.config import Config
+from common.records import Record
+from dr.jobs import history
+from dr.machine import roles
+from dr.watch.figures import seconds_between, size, span
+from dr.watch.model import StatusModel
+
+STALL, RISK = "stall", "risk"
+
+
+@dataclass
+class Finding(Record):
+    """One rule holding: its name, stall or risk, what makes it hold (the figures), what to do."""
+    rule: str
+    severity: str
+    what: str
+    todo: str
+
+    def lines(self) -> list[str]:
+        return [f"{self.severity.upper()} {self.rule}: {self.what}", f"    what to do: {self.todo}"]
+
+
+@dataclass(frozen=True)
+class Rule:
+    name: str
+    severity: str
+    key: str | None  # the configuration key of its threshold (None: it has none)
+    check: Callable[[StatusModel, Config], list[str]]  # what makes it hold, one sentence per finding
+    todo: str
+
+    def findings(self, model: StatusModel, cfg: Config) -> list[Finding]:
+        return [Finding(self.name, self.severity, what, self.todo) for what in self.check(model, cfg)]
+
+
+def threshold(cfg: Config, key: str):
+    """The value of a dotted configuration key (status.stall_minutes)."""
+    section, name = key.split(".")
+    return getattr(getattr(cfg, section), name)
+
+
+def _takes_sets(cfg: Config) -> bool:
+    """Sets, checks and drills run on this host (not on a database's own host)."""
+    return roles.of(cfg).runs_pipeline
+
+
+def stalled(m: StatusModel, cfg: Config) -> list[str]:
+    """Inputs wait in raw/, staging/ or reports/, the oldest for stall_minutes at least, and no report moved
+    (the journal's newest entry) for as long."""
+    p, limit = m.pipeline, cfg.status.stall_minutes * 60
+    oldest = p.oldest_age_seconds()
+    if not p.waiting or oldest is None or oldest < limit:
+        return []
+    if p.last_move_age_seconds is not None and p.last_move_age_seconds < limit:
+        return []
+    where = ", ".join(f"{b.state}/ {b.count}" for b in p.backlog if b.count)
+    moved = ("no report has moved yet (no journal)" if p.last_move is None else
+             f"no report moved for {span(p.last_move_age_seconds)} (last move {p.last_move})")
+    return [f"{p.waiting} input(s) waiting ({where}), the oldest for {span(oldest)}; {moved}"]
+
+
+def collector_unreached(m: StatusModel, cfg: Config) -> list[str]:
+    """A configured collector whose last successful sync is collector_minutes old or more; one never reached
+    once sync has tried it for as long (a new host, or a collector just added, gets that long first)."""
+    limit = cfg.status.collector_minutes * 60
+    now = history.parse_time(m.computed)
+    out = []
+    for c in m.pipeline.collectors:
+        why = f" ({c.last_error})" if c.last_error else ""
+        if c.last_success is not None and c.age_seconds >= limit:
+            out.append(f"collector {c.collector}: last reached {span(c.age_seconds)} ago ({c.last_success}){why}")
+        elif c.last_success is None and c.first_tried is not None:
+            tried = seconds_between(now, c.first_tried)
+            if tried >= limit:
+                out.append(f"collector {c.collector}: never reached since sync first tried it {span(tried)} ago "
+                           f"({c.first_tried}){why}")
+    return out
+
+
+def poison(m: StatusModel, cfg: Config) -> list[str]:
+    n = m.pipeline.poison
+    return [f"{n} input(s) in quarantine/poison/ (each failed twice in a row for the same reason)"] if n else []
+
+
+def database_unreachable(m: StatusModel, cfg: Config) -> list[str]:
+    """Roles that cannot log in, one finding per reason."""
+    by_error: dict[str, list[str]] = {}
+    for r in m.database.unreachable:
+        by_error.setdefault(r.error or "no reason given", []).append(r.role)
+    return [f"role(s) {', '.join(names)} cannot log in to the database at {m.database.address}: {error}"
+            for error, names in by_error.items()]
+
+
+def recovery_point_old(m: StatusModel, cfg: Config) -> list[str]:
+    if not _takes_sets(cfg):
+        return []
+    s, limit = m.backups.newest_set, cfg.status.recovery_point_minutes * 60
+    if s is None:
+        return [f"no complete snapshot set taken or restored here since {m.history_since} (objective "
+                f"{span(limit)})"]
+    if s.age_seconds <= limit:
+        return []
+    return [f"the newest complete set {s.set_id} is {span(s.age_seconds)} old (objective {span(limit)})"]
+
+
+def no_passing_check(m: StatusModel, cfg: Config) -> list[str]:
+    if not _takes_sets(cfg):
+        return []
+    c, days = m.backups.check, cfg.status.check_days
+    if c is None:
+        return [f"no `invoke check` ran here since {m.history_since} (a check must pass every {days} day(s))"]
+    last = f"the last, {span(c.age_seconds)} ago, says {c.verdict}"
+    if c.last_pass is None:
+        return [f"no check passed here since {m.history_since}; {last}"]
+    if c.last_pass_age_seconds <= days * 86400:
+        return []
+    return [f"the last passing check was {span(c.last_pass_age_seconds)} ago ({c.last_pass}); {last}"]
+
+
+def no_passing_drill(m: StatusModel, cfg: Config) -> list[str]:
+    if not _takes_sets(cfg):
+        return []
+    r, days = m.restores, cfg.status.drill_days
+    last = "" if r.last is None else f"; the last, {span(r.last_age_seconds)} ago, says {r.last.verdict}"
+    if r.last_pass is None:
+        return [f"no restore drill has passed here (drill.history_dir: {cfg.drill.history_dir}){last}"]
+    if r.last_pass_age_seconds <= days * 86400:
+        return []
+    return [f"the last passing drill was {span(r.last_pass_age_seconds)} ago ({r.last_pass}){last}"]
+
+
+def disk_filling(m: StatusModel, cfg: Config) -> list[str]:
+    d = m.disk
+    if d.days_until_full is None or d.days_until_full >= cfg.status.disk_days:
+        return []
+    rate = "" if d.change_per_day is None else f", free space {size(d.change_per_day)} a day"
+    return [f"{size(d.free_bytes)} free on {d.path} (sync stops at {size(d.reserve_bytes)}){rate}: "
+            f"full in {d.days_until_full:g} day(s)"]
+
+
+def certificate_expiring(m: StatusModel, cfg: Config) -> list[str]:
+    """Every finding of certs.warnings: expiring within certs.warn_days, expired, not signed by the CA, a key
+    that does not match, a file that db.tls needs and is missing."""
+    return [w.line() for w in m.database.certificate_warnings]
+
+
+RULES: tuple[Rule, ...] = (
+    Rule("stalled", STALL, "status.stall_minutes", stalled,
+         "Find why nothing moves: run `invoke pipeline` and read its summary (a stage that stopped names its "
+         "error), check that the scheduled pipeline runs (`systemctl status aggregator-dr-pipeline.timer`, or "
+         "root's crontab), and follow a stuck input with `invoke where NAME`."),
+    Rule("collector_unreached", STALL, "status.collector_minutes", collector_unreached,
+         "Check the collector and the way to it: `invoke pipeline --stage sync` names the error (connection "
+         "refused or timed out, host key, key file); then the collector's host, and its [[collectors]] entry."),
+    Rule("poison", STALL, None, poison,
+         "Read each input's reason file in <data root>/quarantine/poison/ (both errors are in it) and fix the "
+         "cause; then move the input back into raw/<collector>/ to be tried again, or delete it with its reason "
+         "file. For a collector's file (quarantine/poison/sync/), remove its reason file to pull it again."),
+    Rule("database_unreachable", STALL, None, database_unreachable,
+         "Look at the postgres and db containers below (running, healthy); `invoke rebuild` starts them again "
+         "and keeps data and secrets; a password refused: docs/runbook.md, section 11 (12.5 across two hosts)."),
+    Rule("recovery_point_old", RISK, "status.recovery_point_minutes", recovery_point_old,
+         "Take a set now (`invoke snapshot`) and find why the scheduled one did not complete "
+         "(`systemctl status aggregator-dr-snapshot.timer`, its log); until then a restore brings back the "
+         "older set."),
+    Rule("no_passing_check", RISK, "status.check_days", no_passing_check,
+         "Run `invoke check` and read it: a damaged set is named (take a new set, docs/snapshots.md); "
+         "`invoke schedule-install` schedules it daily."),
+    Rule("no_passing_drill", RISK, "status.drill_days", no_passing_drill,
+         "Run `invoke drill`: it restores the newest set in a throwaway database and checks it; a failure says "
+         "why in its report (`invoke drills`, docs/restore.md)."),
+    Rule("disk_filling", RISK, "status.disk_days", disk_filling,
+         "Make room on the data root's disk or grow it: retention (`invoke forget`) when the repository is on "
+         "it, Docker's images and build cache (`docker system df`), or a larger disk, before sync stops at its "
+         "reserve (sync.reserve_mb)."),
+    Rule("certificate_expiring", RISK, "certs.warn_days", certificate_expiring,
+         "`invoke rotate-secrets` issues new certificates from the same CA and restarts the services on them "
+         "(docs/runbook.md, section 11); a CA near its end: `invoke certs --renew-ca`, the new ca.crt on every "
+         "host that reaches the database, then `invoke rotate-secrets` (docs/tls.md)."),
+)
+
+
+def evaluate(model: StatusModel, cfg: Config) -> list[Finding]:
+    """Every finding of every rule, in RULES' order."""
+    return [f for rule in RULES for f in rule.findings(model, cfg)]

@@ -1,0 +1,187 @@
+"""The stall and risk rules (dr/watch/rules.py), each on status models built here: a healthy host's, where
+nothing holds, and that model changed so that one rule holds, or just does not."""
+
+import copy
+
+import pytest
+
+from common import config
+from common.config import DB_ROLES
+from dr.services import certs
+from dr.watch import model, rules
+from dr.watch.figures import (
+    Backlog,
+    BackupSet,
+    BackupsSection,
+    CheckFigures,
+    CollectorState,
+    DatabaseSection,
+    DiskSection,
+    DrillPoint,
+    PipelineSection,
+    RestoresSection,
+    RoleReach,
+    StageSuccess,
+)
+from dr.watch.model import StatusModel
+
+NOW = "2026-12-07T12:00:00Z"
+SINCE = "2026-11-01T12:00:00Z"
+MIN, HOUR, DAY = 60, 3600, 86400
+CFG = config.load()  # the thresholds' defaults: stall 60 min, collector 120 min, objective 180 min, check 3 d,
+#                      drill 8 d, disk 14 d
+NAMES = ["stalled", "collector_unreached", "poison", "database_unreachable", "recovery_point_old",
+         "no_passing_check", "no_passing_drill", "disk_filling", "certificate_expiring"]
+
+
+def healthy() -> StatusModel:
+    """A host where data flows, is backed up and would restore."""
+    pipeline = PipelineSection(
+        NOW, [Backlog("raw", 2, "2026-12-07T11:55:00Z", 5 * MIN), Backlog("staging", 0), Backlog("reports", 0)], {},
+        0, [StageSuccess(s, "2026-12-07T11:57:00Z", 3 * MIN, "pipeline") for s in ("sync", "sanitize", "importer")],
+        [CollectorState("c1", "2026-12-07T11:57:00Z", 3 * MIN, left=2)], [], "2026-12-07T11:57:00Z", 3 * MIN)
+    backups = BackupsSection(
+        NOW, 180 * MIN, False, BackupSet("20261207T110500Z", "snapshot", "2026-12-07T11:05:00Z", 55 * MIN, 9000),
+        CheckFigures("check", "2026-12-07T03:20:00Z", 9 * HOUR, "ok", [], "2026-12-07T03:20:00Z", 9 * HOUR))
+    restores = RestoresSection(NOW, [], DrillPoint("2026-12-06T04:40:00Z", "pass"), 31 * HOUR,
+                               "2026-12-06T04:40:00Z", 31 * HOUR)
+    database = DatabaseSection(NOW, "127.0.0.1:27017", False, True, [RoleReach(r, True, 0.05) for r in DB_ROLES],
+                               {}, [], [])
+    disk = DiskSection(NOW, "/data", 100 * 10**9, 200 * 10**9, 1 << 30, 30, -10**9, 98.9)
+    return StatusModel(NOW, "aggr", "all", SINCE, pipeline, backups, restores, database, disk)
+
+
+def changed(change) -> StatusModel:
+    m = copy.deepcopy(healthy())
+    change(m)
+    return m
+
+
+def set_(obj, **values):
+    for k, v in values.items():
+        setattr(obj, k, v)
+
+
+# (rule, the change to the healthy model, whether the rule then holds, what its finding says)
+CASES = [
+    ("stalled", lambda m: set_(m.pipeline.backlog[0], oldest_age_seconds=2 * HOUR), False, None),
+    ("stalled", lambda m: (set_(m.pipeline.backlog[0], oldest_age_seconds=2 * HOUR),
+                           set_(m.pipeline, last_move_age_seconds=60 * MIN)), True,
+     "2 input(s) waiting (raw/ 2), the oldest for 2 h; no report moved for 1 h (last move 2026-12-07T11:57:00Z)"),
+    ("stalled", lambda m: (set_(m.pipeline.backlog[0], oldest_age_seconds=59 * MIN),
+                           set_(m.pipeline, last_move_age_seconds=5 * HOUR)), False, None),  # new input: a chance
+    ("stalled", lambda m: (set_(m.pipeline.backlog[0], count=0, oldest_age_seconds=None),
+                           set_(m.pipeline, last_move_age_seconds=5 * HOUR)), False, None),  # nothing waits
+    ("stalled", lambda m: (set_(m.pipeline.backlog[2], count=1, oldest_age_seconds=DAY),
+                           set_(m.pipeline, last_move=None, last_move_age_seconds=None)), True,
+     "3 input(s) waiting (raw/ 2, reports/ 1), the oldest for 1 d; no report has moved yet (no journal)"),
+    ("collector_unreached", lambda m: set_(m.pipeline.collectors[0], age_seconds=119 * MIN), False, None),
+    ("collector_unreached", lambda m: set_(m.pipeline.collectors[0], age_seconds=2 * HOUR, last_error="timed out"),
+     True, "collector c1: last reached 2 h ago (2026-12-07T11:57:00Z) (timed out)"),
+    ("collector_unreached", lambda m: set_(m.pipeline.collectors[0], last_success=None, age_seconds=None),
+     False, None),  # a fresh host: not tried yet
+    ("collector_unreached", lambda m: set_(m.pipeline.collectors[0], last_success=None, age_seconds=None,
+                                           first_tried="2026-12-07T10:30:00Z", last_error="refused"), False, None),
+    ("collector_unreached", lambda m: set_(m.pipeline.collectors[0], last_success=None, age_seconds=None,
+                                           first_tried="2026-12-07T10:00:00Z", last_error="refused"), True,
+     "collector c1: never reached since sync first tried it 2 h ago (2026-12-07T10:00:00Z) (refused)"),
+    ("poison", lambda m: set_(m.pipeline, quarantine={"unsafe_tag": 4}), False, None),
+    ("poison", lambda m: set_(m.pipeline, quarantine={"poison": 2}, poison=2), True,
+     "2 input(s) in quarantine/poison/ (each failed twice in a row for the same reason)"),
+    ("database_unreachable", lambda m: set_(m.database, probed=False, roles=[]), False, None),
+    ("database_unreachable", lambda m: (set_(m.database.roles[0], reachable=False, error="refused"),
+                                        set_(m.database.roles[1], reachable=False, error="refused")), True,
+     "role(s) owner, importer cannot log in to the database at 127.0.0.1:27017: refused"),
+    ("recovery_point_old", lambda m: set_(m.backups.newest_set, age_seconds=180 * MIN), False, None),
+    ("recovery_point_old", lambda m: set_(m.backups.newest_set, age_seconds=181 * MIN), True,
+     "the newest complete set 20261207T110500Z is 3 h 1 min old (objective 3 h)"),
+    ("recovery_point_old", lambda m: set_(m.backups, newest_set=None), True,
+     "no complete snapshot set taken or restored here since 2026-11-01T12:00:00Z (objective 3 h)"),
+    ("no_passing_check", lambda m: set_(m.backups.check, last_pass_age_seconds=3 * DAY), False, None),
+    ("no_passing_check", lambda m: set_(m.backups.check, verdict="FAILED", last_pass_age_seconds=3 * DAY + 1), True,
+     "the last passing check was 3 d ago (2026-12-07T03:20:00Z); the last, 9 h ago, says FAILED"),
+    ("no_passing_check", lambda m: set_(m.backups.check, verdict="error", last_pass=None, last_pass_age_seconds=None),
+     True, "no check passed here since 2026-11-01T12:00:00Z; the last, 9 h ago, says error"),
+    ("no_passing_check", lambda m: set_(m.backups, check=None), True,
+     "no `invoke check` ran here since 2026-11-01T12:00:00Z (a check must pass every 3 day(s))"),
+    ("no_passing_drill", lambda m: set_(m.restores, last_pass_age_seconds=8 * DAY), False, None),
+    ("no_passing_drill", lambda m: set_(m.restores, last_pass_age_seconds=8 * DAY + 1), True,
+     "the last passing drill was 8 d ago (2026-12-06T04:40:00Z); the last, 1 d 7 h ago, says pass"),
+    ("no_passing_drill", lambda m: set_(m.restores, last=None, last_age_seconds=None, last_pass=None,
+                                        last_pass_age_seconds=None), True,
+     "no restore drill has passed here (drill.history_dir: /var/lib/aggregator-dr/drills)"),
+    ("disk_filling", lambda m: set_(m.disk, days_until_full=14.0), False, None),
+    ("disk_filling", lambda m: set_(m.disk, change_per_day=None, days_until_full=None), False, None),
+    ("disk_filling", lambda m: set_(m.disk, free_bytes=13 * 10**9, days_until_full=12.9), True,
+     "13.0 GB free on /data (sync stops at 1.1 GB), free space -1.0 GB a day: full in 12.9 day(s)"),
+    ("disk_filling", lambda m: set_(m.disk, free_bytes=900 * 10**6, change_per_day=None, days_until_full=0.0), True,
+     "900.0 MB free on /data (sync stops at 1.1 GB): full in 0 day(s)"),
+    ("certificate_expiring", lambda m: set_(m.database, certificate_warnings=[
+        certs.Finding("db", "warning", "/s/tls/db.crt expires in 12 days (2027-01-05): `invoke certs --renew`")]),
+     True, "warning: db: /s/tls/db.crt expires in 12 days (2027-01-05): `invoke certs --renew`"),
+]
+
+
+def test_nothing_holds_on_a_healthy_host():
+    assert rules.evaluate(healthy(), CFG) == []
+
+
+@pytest.mark.parametrize("name,change,holds,what", CASES)
+def test_each_rule_holds_exactly_when_its_figures_say(name, change, holds, what):
+    m = changed(change)
+    found = rules.evaluate(m, CFG)
+    assert [f.rule for f in found] == ([name] if holds else [])
+    if holds:
+        rule = next(r for r in rules.RULES if r.name == name)
+        assert found[0] == rules.Finding(name, rule.severity, what, rule.todo)
+
+
+def test_every_rule_holds_in_some_case_and_not_in_another():
+    assert {c[0] for c in CASES if c[2]} == set(NAMES)
+    assert {c[0] for c in CASES if not c[2]} == set(NAMES) - {"certificate_expiring"}  # nothing but its warnings
+
+
+def test_the_table_has_each_rule_once_with_its_threshold_and_what_to_do():
+    assert [r.name for r in rules.RULES] == NAMES
+    assert {r.name: r.severity for r in rules.RULES if r.severity == rules.STALL} == {
+        n: "stall" for n in ("stalled", "collector_unreached", "poison", "database_unreachable")}
+    for rule in rules.RULES:
+        if rule.key is not None:
+            assert isinstance(rules.threshold(CFG, rule.key), int), rule.key
+        assert rule.todo.endswith(".") and len(rule.todo) > 40
+    assert {r.name for r in rules.RULES if r.key is None} == {"poison", "database_unreachable"}
+
+
+def test_a_threshold_from_the_configuration_decides():
+    old = changed(lambda m: set_(m.backups.newest_set, age_seconds=5 * HOUR))
+    assert [f.rule for f in rules.evaluate(old, CFG)] == ["recovery_point_old"]
+    assert rules.evaluate(old, config.load(overrides={"status.recovery_point_minutes": 360})) == []
+
+
+def test_sets_checks_and_drills_are_not_the_business_of_a_databases_own_host():
+    m = changed(lambda m: (set_(m.backups, newest_set=None, check=None),
+                           set_(m.restores, last_pass=None, last_pass_age_seconds=None)))
+    assert [f.rule for f in rules.evaluate(m, CFG)] == ["recovery_point_old", "no_passing_check", "no_passing_drill"]
+    assert rules.evaluate(m, config.load(overrides={"host.role": "database"})) == []
+
+
+def test_several_findings_of_one_rule_and_of_several():
+    m = changed(lambda m: (set_(m.database, certificate_warnings=[certs.Finding("ca", "warning", "soon"),
+                                                                 certs.Finding("db", "error", "expired")]),
+                           set_(m.pipeline, poison=1),
+                           [set_(r, reachable=False, error="refused" if r.role != "backup" else "wrong password")
+                            for r in m.database.roles]))
+    found = rules.evaluate(m, CFG)
+    assert [(f.rule, f.severity, f.what) for f in found] == [
+        ("poison", "stall", "1 input(s) in quarantine/poison/ (each failed twice in a row for the same reason)"),
+        ("database_unreachable", "stall",
+         "role(s) owner, importer, reader cannot log in to the database at 127.0.0.1:27017: refused"),
+        ("database_unreachable", "stall",
+         "role(s) backup cannot log in to the database at 127.0.0.1:27017: wrong password"),
+        ("certificate_expiring", "risk", "warning: ca: soon"), ("certificate_expiring", "risk", "error: db: expired")]
+    assert found[0].lines() == [f"STALL poison: {found[0].what}", f"    what to do: {found[0].todo}"]
+    assert rules.Finding.from_json(found[3].to_json()) == found[3]
+
+
+def test_the_model_of_the_rules_tests_is_the_real_one():
+    assert model.StatusModel.from_json(healthy().to_json()) == healthy()
