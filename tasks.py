@@ -112,12 +112,12 @@ def build(c, config=None, refresh_base=False, only=None, json_=False):
 def rebuild(c, config=None, refresh_base=False, sample=False, role=None, json_=False):
     """Turn this Debian host into a running Aggregator (or its database's own host): preflight, bootstrap,
     images, start, restore, verify."""
-    from dr.jobs import monitoring
     from dr.jobs import rebuild as dr_rebuild
+    from dr.watch import publish
 
     cfg = _load(config)
     dr_rebuild.check_role(cfg, role)
-    with monitoring.job(cfg, "rebuild") as run:
+    with publish.job(cfg, "rebuild") as run:
         report = dr_rebuild.rebuild(cfg, refresh_base, sample)
         run.record(report)
     return report
@@ -164,10 +164,11 @@ def rotate_secrets(c, config=None, json_=False, kit=None):
     pipeline waits while it runs (seconds), and an interrupted rotation is finished by running it again
     (docs/tls.md). With the database on its own host: on the Aggregator's host (with --kit), then on the
     database's host with the kit in its secrets folder (docs/runbook.md 12.5)."""
-    from dr.jobs import monitoring, rotate
+    from dr.jobs import rotate
+    from dr.watch import publish
 
     cfg = _load(config)
-    with monitoring.job(cfg, "rotate-secrets") as run:
+    with publish.job(cfg, "rotate-secrets") as run:
         rotation = rotate.rotate(cfg, kit)
         run.record(rotation)
     return rotation
@@ -201,11 +202,11 @@ def pipeline(c, config=None, stage=None, json_=False, catch_up=False):
     """Run the pipeline's stages in order, each in its own image (exit 1 if a stage failed). A full run is
     the scheduled job "pipeline": it writes its metrics and pings (a --stage or --catch-up run does
     neither; every run is in the job history)."""
-    from dr.jobs import monitoring
     from dr.jobs import pipeline as dr_pipeline
+    from dr.watch import publish
 
     cfg = _load(config)
-    with monitoring.job(cfg, dr_pipeline.job_name(stage, catch_up)) as run:
+    with publish.job(cfg, dr_pipeline.job_name(stage, catch_up)) as run:
         result = dr_pipeline.catch_up(cfg) if catch_up else dr_pipeline.run(cfg, stage)
         run.record(result)
     return result
@@ -250,12 +251,12 @@ def repo_init(c, config=None, offsite=False, json_=False):
 def snapshot(c, config=None, json_=False, with_dump=False):
     """Take a snapshot set: state directories (under the exclusive lock), PostgreSQL's physical copy, the
     portable dump when due, and the manifest."""
-    from dr.jobs import monitoring
+    from dr.watch import publish
 
     cfg = _load(config)
     if with_dump:
         cfg = dr_config.derive(cfg, {"backup.portable_dump": "every"})
-    with monitoring.job(cfg, "snapshot") as run:
+    with publish.job(cfg, "snapshot") as run:
         taken = _backup(cfg, "take")
         run.record(taken)
     return taken
@@ -274,12 +275,12 @@ def snapshots(c, config=None, json_=False, offsite=False):
 def forget(c, config=None, dry_run=False, json_=False):
     """Apply the retention policy ([retention] keep_last/hourly/daily/weekly/monthly) to whole snapshot
     sets, then prune the repository."""
-    from dr.jobs import monitoring
+    from dr.watch import publish
 
     cfg = _load(config)
     if dry_run:
         return _backup(cfg, "forget", dry_run)
-    with monitoring.job(cfg, "forget") as run:
+    with publish.job(cfg, "forget") as run:
         result = _backup(cfg, "forget", dry_run)
         run.record(result)
     return result
@@ -293,10 +294,10 @@ def check(c, config=None, read_data_subset=None, json_=False, offsite=False):
     """Verify the repository (restic check), read every complete set back against its manifest (digests per
     state directory, counts per collection) and the build artifacts against their sha256; exit 1 naming
     what fails."""
-    from dr.jobs import monitoring
+    from dr.watch import publish
 
     cfg = _load(config)
-    with monitoring.job(cfg, "check-offsite" if offsite else "check") as run:
+    with publish.job(cfg, "check-offsite" if offsite else "check") as run:
         result = _backup(cfg, "check", extra=("--read-data-subset", read_data_subset) if read_data_subset else (),
                          offsite=offsite)
         run.record(result)
@@ -307,10 +308,10 @@ def check(c, config=None, read_data_subset=None, json_=False, offsite=False):
 @job(results.CopyResult)
 def offsite(c, config=None, json_=False):
     """Copy every complete snapshot set the off-site repository lacks (restic copy; manifests last)."""
-    from dr.jobs import monitoring
+    from dr.watch import publish
 
     cfg = _load(config)
-    with monitoring.job(cfg, "offsite") as run:
+    with publish.job(cfg, "offsite") as run:
         result = _backup(cfg, "copy")
         run.record(result)
     return result
@@ -382,11 +383,11 @@ def drill(c, config=None, set_="latest", offsite=False, json_=False, bare_host=F
     from dr.drills import bare_host as dr_bare_host
     from dr.drills import drill as dr_drill
     from dr.drills import two_hosts as dr_two_hosts
-    from dr.jobs import monitoring
+    from dr.watch import publish
 
     cfg = _load(config)
     name = "drill-two-hosts" if two_hosts else "drill-bare-host" if bare_host else "drill"
-    with monitoring.job(cfg, name) as run:
+    with publish.job(cfg, name) as run:
         if two_hosts:
             report = dr_two_hosts.run(cfg, keep)
         elif bare_host:

@@ -213,6 +213,33 @@ def write_metrics(cfg: Config, run: Run, ok: bool, started: float, duration: flo
     return path
 
 
+STATUS_FILE = f"{PREFIX}_status.prom"
+
+
+def status_registry(samples: list[tuple[str, dict[str, str], float]]) -> CollectorRegistry:
+    """The status model's gauges (STATUS_METRICS), each sample (name without the prefix, labels, value)."""
+    reg = CollectorRegistry(auto_describe=True)
+    gauges: dict[str, Gauge] = {}
+    for name, labels, value in samples:
+        if name not in STATUS_METRICS:
+            raise ValueError(f"{name} is no status metric (STATUS_METRICS)")
+        if name not in gauges:
+            gauges[name] = Gauge(f"{PREFIX}_{name}", STATUS_METRICS[name], sorted(labels), registry=reg)
+        gauge = gauges[name].labels(**labels) if labels else gauges[name]
+        gauge.set(float(value))
+    return reg
+
+
+def write_status(cfg: Config, samples: list[tuple[str, dict[str, str], float]]) -> Path | None:
+    """<textfile_dir>/aggregator_dr_status.prom from the status model's samples (None: no textfile_dir)."""
+    if not cfg.monitoring.textfile_dir:
+        return None
+    path = Path(cfg.monitoring.textfile_dir) / STATUS_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_to_textfile(str(path), status_registry(samples))
+    return path
+
+
 def ping(cfg: Config, job: str, event: str) -> bool:
     """GET <url>/start, <url> or <url>/fail (healthchecks.io's convention); False when it did not arrive."""
     base = cfg.monitoring.healthcheck_url

@@ -1,0 +1,60 @@
+"""dr/watch/publish.py: after a job, the status model's gauges in aggregator_dr_status.prom, read back with
+Prometheus's own parser; a job whose status cannot be published still succeeds."""
+
+import os
+import time
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from common import config
+from dr.jobs import history, monitoring
+from dr.watch import publish, rules
+
+
+def make_cfg(tmp_path, textfile_dir):
+    return config.load(overrides={
+        "data_root": str(tmp_path / "data"), "history.dir": str(tmp_path / "history"),
+        "drill.history_dir": str(tmp_path / "drills"), "secrets_dir": str(tmp_path / "secrets"),
+        "monitoring.textfile_dir": textfile_dir, "monitoring.healthcheck_url": ""})
+
+
+def samples_of(path):
+    return {(s.name, tuple(sorted(s.labels.items()))): s.value
+            for family in text_string_to_metric_families(path.read_text()) for s in family.samples}
+
+
+def test_a_job_publishes_the_status_gauges_with_every_rule(tmp_path):
+    cfg = make_cfg(tmp_path, str(tmp_path / "textfiles"))
+    waiting = tmp_path / "data" / "raw" / "c" / "old.yaml"
+    waiting.parent.mkdir(parents=True)
+    waiting.write_text("report")
+    os.utime(waiting, (time.time() - 7200,) * 2)
+    with publish.job(cfg, "stage-sanitize"):
+        pass
+    got = samples_of(tmp_path / "textfiles" / monitoring.STATUS_FILE)
+    assert got[("aggregator_dr_backlog_inputs", (("state", "raw"),))] == 1
+    assert got[("aggregator_dr_oldest_input_age_seconds", (("state", "raw"),))] == pytest.approx(7200, abs=120)
+    assert got[("aggregator_dr_recovery_point_objective_seconds", ())] == cfg.status.recovery_point_minutes * 60
+    assert abs(got[("aggregator_dr_status_computed_timestamp_seconds", ())] - time.time()) < 120
+    firing = {dict(labels)["rule"]: v for (name, labels), v in got.items() if name == "aggregator_dr_rule_firing"}
+    assert set(firing) == {r.name for r in rules.RULES}
+    assert firing["recovery_point_old"] == 1  # no set was ever taken here
+    assert firing["poison"] == 0
+    assert ("aggregator_dr_recovery_point_age_seconds", ()) not in got  # no complete set: no age at all
+    # the job itself is in the history, before the status was computed from it
+    assert [r.job for r in history.read(cfg)] == ["stage-sanitize"]
+
+
+def test_a_status_that_cannot_be_written_does_not_fail_the_job(tmp_path):
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("a file where the textfile folder should be")
+    cfg = make_cfg(tmp_path, str(blocked))
+    with publish.job(cfg, "stage-importer"):
+        pass
+    assert [r.job for r in history.read(cfg)] == ["stage-importer"]
+
+
+def test_only_declared_status_metrics_are_written():
+    with pytest.raises(ValueError, match="no status metric"):
+        monitoring.status_registry([("made_up", {}, 1.0)])
