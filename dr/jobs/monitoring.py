@@ -36,6 +36,10 @@ from dr.jobs.pipeline import PipelineRun
 
 _log = log.get("monitoring")
 PREFIX = "aggregator_dr"
+# The label naming the job on its gauges. Not `job`: Prometheus puts the scrape job's name there and, with the
+# default honor_labels: false, renames ours exported_job, so no rule selecting on it would match.
+LABEL = "dr_job"
+OLD_LABEL = "job"  # the label before dr_job, still read for the last success time of a file written then
 PING_TIMEOUT = 10
 # The scheduled jobs (dr/jobs/schedule.py; and check --offsite) write metrics and ping; every job has its history.
 SCHEDULED = frozenset({"pipeline", "snapshot", "forget", "check", "check-offsite", "offsite", "drill"})
@@ -87,7 +91,7 @@ JOB_METRICS: dict[str, dict[str, str]] = {
     },
 }
 # The status model's gauges, without the prefix: name -> help. Written after every job to
-# <textfile_dir>/aggregator_dr_status.prom, without a job label; monitoring/aggregator-dr.rules.yml alerts on them.
+# <textfile_dir>/aggregator_dr_status.prom, without a dr_job label; monitoring/aggregator-dr.rules.yml alerts on them.
 STATUS_METRICS: dict[str, str] = {
     "recovery_point_age_seconds": "age of the newest complete snapshot set (the recovery point); absent when "
                                   "there is none",
@@ -175,21 +179,23 @@ def metrics_path(cfg: Config, job: str) -> Path:
 
 
 def _last_success(path: Path, job: str) -> float | None:
-    """The job's last success time from its textfile, None when there is none (or it cannot be read)."""
+    """The job's last success time from its textfile, None when there is none (or it cannot be read). A file
+    written before the label was dr_job has it under OLD_LABEL: its time survives the upgrade."""
     try:
         families = list(text_string_to_metric_families(path.read_text()))
     except (OSError, ValueError):
         return None
     for family in families:
         for sample in family.samples:
-            if sample.name == f"{PREFIX}_last_success_timestamp_seconds" and sample.labels.get("job") == job:
+            labelled = sample.labels.get(LABEL, sample.labels.get(OLD_LABEL))
+            if sample.name == f"{PREFIX}_last_success_timestamp_seconds" and labelled == job:
                 return sample.value
     return None
 
 
 def registry(job: str, ok: bool, started: float, duration: float, last_success: float | None,
              extra: dict[str, float]) -> CollectorRegistry:
-    """The gauges of one run, labelled job=<job>, in a registry of their own."""
+    """The gauges of one run, labelled dr_job=<job>, in a registry of their own."""
     values = {"last_run_timestamp_seconds": started, "last_run_success": 1 if ok else 0,
               "last_run_duration_seconds": duration}
     if last_success is not None:
@@ -199,7 +205,7 @@ def registry(job: str, ok: bool, started: float, duration: float, last_success: 
     reg = CollectorRegistry(auto_describe=True)
     for name, value in values.items():
         help_text = helps.get(name) or f"{job}: {name.replace('_', ' ')}"
-        Gauge(f"{PREFIX}_{name}", help_text, ["job"], registry=reg).labels(job=job).set(float(value))
+        Gauge(f"{PREFIX}_{name}", help_text, [LABEL], registry=reg).labels(job).set(float(value))
     return reg
 
 

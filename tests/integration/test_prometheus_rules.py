@@ -87,7 +87,7 @@ def test_a_moved_threshold_fails_the_unit_tests(promtool, tmp_path, caplog):
     folder = copy_of_monitoring(tmp_path)
     rules = folder / RULES
     text = rules.read_text()
-    late = 'aggregator_dr_last_success_timestamp_seconds{job="pipeline"} > 3600'
+    late = 'aggregator_dr_last_success_timestamp_seconds{dr_job="pipeline"} > 3600'
     assert late in text
     rules.write_text(text.replace(late, late.replace("3600", "7200"), 1))
     code, out = run_promtool(promtool, folder, "check", "rules", f"/monitoring/{RULES}")

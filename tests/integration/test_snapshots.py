@@ -170,7 +170,8 @@ def test_check_reads_the_build_artifacts_back_whole(live, first_set, tmp_path):
         out.stdout
     assert re.search(r"error: the repository failed its check; the build artifacts \(snapshot [0-9a-f]{8}\) are "
                      r"damaged", out.stderr), out.stderr[-2000:]
-    assert 'aggregator_dr_check_artifacts_ok{job="check"} 0' in (tmp_path / "m" / "aggregator_dr_check.prom").read_text()
+    prom = (tmp_path / "m" / "aggregator_dr_check.prom").read_text()
+    assert 'aggregator_dr_check_artifacts_ok{dr_job="check"} 0' in prom
 
 
 def test_check_of_a_repository_without_artifacts_says_none(built, tmp_path):
@@ -192,8 +193,8 @@ def test_tasks_print_results_write_metrics_and_ping(live, first_set, tmp_path, p
     assert snap.returncode == 0, snap.stderr[-2000:]
     assert snap.stdout.startswith("set ") and " complete (files, pg" in snap.stdout and "pipeline paused" in snap.stdout
     prom = (metrics / "aggregator_dr_snapshot.prom").read_text()
-    assert 'aggregator_dr_snapshot_set_complete{job="snapshot"} 1' in prom
-    assert 'aggregator_dr_last_run_success{job="snapshot"} 1' in prom
+    assert 'aggregator_dr_snapshot_set_complete{dr_job="snapshot"} 1' in prom
+    assert 'aggregator_dr_last_run_success{dr_job="snapshot"} 1' in prom
     assert seen == ["/snapshot/start", "/snapshot"]
 
     listed = invoke(cfg, tmp_path, "snapshots", "--json")
@@ -202,16 +203,16 @@ def test_tasks_print_results_write_metrics_and_ping(live, first_set, tmp_path, p
     assert checked.returncode == 0, checked.stderr[-2000:]
     assert checked.stdout.startswith("restic check: ok") and f"set {snap.stdout.split()[1]}: ok" in checked.stdout
     assert re.search(r"^artifacts: ok \(snapshot [0-9a-f]{8}: ferretdb-v1.24.2/ferretdb read back", checked.stdout, re.M)
-    assert 'aggregator_dr_check_failed_sets{job="check"} 0' in (metrics / "aggregator_dr_check.prom").read_text()
-    assert 'aggregator_dr_check_artifacts_ok{job="check"} 1' in (metrics / "aggregator_dr_check.prom").read_text()
+    assert 'aggregator_dr_check_failed_sets{dr_job="check"} 0' in (metrics / "aggregator_dr_check.prom").read_text()
+    assert 'aggregator_dr_check_artifacts_ok{dr_job="check"} 1' in (metrics / "aggregator_dr_check.prom").read_text()
 
     # The pipeline is a job too: the samples are through already, so a run has nothing to do and succeeds.
     piped = invoke(cfg, tmp_path, "pipeline")
     assert piped.returncode == 0, piped.stderr[-2000:]
     prom = (metrics / "aggregator_dr_pipeline.prom").read_text()
-    assert 'aggregator_dr_last_run_success{job="pipeline"} 1' in prom
-    assert 'aggregator_dr_pipeline_errors{job="pipeline"} 0' in prom
-    assert 'aggregator_dr_pipeline_reports_imported{job="pipeline"} 0' in prom
+    assert 'aggregator_dr_last_run_success{dr_job="pipeline"} 1' in prom
+    assert 'aggregator_dr_pipeline_errors{dr_job="pipeline"} 0' in prom
+    assert 'aggregator_dr_pipeline_reports_imported{dr_job="pipeline"} 0' in prom
     assert seen[-2:] == ["/pipeline/start", "/pipeline"]
     # Every run is in the job history, with its result.
     runs = history.read(cfg)

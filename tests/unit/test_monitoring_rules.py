@@ -22,8 +22,8 @@ RULE_NAMES = ["stalled", "collector_unreached", "poison", "database_unreachable"
               "no_passing_check", "no_passing_drill", "disk_filling", "certificate_expiring"]
 PERIOD_SECONDS = {"hourly": 3600, "daily": 86400, "weekly": 7 * 86400}
 METRIC = re.compile(r"\baggregator_dr_\w+")
-# time() - aggregator_dr_last_success_timestamp_seconds{job="x"} > N (or {job=~"a|b"}, N a product such as 3 * 3600)
-LATE = re.compile(r'time\(\)\s*-\s*aggregator_dr_last_success_timestamp_seconds\{job(=~?)"([^"]+)"\}\s*>\s*'
+# time() - aggregator_dr_last_success_timestamp_seconds{dr_job="x"} > N (or {dr_job=~"a|b"}, N a product: 3 * 3600)
+LATE = re.compile(r'time\(\)\s*-\s*aggregator_dr_last_success_timestamp_seconds\{dr_job(=~?)"([^"]+)"\}\s*>\s*'
                   r"([\d\s*]+)$")
 
 
@@ -111,6 +111,26 @@ def test_only_scheduled_jobs_can_be_late():
     selected = {job for _, jobs, _ in late_alerts() for job in jobs}
     assert selected == set(scheduled_jobs())
     assert selected <= set(monitoring.JOB_METRICS)
+
+
+def test_the_rules_name_a_job_by_the_label_the_product_writes():
+    """The jobs' gauges name their job in dr_job: `job` is the scrape's own label (its job_name), so a rule that
+    selects on it, or an annotation that reads it for our job, would be wrong with the default scrape settings."""
+    assert monitoring.LABEL == "dr_job"
+    for rule in rules():
+        assert not re.search(r"\bjob\s*(=|!=|=~|!~)", rule["expr"]), rule["alert"]
+        assert not re.search(r"\$labels\.job\b", " ".join(rule["annotations"].values())), rule["alert"]
+    assert {job for _, jobs, _ in late_alerts() for job in jobs}, "no alert selects on dr_job"
+    for name in (RULES_FILE, TESTS_FILE):
+        assert "honor_labels" not in name.read_text() and "exported_job" not in name.read_text(), name
+
+
+def test_the_unit_tests_feed_the_jobs_series_as_a_scrape_labels_them():
+    """Every series of a job's metrics carries dr_job and the scrape's own job="node", as a real scrape adds it."""
+    series = [s["series"] for group in unit_tests()["tests"] for s in group["input_series"]]
+    ours = [s for s in series if "dr_job=" in s]
+    assert len(ours) > 10
+    assert all('job="node"' in s for s in series), [s for s in series if 'job="node"' not in s]
 
 
 def test_every_alert_is_a_page_or_a_ticket_and_says_what_to_do():

@@ -4,6 +4,7 @@ pings, against real files in a temporary folder and a real HTTP server on loopba
 import re
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from common import config
 from common.errors import DrError
@@ -17,7 +18,7 @@ from stages.cli import Summary
 
 def metric(text, name, job):
     for line in text.splitlines():
-        if line.startswith(f'aggregator_dr_{name}{{job="{job}"}} '):
+        if line.startswith(f'aggregator_dr_{name}{{dr_job="{job}"}} '):
             return float(line.split()[-1])
     return None
 
@@ -48,6 +49,45 @@ def test_success_then_failure_keeps_the_last_success_time(tmp_path, pings):
     assert metric(text, "last_success_timestamp_seconds", "snapshot") == first_success
     assert seen == ["/snapshot/start", "/snapshot", "/snapshot/start", "/snapshot/fail"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["aggregator_dr_snapshot.prom", "history"]  # no temporaries
+
+
+def test_the_gauges_name_their_job_in_dr_job_never_in_job(tmp_path):
+    """`job` is Prometheus's own target label: a scrape with the default settings would rename ours."""
+    with monitoring.job(settings(tmp_path), "check") as run:
+        run.metrics["check_verified_sets"] = 3
+    text = (tmp_path / "aggregator_dr_check.prom").read_text()
+    samples = [s for family in text_string_to_metric_families(text) for s in family.samples]
+    assert len(samples) == 5 and all(s.labels == {"dr_job": "check"} for s in samples), samples
+    assert "job=" not in text.replace("dr_job=", "")
+
+
+# What the version before dr_job wrote: the same gauges, labelled job="snapshot".
+OLD_SNAPSHOT_PROM = """\
+# HELP aggregator_dr_last_run_timestamp_seconds when the job last ran (start, unix time)
+# TYPE aggregator_dr_last_run_timestamp_seconds gauge
+aggregator_dr_last_run_timestamp_seconds{job="snapshot"} 1.75e+09
+# HELP aggregator_dr_last_run_success 1 if the job's last run succeeded, else 0
+# TYPE aggregator_dr_last_run_success gauge
+aggregator_dr_last_run_success{job="snapshot"} 1.0
+# HELP aggregator_dr_last_success_timestamp_seconds when the job last succeeded (end, unix time)
+# TYPE aggregator_dr_last_success_timestamp_seconds gauge
+aggregator_dr_last_success_timestamp_seconds{job="snapshot"} 1.750000042e+09
+"""
+
+
+def test_the_last_success_written_with_the_old_job_label_survives_the_upgrade(tmp_path):
+    """A metrics file written before the label was dr_job still gives its last success time: a first failed
+    run after the upgrade keeps it, now labelled dr_job."""
+    (tmp_path / "aggregator_dr_snapshot.prom").write_text(OLD_SNAPSHOT_PROM)
+    assert monitoring._last_success(tmp_path / "aggregator_dr_snapshot.prom", "snapshot") == 1750000042.0
+    assert monitoring._last_success(tmp_path / "aggregator_dr_snapshot.prom", "drill") is None  # another job's
+    with pytest.raises(RuntimeError):
+        with monitoring.job(settings(tmp_path), "snapshot"):
+            raise RuntimeError("the dump failed")
+    text = (tmp_path / "aggregator_dr_snapshot.prom").read_text()
+    assert metric(text, "last_run_success", "snapshot") == 0
+    assert metric(text, "last_success_timestamp_seconds", "snapshot") == 1750000042.0
+    assert 'job="snapshot"' not in text.replace('dr_job="snapshot"', "")
 
 
 def test_an_unreachable_healthcheck_never_fails_the_job(tmp_path, caplog):
