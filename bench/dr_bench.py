@@ -79,7 +79,7 @@ def instance(work: Path, name: str, keep_data: bool = False, **overrides):
               "db.port": free_port(), "webmirror.port": free_port(), "backup.repository": str(work / "repo"),
               "host.min_free_gb": 1, "monitoring.textfile_dir": str(work / "metrics"),
               "drill.history_dir": str(work / "drills"), "drill.work_dir": str(work / "drill"),
-              "history.dir": str(work / "history")}
+              "history.dir": str(work / "history"), "status.page_dir": str(work / "status")}
     values.update(overrides)
     cfg = config.load(overrides=values)
     try:

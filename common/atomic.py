@@ -69,10 +69,13 @@ def append_line(path: Path, line: bytes, mode: int = 0o600) -> None:
         fsync_dir(path.parent)
 
 
-def write_bytes(final: Path, data: bytes) -> None:
+def write_bytes(final: Path, data: bytes, mode: int | None = None) -> None:
+    """data in final, atomically; with mode, the file gets it (whatever the umask) before it is in place."""
     tmp = temp_path(final)
     with writing(tmp) as fh:
         fh.write(data)
+        if mode is not None:
+            os.fchmod(fh.fileno(), mode)
     publish(tmp, final)
 
 

@@ -264,6 +264,9 @@ SCHEMA: dict[str, Any] = {
         "disk_days": Field(int, 14, _positive, "the data root's disk full within this many days at the recent "
                            "rate of growth: a risk"),
         "drills_shown": Field(int, 20, _positive, "the last N drills in the trends of the status page"),
+        "page_dir": Field(str, "/var/lib/aggregator-dr/status", _absolute_or_empty,
+                          "the status page (index.html) is written here after every job, for the web mirror to "
+                          "serve; empty: no page"),
     },
     "monitoring": {
         "textfile_dir": Field(str, "/var/lib/prometheus/node-exporter", _absolute_or_empty,

@@ -62,7 +62,7 @@ def _values(root: Path, name: str, gateway: str, ports: tuple[int, int], prefix:
     return {"instance": name, "data_root": str(root / name / "data"), "secrets_dir": str(root / name / "secrets"),
             "backup.repository": str(root / "repo"), "host.min_free_gb": 1, "webmirror.port": free_port(),
             "monitoring.textfile_dir": str(root / name / "metrics"), "drill.history_dir": str(root / name / "drills"),
-            "history.dir": str(root / name / "history"),
+            "history.dir": str(root / name / "history"), "status.page_dir": str(root / name / "status"),
             "db.tls": True, "db.port": db_port, "db.postgres_port": pg_port,
             # Both instances share this Docker Engine, so their containers' names differ; on two real hosts
             # they are the same (one instance name) and need no extra name.

@@ -117,10 +117,26 @@ class PipelineRunRow(Record):
 
 
 @dataclass
+class FlowPoint(Record):
+    """One run of stages in the last FLOW_HOURS (a run of the pipeline, of a stage alone, catch-up, a rebuild's):
+    when it ended, its job and outcome, the inputs it moved (sync's pulled, sanitize's sanitized, the importer's
+    imported), those it set aside in quarantine and those that failed in it and wait for the next run. What
+    flowed, run by run: the history does not record what waited between runs (`backlog` is what waits now)."""
+    ended: str
+    job: str
+    outcome: str
+    pulled: int = 0
+    sanitized: int = 0
+    imported: int = 0
+    quarantined: int = 0
+    failed: int = 0
+
+
+@dataclass
 class PipelineSection(Record):
     """Whether data flows: what waits where, when a report last moved (the journal's newest entry), the
     quarantine per reason (poison among them), each stage's and each collector's last success, the last
-    runs (oldest first)."""
+    runs (oldest first), what each run of stages moved over the last day (`flow`, oldest first)."""
     computed: str
     backlog: list[Backlog]
     quarantine: dict[str, int]
@@ -130,6 +146,7 @@ class PipelineSection(Record):
     runs: list[PipelineRunRow]
     last_move: str | None = optional()
     last_move_age_seconds: int | None = optional()
+    flow: list[FlowPoint] = field(default_factory=list)
 
     @property
     def waiting(self) -> int:

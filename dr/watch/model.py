@@ -51,6 +51,7 @@ from dr.watch.figures import (
     DatabaseSection,
     DiskSection,
     DrillPoint,
+    FlowPoint,
     OffsiteFigures,
     PipelineRunRow,
     PipelineSection,
@@ -68,6 +69,7 @@ from stages.layout import DataRoot
 
 HISTORY_DAYS = 35  # the job history read, at least
 PIPELINE_RUNS = 12  # the pipeline's last runs shown (an hour at the default schedule)
+FLOW_HOURS = 24  # what the runs of stages moved over this long (the flow series)
 GROWTH_HOURS = 24  # the data root's free space over this long gives its rate of change
 GROWTH_MIN_HOURS = 1  # ... when its measurements span this long at least
 PROBE_SECONDS = 3.0  # each role's login, tried at once
@@ -203,12 +205,36 @@ def pipeline_runs(runs: Runs, count: int = PIPELINE_RUNS) -> list[PipelineRunRow
     return rows[::-1]
 
 
+def flow_point(run: JobRun, result: Record | None) -> FlowPoint:
+    """What one run of stages moved, set aside and left failed, from its stage summaries."""
+    out = FlowPoint(run.ended, run.job, run.outcome)
+    for s in summaries(result):
+        out.pulled += s.outcomes.get("pulled", 0) if s.stage == "sync" else 0
+        out.sanitized += s.outcomes.get("sanitized", 0) if s.stage == "sanitize" else 0
+        out.imported += s.outcomes.get("imported", 0) if s.stage == "importer" else 0
+        out.quarantined += len(s.quarantined)
+        out.failed += len(s.failed)
+    return out
+
+
+def flow(runs: Runs, now: dt.datetime, hours: int = FLOW_HOURS) -> list[FlowPoint]:
+    """Every run of stages that ended in the last hours, oldest first."""
+    start = now - dt.timedelta(hours=hours)
+    out = []
+    for run, result in runs.newest_first(*PIPELINE_JOBS):
+        if run.ended_at < start:
+            break
+        if run.ended_at <= now:
+            out.append(flow_point(run, result))
+    return out[::-1]
+
+
 def pipeline_section(cfg: Config, runs: Runs, now: dt.datetime) -> PipelineSection:
     dr = DataRoot(cfg.data_root)
     quarantine = folders.quarantined(dr)
     return PipelineSection(stamp(now), backlog(dr, now), quarantine, folders.poison(quarantine),
                            stage_successes(runs, now), collector_states(cfg, runs, now), pipeline_runs(runs),
-                           *when_and_age(now, folders.last_journal_time(dr.journal)))
+                           *when_and_age(now, folders.last_journal_time(dr.journal)), flow(runs, now))
 
 
 # --- backups ------------------------------------------------------------------------------------------------

@@ -1,24 +1,28 @@
 """What every job leaves for the operator once it ends: the status computed again from the history it just
-extended, published as Prometheus gauges (<textfile_dir>/aggregator_dr_status.prom; the status page will be
-written here too). `with publish.job(cfg, "snapshot") as run:` is monitoring.job (history, metrics, pings) and
-then this. Publishing never fails the job: what goes wrong is logged."""
+extended, published as Prometheus gauges (<textfile_dir>/aggregator_dr_status.prom) and as the status page
+(<status.page_dir>/index.html, dr/watch/page.py, for the web mirror to serve). `with publish.job(cfg,
+"snapshot") as run:` is monitoring.job (history, metrics, pings) and then this. Publishing never fails the job:
+what goes wrong is logged."""
 
 from __future__ import annotations
 
 import calendar
 import contextlib
+import os
 import time
+from pathlib import Path
 from typing import Iterator
 
-from common import log
+from common import atomic, log
 from common.config import Config
 from dr.jobs import monitoring
 from dr.watch import model as status_model
-from dr.watch import rules
+from dr.watch import page, rules
 from dr.watch.model import StatusModel
 from dr.watch.rules import Finding
 
 _log = log.get("publish")
+PAGE = "index.html"
 Sample = tuple[str, dict[str, str], float]
 
 
@@ -44,15 +48,37 @@ def samples(m: StatusModel, findings: list[Finding]) -> list[Sample]:
     return out
 
 
+def write_page(cfg: Config, m: StatusModel, findings: list[Finding]) -> Path | None:
+    """The status page in <status.page_dir>/index.html, atomically, mode 0644 in a folder 0755 (the web mirror
+    serves it read-only); None when status.page_dir is empty."""
+    if not cfg.status.page_dir:
+        return None
+    folder = Path(cfg.status.page_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    os.chmod(folder, 0o755)
+    path = folder / PAGE
+    atomic.write_bytes(path, page.render(m, findings, cfg).encode(), mode=0o644)
+    return path
+
+
 def publish(cfg: Config) -> None:
-    """Compute the status and write its gauges; a failure is logged, never raised."""
+    """Compute the status, write its gauges, then its page; a failure is logged, never raised (the page is
+    still written when the gauges cannot be)."""
     try:
         m = status_model.compute(cfg)
-        path = monitoring.write_status(cfg, samples(m, rules.evaluate(m, cfg)))
-        if path is not None:
-            _log.info("status published: %s", path)
+        findings = rules.evaluate(m, cfg)
     except Exception as exc:  # the job's own outcome stands whatever happens here
-        _log.warning("the status could not be published: %s: %s", type(exc).__name__, exc)
+        _log.warning("the status could not be computed: %s: %s", type(exc).__name__, exc)
+        return
+    for what, write in (("gauges", lambda: monitoring.write_status(cfg, samples(m, findings))),
+                        ("page", lambda: write_page(cfg, m, findings))):
+        try:
+            path = write()
+        except Exception as exc:
+            _log.warning("the status %s could not be published: %s: %s", what, type(exc).__name__, exc)
+            continue
+        if path is not None:
+            _log.info("status %s published: %s", what, path)
 
 
 @contextlib.contextmanager

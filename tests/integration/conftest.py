@@ -41,7 +41,8 @@ def running_instance(root, name: str, sample: bool = False, reports: list | None
     values = {"instance": name, "data_root": str(root / "data"), "secrets_dir": str(root / "secrets"),
               "db.port": free_port(), "webmirror.port": free_port(), "backup.repository": str(root / "repo"),
               "host.min_free_gb": 1, "monitoring.textfile_dir": str(root / "metrics"),
-              "drill.history_dir": str(root / "drills"), "history.dir": str(root / "history")}
+              "drill.history_dir": str(root / "drills"), "history.dir": str(root / "history"),
+              "status.page_dir": str(root / "status")}
     values.update(overrides)
     cfg = config.load(overrides=values)
     remove_instance(cfg)  # what a killed earlier run may have left: containers, database volume, network
@@ -68,6 +69,7 @@ def cfg(tmp_path_factory):
         "monitoring.textfile_dir": str(root / "metrics"),
         "drill.history_dir": str(root / "drills"),
         "history.dir": str(root / "history"),
+        "status.page_dir": str(root / "status"),
     })
 
 

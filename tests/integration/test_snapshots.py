@@ -187,7 +187,7 @@ def test_tasks_print_results_write_metrics_and_ping(live, first_set, tmp_path, p
     url, seen = pings
     metrics = tmp_path / "metrics"
     cfg = config.derive(live, {"monitoring.textfile_dir": str(metrics), "monitoring.healthcheck_url": url + "/{job}",
-                               "history.dir": str(tmp_path / "history")})
+                               "history.dir": str(tmp_path / "history"), "status.page_dir": str(tmp_path / "status")})
 
     snap = invoke(cfg, tmp_path, "snapshot")
     assert snap.returncode == 0, snap.stderr[-2000:]

@@ -32,7 +32,8 @@ HOURS_AGO = 3
 @pytest.fixture(scope="module")
 def watched(built, tmp_path_factory):
     root = tmp_path_factory.mktemp("status")
-    with running_instance(root, "aggr-status", **{"history.dir": str(root / "history")}) as cfg:
+    with running_instance(root, "aggr-status", **{"history.dir": str(root / "history"),
+                                                  "status.page_dir": str(root / "status")}) as cfg:
         yield cfg
 
 

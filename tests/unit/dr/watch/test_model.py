@@ -218,6 +218,25 @@ def test_the_pipelines_last_runs_duration_and_throughput(tmp_path):
     assert rows[-2] == figures.PipelineRunRow(stamp((20 - n) * 5 * MIN), "ok", 4.0, 2000 * n, 500.0 * n)
 
 
+def test_the_flow_is_what_each_run_of_stages_moved_over_the_last_day(tmp_path):
+    cfg = make_cfg(tmp_path)
+    sanitize = Summary("sanitize", {"sanitized": 4, "quarantined:unsafe_tag": 1})
+    sanitize.quarantine("raw/c1/a.yaml", "unsafe_tag", "bad tag")
+    importer = Summary("importer", {"imported": 3, "failed": 1})
+    importer.fail("reports/b.yaml", "DocumentTooLarge", "too large")
+    append(cfg, "pipeline", 25 * HOUR, pipeline(sync_summary(CollectorPull("c1", True, 9, 9, 0, 9))))  # too old
+    append(cfg, "pipeline", 20 * HOUR, pipeline(sync_summary(CollectorPull("c1", True, 5, 5, 0, 500)),
+                                                 sanitize, importer))
+    append(cfg, "snapshot", 10 * HOUR, manifest(set_id(10 * HOUR), stamp(10 * HOUR)))  # moves no input
+    append(cfg, "catch-up", 5 * HOUR, pipeline(Summary("importer", {"imported": 7})))
+    append(cfg, "stage-sync", HOUR, error="docker: daemon not running")
+    assert model.flow(read(cfg), NOW) == [
+        figures.FlowPoint(stamp(20 * HOUR), "pipeline", "ok", pulled=5, sanitized=4, imported=3, quarantined=1,
+                          failed=1),
+        figures.FlowPoint(stamp(5 * HOUR), "catch-up", "ok", imported=7),
+        figures.FlowPoint(stamp(HOUR), "stage-sync", "error")]
+
+
 # --- backups ---------------------------------------------------------------------------------------------------
 
 def test_the_newest_set_is_the_newest_taken_or_restored_here(tmp_path):

@@ -12,11 +12,12 @@ from dr.jobs import history, monitoring
 from dr.watch import publish, rules
 
 
-def make_cfg(tmp_path, textfile_dir):
+def make_cfg(tmp_path, textfile_dir, page_dir=None):
     return config.load(overrides={
         "data_root": str(tmp_path / "data"), "history.dir": str(tmp_path / "history"),
         "drill.history_dir": str(tmp_path / "drills"), "secrets_dir": str(tmp_path / "secrets"),
-        "monitoring.textfile_dir": textfile_dir, "monitoring.healthcheck_url": ""})
+        "monitoring.textfile_dir": textfile_dir, "monitoring.healthcheck_url": "",
+        "status.page_dir": str(tmp_path / "page") if page_dir is None else page_dir})
 
 
 def samples_of(path):
@@ -58,3 +59,36 @@ def test_a_status_that_cannot_be_written_does_not_fail_the_job(tmp_path):
 def test_only_declared_status_metrics_are_written():
     with pytest.raises(ValueError, match="no status metric"):
         monitoring.status_registry([("made_up", {}, 1.0)])
+
+
+def test_a_job_writes_the_status_page_atomically_and_world_readable(tmp_path):
+    cfg = make_cfg(tmp_path, str(tmp_path / "textfiles"))
+    old = os.umask(0o077)  # a root job's strict umask: the page is still readable by the web mirror
+    try:
+        with publish.job(cfg, "snapshot"):
+            pass
+    finally:
+        os.umask(old)
+    folder = tmp_path / "page"
+    assert [p.name for p in folder.iterdir()] == [publish.PAGE]  # no temporary file left
+    page = folder / publish.PAGE
+    assert page.stat().st_mode & 0o777 == 0o644 and folder.stat().st_mode & 0o777 == 0o755
+    text = page.read_text()
+    assert text.startswith("<!DOCTYPE html>") and "recovery_point_old" in text  # no set was ever taken here
+    assert str(tmp_path) not in text
+
+
+def test_a_page_that_cannot_be_written_does_not_fail_the_job_nor_the_gauges(tmp_path):
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("a file where the page folder should be")
+    cfg = make_cfg(tmp_path, str(tmp_path / "textfiles"), page_dir=str(blocked))
+    with publish.job(cfg, "check"):
+        pass
+    assert [r.job for r in history.read(cfg)] == ["check"]
+    assert (tmp_path / "textfiles" / monitoring.STATUS_FILE).exists()
+    assert blocked.read_text() == "a file where the page folder should be"
+
+
+def test_no_page_when_page_dir_is_empty(tmp_path):
+    cfg = make_cfg(tmp_path, "", page_dir="")
+    assert publish.write_page(cfg, None, []) is None
