@@ -5,8 +5,8 @@ For each collector:
    unsafe names (`..`, absolute, control characters, odd characters) are refused, reported, never written;
 2. choose the files that fit above the free-space reserve (sync.reserve_mb); when the next one does not
    fit, stop cleanly after this round (exit 1, nothing of the rest is touched on the collector);
-3. rsync them into raw/.incoming/<collector>/ (a partial-dir makes an interrupted pull resume; nothing
-   half-written is ever in raw/<collector>/);
+3. rsync them into raw/.incoming/<collector>/ (a partial-dir makes an interrupted pull resume; the temporary
+   files of a pull killed outright are removed first; nothing half-written is ever in raw/<collector>/);
 4. verify each copy: size and sha256 here against sha256 computed on the collector now; a file that changed
    since it was listed is left there (and its copy dropped) for the next run;
 5. fsync, then move each verified file into raw/<collector>/ in a journal transaction;
@@ -168,6 +168,17 @@ def set_aside_remote(dr: DataRoot, collector: str, rel: str, previous: dict, com
     summary.quarantine(f"{collector}:{rel}", failures.POISON, f"not pulled: {complaint}", dr.relative(note))
 
 
+RSYNC_TEMPORARY = re.compile(r"^\..+\.[A-Za-z0-9]{6}$")  # rsync's `.<name>.XXXXXX` while it writes <name>
+
+
+def rsync_leftovers(incoming: Path) -> list[Path]:
+    """rsync's temporary files in incoming that a pull killed outright left behind (SIGKILL gives rsync no chance
+    to move them into its partial-dir). Safe to remove: sync holds its stage lock, so no rsync runs now, and the
+    collector's dot-files are never listed, so a dot-file named like rsync's temporaries here is one of them."""
+    return sorted(p for p in incoming.rglob(".*") if p.is_file() and not p.is_symlink()
+                  and RSYNC_TEMPORARY.match(p.name) and ".rsync-partial" not in p.relative_to(incoming).parts)
+
+
 def sync_collector(cfg, dr: DataRoot, collector, summary: Summary, workdir: Path,
                    fails: failures.Failures, pull: CollectorPull) -> bool:
     """Pull one collector, telling pull what it found there and did. Returns False when it stopped short of the
@@ -176,6 +187,11 @@ def sync_collector(cfg, dr: DataRoot, collector, summary: Summary, workdir: Path
     incoming = dr.state("raw") / ".incoming" / collector.name
     incoming.mkdir(parents=True, exist_ok=True)
     os.chmod(dr.state("raw") / ".incoming", 0o700)
+    leftovers = rsync_leftovers(incoming)
+    for p in leftovers:
+        atomic.remove(p)
+    if leftovers:
+        summary.notes.append(f"{collector.name}: removed {len(leftovers)} temporary file(s) of a pull that was killed")
     raw_dir = dr.state("raw") / collector.name
     reserve = cfg.sync.reserve_mb << 20
     listing = remote.list()
