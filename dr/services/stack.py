@@ -13,6 +13,7 @@ import json
 import time
 import urllib.request
 from dataclasses import dataclass
+from pathlib import Path
 
 import docker.errors
 
@@ -139,8 +140,13 @@ def _tls_mounts(files: dict) -> dict:
 def webmirror_spec(cfg: Config) -> ServiceSpec:
     archive = cfg.data_root_path / "archive"
     archive.mkdir(parents=True, exist_ok=True, mode=0o755)
+    volumes = {str(archive): {"bind": "/srv/archive", "mode": "ro"}}
+    if cfg.status.page_dir:  # the status page, served at /status/ (dr/watch/publish.py writes it)
+        pages = Path(cfg.status.page_dir)
+        pages.mkdir(parents=True, exist_ok=True, mode=0o755)
+        volumes[str(pages)] = {"bind": "/srv/status", "mode": "ro"}
     return ServiceSpec("webmirror", cfg.image("webmirror"), dict(
-        volumes={str(archive): {"bind": "/srv/archive", "mode": "ro"}},
+        volumes=volumes,
         ports={"8080/tcp": (cfg.webmirror.bind, cfg.webmirror.port)},
         read_only=True,
         tmpfs={"/run": "", "/var/lib/nginx": "", "/tmp": ""},
