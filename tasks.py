@@ -424,10 +424,11 @@ def fuzz(c, config=None, minutes="10", out=None, seed=None, examples=None, json_
     in a throwaway database, every invariant checked) with fresh random seeds until MINUTES have passed;
     print examples run, time, and every failure with its falsifying example."""
     from dr.drills import fuzz as dr_fuzz
+    from dr.watch import campaign_page
 
     seed, examples = _whole_number("seed", seed), _whole_number("examples", examples)
     try:
         minutes = float(minutes)
     except ValueError:
         raise UsageError(f"--minutes: must be a number, got {minutes!r}") from None
-    return dr_fuzz.run(_load(config), minutes, out, seed, examples)
+    return dr_fuzz.run(_load(config), minutes, out, seed, examples, pages=campaign_page.status_page)

@@ -8,8 +8,9 @@ invariants on what they did:
 3. a second run of both stages changes nothing in archive/, quarantine/ or the database (sha256 of every
    file, a digest of every collection);
 4. no run's peak RSS is over the bound;
-5. the probe IP, in none of its textual forms (`ipforms`), is in anything published (archive/, index.json)
-   or stored (every document of every collection), with binary values decoded.
+5. the probe IP, in none of its textual forms (`ipforms`), is in anything published (archive/, index.json,
+   and the pages the target publishes from the runs: the status page, given from above this layer by
+   dr/drills/fuzz.status_page) or stored (every document of every collection), with binary values decoded.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import yaml
 
@@ -323,11 +325,22 @@ def stored_leaks(db, ip: str) -> list[str]:
     return found
 
 
+def page_leaks(pages: dict[str, str], ip: str) -> list[str]:
+    """Where a form of the probe IP is in the pages published from the runs ({name: text})."""
+    return [f"{name}: {hit!r}" for name, text in sorted(pages.items()) if (hit := find_ip(ip, text))]
+
+
+# What else is published from a data root and the stage runs on it: {name: text} (the status page).
+Pages = Callable[[DataRoot, list[StageRun]], dict[str, str]]
+
+
 # ---- all of them -------------------------------------------------------------------------------------
 
-def check(dr: DataRoot, db, config: Path, inputs: list[str], ip: str | None, max_rss_mb: float = MAX_RSS_MB) -> None:
+def check(dr: DataRoot, db, config: Path, inputs: list[str], ip: str | None, max_rss_mb: float = MAX_RSS_MB,
+          pages: Pages | None = None) -> None:
     """Run both stages twice over what is in raw/ and assert every invariant. `inputs`: the raw paths
-    (relative to the data root) that were put there; `ip`: the probe IP (None: nothing to look for)."""
+    (relative to the data root) that were put there; `ip`: the probe IP (None: nothing to look for); `pages`:
+    what else the first runs publish (looked through for the IP)."""
     # One assert per invariant and stage: hypothesis tells distinct failures apart by where they are raised.
     sanitize, importer = run_both(dr.root, config)
     assert "Traceback" not in sanitize.stderr, f"first run: {sanitize.describe()}"
@@ -348,6 +361,9 @@ def check(dr: DataRoot, db, config: Path, inputs: list[str], ip: str | None, max
         assert not published, f"the probe IP {ip} is published: {published[:10]}"
         stored = stored_leaks(db, ip)
         assert not stored, f"the probe IP {ip} is stored: {stored[:10]}"
+        if pages is not None:
+            on_pages = page_leaks(pages(dr, [sanitize, importer]), ip)
+            assert not on_pages, f"the probe IP {ip} is on a published page: {on_pages}"
     before = state(dr, db)
     second = run_both(dr.root, config)
     for run in second:

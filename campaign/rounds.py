@@ -27,9 +27,12 @@ from stages.layout import DataRoot
 class Target:
     """config: a configuration file for the stages (invariants.write_config: the database on loopback, the
     importer's password in a secrets folder); db: that database (pymongo Database), its client logged in as
-    owner (it empties the database before each example and makes the importer's collections)."""
+    owner (it empties the database before each example and makes the importer's collections); pages: what
+    else is published from a data root and the stage runs on it (invariants.Pages: the status page), looked
+    through for the probe IP."""
     config: Path
     db: object
+    pages: invariants.Pages | None = None
 
 
 def reset(db) -> None:
@@ -57,7 +60,7 @@ def check_batch(target: Target, batch: hostile.Batch, failures: Path | None = No
     with fresh(target) as (dr, outside):
         inputs = hostile.write(batch, dr.state("raw"), outside)
         try:
-            invariants.check(dr, target.db, target.config, inputs, batch.ip)
+            invariants.check(dr, target.db, target.config, inputs, batch.ip, pages=target.pages)
         except AssertionError as exc:
             if failures is not None:
                 line = traceback.extract_tb(exc.__traceback__)[-1].lineno

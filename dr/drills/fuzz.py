@@ -2,7 +2,8 @@
 campaign.rounds.run_round with a fresh random seed and the `fuzz` hypothesis profile, until N minutes have
 passed (the round running then is finished); `--seed S`: one round with that seed (a failing round's rerun).
 
-The campaign gets what the tests' fixtures give it, made here: the images of the database built (a cache hit
+The campaign gets what the tests' fixtures give it, made here (and, from tasks.py, what publishes
+the status page: dr/watch/campaign_page.py, which the tests give it too): the images of the database built (a cache hit
 when current, after the host's bootstrap), a throwaway database (dr/drills/sandbox.throwaway: its own instance
 `<instance>-fuzz`, network, volume and role passwords, removed at the end; every example empties it), and a
 configuration file for the stages pointing at it. The stages run from this checkout (python -m stages.<stage>).
@@ -19,6 +20,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 from campaign import invariants, rounds
 from common import log
@@ -73,9 +75,10 @@ def summary(done: list[rounds.Round], seconds: float, out: Path) -> FuzzResult:
 
 
 def run(cfg: Config, minutes: float, out_dir: str | None = None, seed: int | None = None,
-        examples: int | None = None) -> FuzzResult:
+        examples: int | None = None, pages: Callable[[Config], invariants.Pages] | None = None) -> FuzzResult:
     """Rounds until `minutes` have passed (with `seed`: that one round), of `examples` examples each (default:
-    the `fuzz` profile's)."""
+    the `fuzz` profile's); pages(the sandbox's configuration): what else the campaign looks through for the
+    probe IP (the status page)."""
     out = Path(out_dir or tempfile.mkdtemp(prefix="aggregator-dr-fuzz-"))
     out.mkdir(parents=True, exist_ok=True)
     start = time.monotonic()
@@ -86,7 +89,7 @@ def run(cfg: Config, minutes: float, out_dir: str | None = None, seed: int | Non
     with sandbox.throwaway(cfg, label="fuzz") as sb:
         stages_config = invariants.write_config(Path(sb.cfg.data_root).parent / "stages.toml", sb.cfg.secrets_dir,
                                                 sb.cfg.db.port)
-        target = rounds.Target(stages_config, sb.db)
+        target = rounds.Target(stages_config, sb.db, None if pages is None else pages(sb.cfg))
         while (not done) if seed is not None else time.monotonic() < deadline:
             this = seed if seed is not None else random.SystemRandom().randrange(2 ** 32)
             _log.info("fuzz round %d, seed %d (%.1f min left)", len(done) + 1, this,

@@ -18,6 +18,7 @@ import pytest
 
 from campaign import hostile, invariants, rounds
 from campaign.rounds import fresh
+from dr.watch import campaign_page
 from pipeline_helpers import HEADER, SAMPLES, report
 
 pytestmark = pytest.mark.docker
@@ -29,7 +30,7 @@ def campaign(built, database, tmp_path_factory):
     (the client logged in as owner)."""
     port, client = database
     config = invariants.write_config(tmp_path_factory.mktemp("campaign") / "config.toml", built.secrets_dir, port)
-    return rounds.Target(config, client[built.db.database])
+    return rounds.Target(config, client[built.db.database], campaign_page.status_page(built))
 
 
 def test_hostile_batches(campaign):
@@ -47,7 +48,8 @@ def test_a_measurement_over_16_mb(campaign):
     with fresh(campaign) as (dr, _):
         (dr.state("raw") / "c1").mkdir()
         (dr.state("raw") / "c1" / "big.yaml").write_text(text)
-        invariants.check(dr, db, config, ["raw/c1/big.yaml"], ip, max_rss_mb=invariants.MAX_RSS_BIG_MB)
+        invariants.check(dr, db, config, ["raw/c1/big.yaml"], ip, max_rss_mb=invariants.MAX_RSS_BIG_MB,
+                         pages=campaign.pages)
 
 
 def test_special_files_in_raw(campaign):
