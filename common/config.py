@@ -24,6 +24,7 @@ LOOPBACK_NAMES = ("127.0.0.1", "localhost", "::1")
 
 ENV_VAR = "AGGREGATOR_DR_CONFIG"
 PORTABLE_DUMP = ("every", "daily", "never")
+WEBMIRROR_STATUS = ("loopback", "public", "off")
 DEFAULT_FILE = Path("/etc/aggregator-dr/config.toml")
 
 
@@ -64,6 +65,14 @@ _NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,62}$")
 
 def _name(v):
     return None if _NAME_RE.match(v) else "must be lower-case letters, digits, '.', '_' or '-'"
+
+
+def is_loopback(address: str) -> bool:
+    """An IP address of this host's loopback interface (127.0.0.0/8, ::1)."""
+    try:
+        return ipaddress.ip_address(address).is_loopback
+    except ValueError:
+        return False
 
 
 def _image_ref(v):
@@ -175,8 +184,17 @@ SCHEMA: dict[str, Any] = {
                                "rest-server's certificate"),
     },
     "webmirror": {
-        "bind": Field(str, "127.0.0.1", _ip),
+        "bind": Field(str, "127.0.0.1", _ip, "host address the mirror's port is published on (0.0.0.0: every "
+                      "interface)"),
         "port": Field(int, 8080, _port),
+        "status": Field(str, "loopback", lambda v: None if v in WEBMIRROR_STATUS else
+                        "must be one of " + ", ".join(WEBMIRROR_STATUS),
+                        "who reads the status page at /status/ (it names this host, its collectors and their "
+                        "failures): loopback (default) only this host, on bind:port when bind is a loopback "
+                        "address, else on 127.0.0.1:status_port; public: anyone who reaches bind:port, like "
+                        "the archive; off: nobody (docs/status.md)"),
+        "status_port": Field(int, 8081, _port, "host port of the loopback-only listener of the status page "
+                             "(status = loopback with a bind that is not a loopback address), on 127.0.0.1"),
     },
     "pipeline": {
         "workers": Field(int, 0, lambda v: None if v >= 0 else "must be 0 (every core) or more",
@@ -410,6 +428,19 @@ def _check_roles(values: dict) -> dict:
     return values
 
 
+def _check_webmirror(values: dict) -> dict:
+    """The status page's loopback-only listener needs a port of its own."""
+    mirror = values["webmirror"]
+    if mirror.status == "loopback" and not is_loopback(mirror.bind) and mirror.status_port == mirror.port:
+        raise ConfigError(f"webmirror.status_port: the status page's loopback-only listener (webmirror.status = "
+                          f"\"loopback\", webmirror.bind {mirror.bind!r}) needs a port other than webmirror.port, "
+                          f"got {mirror.status_port!r}")
+    return values
+
+
+def _check_across(values: dict) -> dict:
+    """What one key asks of another, once every key is valid on its own."""
+    return _check_webmirror(_check_roles(values))
 
 
 def parse_overrides(items: list[str]) -> dict[str, Any]:
@@ -453,14 +484,14 @@ def load(path: str | os.PathLike | None = None, overrides: dict[str, Any] | None
         source = str(file)
     if overrides:
         table = _apply_overrides(table, dict(overrides))
-    cfg = Config(_check_roles(_validate(table, SCHEMA, "")))
+    cfg = Config(_check_across(_validate(table, SCHEMA, "")))
     object.__setattr__(cfg, "source", source)
     return cfg
 
 
 def derive(cfg: Config, overrides: dict[str, Any]) -> Config:
     """A configuration like cfg with some keys changed (dotted keys), validated; no file is read again."""
-    derived = Config(_check_roles(_validate(_apply_overrides(cfg.as_dict(), dict(overrides)), SCHEMA, "")))
+    derived = Config(_check_across(_validate(_apply_overrides(cfg.as_dict(), dict(overrides)), SCHEMA, "")))
     object.__setattr__(derived, "source", cfg.source)
     return derived
 

@@ -11,13 +11,14 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
 import docker.errors
 
-from common import log, poll, secrets
+from common import config, log, poll, secrets
 from common.config import Config
 from common.errors import ServiceError
 from common.records import Record, optional
@@ -137,17 +138,55 @@ def _tls_mounts(files: dict) -> dict:
     return mounts
 
 
+STATUS_MAIN, STATUS_LOCAL = "/srv/status", "/srv/status-local"  # the page's folder served on 8080, on 8081
+STATUS_LISTENER = 8081  # nginx's second listener: the status page alone (dockerfiles/webmirror/nginx.conf)
+
+
+def _reached_at(address: str) -> str:
+    """The address this host reaches a port published on address at (loopback for every interface), as a URL
+    writes it."""
+    host = "127.0.0.1" if address in ("0.0.0.0", "::") else address
+    return f"[{host}]" if ":" in host else host
+
+
+def _status_served(cfg: Config) -> tuple[str, str, int] | None:
+    """Where the status page is served ([webmirror] status): its folder's mount point in the container, and
+    the host address and port this host reads it at; None when it is not served (off, or no page_dir).
+    Loopback with a loopback bind: the mirror's own listener already is loopback-only. Loopback with another
+    bind: nginx's second listener, published on 127.0.0.1 only (client addresses are not to be trusted
+    behind Docker's NAT, so no allow/deny), and the main listener's /status/ folder stays empty (404)."""
+    mirror = cfg.webmirror
+    if mirror.status == "off" or not cfg.status.page_dir:
+        return None
+    if mirror.status == "public" or config.is_loopback(mirror.bind):
+        return STATUS_MAIN, _reached_at(mirror.bind), mirror.port
+    return STATUS_LOCAL, "127.0.0.1", mirror.status_port
+
+
+def status_url(cfg: Config) -> str | None:
+    """Where this host reads the status page, or None when the mirror does not serve it."""
+    served = _status_served(cfg)
+    return None if served is None else f"http://{served[1]}:{served[2]}/status/"
+
+
 def webmirror_spec(cfg: Config) -> ServiceSpec:
+    """nginx: the archive folder read-only at /, and the status page's folder read-only at /status/ on the
+    listener [webmirror] status says (_status_served)."""
     archive = cfg.data_root_path / "archive"
     archive.mkdir(parents=True, exist_ok=True, mode=0o755)
     volumes = {str(archive): {"bind": "/srv/archive", "mode": "ro"}}
-    if cfg.status.page_dir:  # the status page, served at /status/ (dr/watch/publish.py writes it)
+    ports = {"8080/tcp": (cfg.webmirror.bind, cfg.webmirror.port)}
+    served = _status_served(cfg)
+    if served is not None:  # dr/watch/publish.py writes the page there
+        inside, host, port = served
         pages = Path(cfg.status.page_dir)
         pages.mkdir(parents=True, exist_ok=True, mode=0o755)
-        volumes[str(pages)] = {"bind": "/srv/status", "mode": "ro"}
+        volumes[str(pages)] = {"bind": inside, "mode": "ro"}
+        if inside == STATUS_LOCAL:
+            ports[f"{STATUS_LISTENER}/tcp"] = (host, port)
     return ServiceSpec("webmirror", cfg.image("webmirror"), dict(
         volumes=volumes,
-        ports={"8080/tcp": (cfg.webmirror.bind, cfg.webmirror.port)},
+        ports=ports,
         read_only=True,
         tmpfs={"/run": "", "/var/lib/nginx": "", "/tmp": ""},
     ))
@@ -312,11 +351,20 @@ def prepare_db(cfg: Config) -> list[str]:
 
 
 def check_webmirror(cfg: Config) -> None:
-    url = f"http://{cfg.webmirror.bind}:{cfg.webmirror.port}/"
+    """The mirror answers at / and, when it serves a page that exists, at /status/."""
+    _check_http(f"http://{_reached_at(cfg.webmirror.bind)}:{cfg.webmirror.port}/")
+    url = status_url(cfg)
+    if url is not None and (Path(cfg.status.page_dir) / "index.html").is_file():
+        _check_http(url)
+
+
+def _check_http(url: str) -> None:
     try:
         with urllib.request.urlopen(url, timeout=10) as resp:
             if resp.status != 200:
                 raise ServiceError(f"webmirror answered {resp.status} at {url}")
+    except urllib.error.HTTPError as exc:
+        raise ServiceError(f"webmirror answered {exc.code} at {url}") from None
     except OSError as exc:
         raise ServiceError(f"webmirror does not answer at {url}: {exc}") from None
 

@@ -55,6 +55,9 @@ def test_file_values_override_defaults(tmp_path):
     ('[certs]\ndb_names = "db.example.org"\n', "certs.db_names"),
     ('[certs]\ndb_names = ["db example"]\n', "certs.db_names"),
     ('[certs]\noffsite_names = [7]\n', "certs.offsite_names"),
+    ('[webmirror]\nstatus = "private"\n', "webmirror.status"),
+    ('[webmirror]\nstatus_port = 0\n', "webmirror.status_port"),
+    ('[webmirror]\nbind = "0.0.0.0"\nstatus_port = 8080\n', "webmirror.status_port"),
 ])
 def test_bad_key_is_named(tmp_path, text, key):
     with pytest.raises(ConfigError) as err:
@@ -166,3 +169,17 @@ def test_host_roles_that_fit_load():
     assert config.load(overrides={"host.role": "database"}).db.bind == "127.0.0.1"  # loopback: TLS optional
     # A container's configuration names its role and the database's container: no host role applies.
     assert config.load(overrides={"db.role": "importer", "db.host": "inst-db"}).db.host == "inst-db"
+
+
+def test_the_status_page_is_for_this_host_alone_by_default():
+    mirror = config.load(overrides={}).webmirror
+    assert (mirror.status, mirror.status_port) == ("loopback", 8081)
+    # One port for both is refused only where the loopback-only listener is used.
+    for overrides in ({"webmirror.status_port": 8080}, {"webmirror.status": "public", "webmirror.bind": "0.0.0.0",
+                                                        "webmirror.status_port": 8080}):
+        assert config.load(overrides=overrides).webmirror.status_port == 8080
+
+
+def test_loopback_addresses():
+    assert all(config.is_loopback(a) for a in ("127.0.0.1", "127.0.0.2", "::1"))
+    assert not any(config.is_loopback(a) for a in ("0.0.0.0", "::", "10.0.0.5", "localhost"))

@@ -101,3 +101,46 @@ def test_the_offsite_server_serves_https_only_with_its_certificate(tmp_path):
     plain = config.load(overrides={"instance": "inst", "secrets_dir": str(tmp_path / "secrets")})
     assert "OFFSITE_TLS" not in offsite.spec(plain).kwargs["environment"]
     assert offsite.repository_url(plain) == "rest:http://inst-offsite:8000/aggregator"
+
+
+def _mirror(tmp_path, **overrides):
+    cfg = config.load(overrides={"data_root": str(tmp_path / "data"), "status.page_dir": str(tmp_path / "status"),
+                                 **overrides})
+    spec = stack.webmirror_spec(cfg)
+    pages = [(host, m["bind"]) for host, m in spec.kwargs["volumes"].items() if m["bind"] != "/srv/archive"]
+    assert all(m["mode"] == "ro" for m in spec.kwargs["volumes"].values())
+    assert pages in ([], [(str(tmp_path / "status"), "/srv/status")], [(str(tmp_path / "status"), "/srv/status-local")])
+    return (pages[0][1] if pages else None), spec.kwargs["ports"], stack.status_url(cfg)
+
+
+def test_the_status_page_on_a_loopback_mirror_is_served_by_its_own_listener(tmp_path):
+    """[webmirror] status = loopback (the default) and a loopback bind: the mirror's listener already is
+    loopback-only."""
+    assert _mirror(tmp_path) == ("/srv/status", {"8080/tcp": ("127.0.0.1", 8080)}, "http://127.0.0.1:8080/status/")
+    assert _mirror(tmp_path, **{"webmirror.bind": "::1", "webmirror.port": 8090}) == \
+        ("/srv/status", {"8080/tcp": ("::1", 8090)}, "http://[::1]:8090/status/")
+    assert (tmp_path / "status").is_dir()  # made for the mount
+
+
+def test_the_status_page_of_a_published_mirror_is_on_a_second_listener_on_loopback(tmp_path):
+    """loopback and a bind beyond loopback: the page's folder is mounted where only nginx's second listener
+    serves it (the main one answers 404 at /status/), and that listener is published on 127.0.0.1 alone."""
+    for bind in ("0.0.0.0", "10.0.0.5", "::"):
+        assert _mirror(tmp_path, **{"webmirror.bind": bind, "webmirror.status_port": 8099}) == (
+            "/srv/status-local", {"8080/tcp": (bind, 8080), "8081/tcp": ("127.0.0.1", 8099)},
+            "http://127.0.0.1:8099/status/")
+
+
+def test_a_public_status_page_is_served_like_the_archive(tmp_path):
+    assert _mirror(tmp_path, **{"webmirror.status": "public", "webmirror.bind": "10.0.0.5"}) == \
+        ("/srv/status", {"8080/tcp": ("10.0.0.5", 8080)}, "http://10.0.0.5:8080/status/")
+    assert _mirror(tmp_path, **{"webmirror.status": "public", "webmirror.bind": "0.0.0.0"}) == \
+        ("/srv/status", {"8080/tcp": ("0.0.0.0", 8080)}, "http://127.0.0.1:8080/status/")
+
+
+def test_no_status_page_when_off_or_without_a_page_folder(tmp_path):
+    for overrides in ({"webmirror.status": "off"}, {"webmirror.status": "off", "webmirror.bind": "0.0.0.0"},
+                      {"webmirror.status": "public", "status.page_dir": ""},
+                      {"webmirror.bind": "0.0.0.0", "status.page_dir": ""}):
+        pages, ports, url = _mirror(tmp_path, **overrides)
+        assert pages is None and list(ports) == ["8080/tcp"] and url is None, overrides
