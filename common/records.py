@@ -10,6 +10,10 @@ record, or raises RecordError naming the first field that does not fit. Field me
   a missing key reads back as None;
 - `local()`: a field kept on this side of the boundary only (a start time): never written, never read.
 
+A class may name properties in `DERIVED`: figures computed from its fields (a total) that its JSON carries too,
+so a reader of the JSON finds every figure the record shows; read back, their keys are accepted and dropped
+(the property computes them again).
+
 A job's result (what an `invoke` task prints) is a record too: `render()` is its text for people, `to_json()`
 what `--json` prints, and `exit_status()` the exit code the result itself calls for (0 unless it reports a
 failure, like a repository check that failed).
@@ -108,12 +112,13 @@ class Record:
     """Base of the records; see the module's docstring."""
 
     EXTRA: ClassVar[str | None] = None  # the dict field that keeps unknown keys, if any
+    DERIVED: ClassVar[tuple[str, ...]] = ()  # properties written to the JSON too, dropped when read back
 
     def __init_subclass__(cls, **kwargs):
         """A field may not take the name of a method of every record (a field `exit_status` would hide
         exit_status() and become its default): refused when the class is made."""
         super().__init_subclass__(**kwargs)
-        clash = set(cls.__dict__.get("__annotations__", {})) & set(vars(Record)) - {"EXTRA"}
+        clash = set(cls.__dict__.get("__annotations__", {})) & set(vars(Record)) - {"EXTRA", "DERIVED"}
         if clash:
             raise TypeError(f"{cls.__name__}: a field may not be named {', '.join(sorted(clash))} "
                             "(a method of every record)")
@@ -126,6 +131,8 @@ class Record:
                 out.update(value)
             elif not (value is None and f.metadata.get("omit_none")):
                 out[_json_key(f)] = _dump(value)
+        for name in self.DERIVED:
+            out[name] = _dump(getattr(self, name))
         return out
 
     def to_json(self, indent: int | None = 2) -> str:
@@ -152,7 +159,7 @@ class Record:
         hints = typing.get_type_hints(cls)
         fields = {_json_key(f): f for f in dataclasses.fields(cls) if f.name != cls.EXTRA and _crosses(f)}
         kwargs: dict = {}
-        unknown = {k: v for k, v in data.items() if k not in fields}
+        unknown = {k: v for k, v in data.items() if k not in fields and k not in cls.DERIVED}
         if unknown and cls.EXTRA is None:
             raise RecordError(f"{where}: unexpected key(s) {', '.join(sorted(unknown))}")
         if cls.EXTRA is not None:

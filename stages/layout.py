@@ -13,6 +13,7 @@ from common.errors import DrError
 REPORT_STATES = ("raw", "staging", "reports", "archive", "quarantine")
 STATE_DIRS = REPORT_STATES + ("originals",)
 PRIVATE = ("raw", "originals", "quarantine")
+WAITING = ("raw", "staging", "reports")  # where inputs wait for the pipeline, in its order
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,22 @@ class DataRoot:
         """Every report file in a state directory (temporaries and sidecars excluded), sorted. Only regular
         files: a link is never followed, and nothing that is not a regular file is listed (see `entries`)."""
         return [p for p, kind in self.entries(name) if kind == REGULAR]
+
+    def waiting(self, name: str) -> list[float]:
+        """The modification times of the inputs waiting in a state directory (one of WAITING): each report
+        file as `files` lists them (raw/: as pulled, sync keeps the collector's time; staging/: sanitized), in
+        reports/ only the .yaml (its .jsonl is the same report). One walk, an lstat per entry; an input that
+        moved on meanwhile is left out."""
+        paths = self.files(name)
+        if name == "reports":
+            paths = [p for p in paths if p.suffix == ".yaml"]
+        times = []
+        for p in paths:
+            try:
+                times.append(os.lstat(p).st_mtime)
+            except FileNotFoundError:  # moved on meanwhile
+                continue
+        return times
 
     def inputs(self, name: str) -> tuple[list[Path], list[tuple[Path, str]]]:
         """(regular files, [(path, kind) of everything else]) in a state directory: what a stage reads, and

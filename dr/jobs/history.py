@@ -2,8 +2,10 @@
 
 A line is a `JobRun`: the job's name, when it started and ended, on which host, its outcome (ok, failed: it
 ran and its result reports a failure, error: it stopped with an error and no result), and its typed result
-as JSON with the result's type name (common/records.py; dr/watch reads it back into that type). The metrics
-writer, `invoke status` and the status page read it; nothing else keeps a second account of runs.
+as JSON with the result's type name (common/records.py; dr/watch reads it back into that type), and the data
+root at its end: its disk's free bytes and the inputs waiting per state directory (a line written before
+either was recorded reads back with None). The metrics writer, `invoke status` and the status page read it;
+nothing else keeps a second account of runs.
 
 Crash-safe like the journal: one write() per line under O_APPEND, fsynced (common/atomic.append_line); a
 torn last line (a crash mid-append) is skipped when read. One file per UTC month (`jobs-YYYY-MM.jsonl`),
@@ -58,6 +60,7 @@ class JobRun(Record):
     result: dict[str, Any] | None = optional()
     error: str | None = optional()
     data_free_bytes: int | None = optional()  # free space on the data root's disk at the end (its growth rate)
+    backlog: dict[str, int] | None = optional()  # inputs waiting per state directory at the end (layout.WAITING)
 
     @property
     def ended_at(self) -> dt.datetime:
@@ -77,14 +80,16 @@ def month_file(cfg: Config, when: dt.datetime) -> Path:
 
 
 def run_of(job: str, started: dt.datetime, ended: dt.datetime, result: Record | None = None,
-           error: str | None = None, data_free_bytes: int | None = None) -> JobRun:
+           error: str | None = None, data_free_bytes: int | None = None,
+           backlog: dict[str, int] | None = None) -> JobRun:
     """The JobRun of a job that ended with a result (its exit_status says ok or failed) or with an error."""
     status = result.exit_status() if result is not None else 1
     outcome = "error" if result is None else "ok" if status == 0 else "failed"
     return JobRun(job=job, started=stamp(started), ended=stamp(ended), host=socket.gethostname(), outcome=outcome,
                   exit_code=status, seconds=round((ended - started).total_seconds(), 3),
                   result_type=None if result is None else type(result).__name__,
-                  result=None if result is None else result.to_dict(), error=error, data_free_bytes=data_free_bytes)
+                  result=None if result is None else result.to_dict(), error=error, data_free_bytes=data_free_bytes,
+                  backlog=backlog)
 
 
 def append(cfg: Config, run: JobRun) -> Path:

@@ -3,13 +3,13 @@ metrics and healthcheck pings.
 
 `with monitoring.job(cfg, "snapshot") as run:` runs the body, which hands over the job's result with
 run.record(result); when the body ends, the run goes into the job history (dr/jobs/history.py: ok or failed by
-the result, error when the body raised without one), whatever the job. A scheduled job (SCHEDULED) also pings
-<url>/start before the body and <url> or <url>/fail after it, and writes <textfile_dir>/aggregator_dr_<job>.prom
-(prometheus_client's write_to_textfile: a temporary file renamed into place, so node-exporter never reads half
-a file) with its own gauges from its result (snapshot_metrics, check_metrics, ... by JOB_GAUGES; JOB_METRICS
-names them all with their help). The time of the last success survives failed runs, so an alert on its age
-fires when a job keeps failing. A ping that cannot be delivered, or a history that cannot be appended to, is
-logged and never fails the job.
+the result, error when the body raised without one; the data root's free space and the inputs waiting then),
+whatever the job. A scheduled job (SCHEDULED) also pings <url>/start before the body and <url> or <url>/fail
+after it, and writes <textfile_dir>/aggregator_dr_<job>.prom (prometheus_client's write_to_textfile: a
+temporary file renamed into place, so node-exporter never reads half a file) with its own gauges from its
+result (snapshot_metrics, check_metrics, ... by JOB_GAUGES; JOB_METRICS names them all with their help). The
+time of the last success survives failed runs, so an alert on its age fires when a job keeps failing. A ping
+that cannot be delivered, or a history that cannot be appended to, is logged and never fails the job.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ from common.errors import DrError, FailedWithResult
 from common.records import Record
 from dr.jobs import history
 from dr.jobs.pipeline import PipelineRun
+from stages.layout import WAITING, DataRoot
 
 _log = log.get("monitoring")
 PREFIX = "aggregator_dr"
@@ -269,6 +270,20 @@ def data_free_bytes(cfg: Config) -> int | None:
         return None
 
 
+def backlog(cfg: Config) -> dict[str, int] | None:
+    """The inputs waiting per state directory (stages/layout.WAITING), for a job's history line: the status
+    page's backlog over the last day. None when there is no data root, or it cannot be counted (logged: a
+    count never fails the job)."""
+    dr = DataRoot(cfg.data_root)
+    try:
+        if not dr.root.is_dir():
+            return None
+        return {state: len(dr.waiting(state)) for state in WAITING}
+    except Exception as exc:
+        _log.warning("the inputs waiting in %s could not be counted: %s: %s", dr.root, type(exc).__name__, exc)
+        return None
+
+
 def error_text(exc: BaseException) -> str:
     """What the history says of the error a job stopped with."""
     if isinstance(exc, DrError):
@@ -288,7 +303,8 @@ def job_run(cfg: Config, run: Run, started: dt.datetime, exc: BaseException | No
             error = "the job ended without recording its result"
     else:
         result, error = (exc.result if isinstance(exc, FailedWithResult) else None), error_text(exc)
-    entry = history.run_of(run.job, started, dt.datetime.now(dt.timezone.utc), result, error, data_free_bytes(cfg))
+    entry = history.run_of(run.job, started, dt.datetime.now(dt.timezone.utc), result, error, data_free_bytes(cfg),
+                           backlog(cfg))
     if exc is not None and entry.outcome == "ok":  # a result carried by an error is a failure whatever it says
         entry.outcome, entry.exit_code = "failed", getattr(exc, "exit_code", 1)
     return entry

@@ -133,10 +133,26 @@ class FlowPoint(Record):
 
 
 @dataclass
+class BacklogPoint(Record):
+    """The inputs waiting when a job ended (its history line's backlog) in the last FLOW_HOURS: in all and per
+    state directory; with `backlog` (what waits now) the backlog over the last day."""
+    ended: str
+    job: str
+    waiting: int
+    per_state: dict[str, int]
+
+
+FLOW_TOTALS = ("pulled", "sanitized", "imported", "quarantined", "failed")
+
+
+@dataclass
 class PipelineSection(Record):
-    """Whether data flows: what waits where, when a report last moved (the journal's newest entry), the
-    quarantine per reason (poison among them), each stage's and each collector's last success, the last
-    runs (oldest first), what each run of stages moved over the last day (`flow`, oldest first)."""
+    """Whether data flows: what waits where (`waiting`: in all), when a report last moved (the journal's
+    newest entry), the quarantine per reason (poison among them), each stage's and each collector's last
+    success, the last runs (oldest first), what each run of stages moved over the last day (`flow`, oldest
+    first; `flow_total`: their number and sums), the inputs waiting at each job's end over the last day
+    (`backlog_series`, oldest first)."""
+    DERIVED = ("waiting", "flow_total")
     computed: str
     backlog: list[Backlog]
     quarantine: dict[str, int]
@@ -147,10 +163,16 @@ class PipelineSection(Record):
     last_move: str | None = optional()
     last_move_age_seconds: int | None = optional()
     flow: list[FlowPoint] = field(default_factory=list)
+    backlog_series: list[BacklogPoint] = field(default_factory=list)
 
     @property
     def waiting(self) -> int:
         return sum(b.count for b in self.backlog)
+
+    @property
+    def flow_total(self) -> dict[str, int]:
+        """The runs of stages in `flow`, and what they pulled, sanitized, imported, set aside and left failed."""
+        return {"runs": len(self.flow)} | {k: sum(getattr(f, k) for f in self.flow) for k in FLOW_TOTALS}
 
     def oldest_age_seconds(self) -> int | None:
         """The age of the oldest input waiting anywhere."""

@@ -2,8 +2,9 @@
 directories, the quarantine, the journal's newest entry, the runbook drills' newest report, the data root's
 free space. Plain values out (dr/watch/model.py turns them into figures); nothing is written.
 
-Cheap on purpose: a walk of raw/, staging/, reports/ and quarantine/ (one lstat per entry), the journal's last
-few kilobytes, one JSON file per runbook drill.
+Cheap on purpose: a walk of raw/, staging/, reports/ (stages/layout.DataRoot.waiting, which the jobs' history
+lines count with too) and quarantine/ (one lstat per entry), the journal's last few kilobytes, one JSON file per
+runbook drill.
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ from dr.drills.drill_reports import RunbookDrillReport
 from stages.failures import POISON
 from stages.layout import DataRoot
 
-WAITING = ("raw", "staging", "reports")  # where inputs wait for the pipeline, in its order
 NOTE = ".reason.json"  # beside every quarantined input (stages/quarantine.py; sync's poison: the note alone)
 TAIL = 64 << 10  # the journal is read backwards this much at a time
 
@@ -29,18 +29,8 @@ def utc(timestamp: float) -> dt.datetime:
 
 
 def waiting(dr: DataRoot, state: str) -> tuple[int, dt.datetime | None]:
-    """(how many inputs wait in a state directory, the oldest one's modification time). An input is a report
-    file as DataRoot.files lists them (raw/: as pulled, sync keeps the collector's time; staging/: sanitized);
-    in reports/ only the .yaml (its .jsonl is the same report)."""
-    paths = dr.files(state)
-    if state == "reports":
-        paths = [p for p in paths if p.suffix == ".yaml"]
-    times = []
-    for p in paths:
-        try:
-            times.append(os.lstat(p).st_mtime)
-        except FileNotFoundError:  # moved on meanwhile
-            continue
+    """(how many inputs wait in a state directory, the oldest one's modification time): DataRoot.waiting."""
+    times = dr.waiting(state)
     return len(times), (utc(min(times)) if times else None)
 
 

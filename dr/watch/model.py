@@ -2,7 +2,7 @@
 computed. `compute(cfg)` builds it from
 - the job history (dr/jobs/history.py), the last HISTORY_DAYS days (longer when a threshold of [status] needs
   it): the stages' and the collectors' last successes, the pipeline's last runs, the sets taken and restored,
-  the checks, the off-site copies, retention, the data root's free space over time;
+  the checks, the off-site copies, retention, the data root's free space and the inputs waiting over time;
 - the state directories, the quarantine and the journal (dr/watch/folders.py): what waits, and when a report
   last moved;
 - the drills' saved reports (dr/drills/drill_reports.py; the runbook drills' folders);
@@ -44,6 +44,7 @@ from dr.services import certs, stack
 from dr.watch import folders, results
 from dr.watch.figures import (
     Backlog,
+    BacklogPoint,
     BackupSet,
     BackupsSection,
     CheckFigures,
@@ -65,11 +66,11 @@ from dr.watch.figures import (
 )
 from snapshots.results import CheckResult, CopyResult, ForgetResult, Manifest, TakeResult
 from stages.cli import CollectorPull, Summary
-from stages.layout import DataRoot
+from stages.layout import WAITING, DataRoot
 
 HISTORY_DAYS = 35  # the job history read, at least
 PIPELINE_RUNS = 12  # the pipeline's last runs shown (an hour at the default schedule)
-FLOW_HOURS = 24  # what the runs of stages moved over this long (the flow series)
+FLOW_HOURS = 24  # the flow series (what the runs of stages moved) and the backlog series over this long
 GROWTH_HOURS = 24  # the data root's free space over this long gives its rate of change
 GROWTH_MIN_HOURS = 1  # ... when its measurements span this long at least
 PROBE_SECONDS = 3.0  # each role's login, tried at once
@@ -136,7 +137,7 @@ def summaries(result: Record | None) -> list[Summary]:
 
 def backlog(dr: DataRoot, now: dt.datetime) -> list[Backlog]:
     out = []
-    for state in folders.WAITING:
+    for state in WAITING:
         count, oldest = folders.waiting(dr, state)
         out.append(Backlog(state, count, *when_and_age(now, oldest)))
     return out
@@ -229,12 +230,26 @@ def flow(runs: Runs, now: dt.datetime, hours: int = FLOW_HOURS) -> list[FlowPoin
     return out[::-1]
 
 
+def backlog_series(runs: Runs, now: dt.datetime, hours: int = FLOW_HOURS) -> list[BacklogPoint]:
+    """The inputs waiting at the end of every job of the last hours that recorded them, oldest first (a line
+    written before jobs recorded it has none: left out)."""
+    start = now - dt.timedelta(hours=hours)
+    out = []
+    for run in runs.runs:  # newest first
+        if run.ended_at < start:
+            break
+        if run.backlog is not None and run.ended_at <= now:
+            out.append(BacklogPoint(run.ended, run.job, sum(run.backlog.values()), dict(run.backlog)))
+    return out[::-1]
+
+
 def pipeline_section(cfg: Config, runs: Runs, now: dt.datetime) -> PipelineSection:
     dr = DataRoot(cfg.data_root)
     quarantine = folders.quarantined(dr)
     return PipelineSection(stamp(now), backlog(dr, now), quarantine, folders.poison(quarantine),
                            stage_successes(runs, now), collector_states(cfg, runs, now), pipeline_runs(runs),
-                           *when_and_age(now, folders.last_journal_time(dr.journal)), flow(runs, now))
+                           *when_and_age(now, folders.last_journal_time(dr.journal)), flow(runs, now),
+                           backlog_series(runs, now))
 
 
 # --- backups ------------------------------------------------------------------------------------------------

@@ -9,14 +9,32 @@ the database's and the collectors' hosts, users, keys and ports, the secret file
 absolute path, URL, credentials or IPv4 address. The page is a pure function of the model: its times are the
 model's, so the same model gives the same page.
 
-Each chart is an <svg data-chart="NAME"> with one <circle> per point, each carrying data-value (empty when the
-point has no value): `restore-seconds` and `recovery-point-seconds` over the last status.drills_shown drills,
-`flow-imported` and `flow-failed` over the runs of stages in the last day (pipeline.flow).
+Every figure is machine-checkable against `invoke status --json` (the `Status` record, dr/watch/status.py):
+the element that shows it carries data-field="<path>", the figure's dotted path in that JSON (its keys as the
+JSON names them, list items by index: `model.pipeline.backlog.0.count`, `model.backups.newest_set.set`,
+`findings.0.rule`), and data-value="<json.dumps(value, sort_keys=True)>" (HTML-escaped). A figure shown as "—",
+"never" or "none" because it is None (an optional one the JSON leaves out) says data-value="null"; a record
+that is None says so on its path (`model.restores.last`), an empty list or table on its own (`[]`, `{}`). A
+free text the page shows scrubbed (`model.host`, a collector's `last_error`, a role's `error`, a certificate
+finding's `message`, a finding's `what`) carries data-field and `data-scrubbed` but no data-value: its value
+in the JSON may hold what the page must not show. `field()` makes these attributes; `table()` and `pairs()`
+take figures (`Fig`: what is shown, its path and value) as cells. Not on the page: the database's address,
+the disk's path, a certificate's file, subject, names and serial; what only a chart point's tooltip says; the
+runs of stages' pulled, sanitized and quarantined but for their sums. The totals shown
+(`model.pipeline.waiting`, `model.pipeline.flow_total`) are in the JSON too (common/records.py, DERIVED).
+
+Each chart is an <svg data-chart="NAME"> with one <circle> per point, each carrying its figure's data-field and
+data-value as above: `restore-seconds` and `recovery-point-seconds` over the last status.drills_shown drills
+(model.restores.trend), `flow-imported` and `flow-failed` over the runs of stages in the last day
+(model.pipeline.flow), `backlog`: the inputs waiting at each job's end in the last day
+(model.pipeline.backlog_series, from the job history's lines). The last day's charts place each point across by
+its time (`flow_across`).
 """
 
 from __future__ import annotations
 
 import html
+import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +48,7 @@ from dr.watch.figures import (
     DiskSection,
     PipelineSection,
     RestoresSection,
+    RoleReach,
     ago,
     size,
     span,
@@ -138,44 +157,94 @@ def number(value: float | None) -> str:
     return "—" if value is None else f"{value:g}"
 
 
-def table(headers: list[str], rows: list[list[str]], empty: str = "none") -> str:
-    """A table of cells already escaped; `empty` (escaped here) when there is no row."""
+def seconds(value: float | None) -> str:
+    return "—" if value is None else f"{value:g} s"
+
+
+def field(path: str, value: object = None, scrubbed: bool = False) -> str:
+    """The attributes that tie an element to the figure at path in `invoke status --json`: data-field, and
+    data-value, the value's JSON (sort_keys; null for None) escaped; a free text shown scrubbed has
+    data-scrubbed instead of data-value (its value may hold what the page must not show)."""
+    out = f' data-field="{html.escape(path)}"'
+    return out + (" data-scrubbed" if scrubbed else f' data-value="{html.escape(json.dumps(value, sort_keys=True))}"')
+
+
+@dataclass(frozen=True)
+class Fig:
+    """A figure as the page shows it (markup, escaped already) and the figure it is: its path in
+    `invoke status --json`, its value, whether it is a free text shown scrubbed."""
+    shown: str
+    path: str
+    value: object = None
+    scrubbed: bool = False
+
+
+def fig(path: str, value: object, shown: str | None = None) -> Fig:
+    """The figure at path: value, shown as `shown` (markup) or as its text ("—" for None)."""
+    return Fig(esc(value) if shown is None else shown, path, value)
+
+
+def free_text(path: str, text: str, private: Private, css: str = "") -> Fig:
+    """A free text at path, shown scrubbed (in a span of class css, when given); its value is not carried."""
+    shown = esc(private.scrub(text))
+    return Fig(f'<span class="{css}">{shown}</span>' if css else shown, path, scrubbed=True)
+
+
+def element(tag: str, content: str | Fig, attrs: str = "") -> str:
+    """<tag>content</tag>; a figure's element carries its data-field and data-value."""
+    if isinstance(content, Fig):
+        return f"<{tag}{attrs}{field(content.path, content.value, content.scrubbed)}>{content.shown}</{tag}>"
+    return f"<{tag}{attrs}>{content}</{tag}>"
+
+
+def show(f: Fig) -> str:
+    """A figure inline, in a <span>."""
+    return element("span", f)
+
+
+def table(headers: list[str], rows: list[list[str | Fig]], empty: str | Fig = "none") -> str:
+    """A table of cells (markup, or figures); `empty` (text escaped here, or a figure) when there is no row."""
     if not rows:
-        return f"<p>{html.escape(empty)}</p>"
+        return element("p", empty if isinstance(empty, Fig) else html.escape(empty))
     head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
-    body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in rows)
+    body = "".join("<tr>" + "".join(element("td", c) for c in row) + "</tr>" for row in rows)
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
-def pairs(items: list[tuple[str, str]]) -> str:
-    """A definition list: (label, value already escaped)."""
-    return "<dl>" + "".join(f"<dt>{html.escape(k)}</dt><dd>{v}</dd>" for k, v in items) + "</dl>"
+def pairs(items: list[tuple[str, str | Fig]]) -> str:
+    """A definition list: (label, value: markup, or a figure)."""
+    return "<dl>" + "".join(f"<dt>{html.escape(k)}</dt>{element('dd', v)}" for k, v in items) + "</dl>"
 
 
 def section(anchor: str, title: str, computed: str, body: str) -> str:
+    """A section of the page: anchor is its key in the model (model.<anchor>.computed is its time)."""
     return (f'<section id="{anchor}"><h2>{html.escape(title)}</h2>'
-            f'<p class="computed">computed {esc(computed)}</p>{body}</section>')
+            f'<p class="computed">computed {show(fig(f"model.{anchor}.computed", computed))}</p>{body}</section>')
 
 
-def when(stamp: str | None, age: int | None) -> str:
-    """A time and its age: "2026-12-07T11:57:00Z (3 min ago)", or "never"."""
-    return "never" if stamp is None else f"{esc(stamp)} ({esc(ago(age))})"
+def when(path: str, stamp: str | None, age_path: str, age: int | None, never: str = "never") -> str:
+    """A time and its age, two figures: "2026-12-07T11:57:00Z (3 min ago)", or `never` (both null)."""
+    if stamp is None:
+        return show(fig(path, None, html.escape(never))) + show(fig(age_path, age, ""))
+    return f"{show(fig(path, stamp))} ({show(fig(age_path, age, esc(ago(age))))})"
 
 
 # --- charts -------------------------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
 class Point:
-    """One mark of a chart: what it is (its tooltip), its value (None: no value), whether it went wrong, and
-    where it is across (0..1; None: evenly spaced)."""
+    """One mark of a chart: what it is (its tooltip), the figure it shows (its path and value; None: no
+    value), whether it went wrong, and where it is across (0..1; None: evenly spaced)."""
     label: str
+    path: str
     value: float | None
     bad: bool = False
     across: float | None = None
 
 
 def chart(name: str, title: str, unit: str, points: list[Point]) -> str:
-    """An inline SVG chart, one <circle> per point (data-value: its value), a line through those with one."""
+    """An inline SVG chart, one <circle> per point (its figure's data-field and data-value), a line through
+    those with a value."""
     w, h, pad = CHART_WIDTH, CHART_HEIGHT, CHART_PAD
     top = max((p.value for p in points if p.value is not None), default=0) or 1
     marks, line = [], []
@@ -184,11 +253,11 @@ def chart(name: str, title: str, unit: str, points: list[Point]) -> str:
         x = round(pad + (w - 2 * pad) * across, 1)
         y = round(h - pad - (h - 2 * pad) * (p.value or 0) / top, 1)
         kind = "missing" if p.value is None else "bad" if p.bad else "ok"
-        value = "" if p.value is None else f"{p.value:g}"
+        value = "no value" if p.value is None else f"{p.value:g}"
         if p.value is not None:
             line.append(f"{x},{y}")
-        marks.append(f'<circle class="mark {kind}" cx="{x}" cy="{y}" r="4" data-value="{value}">'
-                     f"<title>{html.escape(p.label)}: {value or 'no value'} {html.escape(unit)}</title></circle>")
+        marks.append(f'<circle class="mark {kind}" cx="{x}" cy="{y}" r="4"{field(p.path, p.value)}>'
+                     f"<title>{html.escape(p.label)}: {value} {html.escape(unit)}</title></circle>")
     empty = "" if points else f'<text x="{w // 2}" y="{h // 2}" text-anchor="middle">nothing yet</text>'
     path = f'<polyline class="line" points="{" ".join(line)}"/>' if len(line) > 1 else ""
     return (f'<figure><figcaption>{html.escape(title)}</figcaption>'
@@ -208,11 +277,13 @@ def banner(findings: list[Finding], private: Private) -> str:
     """The stalls and risks, red, each with its rule, what makes it hold and what to do; a green line when
     none holds."""
     if not findings:
-        return f'<p id="findings" class="banner good">{html.escape(ALL_CLEAR)}</p>'
+        return f'<p id="findings" class="banner good">{show(fig("findings", [], html.escape(ALL_CLEAR)))}</p>'
     items = "".join(
-        f'<li class="finding {esc(f.severity)}"><span class="rule">{esc(f.severity)}: {esc(f.rule)}</span>'
-        f'<p class="what">{esc(private.scrub(f.what))}</p><p class="todo">What to do: {esc(f.todo)}</p></li>'
-        for f in findings)
+        f'<li class="finding {esc(f.severity)}"><span class="rule">{show(fig(f"findings.{i}.severity", f.severity))}: '
+        f'{show(fig(f"findings.{i}.rule", f.rule))}</span>'
+        + element("p", free_text(f"findings.{i}.what", f.what, private), ' class="what"')
+        + f'<p class="todo">What to do: {show(fig(f"findings.{i}.todo", f.todo))}</p></li>'
+        for i, f in enumerate(findings))
     stalls = sum(1 for f in findings if f.severity == "stall")
     return (f'<section id="findings" class="banner bad"><h2>{stalls} stall(s), {len(findings) - stalls} risk(s)'
             f"</h2><ul>{items}</ul></section>")
@@ -227,122 +298,196 @@ def flow_across(ended: str, computed: str) -> float:
 
 
 def pipeline(p: PipelineSection, private: Private) -> str:
+    base = "model.pipeline"
     waiting = table(["state", "inputs", "oldest", "age"], [
-        [esc(b.state + "/"), esc(b.count), esc(b.oldest), esc(None if b.oldest_age_seconds is None else
-                                                              span(b.oldest_age_seconds))] for b in p.backlog])
-    moved = "no journal yet" if p.last_move is None else when(p.last_move, p.last_move_age_seconds)
-    quarantine = table(["reason", "inputs"], [[esc(k), esc(v)] for k, v in sorted(p.quarantine.items())], "empty")
+        [fig(f"{base}.backlog.{i}.state", b.state, esc(b.state + "/")), fig(f"{base}.backlog.{i}.count", b.count),
+         fig(f"{base}.backlog.{i}.oldest", b.oldest),
+         fig(f"{base}.backlog.{i}.oldest_age_seconds", b.oldest_age_seconds,
+             esc(None if b.oldest_age_seconds is None else span(b.oldest_age_seconds)))]
+        for i, b in enumerate(p.backlog)])
+    moved = when(f"{base}.last_move", p.last_move, f"{base}.last_move_age_seconds", p.last_move_age_seconds,
+                 "no journal yet")
+    quarantine = table(["reason", "inputs"], [[esc(k), fig(f"{base}.quarantine.{k}", v)]
+                                              for k, v in sorted(p.quarantine.items())],
+                       fig(f"{base}.quarantine", p.quarantine, "empty"))
     stages = table(["stage", "last success", "by"], [
-        [esc(s.stage), when(s.ended, s.age_seconds), esc(s.job)] for s in p.stages])
+        [fig(f"{base}.stages.{i}.stage", s.stage),
+         when(f"{base}.stages.{i}.ended", s.ended, f"{base}.stages.{i}.age_seconds", s.age_seconds),
+         fig(f"{base}.stages.{i}.job", s.job)] for i, s in enumerate(p.stages)])
     collectors = table(["collector", "last success", "still holds", "first tried", "now"], [
-        [esc(c.collector), when(c.last_success, c.age_seconds), esc(c.left), esc(c.first_tried),
-         f'<span class="bad-text">{esc(private.scrub(c.last_error))}</span>' if c.last_error else "ok"]
-        for c in p.collectors], "no collector configured")
+        [fig(f"{base}.collectors.{i}.collector", c.collector),
+         when(f"{base}.collectors.{i}.last_success", c.last_success, f"{base}.collectors.{i}.age_seconds",
+              c.age_seconds),
+         fig(f"{base}.collectors.{i}.left", c.left), fig(f"{base}.collectors.{i}.first_tried", c.first_tried),
+         free_text(f"{base}.collectors.{i}.last_error", c.last_error, private, "bad-text")
+         if c.last_error is not None else fig(f"{base}.collectors.{i}.last_error", None, "ok")]
+        for i, c in enumerate(p.collectors)], fig(f"{base}.collectors", [], "no collector configured"))
     runs = table(["ended", "outcome", "seconds", "moved", "rate"], [
-        [esc(r.ended), esc(r.outcome), number(r.seconds), esc(size(r.bytes)),
-         "—" if r.bytes_per_second is None else esc(f"{size(r.bytes_per_second)}/s")] for r in p.runs],
-        "no run of the whole pipeline yet")
-    imported = [Point(f"{f.ended} {f.job}", f.imported, f.outcome != "ok", flow_across(f.ended, p.computed))
-                for f in p.flow]
-    failed = [Point(f"{f.ended} {f.job}", f.failed, f.failed > 0, flow_across(f.ended, p.computed))
-              for f in p.flow]
-    moved_total = (f"in the last {FLOW_HOURS} h: {len(p.flow)} run(s) of stages; "
-                   f"pulled {sum(f.pulled for f in p.flow)}, "
-                   f"sanitized {sum(f.sanitized for f in p.flow)}, imported {sum(f.imported for f in p.flow)}, "
-                   f"quarantined {sum(f.quarantined for f in p.flow)}, failed {sum(f.failed for f in p.flow)}")
-    body = (f"<h3>Waiting</h3>{waiting}{pairs([('inputs waiting', esc(p.waiting)), ('last move', moved)])}"
-            f"<h3>Quarantine</h3>{quarantine}{pairs([('poison', esc(p.poison))])}"
+        [fig(f"{base}.runs.{i}.ended", r.ended), fig(f"{base}.runs.{i}.outcome", r.outcome),
+         fig(f"{base}.runs.{i}.seconds", r.seconds, number(r.seconds)),
+         fig(f"{base}.runs.{i}.bytes", r.bytes, esc(size(r.bytes))),
+         fig(f"{base}.runs.{i}.bytes_per_second", r.bytes_per_second,
+             "—" if r.bytes_per_second is None else esc(f"{size(r.bytes_per_second)}/s"))]
+        for i, r in enumerate(p.runs)], fig(f"{base}.runs", [], "no run of the whole pipeline yet"))
+    imported = [Point(f"{f.ended} {f.job}", f"{base}.flow.{i}.imported", f.imported, f.outcome != "ok",
+                      flow_across(f.ended, p.computed)) for i, f in enumerate(p.flow)]
+    failed = [Point(f"{f.ended} {f.job}", f"{base}.flow.{i}.failed", f.failed, f.failed > 0,
+                    flow_across(f.ended, p.computed)) for i, f in enumerate(p.flow)]
+    backlog = [Point(f"{b.ended} {b.job}", f"{base}.backlog_series.{i}.waiting", b.waiting,
+                     across=flow_across(b.ended, p.computed)) for i, b in enumerate(p.backlog_series)]
+    total = {k: show(fig(f"{base}.flow_total.{k}", v)) for k, v in p.flow_total.items()}
+    moved_total = (f"in the last {FLOW_HOURS} h: {total['runs']} run(s) of stages; pulled {total['pulled']}, "
+                   f"sanitized {total['sanitized']}, imported {total['imported']}, "
+                   f"quarantined {total['quarantined']}, failed {total['failed']}")
+    body = (f"<h3>Waiting</h3>{waiting}"
+            + pairs([("inputs waiting", fig(f"{base}.waiting", p.waiting)), ("last move", moved)])
+            + chart("backlog", f"inputs waiting when a job ended, last {FLOW_HOURS} h", "inputs", backlog)
+            + f"<h3>Quarantine</h3>{quarantine}{pairs([('poison', fig(f'{base}.poison', p.poison))])}"
             f"<h3>Stages</h3>{stages}<h3>Collectors</h3>{collectors}<h3>Last runs of the pipeline</h3>{runs}"
-            f"<h3>Flow over the last {FLOW_HOURS} hours</h3><p>{esc(moved_total)}</p>"
+            f"<h3>Flow over the last {FLOW_HOURS} hours</h3><p>{moved_total}</p>"
             + chart("flow-imported", f"inputs imported per run of stages, last {FLOW_HOURS} h", "inputs", imported)
             + chart("flow-failed", f"inputs that failed per run and wait for the next, last {FLOW_HOURS} h",
                     "inputs", failed))
     return section("pipeline", "Pipeline: does data flow", p.computed, body)
 
 
-def check_row(name: str, c: CheckFigures | None) -> list[str]:
+def check_row(name: str, path: str, c: CheckFigures | None) -> list[str | Fig]:
+    """A check's row: its last run, verdict, failed sets and last pass (path: its figures, model.backups.<job>)."""
     if c is None:
-        return [esc(name), "never", "—", "—", "—"]
+        return [esc(name), fig(path, None, "never"), "—", "—", "—"]
     verdict = esc(c.verdict) if c.verdict == "ok" else f'<span class="bad-text">{esc(c.verdict)}</span>'
-    return [esc(name), when(c.ended, c.age_seconds), verdict, esc(", ".join(c.failed_sets) or None),
-            when(c.last_pass, c.last_pass_age_seconds)]
+    return [fig(f"{path}.job", c.job), when(f"{path}.ended", c.ended, f"{path}.age_seconds", c.age_seconds),
+            fig(f"{path}.verdict", c.verdict, verdict),
+            fig(f"{path}.failed_sets", c.failed_sets, esc(", ".join(c.failed_sets) or None)),
+            when(f"{path}.last_pass", c.last_pass, f"{path}.last_pass_age_seconds", c.last_pass_age_seconds)]
+
+
+def newest_set(b: BackupsSection) -> str:
+    s, at = b.newest_set, "model.backups.newest_set"
+    if s is None:
+        return element("p", fig(at, None, "no complete set taken or restored here"))
+    late = "" if s.age_seconds <= b.objective_seconds else ' <span class="bad-text">older than the objective</span>'
+    return pairs([
+        ("set", fig(f"{at}.set", s.set_id)), ("from", fig(f"{at}.source", s.source)),
+        ("started", fig(f"{at}.started", s.started)),
+        ("age (recovery point)", fig(f"{at}.age_seconds", s.age_seconds, esc(span(s.age_seconds)) + late)),
+        ("files", fig(f"{at}.files_bytes", s.files_bytes, esc(size(s.files_bytes)))),
+        ("database copy", fig(f"{at}.db_bytes", s.db_bytes, esc(size(s.db_bytes)))),
+        ("added to the repository", fig(f"{at}.added_bytes", s.added_bytes, esc(size(s.added_bytes)))),
+        ("pipeline paused", fig(f"{at}.paused_seconds", s.paused_seconds, seconds(s.paused_seconds)))])
+
+
+def offsite(b: BackupsSection) -> str:
+    o, at = b.offsite, "model.backups.offsite"
+    configured = element("p", fig("model.backups.offsite_configured", b.offsite_configured,
+                                  "configured" if b.offsite_configured else "not configured"))
+    if not b.offsite_configured:
+        return configured
+    if o is None:
+        return configured + element("p", fig(at, None, "never copied"))
+    return configured + pairs([
+        ("last copy", when(f"{at}.ended", o.ended, f"{at}.age_seconds", o.age_seconds)),
+        ("outcome", fig(f"{at}.outcome", o.outcome)), ("newest set there", fig(f"{at}.newest_set", o.newest_set)),
+        ("complete sets there", fig(f"{at}.complete_sets", o.complete_sets)),
+        ("sets behind", fig(f"{at}.lag_sets", o.lag_sets)),
+        ("behind by", fig(f"{at}.lag_seconds", o.lag_seconds,
+                          "—" if o.lag_seconds is None else esc(span(o.lag_seconds))))])
 
 
 def backups(b: BackupsSection) -> str:
-    s = b.newest_set
-    newest = "<p>no complete set taken or restored here</p>" if s is None else pairs([
-        ("set", esc(s.set_id)), ("from", esc(s.source)), ("started", esc(s.started)),
-        ("age (recovery point)", esc(span(s.age_seconds))
-         + ("" if s.age_seconds <= b.objective_seconds else ' <span class="bad-text">older than the objective</span>')),
-        ("objective", esc(span(b.objective_seconds))), ("files", esc(size(s.files_bytes))),
-        ("database copy", esc(size(s.db_bytes))), ("added to the repository", esc(size(s.added_bytes))),
-        ("pipeline paused", "—" if s.paused_seconds is None else f"{s.paused_seconds:g} s")])
+    base = "model.backups"
+    objective = pairs([("objective", fig(f"{base}.objective_seconds", b.objective_seconds,
+                                         esc(span(b.objective_seconds))))])
     checks = table(["check", "last run", "verdict", "failed sets", "last pass"],
-                   [check_row("check", b.check)] + ([check_row("check-offsite", b.check_offsite)]
-                                                    if b.offsite_configured or b.check_offsite else []))
-    o = b.offsite
-    offsite = ("<p>not configured</p>" if not b.offsite_configured else "<p>never copied</p>" if o is None else pairs([
-        ("last copy", when(o.ended, o.age_seconds)), ("outcome", esc(o.outcome)),
-        ("newest set there", esc(o.newest_set)),
-        ("complete sets there", esc(o.complete_sets)), ("sets behind", esc(o.lag_sets)),
-        ("behind by", "—" if o.lag_seconds is None else esc(span(o.lag_seconds)))]))
-    r = b.retention
-    retention = "<p>never ran</p>" if r is None else pairs([
-        ("last run", when(r.ended, r.age_seconds)), ("outcome", esc(r.outcome)), ("forgot", esc(r.forgotten)),
-        ("kept", esc(r.kept))])
-    body = (f"<h3>Newest complete set</h3>{newest}<h3>Checks</h3>{checks}<h3>Off-site copy</h3>{offsite}"
-            f"<h3>Retention</h3>{retention}")
+                   [check_row("check", f"{base}.check", b.check)]
+                   + ([check_row("check-offsite", f"{base}.check_offsite", b.check_offsite)]
+                      if b.offsite_configured or b.check_offsite else []))
+    r, at = b.retention, f"{base}.retention"
+    retention = element("p", fig(at, None, "never ran")) if r is None else pairs([
+        ("last run", when(f"{at}.ended", r.ended, f"{at}.age_seconds", r.age_seconds)),
+        ("outcome", fig(f"{at}.outcome", r.outcome)), ("forgot", fig(f"{at}.forgotten", r.forgotten)),
+        ("kept", fig(f"{at}.kept", r.kept))])
+    body = (f"<h3>Newest complete set</h3>{newest_set(b)}{objective}<h3>Checks</h3>{checks}"
+            f"<h3>Off-site copy</h3>{offsite(b)}<h3>Retention</h3>{retention}")
     return section("backups", "Backups: is it backed up", b.computed, body)
 
 
 def restores(r: RestoresSection) -> str:
-    d = r.last
-    last = "<p>no restore drill yet</p>" if d is None else pairs([
-        ("last drill", when(d.started, r.last_age_seconds)), ("verdict", esc(d.verdict)), ("set", esc(d.set_id)),
-        ("restore", "—" if d.restore_seconds is None else f"{d.restore_seconds:g} s"),
-        ("recovery point", "—" if d.rpo_seconds is None else esc(span(d.rpo_seconds))),
-        ("last pass", when(r.last_pass, r.last_pass_age_seconds))])
-    seconds = [Point(f"{p.started} {p.verdict}", p.restore_seconds, p.verdict != "pass") for p in r.trend]
-    rpo = [Point(f"{p.started} {p.verdict}", p.rpo_seconds, p.verdict != "pass") for p in r.trend]
-    rb = r.runbook
-    runbook = "<p>no runbook drill yet</p>" if rb is None else pairs([
-        ("drill", esc(rb.drill)), ("started", esc(rb.started)), ("verdict", esc(rb.verdict)), ("set", esc(rb.set_id)),
-        ("RTO (its rebuild)", "—" if rb.rto_seconds is None else f"{rb.rto_seconds:g} s"),
-        ("total", f"{rb.total_seconds:g} s")])
+    base = "model.restores"
+    d, at = r.last, f"{base}.last"
+    last = element("p", fig(at, None, "no restore drill yet")) if d is None else pairs([
+        ("last drill", when(f"{at}.started", d.started, f"{base}.last_age_seconds", r.last_age_seconds)),
+        ("verdict", fig(f"{at}.verdict", d.verdict)), ("set", fig(f"{at}.set", d.set_id)),
+        ("restore", fig(f"{at}.restore_seconds", d.restore_seconds, seconds(d.restore_seconds))),
+        ("recovery point", fig(f"{at}.rpo_seconds", d.rpo_seconds,
+                               "—" if d.rpo_seconds is None else esc(span(d.rpo_seconds)))),
+        ("last pass", when(f"{base}.last_pass", r.last_pass, f"{base}.last_pass_age_seconds",
+                           r.last_pass_age_seconds))])
+    restore = [Point(f"{p.started} {p.verdict}", f"{base}.trend.{i}.restore_seconds", p.restore_seconds,
+                     p.verdict != "pass") for i, p in enumerate(r.trend)]
+    rpo = [Point(f"{p.started} {p.verdict}", f"{base}.trend.{i}.rpo_seconds", p.rpo_seconds, p.verdict != "pass")
+           for i, p in enumerate(r.trend)]
+    rb, at = r.runbook, f"{base}.runbook"
+    runbook = element("p", fig(at, None, "no runbook drill yet")) if rb is None else pairs([
+        ("drill", fig(f"{at}.drill", rb.drill)), ("started", fig(f"{at}.started", rb.started)),
+        ("verdict", fig(f"{at}.verdict", rb.verdict)), ("set", fig(f"{at}.set", rb.set_id)),
+        ("RTO (its rebuild)", fig(f"{at}.rto_seconds", rb.rto_seconds, seconds(rb.rto_seconds))),
+        ("total", fig(f"{at}.total_seconds", rb.total_seconds, seconds(rb.total_seconds)))])
     body = (f"<h3>Last restore drill</h3>{last}"
-            + chart("restore-seconds", f"restore seconds, last {len(r.trend)} drills", "s", seconds)
+            + chart("restore-seconds", f"restore seconds, last {len(r.trend)} drills", "s", restore)
             + chart("recovery-point-seconds", f"recovery point (seconds), last {len(r.trend)} drills", "s", rpo)
             + f"<h3>Last runbook drill</h3>{runbook}")
     return section("restores", "Restores: would it restore", r.computed, body)
 
 
+def role_row(at: str, r: RoleReach, private: Private) -> list[str | Fig]:
+    """A role's login (at: its figures, model.database.roles.<i>)."""
+    return [fig(f"{at}.role", r.role),
+            fig(f"{at}.reachable", r.reachable, "yes" if r.reachable else '<span class="bad-text">NO</span>'),
+            fig(f"{at}.seconds", r.seconds, number(r.seconds)),
+            fig(f"{at}.error", None) if r.error is None else free_text(f"{at}.error", r.error, private)]
+
+
 def database(d: DatabaseSection, private: Private) -> str:
-    roles = table(["role", "logs in", "seconds", "why not"], [
-        [esc(r.role), "yes" if r.reachable else '<span class="bad-text">NO</span>', number(r.seconds),
-         esc(None if r.error is None else private.scrub(r.error))] for r in d.roles],
-        "not probed" if not d.probed else "no role")
-    counts = "" if d.counts_set is None else pairs([
-        ("in set", esc(d.counts_set)), ("documents", esc(d.documents)),
-        ("per collection", esc(", ".join(f"{k} {v}" for k, v in sorted(d.collections.items())) or None)),
-        ("physical copy", esc(size(d.copy_bytes)))])
+    base = "model.database"
+    roles = table(["role", "logs in", "seconds", "why not"],
+                  [role_row(f"{base}.roles.{i}", r, private) for i, r in enumerate(d.roles)],
+                  fig(f"{base}.roles", [], "not probed" if not d.probed else "no role"))
+    per_collection = ", ".join(show(fig(f"{base}.collections.{k}", v, f"{esc(k)} {esc(v)}"))
+                               for k, v in sorted(d.collections.items()))
+    counts = element("p", fig(f"{base}.counts_set", None, "no set taken here yet")) if d.counts_set is None else pairs([
+        ("in set", fig(f"{base}.counts_set", d.counts_set)), ("taken", fig(f"{base}.counts_time", d.counts_time)),
+        ("documents", fig(f"{base}.documents", d.documents)),
+        ("per collection", per_collection or fig(f"{base}.collections", d.collections)),
+        ("physical copy", fig(f"{base}.copy_bytes", d.copy_bytes, esc(size(d.copy_bytes))))])
     certificates = table(["certificate", "days left", "not after"], [
-        [esc(c.certificate), esc(c.days_left), esc(c.not_after)] for c in d.certificates],
-        "no certificate" if d.tls else "no certificate (TLS is off)")
-    warnings = "".join(f'<p class="bad-text">{esc(w.level)}: {esc(w.certificate)}: {esc(private.scrub(w.message))}</p>'
-                       for w in d.certificate_warnings)
-    body = (f"{pairs([('TLS', 'on' if d.tls else 'off')])}<h3>Roles</h3>{roles}{counts}"
-            f"<h3>Certificates</h3>{certificates}{warnings}")
+        [fig(f"{at}.certificate", c.certificate), fig(f"{at}.days_left", c.days_left),
+         fig(f"{at}.not_after", c.not_after)]
+        for at, c in ((f"{base}.certificates.{i}", c) for i, c in enumerate(d.certificates))],
+        fig(f"{base}.certificates", [], "no certificate" if d.tls else "no certificate (TLS is off)"))
+    warnings = "".join(
+        f'<p class="bad-text">{show(fig(f"{base}.certificate_warnings.{i}.level", w.level))}: '
+        f'{show(fig(f"{base}.certificate_warnings.{i}.certificate", w.certificate))}: '
+        f'{show(free_text(f"{base}.certificate_warnings.{i}.message", w.message, private))}</p>'
+        for i, w in enumerate(d.certificate_warnings))
+    body = (pairs([("TLS", fig(f"{base}.tls", d.tls, "on" if d.tls else "off")),
+                   ("logins probed", fig(f"{base}.probed", d.probed, "yes" if d.probed else "no"))])
+            + f"<h3>Roles</h3>{roles}{counts}<h3>Certificates</h3>{certificates}{warnings}")
     return section("database", "Database", d.computed, body)
 
 
 def disk(d: DiskSection) -> str:
+    base = "model.disk"
     change = ("not enough measurements yet" if d.change_per_day is None else
               f"{'+' if d.change_per_day >= 0 else ''}{size(d.change_per_day)} a day")
-    body = pairs([("free", f"{esc(size(d.free_bytes))} of {esc(size(d.total_bytes))}"),
-                  ("free space changes by", esc(change)),
-                  ("down to sync's reserve in", "not while it does not shrink" if d.days_until_full is None
-                   else f"{d.days_until_full:g} day(s)"),
-                  ("sync's reserve", esc(size(d.reserve_bytes))), ("measurements", esc(d.samples))])
+    body = pairs([("free", f"{show(fig(f'{base}.free_bytes', d.free_bytes, esc(size(d.free_bytes))))} of "
+                           f"{show(fig(f'{base}.total_bytes', d.total_bytes, esc(size(d.total_bytes))))}"),
+                  ("free space changes by", fig(f"{base}.change_per_day", d.change_per_day, esc(change))),
+                  ("down to sync's reserve in", fig(f"{base}.days_until_full", d.days_until_full,
+                                                    "not while it does not shrink" if d.days_until_full is None
+                                                    else f"{d.days_until_full:g} day(s)")),
+                  ("sync's reserve", fig(f"{base}.reserve_bytes", d.reserve_bytes, esc(size(d.reserve_bytes)))),
+                  ("measurements", fig(f"{base}.samples", d.samples))])
     return section("disk", "Disk of the data root", d.computed, body)
 
 
@@ -356,9 +501,10 @@ def render(model: StatusModel, findings: list[Finding], cfg: Config) -> str:
     return ("<!DOCTYPE html>\n"
             f'<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">'
             f"<title>aggregator-dr status: {host}</title><style>{CSS}</style></head><body>"
-            f"<header><h1>aggregator-dr status: {host} ({esc(model.role)})</h1>"
-            f'<p class="computed">computed {esc(model.computed)} (UTC), from the job history since '
-            f"{esc(model.history_since)}</p><nav>{nav}</nav></header>"
+            f"<header><h1>aggregator-dr status: {show(free_text('model.host', model.host, private))} "
+            f"({show(fig('model.role', model.role))})</h1>"
+            f'<p class="computed">computed {show(fig("model.computed", model.computed))} (UTC), from the job history '
+            f"since {show(fig('model.history_since', model.history_since))}</p><nav>{nav}</nav></header>"
             + banner(findings, private) + pipeline(model.pipeline, private) + backups(model.backups)
             + restores(model.restores) + database(model.database, private) + disk(model.disk)
             + "</body></html>\n")

@@ -90,3 +90,21 @@ def test_a_field_named_like_a_records_method_is_refused():
         @dataclasses.dataclass
         class Run(Record):
             exit_status: int
+
+
+@dataclasses.dataclass
+class Totalled(Record):
+    DERIVED = ("total",)
+    parts: list[Part]
+
+    @property
+    def total(self) -> int:
+        return sum(p.size for p in self.parts)
+
+
+def test_a_derived_figure_is_in_the_json_and_computed_again_when_read_back():
+    t = Totalled([Part("a", 1), Part("b", 2)])
+    assert t.to_dict() == {"parts": [{"name": "a", "size": 1}, {"name": "b", "size": 2}], "total": 3}
+    assert Totalled.from_json(t.to_json()) == t
+    back = Totalled.from_dict({"parts": [{"name": "a", "size": 5}], "total": 3})  # stale: computed again
+    assert back.total == 5

@@ -123,3 +123,17 @@ def test_run_of_says_ok_failed_or_error():
     assert (error.outcome, error.exit_code, error.result_type, error.result) == ("error", 1, None, None)
     assert error.error == "the Docker daemon does not answer" and error.ended_at == end
     assert history.JobRun.from_json(error.to_json()) == error
+
+
+def test_the_inputs_waiting_at_the_end_read_back_and_a_line_written_before_has_none(tmp_path):
+    cfg = settings(tmp_path)
+    end = at("2026-01-15T10:00:30Z")
+    run = history.run_of("pipeline", end, end, pipeline_run(), backlog={"raw": 3, "staging": 0, "reports": 1})
+    path = history.append(cfg, run)
+    older = {"job": "check", "started": "2026-01-15T10:01:00Z", "ended": "2026-01-15T10:02:00Z", "host": "h",
+             "outcome": "ok", "exit_code": 0, "seconds": 60.0}  # as a version before backlog wrote it
+    with open(path, "a") as fh:
+        fh.write(json.dumps(older) + "\n")
+    back, old = history.read(cfg)
+    assert back == run and back.backlog == {"raw": 3, "staging": 0, "reports": 1}
+    assert old.job == "check" and old.backlog is None and "backlog" not in old.to_dict()

@@ -14,6 +14,7 @@ from dr.jobs import history, monitoring
 from dr.jobs.pipeline import PipelineRun
 from dr.machine import configfile
 from stages.cli import Summary
+from stages.layout import DataRoot
 
 
 def metric(text, name, job):
@@ -237,6 +238,23 @@ def test_every_job_has_its_run_in_the_history_and_only_the_scheduled_ones_metric
     assert PipelineRun.from_dict(scheduled.result) == SUMMARIES and scheduled.result_type == "PipelineRun"
     assert (alone.job, alone.outcome, alone.exit_code, alone.error) == ("stage-sanitize", "ok", 0, None)
     assert alone.data_free_bytes > 0 and alone.seconds >= 0
+
+
+def test_each_run_records_the_inputs_waiting_at_its_end_and_a_count_that_fails_fails_no_job(tmp_path):
+    dr = DataRoot(tmp_path / "data").ensure()
+    for path in ("raw/c1/a.yaml", "raw/c1/b.yaml.gz", "raw/.incoming/c1/c.yaml", "staging/s.yaml", "reports/r.yaml",
+                 "reports/r.jsonl", "archive/2026-12-07/IT/done.yaml"):  # sync's partial file, a report's pair, done
+        (dr.root / path).parent.mkdir(parents=True, exist_ok=True)
+        (dr.root / path).write_text("x")
+    cfg = settings(tmp_path, data_root=str(dr.root))
+    with monitoring.job(cfg, "stage-sanitize") as run:
+        run.record(pipeline_run(0))
+    for root in (tmp_path / "none", tmp_path / ("x" * 300)):  # no data root; one that cannot be read (too long)
+        with monitoring.job(settings(tmp_path, data_root=str(root)), "stage-sanitize") as run:
+            run.record(pipeline_run(0))
+    counted, *uncounted = history.read(cfg)
+    assert counted.backlog == {"raw": 2, "staging": 1, "reports": 1}
+    assert [(r.outcome, r.backlog) for r in uncounted] == [("ok", None), ("ok", None)]
 
 
 def test_a_job_that_raises_is_an_error_run_and_its_error_comes_through(tmp_path):

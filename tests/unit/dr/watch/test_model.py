@@ -20,7 +20,7 @@ from dr.watch.model import Runs
 from snapshots.results import CheckResult, CopyResult, ForgetResult, Manifest, TakeResult
 from stages import journal, quarantine, sync
 from stages.cli import CollectorPull, Summary
-from stages.layout import DataRoot
+from stages.layout import WAITING, DataRoot
 
 NOW = dt.datetime(2026, 12, 7, 12, 0, tzinfo=dt.timezone.utc)
 MIN, HOUR, DAY = 60, 3600, 86400
@@ -108,7 +108,7 @@ def test_the_inputs_waiting_in_each_state_and_the_oldest_ones_age(tmp_path):
     assert rows["raw"] == figures.Backlog("raw", 2, stamp(3 * HOUR), 3 * HOUR)
     assert rows["staging"] == figures.Backlog("staging", 1, stamp(20 * MIN), 20 * MIN)
     assert rows["reports"] == figures.Backlog("reports", 1, stamp(2 * MIN), 2 * MIN)
-    assert model.backlog(DataRoot(tmp_path / "none"), NOW) == [figures.Backlog(s, 0) for s in folders.WAITING]
+    assert model.backlog(DataRoot(tmp_path / "none"), NOW) == [figures.Backlog(s, 0) for s in WAITING]
 
 
 def test_the_quarantine_per_reason_counts_inputs_poison_among_them(tmp_path):
@@ -235,6 +235,30 @@ def test_the_flow_is_what_each_run_of_stages_moved_over_the_last_day(tmp_path):
                           failed=1),
         figures.FlowPoint(stamp(5 * HOUR), "catch-up", "ok", imported=7),
         figures.FlowPoint(stamp(HOUR), "stage-sync", "error")]
+
+
+def test_the_backlog_series_is_what_waited_at_each_job_end_of_the_last_day(tmp_path):
+    cfg = make_cfg(tmp_path)
+
+    def ended(job: str, seconds_ago: float, backlog: dict | None) -> None:
+        end = at(seconds_ago)
+        history.append(cfg, history.run_of(job, end - dt.timedelta(seconds=10), end, pipeline(), backlog=backlog))
+
+    ended("pipeline", 25 * HOUR, {"raw": 9, "staging": 0, "reports": 0})  # older than the last day
+    ended("pipeline", 20 * HOUR, {"raw": 3, "staging": 1, "reports": 0})
+    # a line an older version wrote: no backlog, skipped (and read back all the same)
+    old = {"job": "snapshot", "started": stamp(10 * HOUR + 5), "ended": stamp(10 * HOUR), "host": "aggr",
+           "outcome": "ok", "exit_code": 0, "seconds": 5.0, "data_free_bytes": 10**9}
+    with open(history.month_file(cfg, at(10 * HOUR)), "a") as fh:
+        fh.write(json.dumps(old) + "\n")
+    ended("check", 5 * HOUR, {"raw": 0, "staging": 0, "reports": 2})
+    ended("pipeline", -60, {"raw": 1, "staging": 0, "reports": 0})  # after now: not yet
+    runs = read(cfg)
+    assert [r.job for r in runs.runs if r.backlog is None] == ["snapshot"]
+    assert model.backlog_series(runs, NOW) == [
+        figures.BacklogPoint(stamp(20 * HOUR), "pipeline", 4, {"raw": 3, "staging": 1, "reports": 0}),
+        figures.BacklogPoint(stamp(5 * HOUR), "check", 2, {"raw": 0, "staging": 0, "reports": 2})]
+    assert model.pipeline_section(cfg, runs, NOW).backlog_series == model.backlog_series(runs, NOW)
 
 
 # --- backups ---------------------------------------------------------------------------------------------------
@@ -406,6 +430,9 @@ def test_the_whole_model_computed_round_trips_and_renders(tmp_path):
     assert m.computed == history.stamp(NOW) and m.role == "all"
     assert m.history_since == history.stamp(NOW - dt.timedelta(days=model.history_days(cfg)))
     assert model.StatusModel.from_json(m.to_json()) == m
+    data = json.loads(m.to_json())["pipeline"]  # the totals the page shows are in the JSON too
+    assert data["waiting"] == 1 and data["flow_total"] == {"runs": 1, "pulled": 0, "sanitized": 3, "imported": 0,
+                                                           "quarantined": 0, "failed": 0}
     assert [s.stage for s in m.pipeline.stages if s.ended] == ["sanitize"]  # the importer's run is too old
     assert m.pipeline.backlog[1].count == 1 and m.backups.newest_set.age_seconds == HOUR
     assert m.backups.check.last_pass_age_seconds == DAY and m.restores.last_pass_age_seconds == 2 * DAY
