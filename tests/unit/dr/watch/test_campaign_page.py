@@ -24,7 +24,7 @@ def test_the_page_shows_the_runs_and_the_data_root(tmp_path):
     html = pages[campaign_page.PAGE]
     assert html.startswith("<!DOCTYPE html>")
     assert "yaml_error" in html  # the quarantine per reason, from the data root
-    assert "sanitized 3" in html  # the flow, from the history of just these runs
+    assert 'data-field="model.pipeline.flow_total.sanitized" data-value="3"' in html  # from these runs
     assert campaign_page.stage_result(runs[1]) is None  # the crashed run: an error in the history
     assert not list((tmp_path / "data").parent.glob("campaign-history-*"))  # its history is thrown away
 
