@@ -30,6 +30,7 @@ from dr.services.certs import CertsMade
 from dr.services.dbhost import KitWritten
 from dr.services.offsite import OffsiteServer
 from dr.services.stack import Stopped
+from dr.watch.screenshot import Screenshot
 from dr.watch.status import Status
 from snapshots import results
 from stages.where import Whereabouts
@@ -131,6 +132,19 @@ def status(c, config=None, json_=False):
     from dr.watch import status as dr_status
 
     return dr_status.status(_load(config))
+
+
+@task(help={"config": CONFIG_HELP, "json": JSON_HELP, "out": "the PNG to write (default: docs/status.png)",
+            "url": "the page to picture (default: the configured web mirror's /status/ on 127.0.0.1)"})
+@job(Screenshot)
+def screenshot(c, config=None, out="docs/status.png", url=None, json_=False):
+    """Take a PNG of the status page as the web mirror serves it, with Debian's chromium headless (installed
+    when missing); written atomically."""
+    from pathlib import Path
+
+    from dr.watch import screenshot as dr_screenshot
+
+    return dr_screenshot.take(_load(config), Path(out), url)
 
 
 @task(help={"config": CONFIG_HELP, "json": JSON_HELP,

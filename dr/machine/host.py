@@ -37,6 +37,9 @@ PACKAGES = (
 # trixie splits the client out of docker.io; bookworm has no such package (its docker.io has the client).
 # Each is wanted only when the command it provides is missing.
 OPTIONAL_PACKAGES = {"docker-cli": "docker"}
+# Debian's chromium and its WebDriver: for `invoke screenshot` (dr/watch/screenshot.py) and the status page's
+# browser tests, which ensure them when they run (not installed on every host by bootstrap).
+BROWSER_PACKAGES = ("chromium", "chromium-driver")
 # Our own apt runs, one at a time on this host (two commands bootstrapping at once, or two test lanes);
 # apt's own lock would make the second one fail at once.
 APT_LOCK = Path("/run/lock/aggregator-dr-apt.lock")
