@@ -118,10 +118,7 @@ def rebuild(c, config=None, refresh_base=False, sample=False, role=None, json_=F
 
     cfg = _load(config)
     dr_rebuild.check_role(cfg, role)
-    with publish.job(cfg, "rebuild") as run:
-        report = dr_rebuild.rebuild(cfg, refresh_base, sample)
-        run.record(report)
-    return report
+    return publish.as_job(cfg, "rebuild", lambda: dr_rebuild.rebuild(cfg, refresh_base, sample))
 
 
 @task(help={"config": CONFIG_HELP, "json": JSON_HELP})
@@ -182,10 +179,7 @@ def rotate_secrets(c, config=None, json_=False, kit=None):
     from dr.watch import publish
 
     cfg = _load(config)
-    with publish.job(cfg, "rotate-secrets") as run:
-        rotation = rotate.rotate(cfg, kit)
-        run.record(rotation)
-    return rotation
+    return publish.as_job(cfg, "rotate-secrets", lambda: rotate.rotate(cfg, kit))
 
 
 @task(help={"config": CONFIG_HELP, "json": JSON_HELP})
@@ -220,10 +214,8 @@ def pipeline(c, config=None, stage=None, json_=False, catch_up=False):
     from dr.watch import publish
 
     cfg = _load(config)
-    with publish.job(cfg, dr_pipeline.job_name(stage, catch_up)) as run:
-        result = dr_pipeline.catch_up(cfg) if catch_up else dr_pipeline.run(cfg, stage)
-        run.record(result)
-    return result
+    body = (lambda: dr_pipeline.catch_up(cfg)) if catch_up else (lambda: dr_pipeline.run(cfg, stage))
+    return publish.as_job(cfg, dr_pipeline.job_name(stage, catch_up), body)
 
 
 @task(help={"config": CONFIG_HELP, "json": JSON_HELP})
@@ -270,10 +262,7 @@ def snapshot(c, config=None, json_=False, with_dump=False):
     cfg = _load(config)
     if with_dump:
         cfg = dr_config.derive(cfg, {"backup.portable_dump": "every"})
-    with publish.job(cfg, "snapshot") as run:
-        taken = _backup(cfg, "take")
-        run.record(taken)
-    return taken
+    return publish.as_job(cfg, "snapshot", lambda: _backup(cfg, "take"))
 
 
 @task(help={"config": CONFIG_HELP, "json": JSON_HELP, "offsite": OFFSITE_HELP})
@@ -294,10 +283,7 @@ def forget(c, config=None, dry_run=False, json_=False):
     cfg = _load(config)
     if dry_run:
         return _backup(cfg, "forget", dry_run)
-    with publish.job(cfg, "forget") as run:
-        result = _backup(cfg, "forget", dry_run)
-        run.record(result)
-    return result
+    return publish.as_job(cfg, "forget", lambda: _backup(cfg, "forget", dry_run))
 
 
 @task(help={"config": CONFIG_HELP, "json": JSON_HELP, "offsite": OFFSITE_HELP,
@@ -311,11 +297,9 @@ def check(c, config=None, read_data_subset=None, json_=False, offsite=False):
     from dr.watch import publish
 
     cfg = _load(config)
-    with publish.job(cfg, "check-offsite" if offsite else "check") as run:
-        result = _backup(cfg, "check", extra=("--read-data-subset", read_data_subset) if read_data_subset else (),
-                         offsite=offsite)
-        run.record(result)
-    return result
+    extra = ("--read-data-subset", read_data_subset) if read_data_subset else ()
+    return publish.as_job(cfg, "check-offsite" if offsite else "check",
+                          lambda: _backup(cfg, "check", extra=extra, offsite=offsite))
 
 
 @task(help={"config": CONFIG_HELP, "json": JSON_HELP})
@@ -325,10 +309,7 @@ def offsite(c, config=None, json_=False):
     from dr.watch import publish
 
     cfg = _load(config)
-    with publish.job(cfg, "offsite") as run:
-        result = _backup(cfg, "copy")
-        run.record(result)
-    return result
+    return publish.as_job(cfg, "offsite", lambda: _backup(cfg, "copy"))
 
 
 @task(name="offsite-server", help={"config": CONFIG_HELP, "stop": "stop and remove it (its data volume is kept)",
@@ -401,15 +382,11 @@ def drill(c, config=None, set_="latest", offsite=False, json_=False, bare_host=F
 
     cfg = _load(config)
     name = "drill-two-hosts" if two_hosts else "drill-bare-host" if bare_host else "drill"
-    with publish.job(cfg, name) as run:
-        if two_hosts:
-            report = dr_two_hosts.run(cfg, keep)
-        elif bare_host:
-            report = dr_bare_host.run(cfg, keep)
-        else:
-            report = dr_drill.run(cfg, set_, offsite)
-        run.record(report)
-    return report
+    if two_hosts:
+        return publish.as_job(cfg, name, lambda: dr_two_hosts.run(cfg, keep))
+    if bare_host:
+        return publish.as_job(cfg, name, lambda: dr_bare_host.run(cfg, keep))
+    return publish.as_job(cfg, name, lambda: dr_drill.run(cfg, set_, offsite))
 
 
 @task(help={"config": CONFIG_HELP, "json": JSON_HELP})

@@ -1,7 +1,8 @@
 """What every job leaves for the operator once it ends: the status computed again from the history it just
 extended, published as Prometheus gauges (<textfile_dir>/aggregator_dr_status.prom) and as the status page
 (<status.page_dir>/index.html, dr/watch/page.py, for the web mirror to serve). `with publish.job(cfg,
-"snapshot") as run:` is monitoring.job (history, metrics, pings) and then this. Publishing never fails the job:
+"snapshot") as run:` is monitoring.job (history, metrics, pings) and then this; `as_job(cfg, "snapshot", body)`
+runs body() so and records its result (what every task does). Publishing never fails the job:
 what goes wrong is logged."""
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import contextlib
 import os
 import time
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator, TypeVar
 
 from common import atomic, log
 from common.config import Config
@@ -24,6 +25,7 @@ from dr.watch.rules import Finding
 _log = log.get("publish")
 PAGE = "index.html"
 Sample = tuple[str, dict[str, str], float]
+R = TypeVar("R")
 
 
 def unix(stamp: str) -> float:
@@ -89,3 +91,12 @@ def job(cfg: Config, name: str) -> Iterator[monitoring.Run]:
             yield run
     finally:
         publish(cfg)
+
+
+def as_job(cfg: Config, name: str, body: Callable[[], R]) -> R:
+    """body() run as the job `name` inside job(cfg, name), its result recorded (the job's outcome and exit
+    status, the history's typed result); returns that result."""
+    with job(cfg, name) as run:
+        result = body()
+        run.record(result)
+    return result

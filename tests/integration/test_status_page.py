@@ -1,7 +1,7 @@
 """The status page in a real browser: Debian's chromium, headless, driven by selenium through Debian's chromedriver,
 reading the page the web mirror container serves at /status/ over loopback, on an instance of its own
 (`aggr-page`: `rebuild --sample`, then real jobs: a pipeline run, a snapshot set, a check, a drill, each inside
-`publish.job` as tasks.py runs them, so each ends with the page published again).
+`publish.as_job` as tasks.py runs them, so each ends with the page published again).
 
 The tests run in this file's order and share the instance and one browser: the page loads alone (no request to
 anything else), its charts hold a point per run the history holds, a collector gone turns the red banner on
@@ -44,12 +44,9 @@ MISSING = object()
 
 
 def published(cfg, name: str, body):
-    """body() run as the job `name` inside publish.job, as tasks.py runs every job: its run in the history,
-    then the status page written again. Returns body's result."""
-    with publish.job(cfg, name) as run:
-        result = body()
-        run.record(result)
-    return result
+    """body() run as the job `name` as tasks.py runs every job (publish.as_job): its run in the history, then
+    the status page written again. Returns body's result."""
+    return publish.as_job(cfg, name, body)
 
 
 def taken(cfg, action: str):

@@ -121,8 +121,9 @@ def test_config_prints_the_configuration_as_json(tmp_path):
 
 
 def test_every_job_runs_inside_publish_job():
-    """Each task that runs a job does it in `publish.job` (dr/watch/publish.py: monitoring.job, then the status
-    published), so that its run is in the job history; the names the history knows them by are in its body."""
+    """Each task that runs a job does it in `publish.as_job` (dr/watch/publish.py: monitoring.job, its result
+    recorded, then the status published), so that its run is in the job history; the names the history knows
+    them by are in its body."""
     import inspect
 
     found = every_task()
@@ -132,5 +133,5 @@ def test_every_job_runs_inside_publish_job():
              "drill": ['"drill-two-hosts"', '"drill-bare-host"', '"drill"']}
     for name, shown in names.items():
         source = inspect.getsource(found[name].body)
-        assert "with publish.job(cfg, " in source and "run.record(" in source, name
+        assert "publish.as_job(cfg, " in source and "publish.job(" not in source, name
         assert all(s in source for s in shown), name

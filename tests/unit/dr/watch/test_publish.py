@@ -92,3 +92,15 @@ def test_a_page_that_cannot_be_written_does_not_fail_the_job_nor_the_gauges(tmp_
 def test_no_page_when_page_dir_is_empty(tmp_path):
     cfg = make_cfg(tmp_path, "", page_dir="")
     assert publish.write_page(cfg, None, []) is None
+
+
+def test_as_job_records_the_result_and_publishes_the_page(tmp_path):
+    from dr.jobs.pipeline import PipelineRun
+    from stages.cli import Summary
+
+    cfg = make_cfg(tmp_path, "")
+    failed = PipelineRun([Summary("sanitize", {"sanitized": 2}, exit_code=1)])
+    assert publish.as_job(cfg, "stage-sanitize", lambda: failed) is failed
+    (run,) = history.read(cfg)
+    assert (run.job, run.outcome, run.exit_code, run.result_type) == ("stage-sanitize", "failed", 1, "PipelineRun")
+    assert (tmp_path / "page" / publish.PAGE).read_text().startswith("<!DOCTYPE html>")
