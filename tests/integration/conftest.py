@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from common import config
 from database import db
-from dr.machine import host, images
+from dr.machine import configfile, host, images
 from instances import free_port, lane, remove_instance  # noqa: F401 - the test modules import them from here
 from stages.layout import DataRoot
 
@@ -194,3 +197,14 @@ def sample_collector(built, tmp_path):
     entry = collector.start(cfg, port=free_port())
     yield entry, docker_sdk.from_env().containers.get(collector.container_name(cfg))
     collector.stop(cfg)
+
+
+def invoke_status(cfg, folder: Path) -> tuple[int, dict]:
+    """`invoke status --json` as an operator (or cron) runs it, with cfg written to folder/config.toml: its exit
+    code and what it printed."""
+    cfg_file = folder / "config.toml"
+    cfg_file.write_text(configfile.to_toml(cfg.as_dict()))
+    out = subprocess.run([sys.executable, "-m", "invoke", "status", "--config", str(cfg_file), "--json"],
+                         cwd=Path(__file__).resolve().parents[2], capture_output=True, text=True, timeout=300)
+    assert "Traceback" not in out.stderr, out.stderr
+    return out.returncode, json.loads(out.stdout)

@@ -4,21 +4,17 @@ FerretDB stopped leaves every role unable to log in. The instance is this module
 own folder); the database is started again at the end."""
 
 import datetime as dt
-import json
 import os
 import shutil
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
-from conftest import running_instance
+from conftest import invoke_status, running_instance
 
 from common.config import DB_ROLES
 from dr.engine import docker_api
 from dr.jobs import pipeline
-from dr.machine import configfile
 from dr.services import stack
 from dr.watch import model, rules
 from stages import journal
@@ -35,16 +31,6 @@ def watched(built, tmp_path_factory):
     with running_instance(root, "aggr-status", **{"history.dir": str(root / "history"),
                                                   "status.page_dir": str(root / "status")}) as cfg:
         yield cfg
-
-
-def invoke_status(cfg, folder: Path) -> tuple[int, dict]:
-    """`invoke status --json` as an operator (or cron) runs it: its exit code and what it printed."""
-    cfg_file = folder / "config.toml"
-    cfg_file.write_text(configfile.to_toml(cfg.as_dict()))
-    out = subprocess.run([sys.executable, "-m", "invoke", "status", "--config", str(cfg_file), "--json"], cwd=ROOT,
-                         capture_output=True, text=True, timeout=300)
-    assert "Traceback" not in out.stderr, out.stderr
-    return out.returncode, json.loads(out.stdout)
 
 
 def rules_of(status: dict) -> list[str]:

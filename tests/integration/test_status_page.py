@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import running_instance
+from conftest import invoke_status, running_instance
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
@@ -121,16 +121,6 @@ def fields(driver) -> dict[str, str | None]:
 def points(driver, name: str) -> list[str]:
     return [c.get_attribute("data-value")
             for c in driver.find_elements(By.CSS_SELECTOR, f'svg[data-chart="{name}"] circle[data-value]')]
-
-
-def invoke_status(cfg, folder: Path) -> tuple[int, dict]:
-    """`invoke status --json` as an operator runs it: its exit code and what it printed."""
-    cfg_file = folder / "config.toml"
-    cfg_file.write_text(configfile.to_toml(cfg.as_dict()))
-    out = subprocess.run([sys.executable, "-m", "invoke", "status", "--config", str(cfg_file), "--json"], cwd=ROOT,
-                         capture_output=True, text=True, timeout=300)
-    assert "Traceback" not in out.stderr, out.stderr
-    return out.returncode, json.loads(out.stdout)
 
 
 def at(document, path: str):
