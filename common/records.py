@@ -25,6 +25,7 @@ version, such as a set's manifest): they are kept there and written back out.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import types
 import typing
@@ -107,6 +108,14 @@ def _load(tp: Any, value: Any, where: str) -> Any:
     return value
 
 
+@functools.cache
+def _shape(cls: type) -> tuple[dict[str, Any], dict[str, dataclasses.Field]]:
+    """A record class's field types and its fields by JSON key (those that cross), worked out once per class:
+    resolving the annotations is most of the cost of reading a record back."""
+    fields = {_json_key(f): f for f in dataclasses.fields(cls) if f.name != cls.EXTRA and _crosses(f)}
+    return typing.get_type_hints(cls), fields
+
+
 @dataclasses.dataclass
 class Record:
     """Base of the records; see the module's docstring."""
@@ -156,8 +165,7 @@ class Record:
         where = where or cls.__name__
         if not isinstance(data, dict):
             raise RecordError(f"{where}: expected an object, got {type(data).__name__}")
-        hints = typing.get_type_hints(cls)
-        fields = {_json_key(f): f for f in dataclasses.fields(cls) if f.name != cls.EXTRA and _crosses(f)}
+        hints, fields = _shape(cls)
         kwargs: dict = {}
         unknown = {k: v for k, v in data.items() if k not in fields and k not in cls.DERIVED}
         if unknown and cls.EXTRA is None:
