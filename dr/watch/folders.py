@@ -58,16 +58,20 @@ def poison(counts: dict[str, int]) -> int:
 
 
 def _entry_time(raw: bytes) -> dt.datetime | None:
+    """The time of a committed transaction (a report moved); None for any other entry (a begin, an abort, a
+    note such as sync's account of what it removed or released from a collector, which moves no report)."""
     try:
         entry = json.loads(raw)
+        if entry.get("op") != "commit":
+            return None
         return dt.datetime.fromisoformat(entry["time"]).astimezone(dt.timezone.utc)
     except (ValueError, KeyError, TypeError, AttributeError):
         return None
 
 
 def last_journal_time(journal: Path, tail: int = TAIL) -> dt.datetime | None:
-    """The time of the journal's newest entry (a report's last move), read from its end; None without a
-    journal or an entry with a time. A torn last line (a crash mid-append) is skipped, as the journal does."""
+    """The time of the journal's newest committed transaction (a report's last move), read from its end; None
+    without a journal or such an entry. A torn last line (a crash mid-append) is skipped, as the journal does."""
     try:
         end = journal.stat().st_size
     except FileNotFoundError:

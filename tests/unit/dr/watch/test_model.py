@@ -133,7 +133,7 @@ def test_the_quarantine_per_reason_counts_inputs_poison_among_them(tmp_path):
     assert folders.quarantined(DataRoot(tmp_path / "none")) == {}
 
 
-def test_the_last_move_is_the_journals_newest_entry_read_from_its_end(tmp_path):
+def test_the_last_move_is_the_journals_newest_commit_read_from_its_end(tmp_path):
     dr = DataRoot(tmp_path / "data").ensure()
     assert folders.last_journal_time(dr.journal) is None
     for n in range(40):
@@ -147,6 +147,9 @@ def test_the_last_move_is_the_journals_newest_entry_read_from_its_end(tmp_path):
     assert folders.last_journal_time(dr.journal, 50) == expected
     with open(dr.journal, "ab") as fh:
         fh.write(b'\nnot json\n{"op": "commit"}\n')  # lines without a time: the one before counts
+    assert folders.last_journal_time(dr.journal, 50) == expected
+    journal.append(dr, {"time": journal.now(), "op": "note", "stage": "sync", "event": "released",
+                        "collector": "c1", "files": ["a.yaml"]})  # moves no report: not a move
     assert folders.last_journal_time(dr.journal, 50) == expected
 
 
