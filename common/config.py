@@ -25,6 +25,7 @@ LOOPBACK_NAMES = ("127.0.0.1", "localhost", "::1")
 ENV_VAR = "AGGREGATOR_DR_CONFIG"
 PORTABLE_DUMP = ("every", "daily", "never")
 WEBMIRROR_STATUS = ("loopback", "public", "off")
+SYNC_RELEASE = ("pulled", "set", "offsite", "auto")  # stages/sync.py release_mode() resolves "auto"
 DEFAULT_FILE = Path("/etc/aggregator-dr/config.toml")
 
 
@@ -210,6 +211,13 @@ SCHEMA: dict[str, Any] = {
         "reserve_mb": Field(int, 1024, lambda v: None if v >= 0 else "must be 0 or more",
                             "free space to keep on the data root; sync stops before going below it"),
         "ssh_timeout": Field(int, 30, _positive, "seconds for an SSH connection to a collector"),
+        "release": Field(str, "auto", lambda v: None if v in SYNC_RELEASE else
+                         "must be one of " + ", ".join(SYNC_RELEASE),
+                         "when a collector may delete a pulled report: pulled (once the copy here is verified), "
+                         "set (sync moves it into .pulled/ on the collector, and `python -m stages.sync "
+                         "--release` deletes it once a complete snapshot set holds it), offsite (the same, once "
+                         "the off-site repository holds such a set), auto (offsite when offsite.repository is "
+                         "set, else set)"),
     },
     # [[collectors]] tables, each validated against COLLECTOR; every key is required.
     "collectors": [COLLECTOR],

@@ -54,7 +54,9 @@ class Flagged(Record):
 @dataclass
 class CollectorPull(Record):
     """What sync did with one collector this run: reached or not (and why not), the closed reports it listed
-    there, pulled, and left there after the run (not pulled yet, or set aside as poison)."""
+    there, pulled, and left there after the run (not pulled yet, or set aside as poison); what it holds after
+    the run in its .pulled/ folder (pulled, kept there until a release deletes them; [sync] release): how many
+    files, their bytes and the oldest one's modification time (UTC, `%Y-%m-%dT%H:%M:%SZ`)."""
     collector: str
     reached: bool = False
     listed: int = 0
@@ -62,6 +64,9 @@ class CollectorPull(Record):
     left: int = 0
     bytes: int = 0
     error: str | None = optional()
+    held: int = 0
+    held_bytes: int = 0
+    oldest_held: str | None = optional()
 
 
 @dataclass

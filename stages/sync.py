@@ -9,16 +9,24 @@ For each collector:
    files of a pull killed outright are removed first; nothing half-written is ever in raw/<collector>/);
 4. verify each copy: size and sha256 here against sha256 computed on the collector now; a file that changed
    since it was listed is left there (and its copy dropped) for the next run;
-5. fsync, then move each verified file into raw/<collector>/ in a journal transaction;
-6. only then remove it from the collector, and only if its sha256 there still matches.
+5. fsync, then move each verified file into raw/<collector>/ in a journal transaction (its info: collector,
+   remote, sha256 and, unless [sync] release is "pulled", held_as: its name in the collector's .pulled/);
+6. only then, and only if its sha256 there still matches: [sync] release "pulled": delete it on the collector;
+   else move it there into `<archive>/.pulled/<held_as>` (a dot-folder: never listed again), where it stays
+   until `--release` deletes it (a name already held there: `<name>.<n>`).
+Each run also counts what each collector holds in .pulled/ (one find, with the listing).
+
+`--release`: for each collector, delete from .pulled/ exactly the files the release lists (stages/release.py)
+accepted by the release mode name with the same sha256; delete each list once it is done.
 The collector's host key is pinned from the configuration (StrictHostKeyChecking, no other known_hosts).
 
-    python -m stages.sync --data-root DIR [--config FILE] [--json]
+    python -m stages.sync --data-root DIR [--config FILE] [--json] [--release]
 """
 
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import json
 import os
 import re
@@ -31,7 +39,7 @@ from pathlib import Path
 
 from common import atomic, digest, runner
 from common.errors import CommandError
-from stages import failures, journal, lock, stage
+from stages import failures, journal, lock, release, stage
 from stages.cli import CollectorPull, Summary
 from stages.cli import main as cli_main
 from stages.layout import DataRoot
@@ -40,12 +48,61 @@ STAGE = "sync"
 _COMPONENT = re.compile(r"^[A-Za-z0-9_+@=:,][A-Za-z0-9._+@=:,-]{0,254}$")  # no leading "-" or "."
 MAX_DEPTH = 6
 PARTIAL_TRANSFER = (23, 24)  # rsync: some files could not be transferred / vanished during the transfer
+PULLED = ".pulled"  # on a collector, in its archive folder: pulled reports held until a release deletes them
+
+
+def release_mode(cfg) -> str:
+    """[sync] release resolved: "pulled", "set" or "offsite" ("auto": offsite when an off-site repository is
+    configured, else set)."""
+    mode = cfg.sync.release
+    if mode == "auto":
+        return "offsite" if cfg.offsite.repository else "set"
+    return mode
 
 
 @dataclass(frozen=True)
 class RemoteFile:
     rel: str
     size: int
+
+
+@dataclass
+class Survey:
+    """What a collector has now: its closed reports (name, size), and what it holds in .pulled/ (name under
+    .pulled/ -> size, modification time)."""
+    listing: list[tuple[str, int]]
+    held: dict[str, tuple[int, float]]
+
+    def tell(self, pull: CollectorPull) -> None:
+        pull.reached, pull.listed, pull.left = True, len(self.listing), len(self.listing)
+        self.tell_held(pull)
+
+    def tell_held(self, pull: CollectorPull) -> None:
+        pull.held, pull.held_bytes = len(self.held), sum(size for size, _ in self.held.values())
+        pull.oldest_held = utc(min((t for _, t in self.held.values()), default=None))
+
+
+def utc(timestamp: float | None) -> str | None:
+    if timestamp is None:
+        return None
+    return dt.datetime.fromtimestamp(timestamp, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def held_name(rel: str, held: set[str]) -> str:
+    """The name rel gets in .pulled/, where held are the names taken: rel itself when free, else rel.<n> (the
+    collector reused a name); when a folder of rel is a file there, that folder becomes <folder>.<n>."""
+    def files_and_folders(names):
+        return set(names) | {n.rsplit("/", i)[0] for n in names for i in range(1, n.count("/") + 1)}
+
+    taken = files_and_folders(held)
+    parts = rel.split("/")
+    clash = next((i for i in range(1, len(parts)) if "/".join(parts[:i]) in held), len(parts))
+    n = 1
+    name = rel
+    while name in taken or any(f in held for f in files_and_folders([name]) - {name}):
+        n += 1
+        name = "/".join([*parts[:clash - 1], f"{parts[clash - 1]}.{n}", *parts[clash:]])
+    return name
 
 
 def safe_name(rel: str) -> bool:
@@ -78,16 +135,29 @@ class Remote:
         return runner.run([*self.ssh_command(), self.target(), script], capture=True, stdin=stdin, quiet=True,
                           timeout=self.timeout * 20)
 
-    def list(self) -> list[tuple[str, int]]:
-        archive = shlex.quote(self.c.archive_path)
-        out = self.run(f"cd {archive} && find . -path '*/.*' -prune -o -type f -printf '%s\\t%P\\0'")
-        files = []
+    SURVEY = (f"find . -path '*/.*' -prune -o -type f -printf 'L\\t%s\\t%P\\0' && "
+              f"{{ [ ! -d {PULLED} ] || find {PULLED} -type f -printf 'H\\t%s\\t%T@\\t%P\\0'; }}")
+
+    def survey(self) -> Survey:
+        """The closed reports (dot-files and dot-folders, .pulled/ among them, are skipped) and .pulled/."""
+        return self._records(self.run(f"cd {shlex.quote(self.c.archive_path)} && {self.SURVEY}"))[0]
+
+    @staticmethod
+    def _records(out: str) -> tuple[Survey, dict[str, list[tuple[str, str]]]]:
+        """A survey's records (L: listed, H: held), and the others by tag ((sha256, name) each)."""
+        survey, other = Survey([], {}), {}
         for item in out.split("\0"):
-            if not item:
-                continue
-            size, _, rel = item.partition("\t")
-            files.append((rel, int(size)))
-        return files
+            tag, _, rest = item.partition("\t")
+            if tag == "L":
+                size, _, rel = rest.partition("\t")
+                survey.listing.append((rel, int(size)))
+            elif tag == "H":
+                size, mtime, name = rest.split("\t", 2)
+                survey.held[name] = (int(size), float(mtime))
+            elif tag:
+                sha, _, name = rest.partition("\t")
+                other.setdefault(tag, []).append((name, sha))
+        return survey, other
 
     def sha256(self, names: list[str]) -> dict[str, str]:
         """sha256 of files on the collector now (names already validated as safe)."""
@@ -137,6 +207,41 @@ class Remote:
             fh.seek(0)
             out = self.run(script, stdin=fh)
         return [line for line in out.splitlines() if line]
+
+    def hold(self, verified: dict[str, tuple[str, str]]) -> list[str]:
+        """Move each file rel -> (sha256, held_as) whose sha256 on the collector still matches into
+        .pulled/<held_as> (a name not taken there: a rename, atomic); returns the names moved. Safe names
+        only (no space, no newline). sync alone writes .pulled/, under its stage lock."""
+        if not verified:
+            return []
+        archive = shlex.quote(self.c.archive_path)
+        script = (f"cd {archive} && while IFS=' ' read -r sum name held; do t={PULLED}/$held; "
+                  "[ -f \"$name\" ] && [ ! -e \"$t\" ] && [ ! -L \"$t\" ] "
+                  "&& [ \"$(sha256sum < \"$name\" | cut -d' ' -f1)\" = \"$sum\" ] "
+                  "&& mkdir -p -- \"$(dirname -- \"$t\")\" && mv -- \"$name\" \"$t\" && printf '%s\\n' \"$name\"; "
+                  "done; true")
+        with tempfile.TemporaryFile() as fh:
+            fh.write("".join(f"{sha} {rel} {held}\n" for rel, (sha, held) in verified.items()).encode())
+            fh.seek(0)
+            out = self.run(script, stdin=fh)
+        return [line for line in out.splitlines() if line]
+
+    def release(self, files: list[tuple[str, str]]) -> tuple[dict[str, set[tuple[str, str]]], Survey]:
+        """Delete each .pulled/<name> whose sha256 is the one given ((name, sha256), safe names only), then
+        survey, in one session. Returns ({"removed": ..., "gone": already not there, "kept": there with other
+        bytes}, the survey after)."""
+        archive = shlex.quote(self.c.archive_path)
+        script = (f"cd {archive} && {{ while IFS=' ' read -r sum name; do t={PULLED}/$name; "
+                  "if [ ! -e \"$t\" ] && [ ! -L \"$t\" ]; then printf 'gone\\t%s\\t%s\\0' \"$sum\" \"$name\"; "
+                  "elif [ -f \"$t\" ] && [ \"$(sha256sum < \"$t\" | cut -d' ' -f1)\" = \"$sum\" ] && rm -f -- \"$t\"; "
+                  "then printf 'removed\\t%s\\t%s\\0' \"$sum\" \"$name\"; "
+                  "else printf 'kept\\t%s\\t%s\\0' \"$sum\" \"$name\"; fi; done; "
+                  f"find {PULLED} -depth -mindepth 1 -type d -empty -delete 2>/dev/null; true; }} && {self.SURVEY}")
+        with tempfile.TemporaryFile() as fh:
+            fh.write("".join(f"{sha} {name}\n" for name, sha in files).encode())
+            fh.seek(0)
+            survey, other = self._records(self.run(script, stdin=fh))
+        return {k: set(other.get(k, [])) for k in ("removed", "gone", "kept")}, survey
 
 
 def _fsync(path: Path) -> None:
@@ -194,8 +299,9 @@ def sync_collector(cfg, dr: DataRoot, collector, summary: Summary, workdir: Path
         summary.notes.append(f"{collector.name}: removed {len(leftovers)} temporary file(s) of a pull that was killed")
     raw_dir = dr.state("raw") / collector.name
     reserve = cfg.sync.reserve_mb << 20
-    listing = remote.list()
-    pull.reached, pull.listed, pull.left = True, len(listing), len(listing)
+    survey = remote.survey()
+    survey.tell(pull)
+    listing = survey.listing
     wanted: list[RemoteFile] = []
     for rel, size in listing:
         if not safe_name(rel):
@@ -223,7 +329,6 @@ def sync_collector(cfg, dr: DataRoot, collector, summary: Summary, workdir: Path
         return not short
     complaint = remote.pull([f.rel for f in todo], incoming)
     sums = remote.sha256([f.rel for f in todo])
-    verified: dict[str, str] = {}
     batch = []
     for f in todo:
         local = incoming / f.rel
@@ -245,6 +350,10 @@ def sync_collector(cfg, dr: DataRoot, collector, summary: Summary, workdir: Path
             continue
         _fsync(local)
         batch.append((f, local, sha))
+    holding = release_mode(cfg) != "pulled"
+    taken = set(survey.held)
+    verified: dict[str, tuple[str, str]] = {}  # rel -> (sha256, its name in .pulled/)
+    mtimes: dict[str, float] = {}
     with lock.shared(dr, cfg.pipeline.lock_timeout):
         for f, local, sha in batch:
             target = raw_dir / f.rel
@@ -252,26 +361,41 @@ def sync_collector(cfg, dr: DataRoot, collector, summary: Summary, workdir: Path
             while target.exists() and digest.sha256_file(target) != sha:
                 n += 1
                 target = raw_dir / f"{f.rel}.{n}"
-            tx = journal.Transaction(STAGE, "pulled", f"{collector.name}:{f.rel}",
-                                     info={"collector": collector.name, "remote": f.rel})
+            info = {"collector": collector.name, "remote": f.rel, "sha256": sha}
+            if holding:
+                info["held_as"] = held_name(f.rel, taken)
+                taken.add(info["held_as"])
+            mtimes[f.rel] = local.stat().st_mtime  # the collector's (rsync --times), which a move there keeps
+            tx = journal.Transaction(STAGE, "pulled", f"{collector.name}:{f.rel}", info=info)
             if target.exists():
                 tx.outcome = "duplicate"
                 tx.remove(local)
             else:
                 tx.rename(local, target, sha, f.size)
             journal.run(dr, tx)
-            verified[f.rel] = sha
+            verified[f.rel] = (sha, info.get("held_as", f.rel))
             summary.count("pulled" if tx.outcome == "pulled" else "duplicate")
             summary.bytes_in += f.size
             pull.pulled += tx.outcome == "pulled"
             pull.bytes += f.size
-    removed = remote.remove_if_unchanged(verified)
-    pull.left -= len(removed)
-    if removed:
-        journal.append(dr, {"time": journal.now(), "op": "note", "stage": STAGE, "event": "removed_from_collector",
-                            "collector": collector.name, "files": removed})
-    if removed:
-        summary.count("removed_from_collector", len(removed))
+    if holding:
+        moved = remote.hold(verified)
+        pull.left -= len(moved)
+        if moved:
+            journal.append(dr, {"time": journal.now(), "op": "note", "stage": STAGE, "event": "held_on_collector",
+                                "collector": collector.name, "files": moved,
+                                "held_as": {rel: verified[rel][1] for rel in moved}})
+            summary.count("held_on_collector", len(moved))
+        sizes = {f.rel: f.size for f, _, _ in batch}
+        survey.held.update({verified[rel][1]: (sizes[rel], mtimes[rel]) for rel in moved})
+        survey.tell_held(pull)
+    else:
+        removed = remote.remove_if_unchanged({rel: sha for rel, (sha, _) in verified.items()})
+        pull.left -= len(removed)
+        if removed:
+            journal.append(dr, {"time": journal.now(), "op": "note", "stage": STAGE,
+                                "event": "removed_from_collector", "collector": collector.name, "files": removed})
+            summary.count("removed_from_collector", len(removed))
     return not short
 
 
@@ -298,8 +422,66 @@ def run(cfg, dr: DataRoot) -> Summary:
     return summary
 
 
+def release_collector(remote: Remote, lists: list[release.ReleaseList], files: list[tuple[str, str]],
+                      dr: DataRoot, summary: Summary, pull: CollectorPull) -> set[tuple[str, str]]:
+    """Delete from one collector's .pulled/ the files (name, sha256) the lists name there that still hold those
+    bytes, in one session, and tell pull what it holds after. Returns the files whose name is no longer there."""
+    name = remote.c.name
+    unsafe = [f for f in files if not safe_name(f[0])]
+    for rel, _ in unsafe:
+        summary.errors.append(f"{name}: a release list names the unsafe name {rel!r}; the list is kept")
+    outcome, survey = remote.release([f for f in files if f not in unsafe])
+    survey.tell(pull)
+    removed = outcome["removed"]
+    for lst in lists:
+        done = release.released(lst, name, removed)
+        if done:
+            journal.append(dr, {"time": journal.now(), "op": "note", "stage": STAGE, "event": "released",
+                                "collector": name, "set": lst.set_id, "files": done})
+    if removed:
+        summary.count("released", len(removed))
+    for rel, _ in sorted(f for f in outcome["kept"] if f[0] in survey.held):
+        summary.count("kept:other_bytes")
+        summary.notes.append(f"{name}: {PULLED}/{rel} is not the report a release list names (another sha256); "
+                             "kept, and so is the list")
+    return {f for f in files if f not in unsafe and f[0] not in survey.held}
+
+
+def run_release(cfg, dr: DataRoot) -> Summary:
+    """`--release`: delete from each collector's .pulled/ the reports the release lists accepted by the release
+    mode name (each only while its sha256 there matches), then delete each list that is done: every collector
+    it names reached and none of its files left there. A collector not reached is named in the summary's errors
+    and released on a later run. Every collector is reached, for what it holds."""
+    mode = release_mode(cfg)
+    with stage.running(cfg, dr, STAGE) as summary, tempfile.TemporaryDirectory(prefix="sync-") as tmp:
+        lists, problems = release.read(dr, mode)
+        summary.errors += problems
+        wanted = release.wanted(lists)
+        configured = {c.name for c in cfg.collectors}
+        for name in sorted(set(wanted) - configured):
+            summary.errors.append(f"release lists name the collector {name!r}, which is not configured; they are kept")
+        gone: dict[str, set[tuple[str, str]]] = {}
+        for collector in cfg.collectors:
+            pull = CollectorPull(collector.name)
+            summary.collectors.append(pull)
+            try:
+                gone[collector.name] = release_collector(Remote(collector, cfg.sync.ssh_timeout, Path(tmp)), lists,
+                                                         wanted.get(collector.name, []), dr, summary, pull)
+            except CommandError as exc:
+                pull.error = f"{exc.argv[0]} failed (exit {exc.returncode}): {exc.stderr_tail.strip()[-300:]}"
+                summary.errors.append(f"{collector.name}: {pull.error}; released on a later run")
+        for lst in lists:
+            if release.done(lst, gone):
+                atomic.remove(lst.path)
+                summary.count("release_list_done")
+    return summary
+
+
 def main(argv=None) -> int:
-    return cli_main(STAGE, "pull closed reports from the collectors into raw/", run, argv)
+    return cli_main(STAGE, "pull closed reports from the collectors into raw/", run, argv,
+                    modes={"--release": ("delete from the collectors' .pulled/ the reports the release lists in "
+                                         "<data_root>/releases/ name (a verified snapshot set holds them), and "
+                                         "only that", run_release)})
 
 
 if __name__ == "__main__":

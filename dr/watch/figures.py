@@ -88,21 +88,37 @@ class StageSuccess(Record):
 @dataclass
 class CollectorState(Record):
     """One configured collector as sync found it. last_success: the last run that reached it without an error;
-    left: the closed reports it still held after the last run that reached it; last_error: the newest try's
-    error, when that try failed; first_tried: while it has no success in the history read, the first run
-    that tried it (before that run, nothing could have reached it yet)."""
+    left: the closed reports it still held after the last run that reached it; held, held_bytes, oldest_held
+    (and its age): after that run, the pulled reports it keeps in .pulled/ until a release deletes them ([sync]
+    release), their bytes and the oldest one's modification time; last_error: the newest try's error, when that
+    try failed; first_tried: while it has no success in the history read, the first run that tried it (before
+    that run, nothing could have reached it yet)."""
     collector: str
     last_success: str | None = optional()
     age_seconds: int | None = optional()
     left: int | None = optional()
     last_error: str | None = optional()
     first_tried: str | None = optional()
+    held: int | None = optional()
+    held_bytes: int | None = optional()
+    oldest_held: str | None = optional()
+    oldest_held_age_seconds: int | None = optional()
+
+    def held_text(self) -> str:
+        """ "3 (1.2 MB, oldest 2 h)", "0", or "?" when no run reached it."""
+        if self.held is None:
+            return "?"
+        if not self.held:
+            return "0"
+        return f"{self.held} ({size(self.held_bytes)}, oldest {span(self.oldest_held_age_seconds)})"
 
     def text(self) -> str:
         reached = (f"last reached {ago(self.age_seconds)}" if self.last_success else
                    f"never reached (tried since {self.first_tried})" if self.first_tried else "not tried yet")
         left = "" if self.left is None else f", {self.left} report(s) left there"
-        return f"collector {self.collector}: {reached}{left}" + (f"; now: {self.last_error}" if self.last_error else "")
+        held = "" if not self.held else f", {self.held_text()} held until released"
+        return (f"collector {self.collector}: {reached}{left}{held}"
+                + (f"; now: {self.last_error}" if self.last_error else ""))
 
 
 @dataclass

@@ -170,7 +170,10 @@ def collector_state(name: str, tries: list[tuple[str, CollectorPull]], now: dt.d
     elif tries:
         state.first_tried = tries[-1][0]
     reached = next((p for _, p in tries if p.reached), None)
-    state.left = None if reached is None else reached.left
+    if reached is not None:
+        state.left, state.held, state.held_bytes = reached.left, reached.held, reached.held_bytes
+        state.oldest_held = reached.oldest_held
+        state.oldest_held_age_seconds = seconds_between(now, reached.oldest_held)
     if tries and not synced(tries[0][1]):
         state.last_error = tries[0][1].error or "not reached"
     return state

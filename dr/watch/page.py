@@ -314,11 +314,17 @@ def pipeline(p: PipelineSection, private: Private) -> str:
         [fig(f"{base}.stages.{i}.stage", s.stage),
          when(f"{base}.stages.{i}.ended", s.ended, f"{base}.stages.{i}.age_seconds", s.age_seconds),
          fig(f"{base}.stages.{i}.job", s.job)] for i, s in enumerate(p.stages)])
-    collectors = table(["collector", "last success", "still holds", "first tried", "now"], [
+    collectors = table(["collector", "last success", "still holds", "held until released", "oldest held",
+                        "first tried", "now"], [
         [fig(f"{base}.collectors.{i}.collector", c.collector),
          when(f"{base}.collectors.{i}.last_success", c.last_success, f"{base}.collectors.{i}.age_seconds",
               c.age_seconds),
-         fig(f"{base}.collectors.{i}.left", c.left), fig(f"{base}.collectors.{i}.first_tried", c.first_tried),
+         fig(f"{base}.collectors.{i}.left", c.left),
+         f"{show(fig(f'{base}.collectors.{i}.held', c.held))} ("
+         f"{show(fig(f'{base}.collectors.{i}.held_bytes', c.held_bytes, esc(None if c.held_bytes is None else size(c.held_bytes))))})",
+         when(f"{base}.collectors.{i}.oldest_held", c.oldest_held, f"{base}.collectors.{i}.oldest_held_age_seconds",
+              c.oldest_held_age_seconds, "none held"),
+         fig(f"{base}.collectors.{i}.first_tried", c.first_tried),
          free_text(f"{base}.collectors.{i}.last_error", c.last_error, private, "bad-text")
          if c.last_error is not None else fig(f"{base}.collectors.{i}.last_error", None, "ok")]
         for i, c in enumerate(p.collectors)], fig(f"{base}.collectors", [], "no collector configured"))

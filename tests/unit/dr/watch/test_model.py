@@ -194,12 +194,16 @@ def test_each_collectors_last_success_what_it_still_holds_and_its_last_error(tmp
     append(cfg, "stage-sync", 3 * HOUR, pipeline(sync_summary(CollectorPull("c1", True, 5, 5, 0, 500),
                                                               CollectorPull("c2", False, error="timed out"))))
     append(cfg, "pipeline", HOUR, pipeline(sync_summary(
-        CollectorPull("c1", True, 3, 1, 2, 100, error="rsync: some files vanished"),
+        CollectorPull("c1", True, 3, 1, 2, 100, error="rsync: some files vanished", held=4, held_bytes=4000,
+                      oldest_held=stamp(2 * HOUR)),
         CollectorPull("c2", False, error="connection refused"), code=1)))
     c1, c2, c3 = model.collector_states(cfg, read(cfg), NOW)
-    # c1: reached an hour ago with an error, so its last success is the stage-sync run's; it holds 2 still
+    # c1: reached an hour ago with an error, so its last success is the stage-sync run's; it holds 2 still, and
+    # 4 pulled ones in .pulled/ until a release
     assert c1 == figures.CollectorState("c1", stamp(3 * HOUR), 3 * HOUR, left=2,
-                                      last_error="rsync: some files vanished")
+                                      last_error="rsync: some files vanished", held=4, held_bytes=4000,
+                                      oldest_held=stamp(2 * HOUR), oldest_held_age_seconds=2 * HOUR)
+    assert "4 (0.0 MB, oldest 2 h) held until released" in c1.text()
     # c2: never reached since the first run that tried it
     assert c2 == figures.CollectorState("c2", last_error="connection refused", first_tried=stamp(5 * HOUR))
     # c3: configured, never tried (no run since it was added)

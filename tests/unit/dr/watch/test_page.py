@@ -289,13 +289,15 @@ NOT_SHOWN = {"model.database.address", "model.disk.path", "model.database.certif
 
 def rich():
     """with_trends, and every figure that can be None given a value: quarantine and poison, a collector that
-    fails, the pipeline's runs, an off-site copy with its check and retention, a drill, a runbook drill,
-    certificates with a finding, a role that cannot log in, the newest set's counts."""
+    holds pulled reports, one that fails, the pipeline's runs, an off-site copy with its check and retention, a
+    drill, a runbook drill, certificates with a finding, a role that cannot log in, the newest set's counts."""
     m = with_trends()
     p, b, r, d = m.pipeline, m.backups, m.restores, m.database
     p.quarantine, p.poison = {"poison": 1, "unsafe_tag": 2}, 1
     p.collectors.append(CollectorState("c2", left=None, last_error="connection refused",
                                        first_tried="2026-12-07T08:00:00Z"))
+    c1 = p.collectors[0]  # it holds pulled reports until a release
+    c1.held, c1.held_bytes, c1.oldest_held, c1.oldest_held_age_seconds = 3, 3_000_000, "2026-12-07T09:00:00Z", 3 * HOUR
     p.runs = [PipelineRunRow("2026-12-07T11:00:00Z", "failed", 12.5, 3_000_000, 240000.0),
               PipelineRunRow("2026-12-07T11:55:00Z", "error", 0.0, 0)]
     b.offsite_configured = True
