@@ -256,13 +256,15 @@ def repo_init(c, config=None, offsite=False, json_=False):
 @job(results.TakeResult)
 def snapshot(c, config=None, json_=False, with_dump=False):
     """Take a snapshot set: state directories (under the exclusive lock), PostgreSQL's physical copy, the
-    portable dump when due, and the manifest."""
+    portable dump when due, and the manifest; then release from the collectors the reports it holds
+    (sync.release "set")."""
+    from dr.jobs import release as dr_release
     from dr.watch import publish
 
     cfg = _load(config)
     if with_dump:
         cfg = dr_config.derive(cfg, {"backup.portable_dump": "every"})
-    return publish.as_job(cfg, "snapshot", lambda: _backup(cfg, "take"))
+    return publish.as_job(cfg, "snapshot", lambda: dr_release.snapshot(cfg))
 
 
 @task(help={"config": CONFIG_HELP, "json": JSON_HELP, "offsite": OFFSITE_HELP})
@@ -305,11 +307,13 @@ def check(c, config=None, read_data_subset=None, json_=False, offsite=False):
 @task(help={"config": CONFIG_HELP, "json": JSON_HELP})
 @job(results.CopyResult)
 def offsite(c, config=None, json_=False):
-    """Copy every complete snapshot set the off-site repository lacks (restic copy; manifests last)."""
+    """Copy every complete snapshot set the off-site repository lacks (restic copy; manifests last); then
+    release from the collectors the reports the newest one holds (sync.release "set" or "offsite")."""
+    from dr.jobs import release as dr_release
     from dr.watch import publish
 
     cfg = _load(config)
-    return publish.as_job(cfg, "offsite", lambda: _backup(cfg, "copy"))
+    return publish.as_job(cfg, "offsite", lambda: dr_release.offsite(cfg))
 
 
 @task(name="offsite-server", help={"config": CONFIG_HELP, "stop": "stop and remove it (its data volume is kept)",

@@ -18,16 +18,18 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from common import secrets
+from common import log, secrets
 from common.config import Config
 from common.errors import CommandError, ConfigError, DrError
 from common.records import Record
 from database import db as dbconn
 from database import pgroles, pgsql
-from snapshots import artifacts, check, dbdump, offsite, pgcopy, restore, results, sets
+from snapshots import artifacts, check, dbdump, offsite, pgcopy, release, restore, results, sets
 from snapshots.restic import Restic, ResticError, cat_config_args, init_args
+from stages import journal
 from stages.layout import DataRoot
 
+_log = log.get("actions")
 ARTIFACTS = Path("/artifacts")  # where dr/jobs/contract.py mounts the host's <cache_dir>/go
 PG_VOLUME = Path("/pgvolume")  # where dr/jobs/contract.py mounts PostgreSQL's volume (pg_volume, restore --with-copy)
 
@@ -94,12 +96,30 @@ def take(args: argparse.Namespace, cfg: Config) -> results.TakeResult:
     if args.offsite:
         raise ConfigError("sets are taken into the primary repository; `copy` puts them off-site")
     unlocked = threading.Event()
+    dr = DataRoot(cfg.data_root)
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="artifacts") as beside:
         saving = beside.submit(_save_artifacts, restic, args.host, unlocked) if ARTIFACTS.is_dir() else None
-        result = sets.take(cfg, restic, DataRoot(cfg.data_root), args.host, unlocked)
+        result = sets.take(cfg, restic, dr, args.host, unlocked)
         if saving is not None:
             result["artifacts"] = saving.result()
+    journal.append(dr, release.taken_note(result["set"], result["journal_position"]))
+    if args.release_list:
+        result["release"] = _release(restic, dr, "local", result["set"])
     return results.TakeResult.from_dict(result)
+
+
+def _release(restic: Restic, dr: DataRoot, repository: str, set_id: str | None = None) -> dict:
+    """The release list of a set (the newest complete one when set_id is None) written into the data root
+    (snapshots/release.py): results.Release's fields; a failure is named there, never raised (the set is
+    fine, the next one retries)."""
+    try:
+        set_id = set_id or release.newest_offsite(restic)
+        written, reports = release.for_set(restic, dr, set_id, repository)
+        return {"set": set_id, "repository": repository, "file": dr.relative(written), "reports": reports}
+    except (DrError, OSError, ValueError, KeyError) as exc:
+        _log.info("no release list: %s", exc)
+        return {**({"set": set_id} if set_id else {}), "repository": repository,
+                "error": str(exc) or type(exc).__name__}
 
 
 def list_sets(args: argparse.Namespace, cfg: Config) -> results.SetList:
@@ -116,8 +136,13 @@ def check_repository(args: argparse.Namespace, cfg: Config) -> results.CheckResu
 
 
 def copy_offsite(args: argparse.Namespace, cfg: Config) -> results.CopyResult:
-    """The complete sets the off-site repository lacks, copied from the primary one."""
-    return results.CopyResult.from_dict(offsite.copy(restic_for(cfg), offsite_restic_for(cfg)))
+    """The complete sets the off-site repository lacks, copied from the primary one; with --release-list, the
+    newest complete off-site set's release list."""
+    there = offsite_restic_for(cfg)
+    result = offsite.copy(restic_for(cfg), there)
+    if args.release_list:
+        result["release"] = _release(there, DataRoot(cfg.data_root), "offsite")
+    return results.CopyResult.from_dict(result)
 
 
 def restore_set(args: argparse.Namespace, cfg: Config) -> results.RestoreResult:
@@ -220,7 +245,8 @@ ACTIONS: dict[str, Action] = {
     "list": Action(list_sets, results.SetList),  # newest first
     "forget": Action(forget, results.ForgetResult),
     "check": Action(check_repository, results.CheckResult),  # exit 1 when not ok
-    "copy": Action(copy_offsite, results.CopyResult, both_repositories=True),
+    # the data root: the journal and releases/ (--release-list)
+    "copy": Action(copy_offsite, results.CopyResult, data=True, both_repositories=True),
     # data only with files, db only with db; the owner role, because a restore creates collections
     "restore": Action(restore_set, results.RestoreResult, data=True, db_role="owner", files_flag=True),
     "artifacts-restore": Action(artifacts_restore, results.ArtifactsRestored, artifacts="rw"),

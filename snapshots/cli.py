@@ -2,7 +2,7 @@
 start this in the backup container):
 
     python -m snapshots.cli ACTION
-                            [--offsite] [--dry-run]
+                            [--offsite] [--dry-run] [--release-list]
                             [--read-data-subset N%] [--snapshot-set ID] [--no-files] [--no-db] [--force]
                             [--config FILE] [--set KEY=VALUE ...] [--host NAME]
 
@@ -72,6 +72,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--with-copy", action="store_true",
                    help="restore: also the set's physical copy into PostgreSQL's volume at /pgvolume (stopped)")
     p.add_argument("--replaced", help="pg-undo: the data directory pg-restore put aside (its result's replaced)")
+    p.add_argument("--release-list", action="store_true",
+                   help="take, copy: write the set's release list into the data root (docs/snapshots.md)")
     p.add_argument("--config")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     p.add_argument("--host", help="host name recorded in the snapshots")

@@ -21,9 +21,10 @@ from common.digest import sha256_file
 from stages.layout import STATE_DIRS
 
 FORMAT = 1
-# What the file snapshot leaves out: in-flight temporaries, unverified pulls, lock files (paths relative to
-# the data root, except the first, a name pattern matched anywhere).
-EXCLUDES = (".*.tmp-*", "raw/.incoming", ".lock", ".lock-*")
+# What the file snapshot leaves out: in-flight temporaries, unverified pulls, lock files, the release lists
+# waiting for sync (host state, snapshots/release.py) (paths relative to the data root, except the first, a
+# name pattern matched anywhere).
+EXCLUDES = (".*.tmp-*", "raw/.incoming", ".lock", ".lock-*", "releases")
 
 
 def restic_excludes(root: Path | str) -> list[str]:
@@ -33,7 +34,9 @@ def restic_excludes(root: Path | str) -> list[str]:
 SIDECARS = (".jsonl", ".reason.json")
 
 
-def _skipped(rel: str) -> bool:
+def skipped(rel: str) -> bool:
+    """Whether a path under the data root is left out of the manifest (and of the files snapshot): a
+    temporary, or an unverified pull in raw/.incoming."""
     name = rel.rsplit("/", 1)[-1]
     return atomic.is_temporary(Path(name)) or rel.startswith("raw/.incoming/") or rel == "raw/.incoming"
 
@@ -101,10 +104,10 @@ def directory_summary(root: Path, state: str, digests: Digests | None = None) ->
     tally = _Tally()
     for dirpath, dirs, names in os.walk(root / state):
         rel_dir = os.path.relpath(dirpath, root)
-        dirs[:] = sorted(d for d in dirs if not _skipped(f"{rel_dir}/{d}"))
+        dirs[:] = sorted(d for d in dirs if not skipped(f"{rel_dir}/{d}"))
         for name in sorted(names):
             rel = f"{rel_dir}/{name}"
-            if not _skipped(rel):
+            if not skipped(rel):
                 p = Path(dirpath) / name
                 st = os.lstat(p)
                 if stat.S_ISREG(st.st_mode):  # a link, FIFO or device is never opened (the tar side skips them too)
@@ -134,7 +137,7 @@ def directories_from_tar(stream: BinaryIO, prefix: str) -> dict:
     tallies = {state: _Tally() for state in STATE_DIRS}
     for rel, size, fh in tar_files(stream, prefix):
         state = rel.split("/", 1)[0]
-        if state in tallies and not _skipped(rel):
+        if state in tallies and not skipped(rel):
             tallies[state].add(rel, size, hashlib.file_digest(fh, "sha256").hexdigest())
     return {state: t.summary() for state, t in tallies.items()}
 

@@ -3,7 +3,7 @@
 sentence each. Runs where restic 0.18 is: in the backup image.
 
 Every command line is built by a pure function, apart from the code that runs it, and unit-tested argument by
-argument: restic's own commands here (`command`, `json_args`, `backup_args`, the listing, `dump`, `restore`,
+argument: restic's own commands here (`command`, `json_args`, `backup_args`, the listings, `dump`, `restore`,
 `check`, `forget`, the lock commands; tests/unit/snapshots/test_restic.py); what one action adds, beside that
 action: a set's parts (snapshots/sets.py: host, tags, paths, --stdin-from-command with its producer),
 the build artifacts' snapshot (snapshots/artifacts.py), the off-site copy's `copy --from-repo`
@@ -84,6 +84,13 @@ def dump_args(snapshot_id: str, path: str) -> list[str]:
 def dump_tar_args(snapshot_id: str, path: str) -> list[str]:
     """A folder of a snapshot streamed to stdout as a tar (read back whole by check)."""
     return ["dump", "--archive", "tar", snapshot_id, path]
+
+
+def ls_args(snapshot_id: str, *folders: str) -> list[str]:
+    """The files of a snapshot (all of them, or those anywhere under the absolute folders given), read without
+    a lock; give it to json_args: one JSON line per file or folder (path, type, size), after one line naming
+    the snapshot and its paths."""
+    return ["ls", "--no-lock", snapshot_id, *folders, *(["--recursive"] if folders else [])]
 
 
 def read_file_args(snapshot_id: str, path: str) -> list[str]:

@@ -17,6 +17,7 @@ from typing import Any
 
 from common.records import Record, key, optional
 from common.text import table
+from stages.cli import Summary
 
 
 def _indented(lines: list[str] | None) -> str:
@@ -139,15 +140,45 @@ class ArtifactsSaved(Record):
     error: str | None = optional()
 
 
+@dataclass
+class Release(Record):
+    """What a set's job did to let the collectors go of the reports the set holds (docs/snapshots.md): the
+    release list the backup container wrote (its path under the data root, the reports it names) or why it
+    wrote none (`error`), then on the host the sync stage's `--release` run (`sync`, its Summary). A release
+    that failed never fails the set: the next run retries it."""
+    set_id: str | None = optional("set")
+    repository: str | None = optional()  # local or offsite
+    file: str | None = optional()  # the list, under the data root
+    reports: int | None = optional()
+    error: str | None = optional()
+    sync: Summary | None = optional()
+
+    @property
+    def failed(self) -> bool:
+        return bool(self.error) or (self.sync is not None and (self.sync.exit_code != 0 or bool(self.sync.errors)))
+
+    def line(self) -> str:
+        """What the job's text says of it."""
+        if self.error:
+            head = f"release: no {self.repository} list ({self.error})"
+        elif self.file:
+            head = f"release: set {self.set_id} holds {self.reports} pulled report(s) ({self.file})"
+        else:
+            head = f"release: no new {self.repository} list"
+        return head + (f"; {self.sync.render()}" if self.sync is not None else "")
+
+
 @dataclass(kw_only=True)
 class TakeResult(Manifest):
-    """The new set's manifest; `artifacts` only when the host's artifact folder was mounted."""
+    """The new set's manifest; `artifacts` only when the host's artifact folder was mounted; `release` when
+    the collectors' reports are released after a set (sync.release)."""
     artifacts: ArtifactsSaved | None = optional()
+    release: Release | None = optional()
 
     def render(self) -> str:
         return (f"set {self.set_id} complete ({', '.join(self.parts or [])}): {self.reports} reports, "
                 f"{self.documents} database documents; pipeline paused {self.paused_seconds:.1f}s; "
-                f"added {self.bytes_added / 1e6:.1f} MB")
+                f"added {self.bytes_added / 1e6:.1f} MB" + (f"\n{self.release.line()}" if self.release else ""))
 
 
 @dataclass
@@ -280,15 +311,17 @@ class CheckResult(Record):
 
 @dataclass
 class CopyResult(Record):
-    """`copy`: the sets copied to the off-site repository, those it had already."""
+    """`copy`: the sets copied to the off-site repository, those it had already; `release` as TakeResult's."""
     copied: list[str]
     already_offsite: list[str]
     offsite_complete_sets: int
     repository: str
+    release: Release | None = optional()  # when the collectors' reports are released after the copy
 
     def render(self) -> str:
         return (f"copied {len(self.copied)} set(s) to {self.repository}: {', '.join(self.copied) or 'none'}"
-                f"; {len(self.already_offsite)} already there; {self.offsite_complete_sets} complete off-site")
+                f"; {len(self.already_offsite)} already there; {self.offsite_complete_sets} complete off-site"
+                + (f"\n{self.release.line()}" if self.release else ""))
 
 
 @dataclass

@@ -184,18 +184,34 @@ def recover(dr: DataRoot, stage: str | None = None) -> list[str]:
     return done
 
 
+def committed(dr: DataRoot, end: int | None = None) -> Iterator[tuple[int, dict]]:
+    """(offset after the line, entry) of what happened, in the order it took effect, up to the journal offset
+    end (None: all of it): each committed transaction as its `begin` entry (steps, info; its time the
+    commit's) at its commit's offset, and each note. Aborted and unfinished transactions are left out."""
+    begun: dict[str, dict] = {}
+    for offset, entry in read(dr):
+        if end is not None and offset > end:
+            return
+        op = entry.get("op")
+        if op == "begin":
+            begun[entry["txid"]] = entry
+        elif op == "commit" and entry.get("txid") in begun:
+            b = begun.pop(entry["txid"])
+            b["time"] = entry.get("time", b.get("time"))
+            yield offset, b
+        elif op == "abort":
+            begun.pop(entry.get("txid"), None)
+        elif op == "note":
+            yield offset, entry
+
+
 def history(dr: DataRoot, needle: str) -> list[dict]:
     """Every committed move whose report, source, destination or report id mentions needle, following the
     report from state to state (a later move's source is an earlier move's destination)."""
-    begun: dict[str, dict] = {}
     names = {needle}
     found = []
-    for _, entry in read(dr):
-        if entry.get("op") == "begin":
-            begun[entry["txid"]] = entry
-        elif entry.get("op") == "commit" and entry["txid"] in begun:
-            b = begun.pop(entry["txid"])
-            b["time"] = entry.get("time", b.get("time"))
+    for _, b in committed(dr):
+        if b.get("op") == "begin":
             places = {b["report"], str(b.get("info", {}).get("report_id", ""))}
             for s in b["steps"]:
                 places.update(v for k, v in s.items() if k in ("src", "dst", "path"))

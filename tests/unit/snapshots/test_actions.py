@@ -155,7 +155,7 @@ def test_every_rows_needs_are_its_containers_mounts_secrets_and_networks(cfg, ac
 def test_the_flags_say_what_the_rows_need():
     """The table as the contract's tests know it (tests/unit/dr/jobs/test_contract.py)."""
     assert {a for a, r in ACTIONS.items() if r.pg_volume} == {"pg-restore", "pg-undo"}
-    assert {a for a, r in ACTIONS.items() if r.data} == {"take", "restore"}
+    assert {a for a, r in ACTIONS.items() if r.data} == {"take", "restore", "copy"}
     assert {a: r.db_role for a, r in ACTIONS.items() if r.db_role} == {
         "take": "backup", "restore": "owner", "db-counts": "reader", "db-indexes": "owner", "db-password": "any"}
 

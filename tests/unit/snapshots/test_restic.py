@@ -93,6 +93,12 @@ def test_the_listing_takes_no_lock_and_filters_by_tag():
         "snapshots", "--no-lock", "--tag", "kind:artifacts", "--json"]
 
 
+def test_a_snapshots_files_are_listed_without_a_lock_all_or_under_folders_recursively():
+    assert restic.ls_args(SNAP) == ["ls", "--no-lock", SNAP]
+    assert restic.json_args(*restic.ls_args(SNAP, "/data/raw", "/data/originals")) == [
+        "ls", "--no-lock", SNAP, "/data/raw", "/data/originals", "--recursive", "--json"]
+
+
 def test_a_snapshot_is_read_back_as_a_file_a_tar_or_a_manifest():
     assert restic.dump_args(SNAP, "/postgres.tar") == ["dump", SNAP, "/postgres.tar"]
     assert restic.dump_args(SNAP, "/database.dbdump") == ["dump", SNAP, "/database.dbdump"]

@@ -137,6 +137,12 @@ def test_copy_uses_both_repositories(cfg):
     assert secret_targets(spec) == ["/run/secrets/offsite-http-password", "/run/secrets/offsite-restic-password",
                                     "/run/secrets/restic-password"]
     assert "/repo" in mounts(spec) and spec.networks == ("inst-offsite",) and "--offsite" not in spec.command
+    assert mounts(spec)["/data"] == (str(cfg.data_root_path), "rw")  # the journal, and releases/ to write
+
+
+def test_a_release_list_is_asked_for_as_an_extra_argument(cfg):
+    spec = contract.backup_spec(cfg, "take", "h", extra=("--release-list",))
+    assert spec.command[-3:] == ("--release-list", "--config", contract.CONFIG_PATH)
 
 
 def test_offsite_actions_need_an_offsite_repository(tmp_path):
