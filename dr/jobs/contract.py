@@ -29,6 +29,7 @@ from dr.services import stack
 from snapshots import actions
 from snapshots.actions import ACTIONS
 from snapshots.restic import BACKUP_HOSTNAME
+from stages import sync
 
 STAGE_UID = STAGE_GID = 990
 STAGE_USER = f"{STAGE_UID}:{STAGE_GID}"
@@ -165,6 +166,7 @@ def stage_spec(cfg: Config, stage: str, extra: tuple[str, ...] = ()) -> Containe
             target = f"{SECRETS}/collector-{c.name}"
             secret_files.append(Secret(c.key_file, target))
             values.append((f"collectors.{n}.key_file", target))
+        values.append(("sync.release", sync.release_mode(cfg)))  # resolved here: the container has no [offsite]
     if stage == "sanitize" and cfg.pipeline.bridge_db:
         secret_files.append(Secret(cfg.pipeline.bridge_db, BRIDGE_DB))  # private: probes' bridges
         values.append(("pipeline.bridge_db", BRIDGE_DB))

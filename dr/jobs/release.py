@@ -17,6 +17,7 @@ from common.config import Config
 from common.errors import DrError
 from dr.jobs import backup, pipeline
 from snapshots.results import CopyResult, Release, TakeResult
+from stages import sync
 from stages.cli import EXIT_INFRA, Summary
 
 _log = log.get("release")
@@ -25,16 +26,8 @@ MODES = ("pulled", "set", "offsite")
 
 
 def release_mode(cfg: Config) -> str:
-    """The resolved `[sync] release` mode: "pulled", "set" or "offsite"."""
-    from stages import sync
-
-    resolve = getattr(sync, "release_mode", None)
-    if resolve is not None:
-        return resolve(cfg)
-    # TODO(r22): stages.sync.release_mode(cfg) lands with the sync side (r22-release-sync); until then the
-    # same rule: "auto" is "offsite" with an off-site repository, else "set".
-    mode = getattr(cfg.sync, "release", "auto")
-    return ("offsite" if cfg.offsite.repository else "set") if mode == "auto" else mode
+    """The resolved `[sync] release` mode: "pulled", "set" or "offsite" (stages.sync.release_mode)."""
+    return sync.release_mode(cfg)
 
 
 def lists_wanted(mode: str) -> tuple[str, ...]:
