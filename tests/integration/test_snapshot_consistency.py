@@ -183,6 +183,26 @@ def _locks(cfg) -> list[str]:
     return os.listdir(Path(cfg.backup.repository) / "locks")
 
 
+def _leave_a_lock_behind(cfg, hostname: str, tries: int = 3) -> None:
+    """A restic backup killed while it holds its lock, so that the lock stays behind. A lock seen while that
+    restic is no longer running was a passing one (it took its lock, found the repository busy, dropped it
+    and ended): tried again."""
+    for _ in range(tries):
+        c = _start_restic_that_hangs(cfg, hostname)
+        try:
+            deadline = time.monotonic() + 30
+            while not _locks(cfg) and time.monotonic() < deadline:
+                time.sleep(0.2)
+            time.sleep(1)  # a lock that only passes by is gone by now, with its restic
+            c.reload()
+            held = c.status == "running" and bool(_locks(cfg))
+        finally:
+            c.remove(force=True)  # killed (SIGKILL) while it runs: its lock stays behind
+        if held:
+            return
+    raise AssertionError(f"restic took no lock that it kept, in {tries} tries")
+
+
 def test_stale_restic_locks_of_ours_are_cleared_and_foreign_ones_kept(busy, caplog):
     import logging
 
@@ -190,15 +210,7 @@ def test_stale_restic_locks_of_ours_are_cleared_and_foreign_ones_kept(busy, capl
 
     caplog.set_level(logging.INFO, logger="aggregator-dr")
     for hostname, ours in ((BACKUP_HOSTNAME, True), ("an-operators-laptop", False)):
-        c = _start_restic_that_hangs(busy, hostname)
-        try:
-            deadline = time.monotonic() + 30
-            while not _locks(busy) and time.monotonic() < deadline:
-                time.sleep(0.2)
-            assert _locks(busy), "restic took no lock"
-        finally:
-            c.kill()  # killed: its lock stays behind
-            c.remove(force=True)
+        _leave_a_lock_behind(busy, hostname)
         caplog.clear()
         code, result = backup.run(busy, "check")  # check needs restic's exclusive lock
         text = "\n".join(r.getMessage() for r in caplog.records)
