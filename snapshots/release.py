@@ -31,11 +31,9 @@ from snapshots import manifest, sets
 from snapshots.restic import Restic, json_args, ls_args, snapshots_args
 from stages import journal
 from stages.layout import DataRoot
+from stages.release import FORMAT, path  # the list's format and place: the reader's, one copy
 from stages.where import MOVES
 
-FORMAT = 1
-FOLDER = "releases"  # in the data root
-REPOSITORIES = ("local", "offsite")
 HOLDING = ("raw", "originals", "quarantine")  # where a report's original bytes can be in a set
 SAME_BYTES = ("raw/", "quarantine/")  # places that hold them unchanged (checked by size); originals/ by presence
 GONE = ("released", "removed_from_collector")  # sync's notes: these files are gone from the collector
@@ -202,10 +200,6 @@ def release_list(set_id: str, repository: str, reports: list[Pull], written: str
     return {"format": FORMAT, "set": set_id, "repository": repository,
             "written": written or dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
             "reports": [{"collector": c, "remote": r, "sha256": s} for c, r, s in rows]}
-
-
-def path(dr: DataRoot, set_id: str, repository: str) -> Path:
-    return dr.root / FOLDER / f"{set_id}-{repository}.json"
 
 
 def write(dr: DataRoot, body: dict) -> Path:

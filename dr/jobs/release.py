@@ -17,6 +17,7 @@ from common.config import Config
 from common.errors import DrError
 from dr.jobs import backup, pipeline
 from snapshots.results import CopyResult, Release, TakeResult
+from stages import release as stages_release
 from stages import sync
 from stages.cli import EXIT_INFRA, Summary
 
@@ -33,7 +34,7 @@ def release_mode(cfg: Config) -> str:
 def lists_wanted(mode: str) -> tuple[str, ...]:
     """The release lists a mode's sync reads (r22: "set" accepts local and off-site lists, "offsite" only
     off-site ones, "pulled" none): only those are written, so none waits for ever. Pure."""
-    return {"set": ("local", "offsite"), "offsite": ("offsite",)}.get(mode, ())
+    return stages_release.ACCEPTS[mode]
 
 
 def run_sync(cfg: Config) -> Summary:
