@@ -35,20 +35,25 @@ def append(dr: DataRoot, entry: dict) -> None:
     atomic.append_line(dr.journal, (json.dumps(entry, sort_keys=True, separators=(",", ":")) + "\n").encode())
 
 
-def read(dr: DataRoot, start: int = 0) -> Iterator[tuple[int, dict]]:
-    """Yield (offset after the line, entry). A torn last line (crash mid-append) is skipped."""
+def read(dr: DataRoot, start: int = 0, stage: str | None = None) -> Iterator[tuple[int, dict]]:
+    """Yield (offset after the line, entry); with stage, only that stage's entries (lines without its name are
+    not parsed: a fast pass over a long journal). A torn last line (crash mid-append) is skipped."""
     if not dr.journal.exists():
         return
+    needle = None if stage is None else json.dumps({"stage": stage}, separators=(",", ":"))[1:-1].encode()
     with open(dr.journal, "rb") as fh:
         fh.seek(start)
         for raw in fh:
             if not raw.endswith(b"\n"):
                 return
+            if needle is not None and needle not in raw:
+                continue
             try:
                 entry = json.loads(raw)
             except ValueError:
                 continue
-            yield fh.tell(), entry
+            if needle is None or entry.get("stage") == stage:
+                yield fh.tell(), entry
 
 
 def position(dr: DataRoot) -> int:
@@ -184,12 +189,13 @@ def recover(dr: DataRoot, stage: str | None = None) -> list[str]:
     return done
 
 
-def committed(dr: DataRoot, end: int | None = None) -> Iterator[tuple[int, dict]]:
+def committed(dr: DataRoot, end: int | None = None, stage: str | None = None) -> Iterator[tuple[int, dict]]:
     """(offset after the line, entry) of what happened, in the order it took effect, up to the journal offset
     end (None: all of it): each committed transaction as its `begin` entry (steps, info; its time the
-    commit's) at its commit's offset, and each note. Aborted and unfinished transactions are left out."""
+    commit's) at its commit's offset, and each note; with stage, that stage's only. Aborted and unfinished
+    transactions are left out."""
     begun: dict[str, dict] = {}
-    for offset, entry in read(dr):
+    for offset, entry in read(dr, stage=stage):
         if end is not None and offset > end:
             return
         op = entry.get("op")

@@ -14,7 +14,12 @@ For each collector:
 6. only then, and only if its sha256 there still matches: [sync] release "pulled": delete it on the collector;
    else move it there into `<archive>/.pulled/<held_as>` (a dot-folder: never listed again), where it stays
    until `--release` deletes it (a name already held there: `<name>.<n>`).
-Each run also counts what each collector holds in .pulled/ (one find, with the listing).
+Each run also counts what each collector holds in .pulled/ (one find, with the listing), and catches up: a file
+held there that this data root's journal does not know (no pull of that collector held under that name, with
+its size and modification second) was pulled by a data root that is lost (this one was restored from an older
+snapshot set); it is pulled again from .pulled/ (steps 3-5; it stays held there) into raw/<collector>/<name
+held under>, and sanitize's duplicate detection keeps a report that the restored set does hold from counting
+twice.
 
 `--release`: for each collector, delete from .pulled/ exactly the files the release lists (stages/release.py)
 accepted by the release mode name with the same sha256; delete each list once it is done.
@@ -62,8 +67,33 @@ def release_mode(cfg) -> str:
 
 @dataclass(frozen=True)
 class RemoteFile:
-    rel: str
+    rel: str  # under the collector's archive folder
     size: int
+    held_as: str | None = None  # a file pulled again from .pulled/ (catching up): its name there
+
+
+Known = dict[tuple[str, str], list[tuple[int | None, int | None]]]
+
+
+def known_held(dr: DataRoot) -> Known:
+    """{(collector, name held under): [(size, modification second) of each pull held under it]} from this data
+    root's committed sync transactions (None where an older entry did not record it)."""
+    known: Known = {}
+    for _, entry in journal.committed(dr, stage=STAGE):
+        info = entry.get("info") or {}
+        if entry.get("op") == "begin" and info.get("collector") and info.get("held_as"):
+            known.setdefault((info["collector"], info["held_as"]), []).append((info.get("size"), info.get("mtime")))
+    return known
+
+
+def lost_pulls(known: Known, collector: str, held: dict[str, tuple[int, float]]) -> list[str]:
+    """The names in a collector's .pulled/ ({name: (size, mtime)}) that no known pull of it was held under with
+    that size and modification second: pulled by a data root that is lost. Pure."""
+    def knows(name: str, size: int, mtime: float) -> bool:
+        return any((s is None or s == size) and (m is None or m == int(mtime))
+                   for s, m in known.get((collector, name), []))
+
+    return sorted(name for name, (size, mtime) in held.items() if not knows(name, size, mtime))
 
 
 @dataclass
@@ -285,9 +315,9 @@ def rsync_leftovers(incoming: Path) -> list[Path]:
 
 
 def sync_collector(cfg, dr: DataRoot, collector, summary: Summary, workdir: Path,
-                   fails: failures.Failures, pull: CollectorPull) -> bool:
-    """Pull one collector, telling pull what it found there and did. Returns False when it stopped short of the
-    free-space reserve."""
+                   fails: failures.Failures, pull: CollectorPull, known: Known) -> bool:
+    """Pull one collector (and what it holds that known, this data root's pulls, lacks), telling pull what it
+    found there and did. Returns False when it stopped short of the free-space reserve."""
     remote = Remote(collector, cfg.sync.ssh_timeout, workdir)
     incoming = dr.state("raw") / ".incoming" / collector.name
     incoming.mkdir(parents=True, exist_ok=True)
@@ -301,17 +331,21 @@ def sync_collector(cfg, dr: DataRoot, collector, summary: Summary, workdir: Path
     reserve = cfg.sync.reserve_mb << 20
     survey = remote.survey()
     survey.tell(pull)
-    listing = survey.listing
+    lost = lost_pulls(known, collector.name, survey.held)
+    if lost:
+        summary.notes.append(f"{collector.name}: {len(lost)} report(s) held in {PULLED}/ that this data root does "
+                             "not know (pulled by a lost one?): pulled again")
+    candidates = [(f"{PULLED}/{name}", survey.held[name][0], name) for name in lost]
     wanted: list[RemoteFile] = []
-    for rel, size in listing:
-        if not safe_name(rel):
+    for rel, size, held_as in candidates + [(rel, size, None) for rel, size in survey.listing]:
+        if not safe_name(held_as or rel):
             summary.count("refused:unsafe_name")
             summary.notes.append(f"{collector.name}: refused unsafe name {rel!r}")
             continue
         if poison_note(dr, collector.name, rel).exists():
             summary.count("skipped:poison")
             continue
-        wanted.append(RemoteFile(rel, size))
+        wanted.append(RemoteFile(rel, size, held_as))
     todo, short = [], False
     planned = 0
     for f in wanted:
@@ -356,16 +390,20 @@ def sync_collector(cfg, dr: DataRoot, collector, summary: Summary, workdir: Path
     mtimes: dict[str, float] = {}
     with lock.shared(dr, cfg.pipeline.lock_timeout):
         for f, local, sha in batch:
-            target = raw_dir / f.rel
+            name = f.held_as or f.rel
+            target = raw_dir / name
             n = 1
             while target.exists() and digest.sha256_file(target) != sha:
                 n += 1
-                target = raw_dir / f"{f.rel}.{n}"
-            info = {"collector": collector.name, "remote": f.rel, "sha256": sha}
-            if holding:
+                target = raw_dir / f"{name}.{n}"
+            mtimes[f.rel] = local.stat().st_mtime  # the collector's (rsync --times), which a move there keeps
+            info = {"collector": collector.name, "remote": f.rel, "sha256": sha, "size": f.size,
+                    "mtime": int(mtimes[f.rel])}
+            if f.held_as:
+                info.update(held_as=f.held_as, caught_up=True)
+            elif holding:
                 info["held_as"] = held_name(f.rel, taken)
                 taken.add(info["held_as"])
-            mtimes[f.rel] = local.stat().st_mtime  # the collector's (rsync --times), which a move there keeps
             tx = journal.Transaction(STAGE, "pulled", f"{collector.name}:{f.rel}", info=info)
             if target.exists():
                 tx.outcome = "duplicate"
@@ -373,11 +411,15 @@ def sync_collector(cfg, dr: DataRoot, collector, summary: Summary, workdir: Path
             else:
                 tx.rename(local, target, sha, f.size)
             journal.run(dr, tx)
-            verified[f.rel] = (sha, info.get("held_as", f.rel))
             summary.count("pulled" if tx.outcome == "pulled" else "duplicate")
             summary.bytes_in += f.size
             pull.pulled += tx.outcome == "pulled"
             pull.bytes += f.size
+            if f.held_as:
+                summary.count("caught_up")
+                if holding:
+                    continue  # it stays held where it is
+            verified[f.rel] = (sha, info.get("held_as", f.rel))
     if holding:
         moved = remote.hold(verified)
         pull.left -= len(moved)
@@ -391,7 +433,10 @@ def sync_collector(cfg, dr: DataRoot, collector, summary: Summary, workdir: Path
         survey.tell_held(pull)
     else:
         removed = remote.remove_if_unchanged({rel: sha for rel, (sha, _) in verified.items()})
-        pull.left -= len(removed)
+        pull.left -= sum(not rel.startswith(PULLED + "/") for rel in removed)
+        for rel in removed:
+            survey.held.pop(rel.removeprefix(PULLED + "/") if rel.startswith(PULLED + "/") else None, None)
+        survey.tell_held(pull)
         if removed:
             journal.append(dr, {"time": journal.now(), "op": "note", "stage": STAGE,
                                 "event": "removed_from_collector", "collector": collector.name, "files": removed})
@@ -402,11 +447,12 @@ def sync_collector(cfg, dr: DataRoot, collector, summary: Summary, workdir: Path
 def run(cfg, dr: DataRoot) -> Summary:
     with stage.running(cfg, dr, STAGE) as summary, tempfile.TemporaryDirectory(prefix="sync-") as tmp:
         fails = failures.Failures.load(dr, STAGE)
+        known = known_held(dr)
         for collector in cfg.collectors:
             pull = CollectorPull(collector.name)
             summary.collectors.append(pull)
             try:
-                if not sync_collector(cfg, dr, collector, summary, Path(tmp), fails, pull):
+                if not sync_collector(cfg, dr, collector, summary, Path(tmp), fails, pull, known):
                     summary.errors.append(summary.notes[-1])
                     break  # the disk is short: no other collector fits either
             except CommandError as exc:

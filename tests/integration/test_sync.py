@@ -274,3 +274,41 @@ def test_a_list_naming_an_unreachable_collector_is_kept_and_the_reachable_one_is
     assert s.exit_code == 0 and s.outcomes == {"released": 1, "release_list_done": 1}, s.errors
     assert held_files(container, other_archive) == {} and not lst.exists()
     assert s.collectors[1].held == 0 and s.collectors[0].held == 19
+
+
+def test_a_data_root_restored_from_an_older_set_pulls_again_exactly_what_it_does_not_know(sample_collector,
+                                                                                          tmp_path):
+    """Issue 22, catching up after a loss: the collector holds in .pulled/ what a lost data root pulled; the
+    older one that replaces it pulls those (and only those) again, once, and they stay held there."""
+    import shutil
+
+    entry, container = sample_collector
+    lost = DataRoot(tmp_path / "lost")
+    cfg = make_cfg(lost.root, entry, **{"sync.release": "set"})
+    assert sync.run(cfg, lost).outcomes == {"pulled": 20, "held_on_collector": 20}
+    older = DataRoot(tmp_path / "older")
+    shutil.copytree(lost.root, older.root, symlinks=True)  # what the older set holds
+    names = sorted(held_files(container))
+
+    # after that set, the lost data root pulled three new reports and one under the name of a report that a
+    # release let go (the same name, other bytes), then it was lost
+    r = container.exec_run(["rm", f"{ARCHIVE}/.pulled/{names[0]}"], user="collector")
+    assert r.exit_code == 0, r.output
+    for i in range(3):
+        put_remote(container, f"new-{i}.yaml", text=f"new report {i}\n")
+    put_remote(container, names[0], text="another report under a released name\n")
+    assert sync.run(cfg, lost).outcomes == {"pulled": 4, "held_on_collector": 4}
+    held = held_files(container)
+    after = sorted(set(held) - set(names)) + [names[0]]
+
+    older_cfg = make_cfg(older.root, entry, **{"sync.release": "set"})
+    s = sync.run(older_cfg, older)
+    assert s.exit_code == 0, s.errors
+    assert s.outcomes == {"pulled": 4, "caught_up": 4}, s.notes
+    assert held_files(container) == held  # they stay held until a set of this data root holds them
+    raw = sorted(hashlib.sha256(p.read_bytes()).hexdigest() for p in older.files("raw"))
+    assert len(raw) == 24 and set(raw) >= {held[name] for name in after}  # the report it had under names[0] too
+    caught = [e["info"] for _, e in journal.read(older) if e.get("op") == "begin" and e["info"].get("caught_up")]
+    assert sorted(i["held_as"] for i in caught) == sorted(after) and all(i["collector"] == "sample" for i in caught)
+    assert sync.run(older_cfg, older).outcomes == {}  # known now: never pulled a third time
+    assert sync.run(cfg, lost).outcomes == {}  # and the data root that pulled them first knows them too

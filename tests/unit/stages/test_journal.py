@@ -71,3 +71,20 @@ def test_temporaries_of_dead_processes_are_cleaned(tmp_path):
     mine.write_text("in progress")
     assert atomic.clean_temporaries(d) == [dead]
     assert mine.exists()
+
+
+def test_one_stage_is_read_alone_and_its_committed_transactions_are_paired(tmp_path):
+    dr = DataRoot(tmp_path)
+    dr.journal.parent.mkdir(parents=True, exist_ok=True)
+    (tmp_path / "a").write_text("a")
+    journal.run(dr, journal.Transaction("sync", "pulled", "x", info={"note": '"stage":"sync" inside a text'})
+                .move(tmp_path / "a", tmp_path / "b"))
+    journal.append(dr, {"op": "note", "stage": "sanitize", "event": "e", "text": '"stage":"sync"'})
+    journal.append(dr, {"op": "note", "stage": "sync", "event": "f"})
+    journal.append(dr, {"op": "begin", "txid": "t2", "stage": "sync", "outcome": "pulled", "report": "y",
+                        "steps": []})  # never committed
+    every = [e for _, e in journal.read(dr)]
+    assert [e["stage"] for _, e in journal.read(dr, stage="sync")] == ["sync", "sync", "sync", "sync"]
+    assert len(every) == 5
+    assert [(e["op"], e.get("report", e.get("event"))) for _, e in journal.committed(dr, stage="sync")] == [
+        ("begin", "x"), ("note", "f")]

@@ -60,3 +60,17 @@ def test_a_collectors_answer_is_read_back_whatever_its_names_hold():
     assert survey.listing == [("2014/a.yaml", 12), ("bad\tname\nx", 3)]
     assert survey.held == {"2013/b.yaml": (7, 1600000000.25)}
     assert other == {"removed": [("c.yaml", "a" * 64)], "kept": [("d.yaml", "b" * 64)]}
+
+
+def test_lost_pulls_are_the_held_names_no_known_pull_was_held_under_with_that_size_and_second():
+    known = {("a", "r1.yaml"): [(10, 1000)], ("a", "r2.yaml"): [(10, 1000), (12, 2000)],
+             ("a", "old.yaml"): [(None, None)],  # an entry from before size and second were recorded
+             ("b", "r3.yaml"): [(10, 1000)]}
+    held = {"r1.yaml": (10, 1000.9),   # known (the same second)
+            "r2.yaml": (12, 2000.0),   # known: the name's second pull
+            "old.yaml": (99, 5.0),     # known by its name alone
+            "r3.yaml": (10, 1000.0),   # known, but of another collector
+            "r4.yaml": (1, 1.0)}       # never pulled here
+    assert sync.lost_pulls(known, "a", held) == ["r3.yaml", "r4.yaml"]
+    assert sync.lost_pulls(known, "a", {"r1.yaml": (11, 1000.0), "r2.yaml": (10, 2000.0)}) == ["r1.yaml", "r2.yaml"]
+    assert sync.lost_pulls({}, "a", {}) == []
