@@ -8,9 +8,11 @@ a typed CommandError when the command fails. Secrets never go through argv: pass
 from __future__ import annotations
 
 import collections
+import contextlib
 import os
 import shlex
 import shutil
+import signal
 import subprocess
 import threading
 from pathlib import Path
@@ -95,6 +97,57 @@ def run(
     if proc.returncode not in tuple(ok_codes):
         raise CommandError(argv, proc.returncode, "\n".join(tail))
     return b"".join(out_chunks).decode("utf-8", "replace") if capture else ""
+
+
+class Spawned:
+    """A command we talk to while it runs (spawn): lines to its stdin (send), each line of its stdout to
+    on_stdout; kill() ends its whole process group at once (SIGKILL: a crash, nothing it can clean up)."""
+
+    def __init__(self, argv: list[str], proc: subprocess.Popen, threads: list[threading.Thread],
+                 tail: collections.deque):
+        self.argv, self.proc, self.threads, self.tail = argv, proc, threads, tail
+
+    def send(self, line: str) -> bool:
+        """Write a line to its stdin; False when it no longer reads."""
+        try:
+            self.proc.stdin.write(line.encode() + b"\n")
+            self.proc.stdin.flush()
+            return True
+        except (BrokenPipeError, ValueError, OSError):
+            return False
+
+    def kill(self) -> None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        self.wait()
+
+    def wait(self, timeout: float | None = None) -> int:
+        """Its exit code once it ended (its output read to the end); TimeoutExpired after timeout."""
+        code = self.proc.wait(timeout=timeout)
+        for t in self.threads:
+            t.join()
+        with contextlib.suppress(OSError):
+            self.proc.stdin.close()
+        return code
+
+
+def spawn(argv: Sequence[str | os.PathLike], on_stdout: Callable[[str], None], *, env: dict[str, str] | None = None,
+          cwd: str | os.PathLike | None = None, quiet: bool = False) -> Spawned:
+    """Start argv in a process group of its own, its stdin a pipe of ours (Spawned.send), each line of its stdout
+    handed to on_stdout (from a thread of ours) and its stderr logged as progress; returns at once."""
+    argv = [os.fspath(a) for a in argv]
+    if shutil.which(argv[0], path=(env or {}).get("PATH") or os.environ.get("PATH")) is None:
+        raise CommandNotFound(argv)
+    _log.info("$ %s (spawned)", shlex.join(argv))
+    full_env = {**os.environ, **env} if env else None
+    proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env=full_env, cwd=cwd, start_new_session=True)
+    tail: collections.deque[str] = collections.deque(maxlen=TAIL_LINES)
+    threads = [threading.Thread(target=_pump, args=(proc.stderr, None, tail, "  | ", quiet), daemon=True),
+               threading.Thread(target=_pump, args=(proc.stdout, None, None, "", quiet, on_stdout), daemon=True)]
+    for t in threads:
+        t.start()
+    return Spawned(argv, proc, threads, tail)
 
 
 def start_detached(argv: Sequence[str | os.PathLike], log_file: Path) -> None:

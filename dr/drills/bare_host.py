@@ -311,11 +311,7 @@ def run_step(container, step: runbook.Step) -> tuple[StepRow, str]:
     code, output = execute(container, script)
     row.seconds, row.exit_code = round(time.monotonic() - start, 1), code
     row.output_tail = output.splitlines()[-OUTPUT_TAIL:]
-    problems = []
-    if code != step.exit_code:
-        problems.append(f"exit code {code}, the runbook expects {step.exit_code}")
-    problems += [f"its output lacks {text!r}" for text in step.expect if text not in output]
-    row.problems = problems or None
+    row.problems = runbook.problems(step, code, output) or None
     return row, output
 
 

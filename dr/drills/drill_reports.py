@@ -1,6 +1,6 @@
 """The drills' reports, typed records (common/records.py): the restore drill's (RestoreDrillReport, built by
-dr/drills/drill.py) and the runbook drills' (RunbookDrillReport, built by dr/drills/bare_host.py and
-two_hosts.py). Each renders as Markdown (`render()`), is saved as <folder>/<time>.json (`to_json()`) and .md
+dr/drills/drill.py), the runbook drills' (RunbookDrillReport, built by dr/drills/bare_host.py and
+two_hosts.py) and the host-loss drill's (HostLossReport, dr/drills/host_loss.py). Each renders as Markdown (`render()`), is saved as <folder>/<time>.json (`to_json()`) and .md
 with the newest `drill.keep` kept, and the restore drills' are read back as the history (DrillHistory).
 
 Every report has `started` (UTC, `%Y-%m-%dT%H:%M:%SZ`), `verdict` ("pass" or "FAIL"; "unreadable" for a saved
@@ -161,6 +161,60 @@ class RunbookDrillReport(Record):
         return 0 if self.verdict == PASS else 1
 
 
+@dataclass(kw_only=True)
+class LossRound(Record):
+    """One round of the host-loss drill (dr/drills/host_loss.py): the moment aimed at and what the flow was doing
+    when the host was lost, the reports written on the collectors so far, the runbook blocks run, the time from
+    the rebuild's start to every report back (in the archive and the database), and what the checks found."""
+    round: int
+    moment: str
+    lost_at: str = ""
+    written: int = 0
+    caught_up: int | None = optional()  # reports sync pulled again from the collectors' .pulled/
+    rebuild_seconds: float | None = optional()
+    back_seconds: float | None = optional()
+    lost: int = 0
+    doubled: int = 0
+    left_on_collectors: int | None = optional()
+    steps: list[StepRow] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+
+@dataclass(kw_only=True)
+class HostLossReport(Record):
+    """The host-loss drill's report: its rounds and the closing figures (reports written, lost, doubled, the
+    longest time from a rebuild's start to every report back)."""
+    drill: str = "host-loss"
+    started: str
+    seed: int
+    repository: str = ""  # the off-site repository every rebuild restored from
+    rounds: list[LossRound] = field(default_factory=list)
+    reports: int = 0
+    lost: int = 0
+    doubled: int = 0
+    back_seconds_max: float | None = optional()
+    prepare_seconds: float | None = optional()
+    total_seconds: float = 0.0
+    verdict: str
+    problems: list[str] = field(default_factory=list)
+
+    def render(self) -> str:
+        return _document(
+            f"Host-loss drill {self.started}: {self.verdict}",
+            [f"{len(self.rounds)} rounds (seed {self.seed}): the Aggregator's host destroyed, rebuilt from the off-site "
+             f"copy {self.repository or '?'} alone, the Go module proxy out of reach",
+             f"reports written on the collectors {self.reports}, lost {self.lost}, doubled {self.doubled}",
+             f"longest time from a rebuild's start to every report back: {_known(self.back_seconds_max)} s",
+             f"total {self.total_seconds} s (preparing {_known(self.prepare_seconds)} s)"],
+            ("round", "moment", "lost at", "written", "caught up", "rebuild s", "back s", "lost", "doubled", "left"),
+            [(r.round, r.moment, r.lost_at, r.written, _blank(r.caught_up), _blank(r.rebuild_seconds),
+              _blank(r.back_seconds), r.lost, r.doubled, _blank(r.left_on_collectors)) for r in self.rounds],
+            self.problems)
+
+    def exit_status(self) -> int:
+        return 0 if self.verdict == PASS else 1
+
+
 @dataclass
 class DrillHistory(Record):
     """The restore drills' saved reports, newest first, and the folder they are in (`invoke drills`)."""
@@ -176,7 +230,8 @@ class DrillHistory(Record):
         return text.table(rows, ["started", "set", "verdict", "restore_s", "rpo_s", "MB"])
 
 
-def save(cfg: Config, report: RestoreDrillReport | RunbookDrillReport, folder: Path | None = None) -> Path:
+def save(cfg: Config, report: RestoreDrillReport | RunbookDrillReport | HostLossReport, folder: Path | None = None
+         ) -> Path:
     """Write <folder>/<time>.json (report.to_json()) and .md (report.render()); keep the newest drill.keep
     reports. folder: the drill history (drill.history_dir) by default. Returns the JSON file."""
     hist = folder or Path(cfg.drill.history_dir)

@@ -12,6 +12,11 @@ and for the two-host drill (the Aggregator's server and the database's, dr/drill
     <!-- two-host drill: skip|expect|exit|feed: ... -->   as above
     <!-- two-host drill: lose: HOST HOST -->   before it, destroy these servers; the next block on a lost
                                                host runs on a fresh one
+and for the host-loss drill (dr/drills/host_loss.py: this host's Aggregator lost while its collectors hold
+reports, rebuilt from the off-site copy):
+    <!-- host-loss drill: run: WHAT -->        it runs this block (only blocks with a host-loss marker), as
+                                               WHAT: rebuild, pipeline or release (LOSS_RUNS, in that order)
+    <!-- host-loss drill: expect|exit: ... --> as above
 A block with any two-host marker is run by the two-host drill by its two-host markers alone (on the
 Aggregator's server unless `on` says otherwise); a block with none as the bare-host drill runs it, on the
 Aggregator's server. A marker that would apply to nothing, or to a block that is not ```sh, is refused with
@@ -27,10 +32,12 @@ from pathlib import Path
 from common.errors import DrError
 
 RUNBOOK = Path(__file__).resolve().parents[2] / "docs" / "runbook.md"
-MARK_RE = re.compile(r"^<!--\s*(bare-host|two-host) drill:\s*(\w+)\s*:\s*(.*?)\s*-->$")
-DRILLS = ("bare-host", "two-host")
+MARK_RE = re.compile(r"^<!--\s*(bare-host|two-host|host-loss) drill:\s*(\w+)\s*:\s*(.*?)\s*-->$")
+DRILLS = ("bare-host", "two-host", "host-loss")
 HOSTS = ("aggregator", "database")
-KINDS = {"bare-host": ("skip", "expect", "exit", "feed"), "two-host": ("skip", "expect", "exit", "feed", "on", "lose")}
+LOSS_RUNS = ("rebuild", "pipeline", "release")  # what a host-loss block does, in the order the drill runs them
+KINDS = {"bare-host": ("skip", "expect", "exit", "feed"), "two-host": ("skip", "expect", "exit", "feed", "on", "lose"),
+         "host-loss": ("run", "expect", "exit")}
 
 
 class RunbookError(DrError):
@@ -48,6 +55,13 @@ class Step:
     host: str = "aggregator"  # the two-host drill's server for it
     lose: list[str] = field(default_factory=list)
     feed: int = 0  # reports of the drill's own put into raw/ before it
+    run: str = ""  # the host-loss drill's name for what the block does (its `run` marker)
+
+
+def problems(step: Step, code: int, output: str) -> list[str]:
+    """How a block's run differs from its markers: its exit code, the texts its output lacks. Pure."""
+    found = [f"exit code {code}, the runbook expects {step.exit_code}"] if code != step.exit_code else []
+    return found + [f"its output lacks {text!r}" for text in step.expect if text not in output]
 
 
 def _marker(n: int, drill: str, kind: str, value: str) -> tuple[int, str, str, object]:
@@ -56,6 +70,8 @@ def _marker(n: int, drill: str, kind: str, value: str) -> tuple[int, str, str, o
         raise RunbookError(f"runbook line {n}: unknown {drill} drill marker {kind!r} ({', '.join(KINDS[drill])})")
     if kind in ("exit", "feed") and not value.isdigit():
         raise RunbookError(f"runbook line {n}: {kind} wants a number, not {value!r}")
+    if kind == "run" and value not in LOSS_RUNS:
+        raise RunbookError(f"runbook line {n}: run wants one of {', '.join(LOSS_RUNS)}, not {value!r}")
     if kind == "on" and value not in HOSTS:
         raise RunbookError(f"runbook line {n}: on wants one of {', '.join(HOSTS)}, not {value!r}")
     if kind == "lose":
@@ -68,10 +84,12 @@ def _marker(n: int, drill: str, kind: str, value: str) -> tuple[int, str, str, o
 
 def _apply(step: Step, markers: list[tuple[int, str, str, object]], drill: str) -> None:
     """The markers the drill follows for this block (see the module's docstring), onto step."""
-    own = [m for m in markers if m[1] == "two-host"] if drill == "two-host" else []
-    use = own or [m for m in markers if m[1] == "bare-host"]
+    own = [m for m in markers if m[1] == drill] if drill != "bare-host" else []
+    use = own if drill == "host-loss" else own or [m for m in markers if m[1] == "bare-host"]
     for _, _, kind, value in use:
-        if kind == "skip":
+        if kind == "run":
+            step.run = value
+        elif kind == "skip":
             step.skip = value or "(no reason given)"
         elif kind == "expect":
             step.expect.append(value)
@@ -112,7 +130,8 @@ def parse(text: str, drill: str = "bare-host") -> list[Step]:
             if lang == "sh":
                 step = Step(n, heading, "\n".join(lines[i + 1:end]))
                 _apply(step, pending, drill)
-                steps.append(step)
+                if drill != "host-loss" or any(m[1] == drill for m in pending):
+                    steps.append(step)
                 pending = []
             elif pending:
                 raise RunbookError(f"runbook line {pending[0][0]}: a drill marker must come right "

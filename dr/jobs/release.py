@@ -73,16 +73,25 @@ def _released(cfg: Config, result, mode: str, repository: str):
     return result
 
 
+def taken(cfg: Config, action: str) -> TakeResult | CopyResult:
+    """A set taken (action "take") or the complete sets copied off-site ("copy"), with the release list when the
+    mode wants one from that repository; DrError when it failed."""
+    mode = release_mode(cfg)
+    repository = "local" if action == "take" else "offsite"
+    return _taken(cfg, action, active(cfg, mode) and repository in lists_wanted(mode))
+
+
+def release(cfg: Config, result: TakeResult | CopyResult) -> TakeResult | CopyResult:
+    """What taken() returned, with the release run after it (none when the mode or configuration has none)."""
+    return _released(cfg, result, release_mode(cfg), "local" if isinstance(result, TakeResult) else "offsite")
+
+
 def snapshot(cfg: Config) -> TakeResult:
     """A set taken, then its reports released (release mode "set"; in mode "offsite" the lists waiting from
     earlier copies are released again: sync reads every list its mode accepts)."""
-    mode = release_mode(cfg)
-    result = _taken(cfg, "take", active(cfg, mode) and "local" in lists_wanted(mode))
-    return _released(cfg, result, mode, "local")
+    return release(cfg, taken(cfg, "take"))
 
 
 def offsite(cfg: Config) -> CopyResult:
     """The complete sets copied off-site, then the newest one's reports released (modes "set", "offsite")."""
-    mode = release_mode(cfg)
-    result = _taken(cfg, "copy", active(cfg, mode) and "offsite" in lists_wanted(mode))
-    return _released(cfg, result, mode, "offsite")
+    return release(cfg, taken(cfg, "copy"))

@@ -1,6 +1,8 @@
 """The built-in sample collector: a container of our `collector` image holding the sample reports, reached
 over SSH on the project network like a real collector. Its keys are made here (ssh-keygen) and kept in the
-secrets directory, so its host key is pinned like any other collector's."""
+secrets directory, so its host key is pinned like any other collector's. A drill starts others beside it
+(`start(cfg, name=..., samples=False)`: empty, each its own container and service label `collector-<name>`,
+the same keys)."""
 
 from __future__ import annotations
 
@@ -30,14 +32,20 @@ def ensure_keys(cfg: Config) -> tuple[str, str]:
     return str(d / CLIENT_KEY), f"{host_pub[0]} {host_pub[1]}"
 
 
-def container_name(cfg: Config) -> str:
-    return stack.container_name(cfg, "collector")
+def service(name: str = NAME) -> str:
+    """The service label of the collector of this name (the sample one's is stack.SAMPLE_COLLECTOR)."""
+    return stack.SAMPLE_COLLECTOR if name == NAME else f"{stack.SAMPLE_COLLECTOR}-{name}"
 
 
-def start(cfg: Config, port: int | None = None) -> dict:
-    """Start the sample collector (fresh, full of samples); returns its [[collectors]] entry."""
+def container_name(cfg: Config, name: str = NAME) -> str:
+    return stack.container_name(cfg, service(name))
+
+
+def start(cfg: Config, port: int | None = None, name: str = NAME, samples: bool = True) -> dict:
+    """Start a collector (fresh: full of samples, or with an empty archive folder); returns its [[collectors]]
+    entry (named name)."""
     key_file, host_key = ensure_keys(cfg)
-    name = container_name(cfg)
+    entry_name, name = name, container_name(cfg, name)
     old = docker_api.container_or_none(name)
     if old is not None:
         old.remove(force=True)
@@ -50,11 +58,16 @@ def start(cfg: Config, port: int | None = None) -> dict:
         cfg.image("collector"), name=name, detach=True, network=stack.network_name(cfg),
         volumes={str(d / HOST_KEY): {"bind": "/run/collector/host_key", "mode": "ro"},
                  str(d / f"{CLIENT_KEY}.pub"): {"bind": "/run/collector/authorized_keys", "mode": "ro"}},
-        labels={docker_api.INSTANCE_LABEL: cfg.instance, "org.aggregator-dr.service": "collector"},
+        labels={docker_api.INSTANCE_LABEL: cfg.instance, "org.aggregator-dr.service": service(entry_name)},
         **kwargs,
     )
     _wait_sshd(name)
-    return {"name": NAME, "host": name if port is None else "127.0.0.1", "port": 22 if port is None else port,
+    if not samples:
+        emptied = docker_api.client().containers.get(name).exec_run(
+            ["find", ARCHIVE, "-mindepth", "1", "-delete"], user="collector")
+        if emptied.exit_code:
+            raise ServiceError(f"could not empty the collector {name}: {emptied.output.decode(errors='replace')}")
+    return {"name": entry_name, "host": name if port is None else "127.0.0.1", "port": 22 if port is None else port,
             "user": "collector", "key_file": key_file, "host_key": host_key, "archive_path": ARCHIVE}
 
 
@@ -69,7 +82,7 @@ def _wait_sshd(name: str, timeout: float = 30) -> None:
     poll.until(sshd_started, "the sample collector's sshd to start", timeout, interval=0.3, error=ServiceError)
 
 
-def stop(cfg: Config) -> None:
-    c = docker_api.container_or_none(container_name(cfg))
+def stop(cfg: Config, name: str = NAME) -> None:
+    c = docker_api.container_or_none(container_name(cfg, name))
     if c is not None:
         c.remove(force=True)

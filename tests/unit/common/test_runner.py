@@ -73,3 +73,28 @@ def test_read_kills_the_command_when_the_consumer_gives_up():
 
     with pytest.raises(ValueError):
         runner.read(["sh", "-c", "exec yes"], consume)
+
+
+def test_a_spawned_command_reads_our_lines_hands_us_its_own_and_dies_with_its_children():
+    import queue
+    import time
+
+    lines: queue.Queue = queue.Queue()
+    proc = runner.spawn(["sh", "-c", "sleep 300 & while read -r x; do echo \"got $x\"; done"], lines.put)
+    assert proc.send("one") and lines.get(timeout=10) == "got one"
+    child = runner.run(["pgrep", "-s", str(proc.proc.pid), "sleep"], capture=True).split()
+    assert len(child) == 1
+    proc.kill()
+    assert proc.proc.returncode == -9 and not proc.send("two")
+    for _ in range(50):  # the whole group is killed: the child too
+        if runner.run(["sh", "-c", f"kill -0 {child[0]} 2>/dev/null && echo alive || true"], capture=True) == "":
+            break
+        time.sleep(0.1)
+    else:
+        raise AssertionError("the spawned command's child outlived it")
+
+
+def test_a_spawned_command_that_ends_gives_its_exit_code():
+    proc = runner.spawn(["sh", "-c", "read -r x; echo \"$x\" >&2; exit 4"], lambda line: None)
+    proc.send("bye")
+    assert proc.wait(timeout=10) == 4 and list(proc.tail) == ["bye"]

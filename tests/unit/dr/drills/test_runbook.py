@@ -57,6 +57,8 @@ def test_blocks_in_order_with_their_markers_and_sections():
     ("<!-- two-host drill: on: web -->\n```sh\ntrue\n```\n", "on wants one of aggregator, database"),
     ("<!-- two-host drill: lose: aggregator db -->\n```sh\ntrue\n```\n", "lose wants hosts among"),
     ("<!-- two-host drill: carry: a -> b -->\n```sh\ntrue\n```\n", "unknown two-host drill marker 'carry'"),
+    ("<!-- host-loss drill: run: reboot -->\n```sh\ntrue\n```\n", "run wants one of rebuild, pipeline, release"),
+    ("<!-- host-loss drill: skip: x -->\n```sh\ntrue\n```\n", "unknown host-loss drill marker 'skip'"),
 ])
 def test_misplaced_or_malformed_markers_are_refused_with_their_line(doc, message):
     with pytest.raises(RunbookError, match=message.replace("(", r"\(").replace("*", r"\*")):
@@ -134,4 +136,22 @@ def test_the_real_runbooks_expectations_hold_whatever_the_repository_holds(drill
             if any(word in text for word in DEPENDS_ON_DATA):
                 assert s.feed and "invoke pipeline" in s.script, \
                     f"runbook line {s.line} expects {text!r} without the drill feeding it reports"
-    assert any(s.feed for s in steps), f"the {drill} drill brings no report of its own"
+    if drill != "host-loss":  # its collectors are fed all through the drill
+        assert any(s.feed for s in steps), f"the {drill} drill brings no report of its own"
+
+
+def test_the_host_loss_drill_runs_only_its_own_blocks_and_the_others_do_not_run_them():
+    doc = ("```sh\necho everyone\n```\n"
+           "<!-- bare-host drill: skip: elsewhere -->\n<!-- host-loss drill: run: rebuild -->\n"
+           "<!-- host-loss drill: expect: summary -->\n```sh\n./run invoke rebuild --offsite\n```\n")
+    loss = runbook.parse(doc, "host-loss")
+    assert [(s.script, s.run, s.expect, s.skip) for s in loss] == [
+        ("./run invoke rebuild --offsite", "rebuild", ["summary"], "")]
+    assert [s.skip for s in runbook.parse(doc)] == ["", "elsewhere"]
+    assert [s.skip for s in runbook.parse(doc, "two-host")] == ["", "elsewhere"]
+
+
+def test_a_blocks_run_is_judged_by_its_exit_code_and_expected_texts():
+    step = runbook.Step(1, "h", "x", expect=["done", "ok"], exit_code=0)
+    assert runbook.problems(step, 0, "all done, ok") == []
+    assert runbook.problems(step, 2, "done") == ["exit code 2, the runbook expects 0", "its output lacks 'ok'"]
