@@ -108,9 +108,12 @@ def build(c, config=None, refresh_base=False, only=None, json_=False):
 @task(help={"config": CONFIG_HELP, "refresh_base": "debootstrap the base image again even if present",
             "sample": "also start the built-in sample collector and run the pipeline on its reports",
             "role": "what this host is: all, aggregator or database; must agree with host.role in the "
-                    "configuration (every other task reads it there)", "json": JSON_HELP})
+                    "configuration (every other task reads it there)",
+            "offsite": "the local repository is lost: the build artifacts and the latest set from the off-site "
+                       "repository (offsite.repository), and a new local repository for the next sets",
+            "json": JSON_HELP})
 @job(RebuildReport)
-def rebuild(c, config=None, refresh_base=False, sample=False, role=None, json_=False):
+def rebuild(c, config=None, refresh_base=False, sample=False, role=None, offsite=False, json_=False):
     """Turn this Debian host into a running Aggregator (or its database's own host): preflight, bootstrap,
     images, start, restore, verify."""
     from dr.jobs import rebuild as dr_rebuild
@@ -118,7 +121,9 @@ def rebuild(c, config=None, refresh_base=False, sample=False, role=None, json_=F
 
     cfg = _load(config)
     dr_rebuild.check_role(cfg, role)
-    return publish.as_job(cfg, "rebuild", lambda: dr_rebuild.rebuild(cfg, refresh_base, sample))
+    if offsite:
+        dr_rebuild.offsite_usable(cfg)
+    return publish.as_job(cfg, "rebuild", lambda: dr_rebuild.rebuild(cfg, refresh_base, sample, offsite))
 
 
 @task(help={"config": CONFIG_HELP, "json": JSON_HELP})

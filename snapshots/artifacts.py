@@ -10,7 +10,9 @@ again: each restic run costs the repository's key derivation. These snapshots be
 never removes them.
 Restoring checks every binary against the sha256 recorded beside it before it is put in place; `check` reads
 the newest artifacts snapshot back in full the same way (it is small), since restic's own check reads only a
-share of the packs, if any.
+share of the packs, if any. `copy` puts the newest one into the off-site repository too (snapshots/offsite.py),
+so that a host lost with its local repository rebuilds from the off-site copy alone (`rebuild --offsite`); both
+`check --offsite` and that restore read it there with the same code.
 """
 
 from __future__ import annotations
@@ -52,9 +54,20 @@ def snapshot_args(host: str, fp: str, folder: Path) -> list[str]:
     return ["--host", host, *tag_args(f"kind:{KIND}", f"artifacts:{fp}"), str(folder)]
 
 
+def newest(snapshots: list[dict]) -> dict | None:
+    """The newest artifacts snapshot of a listing (`restic snapshots --json`: any kinds), or None. Pure."""
+    found = [s for s in snapshots if f"kind:{KIND}" in (s.get("tags") or [])]
+    return max(found, key=lambda s: s["time"]) if found else None
+
+
+def fingerprint_of(snapshot: dict) -> str | None:
+    """The fingerprint an artifacts snapshot is tagged with (`artifacts:<fingerprint>`), or None. Pure."""
+    return next((t.removeprefix("artifacts:") for t in snapshot.get("tags") or [] if t.startswith("artifacts:")),
+                None)
+
+
 def _latest(restic: Restic) -> dict | None:
-    snaps = [s for s in restic.json(*snapshots_args(f"kind:{KIND}")) or []]
-    return max(snaps, key=lambda s: s["time"]) if snaps else None
+    return newest(restic.json(*snapshots_args(f"kind:{KIND}")) or [])
 
 
 def save(restic: Restic, folder: Path, host: str) -> dict:
@@ -71,7 +84,7 @@ def save(restic: Restic, folder: Path, host: str) -> dict:
     if known:  # stored before, and still there: no listing (each restic run costs 0.6 s of key derivation)
         return {"saved": False, "fingerprint": fp, "snapshot": known[:8], "artifacts": sorted(items)}
     latest = _latest(restic)
-    if latest and f"artifacts:{fp}" in (latest.get("tags") or []):
+    if latest and fingerprint_of(latest) == fp:
         _remember(restic, fp, latest["id"])
         return {"saved": False, "fingerprint": fp, "snapshot": latest["short_id"], "artifacts": sorted(items)}
     summary = restic.backup(*snapshot_args(host, fp, folder))

@@ -5,13 +5,19 @@ Only complete sets are copied, and a set's manifest only after its other parts (
 so an interrupted copy leaves an incomplete set off-site, never a complete one that lacks a part. restic copy
 itself skips snapshots the destination already has; the rest-server's append-only mode means the Aggregator
 can add sets but never delete or overwrite one (a compromised Aggregator cannot destroy the off-site copy).
+
+The newest build-artifacts snapshot (snapshots/artifacts.py: the FerretDB binary, in no set) goes with the data
+parts, unless the off-site repository's newest one holds the same binaries already (its `artifacts:<fingerprint>`
+tag): a host lost together with its local repository then rebuilds from the off-site copy alone, without the Go
+module proxy. Both repositories are listed once each before the copy and the off-site one once after it; the
+plan for the sets and for the artifacts comes from those listings.
 """
 
 from __future__ import annotations
 
 from common import log
-from snapshots import sets
-from snapshots.restic import Restic, ResticError
+from snapshots import artifacts, sets
+from snapshots.restic import Restic, ResticError, snapshots_args
 
 _log = log.get("offsite")
 TLS_CHECK_TIMEOUT = 15  # seconds for the off-site server's TLS handshake
@@ -79,10 +85,41 @@ def copy_runs(primary: Restic, data_ids: list[str], manifest_ids: list[str]) -> 
     return [copy_args(primary, ids) for ids in (data_ids, manifest_ids) if ids]
 
 
+def artifacts_plan(primary: list[dict], there: list[dict]) -> tuple[dict | None, bool]:
+    """(the primary's newest artifacts snapshot, None when it holds none; whether to copy it: the off-site
+    repository's newest artifacts snapshot, the one a rebuild from there restores, does not carry its
+    fingerprint) from both repositories' listings (`restic snapshots --json`). Pure."""
+    built = artifacts.newest(primary)
+    there_newest = artifacts.newest(there)
+    wanted = built is not None and (there_newest is None
+                                    or artifacts.fingerprint_of(there_newest) != artifacts.fingerprint_of(built))
+    return built, wanted
+
+
+def artifacts_result(built: dict | None, wanted: bool, after: list[dict]) -> dict:
+    """copy's `artifacts` (results.ArtifactsCopied) from artifacts_plan and the off-site listing after the copy:
+    copied, present (it was there) or none (the primary holds none), with the off-site snapshot; ResticError
+    when the off-site repository's newest artifacts snapshot still does not carry those binaries. Pure."""
+    if built is None:
+        return {"state": "none"}
+    fp = artifacts.fingerprint_of(built)
+    there = artifacts.newest(after)
+    if there is None or artifacts.fingerprint_of(there) != fp:
+        raise ResticError(f"after the copy, the off-site repository's newest build artifacts are not those of the "
+                          f"primary's snapshot {built['short_id']} (artifacts:{fp})")
+    return {"state": "copied" if wanted else "present", "fingerprint": fp, "snapshot": there["short_id"]}
+
+
 def copy(primary: Restic, offsite: Restic) -> dict:
-    """Copy every complete primary set the off-site repository lacks (or holds only in part)."""
-    source = sets.grouped(primary)
-    todo, data_ids, manifest_ids = copy_plan(source, sets.grouped(offsite))
-    for args in copy_runs(primary, data_ids, manifest_ids):
+    """Copy every complete primary set the off-site repository lacks (or holds only in part), and the newest
+    build artifacts unless it holds the same ones."""
+    listed = primary.json(*snapshots_args()) or []
+    source = sets.group(listed)
+    there = offsite.json(*snapshots_args()) or []
+    todo, data_ids, manifest_ids = copy_plan(source, sets.group(there))
+    built, wanted = artifacts_plan(listed, there)
+    for args in copy_runs(primary, ([built["id"]] if wanted else []) + data_ids, manifest_ids):
         offsite.run(*args)
-    return copy_result(source, todo, sets.grouped(offsite), offsite.repository)
+    after = offsite.json(*snapshots_args()) or []
+    result = copy_result(source, todo, sets.group(after), offsite.repository)
+    return {**result, "artifacts": artifacts_result(built, wanted, after)}

@@ -310,17 +310,36 @@ class CheckResult(Record):
 
 
 @dataclass
+class ArtifactsCopied(Record):
+    """What `copy` did with the primary's newest build-artifacts snapshot (snapshots/offsite.py): "copied",
+    "present" (the off-site repository's newest one held the same binaries already) or "none" (the primary
+    holds none); its fingerprint and the off-site snapshot's short id."""
+    state: str
+    fingerprint: str | None = optional()
+    snapshot: str | None = optional()
+
+    def line(self) -> str:
+        """What `offsite` says of the artifacts."""
+        if self.state == "none":
+            return "artifacts: none in the primary repository (a set taken with the Go binaries built stores them)"
+        return f"artifacts: {'copied' if self.state == 'copied' else 'already off-site'} (snapshot {self.snapshot})"
+
+
+@dataclass
 class CopyResult(Record):
-    """`copy`: the sets copied to the off-site repository, those it had already; `release` as TakeResult's."""
+    """`copy`: the sets copied to the off-site repository, those it had already, the build artifacts;
+    `release` as TakeResult's."""
     copied: list[str]
     already_offsite: list[str]
     offsite_complete_sets: int
     repository: str
     release: Release | None = optional()  # when the collectors' reports are released after the copy
+    artifacts: ArtifactsCopied | None = optional()  # copies made before the artifacts went off-site: none
 
     def render(self) -> str:
         return (f"copied {len(self.copied)} set(s) to {self.repository}: {', '.join(self.copied) or 'none'}"
                 f"; {len(self.already_offsite)} already there; {self.offsite_complete_sets} complete off-site"
+                + (f"\n{self.artifacts.line()}" if self.artifacts else "")
                 + (f"\n{self.release.line()}" if self.release else ""))
 
 

@@ -9,6 +9,11 @@ holds what the set's manifest says), then the pipeline once (so that reports res
 reports/ move on; with `sample`, after starting the built-in sample collector). Every phase is timed; the
 total is the measured recovery time (RTO) of this host.
 
+With `offsite` (`rebuild --offsite`: the host was lost together with its local repository), the artifacts and
+the set come from the off-site repository instead, by the same code with the same flag, and a new, empty local
+repository is made when the primary one is a missing local folder, so that the next `invoke snapshot` works;
+the summary names the repository used.
+
 By host.role: `all` does all of the above. `database` builds and starts PostgreSQL and FerretDB only,
 restores the set's database part (when its database is empty) and stops there. `aggregator` starts the rest,
 reaches the database on its own host (db.host, over TLS), restores the set's files only (the database host
@@ -23,7 +28,7 @@ from pathlib import Path
 
 from common import config, log, secrets
 from common.config import Config
-from common.errors import DrError
+from common.errors import ConfigError, DrError, SecretError
 from common.records import Record, optional
 from dr.jobs import backup, pipeline
 from dr.jobs import restore as dr_restore
@@ -45,10 +50,14 @@ class Phase(Record):
 
 @dataclass
 class RebuildReport(Record):
-    """A rebuild's phases, in order; the set it restored, if any; the pipeline's stages when it ran."""
+    """A rebuild's phases, in order; the set it restored, if any; the pipeline's stages when it ran; the
+    repository it read the artifacts and the set from (reports written before it was named have none), and
+    whether that was the off-site one."""
     phases: list[Phase] = field(default_factory=list)
     restored: Restored | None = optional()
     pipeline: list[Summary] = field(default_factory=list)
+    repository: str | None = optional()
+    offsite: bool = False
 
     @property
     def total(self) -> float:
@@ -63,6 +72,8 @@ class RebuildReport(Record):
         lines = ["rebuild summary:"]
         lines += [f"  {p.name:<12} {p.seconds:7.1f}s  {p.note}" for p in self.phases]
         lines.append(f"  {'total':<12} {self.total:7.1f}s")
+        if self.repository:
+            lines.append(f"  from the {'off-site' if self.offsite else 'primary'} repository {self.repository}")
         return "\n".join(lines)
 
 
@@ -96,12 +107,16 @@ def check_role(cfg: Config, role: str | None) -> None:
                   f"host.role = \"{role}\" there (docs/runbook.md, section 12)")
 
 
-def rebuild(cfg: Config, refresh_base: bool = False, sample: bool = False) -> RebuildReport:
-    report = RebuildReport()
+def rebuild(cfg: Config, refresh_base: bool = False, sample: bool = False, offsite: bool = False) -> RebuildReport:
+    """offsite: the artifacts and the set from the off-site repository (DrError at once when it is not
+    configured or its password files are missing), and a new local repository when it is missing."""
+    if offsite:
+        offsite_usable(cfg)
+    report = RebuildReport(repository=cfg.offsite.repository if offsite else cfg.backup.repository, offsite=offsite)
     _phase(report, "preflight", lambda: "; ".join(host.preflight(cfg)))
     _phase(report, "bootstrap", lambda: host.bootstrap(cfg).summary())
 
-    _phase(report, "artifacts", lambda: restore_artifacts(cfg, refresh_base))
+    _phase(report, "artifacts", lambda: restore_artifacts(cfg, refresh_base, offsite))
 
     def build():
         built = images.build_all(cfg, images.components_of(cfg), refresh_base=refresh_base).images
@@ -113,9 +128,11 @@ def rebuild(cfg: Config, refresh_base: bool = False, sample: bool = False) -> Re
     _phase(report, "health", lambda: ", ".join(f"{k} healthy after {v}s"
                                                 for k, v in stack.wait_healthy(cfg).items()))
     _phase(report, "indexes", lambda: f"{len(backup.db_indexes(cfg))} indexes serve the users' queries")
-    _phase(report, "restore", lambda: restore_latest(cfg, report))
+    _phase(report, "restore", lambda: restore_latest(cfg, report, offsite))
     if report.restored is not None:
         _phase(report, "verify", lambda: verify(cfg, report.restored))
+    if offsite and _local_missing(cfg) and roles.of(cfg).runs_pipeline:  # the host that takes the sets
+        _phase(report, "repository", lambda: new_local_repository(cfg))
     if roles.of(cfg).database_elsewhere:
         _phase(report, "catch-up", lambda: catch_up(cfg))
     if not roles.of(cfg).runs_pipeline:
@@ -177,10 +194,33 @@ def start(cfg: Config) -> str:
     return made + ", ".join(f"{k} {v}" for k, v in stack.start(cfg).items())
 
 
-def _repository_usable(cfg: Config) -> str | None:
-    """Why the repository cannot be used for a restore, or None."""
+def offsite_usable(cfg: Config) -> None:
+    """`rebuild --offsite` needs the off-site repository configured and both its password files: DrError
+    naming what is missing."""
+    if not cfg.offsite.repository:
+        raise ConfigError("--offsite: no off-site repository is configured: set offsite.repository (and offsite.user) "
+                      f"in {cfg.source} to the off-site server's rest: URL (docs/runbook.md, section 8)")
+    missing = [str(secrets.path(cfg.secrets_dir, name))
+               for name in (secrets.OFFSITE_RESTIC_PASSWORD, secrets.OFFSITE_HTTP_PASSWORD)
+               if not secrets.path(cfg.secrets_dir, name).exists()]
+    if missing:
+        raise SecretError(f"--offsite: the off-site repository's password file(s) are missing: {', '.join(missing)}; "
+                      "copy them from your off-host copy of the secrets (docs/runbook.md, section 1)")
+
+
+def _local_missing(cfg: Config) -> bool:
+    """Whether the primary repository is a local folder that holds no repository."""
     repo = cfg.backup.repository
-    if config.is_local_repository(repo) and not (Path(repo) / "config").is_file():
+    return config.is_local_repository(repo) and not (Path(repo) / "config").is_file()
+
+
+def _repository_usable(cfg: Config, offsite: bool = False) -> str | None:
+    """Why the repository (offsite: the off-site one, offsite_usable) cannot be used for a restore, or None."""
+    if offsite:
+        offsite_usable(cfg)
+        return None
+    repo = cfg.backup.repository
+    if _local_missing(cfg):
         return f"no repository at {repo}"
     if not secrets.path(cfg.secrets_dir, secrets.RESTIC_PASSWORD).exists():
         raise DrError(f"the repository {repo} exists but its password file "
@@ -189,25 +229,28 @@ def _repository_usable(cfg: Config) -> str | None:
     return None
 
 
-def restore_artifacts(cfg: Config, refresh_base: bool) -> str:
-    """The Go binaries from the repository when they are not in the cache (no Go module proxy needed)."""
+def restore_artifacts(cfg: Config, refresh_base: bool, offsite: bool = False) -> str:
+    """The Go binaries from the repository (offsite: the off-site one) when they are not in the cache (no Go
+    module proxy needed)."""
     from dr.machine import gobuild
 
     missing = [a.name for a in gobuild.ARTIFACTS if not gobuild.cached(a, cfg.cache_path)]
     if not missing:
         return "Go binaries cached: " + ", ".join(f"{a.name} {a.version}" for a in gobuild.ARTIFACTS)
-    why_not = _repository_usable(cfg)
+    why_not = _repository_usable(cfg, offsite)
     if why_not:
         return f"{why_not}: {', '.join(missing)} will be built from the Go module proxy"
     from dr.machine import baseimage
 
     baseimage.ensure(cfg, refresh=refresh_base)
     images.build_one(cfg, "backup", images.git_revision())  # needs no Go binary
-    code, result = backup.run(cfg, "artifacts-restore")
+    code, result = backup.run(cfg, "artifacts-restore", offsite=offsite)
+    where = "the off-site repository" if offsite else "the repository"
     if code != 0:
-        return f"could not read the build artifacts from the repository (exit {code}); building them instead"
+        return f"could not read the build artifacts from {where} (exit {code}); building them instead"
     return (f"restored {', '.join(result.restored)} from artifacts snapshot {result.snapshot} "
-            f"({result.taken}), sha256 verified") if result.restored else (result.reason or "nothing")
+            f"({result.taken}){' of the off-site repository' if offsite else ''}, sha256 verified"
+            if result.restored else (result.reason or "nothing"))
 
 
 def parts_of(cfg: Config) -> tuple[bool, bool]:
@@ -216,13 +259,14 @@ def parts_of(cfg: Config) -> tuple[bool, bool]:
     return role.restores_files, role.restores_database
 
 
-def restore_latest(cfg: Config, report: RebuildReport) -> str:
-    """Restore the newest complete set when there is one and this host holds none of its parts yet (parts_of);
-    says why not otherwise. The restore's result goes into the report (its `restored`)."""
+def restore_latest(cfg: Config, report: RebuildReport, offsite: bool = False) -> str:
+    """Restore the newest complete set of the repository (offsite: the off-site one) when there is one and this
+    host holds none of its parts yet (parts_of); says why not otherwise. The restore's result goes into the
+    report (its `restored`)."""
     from snapshots.restore import occupied
 
-    repo = cfg.backup.repository
-    why_not = _repository_usable(cfg)
+    repo = cfg.offsite.repository if offsite else cfg.backup.repository
+    why_not = _repository_usable(cfg, offsite)
     if why_not:
         return f"{why_not}: nothing to restore (a new Aggregator)"
     files, database = parts_of(cfg)
@@ -230,14 +274,14 @@ def restore_latest(cfg: Config, report: RebuildReport) -> str:
     if there or (database and not dr_restore.database_empty(cfg)):
         return (f"this host already holds data ({', '.join(there) or 'the database'}): kept; "
                 "restore explicitly with `invoke restore --force` if that is what you want")
-    code, listed = backup.run(cfg, "list")
+    code, listed = backup.run(cfg, "list", offsite=offsite)
     if code != 0:
         raise DrError(f"cannot list the snapshot sets in {repo} (exit {code}); the reason is in the log above")
     complete = listed.complete
     if not complete:
         return f"the repository {repo} has no complete snapshot set: nothing to restore"
     try:
-        result = dr_restore.restore(cfg, row=complete[0], files=files, db=database)
+        result = dr_restore.restore(cfg, row=complete[0], files=files, db=database, offsite=offsite)
     except DrError as exc:
         raise DrError(f"the restore of the latest set failed: {exc}; docs/runbook.md says what to do") from None
     report.restored = result
@@ -248,6 +292,19 @@ def restore_latest(cfg: Config, report: RebuildReport) -> str:
         how = (f"physical copy {result.copy.bytes / 1e6:.1f} MB" if result.copy else "portable dump")
         said.append(f"{result.documents} documents ({how})")
     return f"set {result.set_id} (taken {result.set_started}): {', '.join(said)}, verified against its manifest"
+
+
+def new_local_repository(cfg: Config) -> str:
+    """After a rebuild from the off-site copy: a new, empty repository where the lost local one was (its
+    password restic-password, made when missing), so that the next `invoke snapshot` takes a set into it."""
+    made = not secrets.path(cfg.secrets_dir, secrets.RESTIC_PASSWORD).exists()
+    code, result = backup.run(cfg, "init")
+    if code != 0 or result is None:
+        raise DrError(f"cannot make a new repository at {cfg.backup.repository} (exit {code}); the reason is in "
+                      "the log above; then `invoke repo-init` makes it")
+    return (f"a new, empty repository at {cfg.backup.repository} for the next sets (the older ones stay off-site)"
+            + (f"; its password {secrets.path(cfg.secrets_dir, secrets.RESTIC_PASSWORD)} is new: keep a copy "
+               "off-host" if made else ""))
 
 
 def verify(cfg: Config, restored: Restored) -> str:

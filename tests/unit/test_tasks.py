@@ -110,6 +110,23 @@ def test_a_usage_mistake_is_one_line_and_exit_2():
     assert out.returncode == 2 and "Traceback" not in out.stderr and "give no --stage" in out.stderr
 
 
+def test_rebuild_from_the_offsite_copy_names_what_it_lacks_before_anything_starts(tmp_path):
+    """`rebuild --offsite` (the local repository is lost): without offsite.repository, or without the off-site
+    repository's password files, one line naming what to put back, exit 2, before any phase runs."""
+    conf = tmp_path / "config.toml"
+    conf.write_text(f'secrets_dir = "{tmp_path}/secrets"\nhistory.dir = "{tmp_path}/history"\n')
+    out = invoke("rebuild", "--offsite", "--config", str(conf))
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert out.stderr.startswith("error: --offsite: no off-site repository is configured: set offsite.repository")
+    conf.write_text(f'secrets_dir = "{tmp_path}/secrets"\nhistory.dir = "{tmp_path}/history"\n'
+                    '[offsite]\nrepository = "rest:http://backup-host.example.org:8000/aggregator"\n')
+    out = invoke("rebuild", "--offsite", "--config", str(conf))
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert (f"password file(s) are missing: {tmp_path}/secrets/offsite-restic-password, "
+            f"{tmp_path}/secrets/offsite-http-password; copy them") in out.stderr
+    assert not (tmp_path / "history").exists()  # no job ran
+
+
 def test_config_prints_the_configuration_as_json(tmp_path):
     import json
 

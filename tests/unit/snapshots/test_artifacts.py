@@ -68,3 +68,13 @@ def test_the_artifacts_snapshot_is_tagged_with_its_kind_and_fingerprint_and_no_s
     assert artifacts.snapshot_args("aggregator-dr-backup", "0123456789abcdef", Path("/artifacts")) == [
         "--host", "aggregator-dr-backup", "--tag", "kind:artifacts", "--tag", "artifacts:0123456789abcdef",
         "/artifacts"]
+
+
+def test_the_newest_artifacts_snapshot_and_its_fingerprint_are_read_from_any_listing():
+    listing = [{"id": "a" * 64, "time": "2026-01-01T00:00:00Z", "tags": ["set:20260101T000000Z", "kind:files"]},
+               {"id": "b" * 64, "time": "2026-01-02T00:00:00Z", "tags": ["kind:artifacts", "artifacts:fp1"]},
+               {"id": "c" * 64, "time": "2026-01-03T00:00:00Z", "tags": ["kind:artifacts", "artifacts:fp2"]},
+               {"id": "d" * 64, "time": "2026-01-04T00:00:00Z", "tags": None}]
+    assert artifacts.newest(listing)["id"] == "c" * 64 and artifacts.fingerprint_of(artifacts.newest(listing)) == "fp2"
+    assert artifacts.newest(listing[:1]) is None and artifacts.newest([]) is None
+    assert artifacts.fingerprint_of(listing[0]) is None

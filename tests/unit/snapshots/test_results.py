@@ -66,6 +66,9 @@ EXAMPLES = [
                "verified": 0}),
     ("copy", {"copied": ["20260101T000000Z"], "already_offsite": [], "offsite_complete_sets": 1,
               "repository": "rest:http://aggr-offsite:8000/aggregator"}),
+    ("copy", {"copied": [], "already_offsite": ["20260101T000000Z"], "offsite_complete_sets": 1,
+              "repository": "rest:http://aggr-offsite:8000/aggregator",
+              "artifacts": {"state": "copied", "fingerprint": "0123456789abcdef", "snapshot": "abcdef12"}}),
     ("db-counts", {"database": "aggregator", "collections": {"measurements": 1000000, "reports": 10000}}),
     ("db-indexes", {"database": "aggregator", "indexes": ["aggr_reports_19b3cb48_report_id"]}),
     ("db-password", {"role": "importer", "changed": True}),
@@ -293,6 +296,13 @@ def test_copy_says_what_it_copied_and_what_was_there():
         "1 complete off-site")
     again = results.CopyResult(copied=[], already_offsite=["a", "b"], offsite_complete_sets=2, repository="r")
     assert again.render() == "copied 0 set(s) to r: none; 2 already there; 2 complete off-site"
+    # Since the build artifacts go off-site too, the copy says what it did with them; older results have none.
+    with_artifacts = load("copy", [d for a, d in EXAMPLES if a == "copy" and "artifacts" in d][0])
+    assert with_artifacts.render().splitlines()[1:] == ["artifacts: copied (snapshot abcdef12)"]
+    present = results.ArtifactsCopied("present", "0123456789abcdef", "abcdef12")
+    assert present.line() == "artifacts: already off-site (snapshot abcdef12)"
+    assert results.ArtifactsCopied("none").line().startswith("artifacts: none in the primary repository")
+    assert results.ArtifactsCopied("none").to_dict() == {"state": "none"}
 
 
 @pytest.mark.parametrize("action,data", EXAMPLES, ids=[f"{a}-{i}" for i, (a, _) in enumerate(EXAMPLES)])

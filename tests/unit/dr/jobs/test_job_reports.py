@@ -99,10 +99,22 @@ def test_the_summary_lists_every_phase_and_the_total():
     assert rebuild.RebuildReport().render() == "rebuild summary:\n  total            0.0s"
 
 
+def test_the_summary_names_the_repository_it_rebuilt_from():
+    offsite = rebuild.RebuildReport(report().phases, repository="rest:http://backup-host:8000/aggregator", offsite=True)
+    assert offsite.render().splitlines()[-2:] == [
+        "  total           73.8s", "  from the off-site repository rest:http://backup-host:8000/aggregator"]
+    primary = rebuild.RebuildReport(repository="/var/lib/aggregator-dr/restic")
+    assert primary.render().splitlines()[-1] == "  from the primary repository /var/lib/aggregator-dr/restic"
+    assert rebuild.RebuildReport.from_json(offsite.to_json()) == offsite
+    # A report written before the repository was named reads back as a rebuild from the primary one.
+    old = rebuild.RebuildReport.from_dict({"phases": [], "pipeline": []})
+    assert old.repository is None and old.offsite is False
+
+
 def test_the_report_round_trips_with_the_pipelines_stages():
     done = report()
     data = done.to_dict()
-    assert set(data) == {"phases", "restored", "pipeline"} and data["restored"]["set"] == SET
+    assert set(data) == {"phases", "restored", "pipeline", "offsite"} and data["restored"]["set"] == SET
     assert data["pipeline"][0]["outcomes"] == {"pulled": 3}
     assert data["phases"][1] == {"name": "images", "seconds": 61.25, "note": "7 images (7 unchanged)"}
     back = rebuild.RebuildReport.from_json(done.to_json())
