@@ -289,6 +289,11 @@ SCHEMA: dict[str, Any] = {
         "drill_days": Field(int, 8, _positive, "no passing restore drill for this long: a risk"),
         "disk_days": Field(int, 14, _positive, "the data root's disk full within this many days at the recent "
                            "rate of growth: a risk"),
+        "collector_held_mb": Field(int, 2048, _positive, "a collector holding more than this many MB of pulled "
+                                   "reports not yet released (its .pulled/, [sync] release): a risk"),
+        "collector_held_hours": Field(int, 30, _positive, "a collector whose oldest pulled report not yet released "
+                                      "is older than this: a risk (the default: the daily off-site copy, the "
+                                      "hourly set it copies, and a margin for the maintenance job)"),
         "drills_shown": Field(int, 20, _positive, "the last N drills in the trends of the status page"),
         "page_dir": Field(str, "/var/lib/aggregator-dr/status", _absolute_or_empty,
                           "the status page (index.html) is written here after every job, for the web mirror to "

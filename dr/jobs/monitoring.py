@@ -100,6 +100,11 @@ STATUS_METRICS: dict[str, str] = {
     "backlog_inputs": "inputs waiting in a state directory (label state: raw, staging or reports)",
     "oldest_input_age_seconds": "age of the oldest input waiting in a state directory (label state)",
     "quarantined_inputs": "inputs in quarantine, per reason (label reason)",
+    "collector_held_reports": "pulled reports a collector keeps in .pulled/ until a release ([sync] release), as "
+                              "the last sync that reached it counted them (label collector)",
+    "collector_held_bytes": "their bytes on the collector (label collector)",
+    "collector_oldest_held_age_seconds": "age of the oldest of them, from its modification time on the collector; "
+                                         "0 when it holds none (label collector)",
     "rule_firing": "1 while the stall or risk rule (label rule) holds, else 0",
     "status_computed_timestamp_seconds": "when the status was computed (unix time)",
 }

@@ -35,7 +35,8 @@ def unix(stamp: str) -> float:
 
 def samples(m: StatusModel, findings: list[Finding]) -> list[Sample]:
     """The status model's gauges (dr/jobs/monitoring.STATUS_METRICS): one sample each, a rule firing 1 or 0 for
-    every rule of the table, the recovery point's age only when there is a complete set."""
+    every rule of the table, the recovery point's age only when there is a complete set, what a collector holds
+    only when a sync reached it in the history read."""
     out: list[Sample] = [("status_computed_timestamp_seconds", {}, unix(m.computed)),
                          ("recovery_point_objective_seconds", {}, m.backups.objective_seconds)]
     if m.backups.newest_set is not None:
@@ -43,6 +44,11 @@ def samples(m: StatusModel, findings: list[Finding]) -> list[Sample]:
     for b in m.pipeline.backlog:
         out.append(("backlog_inputs", {"state": b.state}, b.count))
         out.append(("oldest_input_age_seconds", {"state": b.state}, b.oldest_age_seconds or 0))
+    for c in m.pipeline.collectors:
+        if c.held is not None:  # a collector no sync reached in the history read has no figures
+            labels = {"collector": c.collector}
+            out += [("collector_held_reports", labels, c.held), ("collector_held_bytes", labels, c.held_bytes or 0),
+                    ("collector_oldest_held_age_seconds", labels, c.oldest_held_age_seconds or 0)]
     for reason, count in sorted(m.pipeline.quarantine.items()):
         out.append(("quarantined_inputs", {"reason": reason}, count))
     firing = {f.rule for f in findings}

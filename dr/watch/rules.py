@@ -5,7 +5,7 @@ A check is a pure function of the status model (dr/watch/model.py) and the confi
 makes the rule hold, one sentence per finding (the figures), and nothing when it does not hold. A stall: data
 does not flow (stalled, collector_unreached, poison, database_unreachable); a risk: a loss or an outage would
 cost more than it should (recovery_point_old, no_passing_check, no_passing_drill, disk_filling,
-certificate_expiring). `evaluate` gives every finding, in the table's order.
+collector_unreleased, certificate_expiring). `evaluate` gives every finding, in the table's order.
 
 The sets, the checks and the drills are the Aggregator's host's business: on a database's own host
 (host.role database) their rules do not apply.
@@ -42,7 +42,7 @@ class Finding(Record):
 class Rule:
     name: str
     severity: str
-    key: str | None  # the configuration key of its threshold (None: it has none)
+    key: str | None  # its threshold's configuration key (None: none; of two, the first)
     check: Callable[[StatusModel, Config], list[str]]  # what makes it hold, one sentence per finding
     todo: str
 
@@ -155,6 +155,28 @@ def disk_filling(m: StatusModel, cfg: Config) -> list[str]:
             f"full in {d.days_until_full:g} day(s)"]
 
 
+def collector_unreleased(m: StatusModel, cfg: Config) -> list[str]:
+    """A collector whose pulled reports not yet released (its .pulled/, [sync] release), as the last run that
+    reached it counted them, hold more than collector_held_mb, or the oldest of them is older than
+    collector_held_hours now; one finding per collector."""
+    limit_mb, limit_hours = cfg.status.collector_held_mb, cfg.status.collector_held_hours
+    out = []
+    for c in m.pipeline.collectors:
+        if not c.held:
+            continue
+        why = []
+        if c.held_bytes is not None and c.held_bytes > limit_mb << 20:
+            why.append(f"{c.held} pulled report(s) not yet released hold {c.held_bytes / (1 << 20):.0f} MB there "
+                       f"(limit {limit_mb} MB)")
+        age = c.oldest_held_age_seconds
+        if age is not None and age > limit_hours * 3600:
+            why.append(f"the oldest pulled report not yet released is {span(age)} old ({c.oldest_held}; limit "
+                       f"{limit_hours} h)")
+        if why:
+            out.append(f"collector {c.collector}: " + "; ".join(why))
+    return out
+
+
 def certificate_expiring(m: StatusModel, cfg: Config) -> list[str]:
     """Every finding of certs.warnings: expiring within certs.warn_days, expired, not signed by the CA, a key
     that does not match, a file that db.tls needs and is missing."""
@@ -190,6 +212,13 @@ RULES: tuple[Rule, ...] = (
          "Make room on the data root's disk or grow it: retention (`invoke forget`) when the repository is on "
          "it, Docker's images and build cache (`docker system df`), or a larger disk, before sync stops at its "
          "reserve (sync.reserve_mb)."),
+    Rule("collector_unreleased", RISK, "status.collector_held_mb", collector_unreleased,
+         "Find why the collector's pulled reports are not released: they go after a complete set (sync.release "
+         "set) or its off-site copy (offsite). `invoke status` shows the newest set and the off-site copy's lag; "
+         "check that the snapshot and maintenance timers run (`systemctl status aggregator-dr-snapshot.timer "
+         "aggregator-dr-maintenance.timer`) and that `invoke offsite` succeeds. A collector whose rate outgrew "
+         "the limits needs a more frequent off-site copy or a larger disk and limits (docs/pipeline.md, "
+         "\"Sizing a collector's disk\")."),
     Rule("certificate_expiring", RISK, "certs.warn_days", certificate_expiring,
          "`invoke rotate-secrets` issues new certificates from the same CA and restarts the services on them "
          "(docs/runbook.md, section 11); a CA near its end: `invoke certs --renew-ca`, the new ca.crt on every "

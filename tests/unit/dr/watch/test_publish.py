@@ -1,6 +1,7 @@
 """dr/watch/publish.py: after a job, the status model's gauges in aggregator_dr_status.prom, read back with
 Prometheus's own parser; a job whose status cannot be published still succeeds."""
 
+import datetime as dt
 import os
 import time
 
@@ -45,6 +46,33 @@ def test_a_job_publishes_the_status_gauges_with_every_rule(tmp_path):
     assert ("aggregator_dr_recovery_point_age_seconds", ()) not in got  # no complete set: no age at all
     # the job itself is in the history, before the status was computed from it
     assert [r.job for r in history.read(cfg)] == ["stage-sanitize"]
+
+
+def test_what_each_collector_holds_until_a_release_is_in_the_gauges(tmp_path):
+    """From sync's account in the history: a collector that holds pulled reports, one that holds none, one no
+    sync reached (no figures); the rule firing with the default limits for the first, whose oldest is 31 h old."""
+    from dr.jobs.pipeline import PipelineRun
+    from stages.cli import CollectorPull, Summary
+
+    entry = {"user": "aggregator", "key_file": "/k/c", "host_key": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5",
+             "archive_path": "/archive"}
+    cfg = config.derive(make_cfg(tmp_path, str(tmp_path / "textfiles")), {"collectors": [
+        entry | {"name": n, "host": f"{n}.example"} for n in ("holds", "empty", "down")]})
+    oldest = history.stamp(dt.datetime.now(dt.timezone.utc) - dt.timedelta(hours=31))
+    pulls = [CollectorPull("holds", True, 3, 3, held=40, held_bytes=123_456_789, oldest_held=oldest),
+             CollectorPull("empty", True), CollectorPull("down", False, error="connection refused")]
+    publish.as_job(cfg, "stage-sync", lambda: PipelineRun([Summary("sync", collectors=pulls)]))
+    got = samples_of(tmp_path / "textfiles" / monitoring.STATUS_FILE)
+    held = {(name, dict(labels)["collector"]): v for (name, labels), v in got.items()
+            if name.startswith("aggregator_dr_collector_")}
+    age = held.pop(("aggregator_dr_collector_oldest_held_age_seconds", "holds"))
+    assert age == pytest.approx(31 * 3600, abs=120)
+    assert held == {("aggregator_dr_collector_held_reports", "holds"): 40,
+                    ("aggregator_dr_collector_held_bytes", "holds"): 123_456_789,
+                    ("aggregator_dr_collector_held_reports", "empty"): 0,
+                    ("aggregator_dr_collector_held_bytes", "empty"): 0,
+                    ("aggregator_dr_collector_oldest_held_age_seconds", "empty"): 0}
+    assert got[("aggregator_dr_rule_firing", (("rule", "collector_unreleased"),))] == 1
 
 
 def test_a_status_that_cannot_be_written_does_not_fail_the_job(tmp_path):

@@ -2,11 +2,14 @@
 nothing holds, and that model changed so that one rule holds, or just does not."""
 
 import copy
+import re
+from pathlib import Path
 
 import pytest
 
 from common import config
 from common.config import DB_ROLES
+from dr.jobs import history
 from dr.services import certs
 from dr.watch import model, rules
 from dr.watch.figures import (
@@ -24,14 +27,17 @@ from dr.watch.figures import (
     StageSuccess,
 )
 from dr.watch.model import StatusModel
+from stages.cli import CollectorPull
 
 NOW = "2026-12-07T12:00:00Z"
 SINCE = "2026-11-01T12:00:00Z"
 MIN, HOUR, DAY = 60, 3600, 86400
 CFG = config.load()  # the thresholds' defaults: stall 60 min, collector 120 min, objective 180 min, check 3 d,
-#                      drill 8 d, disk 14 d
+#                      drill 8 d, disk 14 d, a collector's held reports 2048 MB and 30 h
+MB = 1 << 20
 NAMES = ["stalled", "collector_unreached", "poison", "database_unreachable", "recovery_point_old",
-         "no_passing_check", "no_passing_drill", "disk_filling", "certificate_expiring"]
+         "no_passing_check", "no_passing_drill", "disk_filling", "collector_unreleased", "certificate_expiring"]
+STATUS_DOC = Path(__file__).resolve().parents[4] / "docs" / "status.md"
 
 
 def healthy() -> StatusModel:
@@ -116,6 +122,24 @@ CASES = [
      "13.0 GB free on /data (sync stops at 1.1 GB), free space -1.0 GB a day: full in 12.9 day(s)"),
     ("disk_filling", lambda m: set_(m.disk, free_bytes=900 * 10**6, change_per_day=None, days_until_full=0.0), True,
      "900.0 MB free on /data (sync stops at 1.1 GB): full in 0 day(s)"),
+    ("collector_unreleased", lambda m: set_(m.pipeline.collectors[0], held=900, held_bytes=2048 * MB,
+                                            oldest_held="2026-12-06T06:00:00Z", oldest_held_age_seconds=30 * HOUR),
+     False, None),  # at both limits, not beyond
+    ("collector_unreleased", lambda m: set_(m.pipeline.collectors[0], held=901, held_bytes=2048 * MB + 1,
+                                            oldest_held="2026-12-07T10:00:00Z", oldest_held_age_seconds=2 * HOUR),
+     True, "collector c1: 901 pulled report(s) not yet released hold 2048 MB there (limit 2048 MB)"),
+    ("collector_unreleased", lambda m: set_(m.pipeline.collectors[0], held=3, held_bytes=5 * MB,
+                                            oldest_held="2026-12-06T05:00:00Z", oldest_held_age_seconds=31 * HOUR),
+     True, "collector c1: the oldest pulled report not yet released is 1 d 7 h old (2026-12-06T05:00:00Z; "
+           "limit 30 h)"),
+    ("collector_unreleased", lambda m: set_(m.pipeline.collectors[0], held=4000, held_bytes=3 * 1024 * MB,
+                                            oldest_held="2026-12-05T12:00:00Z", oldest_held_age_seconds=2 * DAY),
+     True, "collector c1: 4000 pulled report(s) not yet released hold 3072 MB there (limit 2048 MB); the oldest "
+           "pulled report not yet released is 2 d old (2026-12-05T12:00:00Z; limit 30 h)"),
+    ("collector_unreleased", lambda m: set_(m.pipeline.collectors[0], held=0, held_bytes=0, oldest_held=None,
+                                            oldest_held_age_seconds=None), False, None),  # released: none held
+    ("collector_unreleased", lambda m: set_(m.pipeline.collectors[0], held=None, held_bytes=None,
+                                            last_success=None, age_seconds=None), False, None),  # never reached
     ("certificate_expiring", lambda m: set_(m.database, certificate_warnings=[
         certs.Finding("db", "warning", "/s/tls/db.crt expires in 12 days (2027-01-05): `invoke certs --renew`")]),
      True, "warning: db: /s/tls/db.crt expires in 12 days (2027-01-05): `invoke certs --renew`"),
@@ -185,3 +209,46 @@ def test_several_findings_of_one_rule_and_of_several():
 
 def test_the_model_of_the_rules_tests_is_the_real_one():
     assert model.StatusModel.from_json(healthy().to_json()) == healthy()
+
+
+def test_a_collector_that_holds_too_much_as_sync_counted_it():
+    """From sync's own account of two collectors (the model's collector_state): one holds a day and a half of
+    pulled reports (a release that does not run), the other little and recent; only the first is named, and a
+    larger limit from the configuration silences it."""
+    now = history.parse_time(NOW)
+    late = CollectorPull("late", reached=True, listed=2, pulled=2, held=1200, held_bytes=2500 * MB,
+                         oldest_held="2026-12-06T00:00:00Z")
+    fine = CollectorPull("fine", reached=True, listed=1, pulled=1, held=12, held_bytes=40 * MB,
+                         oldest_held="2026-12-07T11:00:00Z")
+    states = [model.collector_state(p.collector, [("2026-12-07T11:57:00Z", p)], now) for p in (late, fine)]
+    m = changed(lambda m: set_(m.pipeline, collectors=states))
+    found = rules.evaluate(m, CFG)
+    assert [(f.rule, f.severity) for f in found] == [("collector_unreleased", "risk")]
+    assert found[0].what == ("collector late: 1200 pulled report(s) not yet released hold 2500 MB there (limit "
+                             "2048 MB); the oldest pulled report not yet released is 1 d 12 h old "
+                             "(2026-12-06T00:00:00Z; limit 30 h)")
+    assert "docs/pipeline.md" in found[0].todo and "invoke status" in found[0].todo
+    roomy = config.load(overrides={"status.collector_held_mb": 4096, "status.collector_held_hours": 48})
+    assert rules.evaluate(m, roomy) == []
+
+
+def doc_rules() -> dict[str, tuple[str, str]]:
+    """{rule: (kind, threshold cell)} of docs/status.md's table of the rules."""
+    rows = re.findall(r"^\| `(\w+)` \| (stall|risk) \|[^|]*\| (.*) \|$", STATUS_DOC.read_text(), re.M)
+    return {name: (kind, cell) for name, kind, cell in rows}
+
+
+def test_the_doc_lists_every_rule_with_its_kind_and_thresholds():
+    """docs/status.md's table names the rules of RULES, in order, each with its kind, its threshold's key and
+    default, and only keys that are in the configuration."""
+    doc = doc_rules()
+    assert list(doc) == NAMES
+    for rule in rules.RULES:
+        kind, cell = doc[rule.name]
+        assert kind == rule.severity, rule.name
+        if rule.key is None:
+            assert cell.startswith("none"), rule.name
+        else:
+            assert f"`{rule.key}` ({rules.threshold(CFG, rule.key)})" in cell, (rule.name, cell)
+        for key, default in re.findall(r"`(\w+\.\w+)` \((\d+)\)", cell):
+            assert str(rules.threshold(CFG, key)) == default, (rule.name, key)
