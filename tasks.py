@@ -16,7 +16,7 @@ from common import config as dr_config
 from common import log
 from common.errors import DrError, UsageError
 from common.records import Record
-from dr.drills.drill_reports import DrillHistory, RestoreDrillReport, RunbookDrillReport
+from dr.drills.drill_reports import DrillHistory, HostLossReport, RestoreDrillReport, RunbookDrillReport
 from dr.drills.fuzz import FuzzResult
 from dr.jobs.pipeline import PipelineRun
 from dr.jobs.rebuild import RebuildReport
@@ -377,20 +377,35 @@ def restore(c, config=None, set_="latest", target=None, db=True, files=True, for
                          "repository and secrets (restores the latest set; takes minutes)",
             "two-hosts": "execute docs/runbook.md on two simulated fresh Debian servers, the Aggregator's and "
                          "the database's (section 12: the database moved, both lost and rebuilt; takes minutes)",
-            "keep": "--bare-host, --two-hosts: leave the server containers and their folder for inspection"})
-@job(RestoreDrillReport, RunbookDrillReport)
-def drill(c, config=None, set_="latest", offsite=False, json_=False, bare_host=False, two_hosts=False, keep=False):
+            "host-loss": "an Aggregator of the drill's own with two collectors fed all through it, its host "
+                         "destroyed at moments over the whole flow and rebuilt by the runbook from the off-site "
+                         "copy alone; checks no report is lost or doubled (minutes per round)",
+            "rounds": "--host-loss: how many losses (default 6: every moment once)",
+            "seed": "--host-loss: the seed that orders the moments and picks the times (default: a fresh one)",
+            "keep": "--bare-host, --two-hosts, --host-loss: leave the containers and their folder for inspection"})
+@job(RestoreDrillReport, RunbookDrillReport, HostLossReport)
+def drill(c, config=None, set_="latest", offsite=False, json_=False, bare_host=False, two_hosts=False, host_loss=False,
+          rounds=None, seed=None, keep=False):
     """Restore drill: restore the set into a throwaway database and folder, verify it, query it, run the
     importer over what was in flight, time every phase; writes a report to the drill history.
     --bare-host: the runbook, command by command, on a fresh Debian server in a container.
-    --two-hosts: the same on two servers, with the database moved to its own (runbook section 12)."""
+    --two-hosts: the same on two servers, with the database moved to its own (runbook section 12).
+    --host-loss: no report lost when the Aggregator's host is lost (runbook section 8), round after round."""
     from dr.drills import bare_host as dr_bare_host
     from dr.drills import drill as dr_drill
+    from dr.drills import host_loss as dr_host_loss
     from dr.drills import two_hosts as dr_two_hosts
     from dr.watch import publish
 
+    rounds, seed = _whole_number("rounds", rounds), _whole_number("seed", seed)
+    if (rounds is not None or seed is not None) and not host_loss:
+        raise UsageError("--rounds and --seed go with --host-loss")
     cfg = _load(config)
-    name = "drill-two-hosts" if two_hosts else "drill-bare-host" if bare_host else "drill"
+    name = ("drill-host-loss" if host_loss else "drill-two-hosts" if two_hosts else "drill-bare-host" if bare_host
+            else "drill")
+    if host_loss:
+        return publish.as_job(cfg, name, lambda: dr_host_loss.run(cfg, rounds or len(dr_host_loss.MOMENTS), seed,
+                                                                   keep=keep))
     if two_hosts:
         return publish.as_job(cfg, name, lambda: dr_two_hosts.run(cfg, keep))
     if bare_host:
