@@ -380,7 +380,7 @@ def restore(c, config=None, set_="latest", target=None, db=True, files=True, for
             "host-loss": "an Aggregator of the drill's own with two collectors fed all through it, its host "
                          "destroyed at moments over the whole flow and rebuilt by the runbook from the off-site "
                          "copy alone; checks no report is lost or doubled (minutes per round)",
-            "rounds": "--host-loss: how many losses (default 6: every moment once)",
+            "rounds": "--host-loss: how many losses (default: every moment once, 7)",
             "seed": "--host-loss: the seed that orders the moments and picks the times (default: a fresh one)",
             "keep": "--bare-host, --two-hosts, --host-loss: leave the containers and their folder for inspection"})
 @job(RestoreDrillReport, RunbookDrillReport, HostLossReport)

@@ -74,6 +74,7 @@ MOMENTS = {
     "after-pull": ("sync", "after"),
     "mid-import": ("importer", "during"),
     "after-set": ("take", "after"),
+    "mid-copy": ("copy", "during"),  # a partial set off-site (append-only): the newest complete one restores
     "after-copy": ("copy", "after"),
     "mid-release": ("release", "during"),
 }
@@ -288,10 +289,11 @@ def run_block(step: runbook.Step, env: dict[str, str]) -> tuple[StepRow, str]:
 
 
 def archived_ids(dr: DataRoot) -> collections.Counter:
-    """The report id in the header (first document) of every report in the archive, counted."""
+    """The report id in the header (first document) of every report (*.yaml) in the archive, counted (beside
+    them: the importer's .jsonl and the index)."""
     found: collections.Counter = collections.Counter()
     base = dr.state("archive")
-    for path in sorted(base.rglob("*")) if base.is_dir() else []:
+    for path in sorted(base.rglob("*.yaml")) if base.is_dir() else []:
         if path.is_file() and not any(part.startswith(".") for part in path.relative_to(base).parts):
             with open(path, "rb") as fh:
                 header = next(yaml.load_all(fh, Loader=yaml.CSafeLoader), None)
@@ -320,9 +322,11 @@ def tally(written: set[str], where: collections.Counter, place: str) -> tuple[in
     return len(lost), len(doubled), problems
 
 
-def caught_up(dr: DataRoot) -> int:
-    """The reports sync pulled again from the collectors' .pulled/ (info.caught_up), per the journal."""
-    return sum(1 for _, e in journal.committed(dr, stage="sync") if (e.get("info") or {}).get("caught_up"))
+def caught_up(dr: DataRoot, since: str) -> int:
+    """The reports sync pulled again from the collectors' .pulled/ (info.caught_up) since the time since (the
+    journal's format), per the journal."""
+    return sum(1 for _, e in journal.committed(dr, stage="sync")
+               if (e.get("info") or {}).get("caught_up") and e.get("time", "") >= since)
 
 
 def left_on(container) -> list[str]:
@@ -407,7 +411,7 @@ def one_round(d: Drill, number: int, moment: str, rng: random.Random, took: dict
         destroy(d.cfg, d.host, flow.proc)
     row.problems += [f"the flow's step {f}" for f in flow.failures]
     _log.info("round %d: host lost %s (%s)", number, row.lost_at, moment)
-    t0 = time.monotonic()
+    t0, since = time.monotonic(), journal.now()
     for what in runbook.LOSS_RUNS:
         if what == "pipeline":
             d.feeder.pause()
@@ -419,7 +423,7 @@ def one_round(d: Drill, number: int, moment: str, rng: random.Random, took: dict
             row.problems.append(f"runbook line {block.line} ({what}): " + "; ".join(block.problems))
             break
         if what == "pipeline":
-            check_every_report(d, row, round(time.monotonic() - t0, 1))
+            check_every_report(d, row, round(time.monotonic() - t0, 1), since)
             if row.lost or row.doubled:
                 break
         if what == "release":
@@ -431,11 +435,11 @@ def one_round(d: Drill, number: int, moment: str, rng: random.Random, took: dict
     return row
 
 
-def check_every_report(d: Drill, row: LossRound, seconds: float) -> None:
+def check_every_report(d: Drill, row: LossRound, seconds: float, since: str) -> None:
     """Every report written is in the archive exactly once and in the database exactly once, nothing else is."""
     dr = DataRoot(d.cfg.data_root)
     written = set(d.feeder.written)
-    row.caught_up = caught_up(dr)
+    row.caught_up = caught_up(dr, since)
     lost_a, doubled_a, problems_a = tally(written, archived_ids(dr), "archive")
     lost_d, doubled_d, problems_d = tally(written, database_ids(d.cfg), "database")
     row.lost, row.doubled = max(lost_a, lost_d), max(doubled_a, doubled_d)

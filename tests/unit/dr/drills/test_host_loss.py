@@ -11,11 +11,12 @@ from stages.layout import DataRoot
 
 
 def test_every_moment_is_taken_once_before_any_twice_in_an_order_the_seed_gives():
-    six = host_loss.plan(7, len(host_loss.MOMENTS))
-    assert sorted(six) == sorted(host_loss.MOMENTS)
-    assert host_loss.plan(7, 20) == host_loss.plan(7, 20) and host_loss.plan(7, 20)[:6] == six
-    assert sorted(host_loss.plan(7, 12)[6:]) == sorted(host_loss.MOMENTS)
-    assert len({tuple(host_loss.plan(seed, 6)) for seed in range(10)}) > 1
+    n = len(host_loss.MOMENTS)
+    once = host_loss.plan(7, n)
+    assert sorted(once) == sorted(host_loss.MOMENTS)
+    assert host_loss.plan(7, 20) == host_loss.plan(7, 20) and host_loss.plan(7, 20)[:n] == once
+    assert sorted(host_loss.plan(7, 2 * n)[n:]) == sorted(host_loss.MOMENTS)
+    assert len({tuple(host_loss.plan(seed, n)) for seed in range(10)}) > 1
     assert len(host_loss.plan(1, 3)) == 3
 
 
@@ -27,6 +28,7 @@ def test_the_moments_name_steps_the_flow_has():
                                                  "host_key": "ssh-ed25519 AAAA", "archive_path": "/a"}]})
     steps = [name for name, _ in loss_flow.steps(cfg)]
     assert steps == ["sync", "sanitize", "importer", "take", "copy", "release"]
+    assert {"mid-pull", "after-pull", "mid-import", "after-set", "after-copy", "mid-release"} <= set(host_loss.MOMENTS)
     assert {step for step, _ in host_loss.MOMENTS.values()} <= set(steps)
 
 
@@ -47,6 +49,7 @@ def test_report_ids_are_read_from_the_archived_reports_headers(tmp_path):
     (day / "one.yaml").write_text("---\nreport_id: r1\ntest_name: t\n...\n---\ninput: x\n...\n")
     (day / "two.yaml").write_text("---\nreport_id: r1\n...\n")
     (day / ".hidden.yaml").write_text("---\nreport_id: r9\n...\n")
+    (day / "one.jsonl").write_text("{\"report_id\": \"r1\"}\n")
     assert host_loss.archived_ids(dr) == collections.Counter({"r1": 2})
 
 
