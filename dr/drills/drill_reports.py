@@ -42,6 +42,14 @@ def _blank(value: Any) -> Any:
     return "" if value is None else value
 
 
+class Verdict:
+    """A drill report's exit status as a job's result: 0 when it passed."""
+    verdict: str
+
+    def exit_status(self) -> int:
+        return 0 if self.verdict == PASS else 1
+
+
 @dataclass
 class DrillQueries(Record):
     """What the restore drill read through pymongo: the (test, country) pairs and the reports they count."""
@@ -58,7 +66,7 @@ class DrillPipeline(Record):
 
 
 @dataclass(kw_only=True)
-class RestoreDrillReport(Record):
+class RestoreDrillReport(Verdict, Record):
     """The restore drill's report (dr/drills/drill.py). Only started, verdict and problems are always there:
     a failing drill fills no more than it reached, and reports saved by older versions may lack the rest (or
     have keys this version does not know: kept in `extra`)."""
@@ -99,9 +107,6 @@ class RestoreDrillReport(Record):
              f"restore time: {_known(self.restore_seconds)} s; total {_known(self.total_seconds)} s"],
             ("phase", "seconds"), list(self.phases.items()), self.problems)
 
-    def exit_status(self) -> int:
-        return 0 if self.verdict == PASS else 1
-
 
 @dataclass
 class StepRow(Record):
@@ -126,7 +131,7 @@ class StepRow(Record):
 
 
 @dataclass(kw_only=True)
-class RunbookDrillReport(Record):
+class RunbookDrillReport(Verdict, Record):
     """A runbook drill's report (dr/drills/bare_host.py, two_hosts.py): drill is "bare-host" or "two-hosts";
     set is the set the runbook must restore, once known; one row per runbook block."""
     drill: str
@@ -157,9 +162,6 @@ class RunbookDrillReport(Record):
             ("runbook line", "section", "seconds", "result"),
             [(r.line, r.section, _blank(r.seconds), r.result()) for r in self.steps], self.problems)
 
-    def exit_status(self) -> int:
-        return 0 if self.verdict == PASS else 1
-
 
 @dataclass(kw_only=True)
 class LossRound(Record):
@@ -181,7 +183,7 @@ class LossRound(Record):
 
 
 @dataclass(kw_only=True)
-class HostLossReport(Record):
+class HostLossReport(Verdict, Record):
     """The host-loss drill's report: its rounds and the closing figures (reports written, lost, doubled, the
     longest time from a rebuild's start to every report back)."""
     drill: str = "host-loss"
@@ -210,9 +212,6 @@ class HostLossReport(Record):
             [(r.round, r.moment, r.lost_at, r.written, _blank(r.caught_up), _blank(r.rebuild_seconds),
               _blank(r.back_seconds), r.lost, r.doubled, _blank(r.left_on_collectors)) for r in self.rounds],
             self.problems)
-
-    def exit_status(self) -> int:
-        return 0 if self.verdict == PASS else 1
 
 
 @dataclass
