@@ -19,7 +19,8 @@ held there that this data root's journal does not know (no pull of that collecto
 its size and modification second) was pulled by a data root that is lost (this one was restored from an older
 snapshot set); it is pulled again from .pulled/ (steps 3-5; it stays held there) into raw/<collector>/<name
 held under>, and sanitize's duplicate detection keeps a report that the restored set does hold from counting
-twice.
+twice. With release "pulled", what an earlier mode left held there that the journal knows (verified here at its
+pull) is deleted like a new pull.
 
 `--release`: for each collector, delete from .pulled/ exactly the files the release lists (stages/release.py)
 accepted by the release mode name with the same sha256; delete each list once it is done.
@@ -72,28 +73,42 @@ class RemoteFile:
     held_as: str | None = None  # a file pulled again from .pulled/ (catching up): its name there
 
 
-Known = dict[tuple[str, str], list[tuple[int | None, int | None]]]
+Known = dict[tuple[str, str], list[tuple[int | None, int | None, str | None]]]
 
 
 def known_held(dr: DataRoot) -> Known:
-    """{(collector, name held under): [(size, modification second) of each pull held under it]} from this data
-    root's committed sync transactions (None where an older entry did not record it)."""
+    """{(collector, name held under): [(size, modification second, sha256) of each pull held under it]} from this
+    data root's committed sync transactions (None where an older entry did not record it)."""
     known: Known = {}
     for _, entry in journal.committed(dr, stage=STAGE):
         info = entry.get("info") or {}
         if entry.get("op") == "begin" and info.get("collector") and info.get("held_as"):
-            known.setdefault((info["collector"], info["held_as"]), []).append((info.get("size"), info.get("mtime")))
+            known.setdefault((info["collector"], info["held_as"]), []).append(
+                (info.get("size"), info.get("mtime"), info.get("sha256")))
     return known
+
+
+def _known_as(known: Known, collector: str, name: str, size: int, mtime: float) -> list[str | None]:
+    """The sha256 of each known pull of the collector held under name with that size and modification second."""
+    return [sha for s, m, sha in known.get((collector, name), [])
+            if (s is None or s == size) and (m is None or m == int(mtime))]
 
 
 def lost_pulls(known: Known, collector: str, held: dict[str, tuple[int, float]]) -> list[str]:
     """The names in a collector's .pulled/ ({name: (size, mtime)}) that no known pull of it was held under with
     that size and modification second: pulled by a data root that is lost. Pure."""
-    def knows(name: str, size: int, mtime: float) -> bool:
-        return any((s is None or s == size) and (m is None or m == int(mtime))
-                   for s, m in known.get((collector, name), []))
+    return sorted(name for name, (size, mtime) in held.items() if not _known_as(known, collector, name, size, mtime))
 
-    return sorted(name for name, (size, mtime) in held.items() if not knows(name, size, mtime))
+
+def known_pulls(known: Known, collector: str, held: dict[str, tuple[int, float]]) -> dict[str, str]:
+    """{name in .pulled/: sha256} of the collector's held files that a known pull was held under (the last such
+    pull's sha256, when recorded): verified here at their pull, so release "pulled" deletes them. Pure."""
+    out = {}
+    for name, (size, mtime) in held.items():
+        shas = [sha for sha in _known_as(known, collector, name, size, mtime) if sha]
+        if shas:
+            out[name] = shas[-1]
+    return out
 
 
 @dataclass
@@ -431,8 +446,9 @@ def sync_collector(cfg, dr: DataRoot, collector, summary: Summary, workdir: Path
         sizes = {f.rel: f.size for f, _, _ in batch}
         survey.held.update({verified[rel][1]: (sizes[rel], mtimes[rel]) for rel in moved})
         survey.tell_held(pull)
-    else:
-        removed = remote.remove_if_unchanged({rel: sha for rel, (sha, _) in verified.items()})
+    else:  # and what an earlier release mode left held that this data root pulled (verified then)
+        stale = {f"{PULLED}/{name}": sha for name, sha in known_pulls(known, collector.name, survey.held).items()}
+        removed = remote.remove_if_unchanged({**stale, **{rel: sha for rel, (sha, _) in verified.items()}})
         pull.left -= sum(not rel.startswith(PULLED + "/") for rel in removed)
         for rel in removed:
             survey.held.pop(rel.removeprefix(PULLED + "/") if rel.startswith(PULLED + "/") else None, None)

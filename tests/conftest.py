@@ -32,9 +32,9 @@ os.environ.setdefault("TC_HOST", "127.0.0.1")
 
 # Two lanes (pyproject: -n 2 --dist loadgroup), each running its modules in their usual order: the runbook
 # drills (minutes each, mostly waiting for their servers to install and build) with the snapshot-consistency
-# tests, beside every other test. Each lane is about half of the suite's time (24 and 20 minutes in CI with
+# tests and the host-loss drill's slice, beside every other test. Each lane is about half of the suite's time (24 and 20 minutes in CI with
 # the hostile-input campaign in this lane too).
-SECOND_LANE = ("test_bare_host.py", "test_two_host_drill.py", "test_snapshot_consistency.py")
+SECOND_LANE = ("test_bare_host.py", "test_two_host_drill.py", "test_snapshot_consistency.py", "test_host_loss.py")
 
 
 @pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups

@@ -312,3 +312,17 @@ def test_a_data_root_restored_from_an_older_set_pulls_again_exactly_what_it_does
     assert sorted(i["held_as"] for i in caught) == sorted(after) and all(i["collector"] == "sample" for i in caught)
     assert sync.run(older_cfg, older).outcomes == {}  # known now: never pulled a third time
     assert sync.run(cfg, lost).outcomes == {}  # and the data root that pulled them first knows them too
+
+
+def test_release_pulled_deletes_what_an_earlier_mode_left_held_once_this_data_root_has_it(sample_collector, tmp_path):
+    entry, container = sample_collector
+    dr = DataRoot(tmp_path / "data")
+    assert sync.run(make_cfg(dr.root, entry, **{"sync.release": "set"}), dr).outcomes["held_on_collector"] == 20
+    foreign = "from-another-data-root.yaml"  # held there, but pulled by no data root this one knows
+    r = container.exec_run(["sh", "-c", f"printf x > {ARCHIVE}/.pulled/{foreign}"], user="collector")
+    assert r.exit_code == 0, r.output
+    s = sync.run(make_cfg(dr.root, entry, **{"sync.release": "pulled"}), dr)
+    assert s.exit_code == 0, s.errors
+    # the foreign file is pulled (caught up) and, verified here, deleted with the 20 known ones
+    assert s.outcomes == {"pulled": 1, "caught_up": 1, "removed_from_collector": 21}, s.notes
+    assert held_files(container) == {} and s.collectors[0].held == 0

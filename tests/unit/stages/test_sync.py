@@ -63,9 +63,9 @@ def test_a_collectors_answer_is_read_back_whatever_its_names_hold():
 
 
 def test_lost_pulls_are_the_held_names_no_known_pull_was_held_under_with_that_size_and_second():
-    known = {("a", "r1.yaml"): [(10, 1000)], ("a", "r2.yaml"): [(10, 1000), (12, 2000)],
-             ("a", "old.yaml"): [(None, None)],  # an entry from before size and second were recorded
-             ("b", "r3.yaml"): [(10, 1000)]}
+    known = {("a", "r1.yaml"): [(10, 1000, "s1")], ("a", "r2.yaml"): [(10, 1000, "s2"), (12, 2000, "s2b")],
+             ("a", "old.yaml"): [(None, None, None)],  # an entry from before size and second were recorded
+             ("b", "r3.yaml"): [(10, 1000, "s3")]}
     held = {"r1.yaml": (10, 1000.9),   # known (the same second)
             "r2.yaml": (12, 2000.0),   # known: the name's second pull
             "old.yaml": (99, 5.0),     # known by its name alone
@@ -74,3 +74,5 @@ def test_lost_pulls_are_the_held_names_no_known_pull_was_held_under_with_that_si
     assert sync.lost_pulls(known, "a", held) == ["r3.yaml", "r4.yaml"]
     assert sync.lost_pulls(known, "a", {"r1.yaml": (11, 1000.0), "r2.yaml": (10, 2000.0)}) == ["r1.yaml", "r2.yaml"]
     assert sync.lost_pulls({}, "a", {}) == []
+    # release "pulled" deletes what is known with its sha256 (the one of the matching pull); not old.yaml
+    assert sync.known_pulls(known, "a", held) == {"r1.yaml": "s1", "r2.yaml": "s2b"}
