@@ -16,7 +16,7 @@ The first Aggregator is made by `rebuild` and one cycle of its jobs (pipeline, s
 so that the off-site repository holds a set. Then each round:
 1. the flow (dr/drills/loss_flow.py: every pipeline stage, take, copy, release, step by step, in a process
    group of its own) runs until the round's moment (MOMENTS: during a step, after a random part of the
-   time that step took last, or right after one), where the host is destroyed: the flow killed, every
+   time that step took last, or right after one; in its first or second cycle), where the host is destroyed: the flow killed, every
    container of the instance but the collectors and the off-site server removed at once (no clean stop),
    the database volume and `host/` deleted;
 2. the runbook's section for this loss is executed as the operator would, block by block (its blocks marked
@@ -80,6 +80,7 @@ MOMENTS = {
 }
 ELSEWHERE = ("offsite", *(collector.service(name) for name in COLLECTORS))  # services a loss spares
 FIRST_GUESS = 3.0  # seconds a step takes, before the drill has seen it run
+CYCLES = 2  # the moment comes in the flow's first or second cycle (the second pulls what came in the first)
 STEP_TIMEOUT = 900  # seconds the flow may take for one step
 BLOCK_TIMEOUT = 1800  # seconds a runbook block may take
 OUTPUT_TAIL = 25
@@ -240,27 +241,31 @@ class Flow:
                           + "\n".join(self.proc.tail)) from None
 
 
-def lose_at(flow: Flow, moment: str, rng: random.Random, took: dict[str, float]) -> str:
-    """Let the flow run up to the moment (took: seconds each step took when last seen, updated); returns what
-    the flow was doing when it was reached. The caller destroys the host at once."""
+def lose_at(flow: Flow, moment: str, cycle: int, rng: random.Random, took: dict[str, float]) -> str:
+    """Let the flow run up to the moment in its cycle-th cycle (took: seconds each step took when last seen,
+    updated); returns what the flow was doing when it was reached. The caller destroys the host at once."""
     aimed, when = MOMENTS[moment]
     began: dict[str, float] = {}
+    now = 0
     while True:
         kind, step, t = flow.next()
-        if kind == "begin":
+        if kind == "cycle":
+            now = int(step)
+        elif kind == "begin":
             began[step] = t
-            if step == aimed and when == "during":
+            if step == aimed and when == "during" and now == cycle:
                 delay = rng.uniform(0, took.get(step, FIRST_GUESS))
                 try:
                     kind, step, t = flow.events.get(timeout=delay)
                 except queue.Empty:
-                    return f"during {aimed}, {delay:.1f} s in"
+                    return f"cycle {cycle}, during {aimed}, {delay:.1f} s in"
                 took[step] = t - began[step]
-                return f"right after {aimed} (it ended {took[step]:.1f} s in, before the {delay:.1f} s aimed at)"
+                return (f"cycle {cycle}, right after {aimed} (it ended {took[step]:.1f} s in, before the {delay:.1f} s "
+                        "aimed at)")
         elif kind == "end":
             took[step] = t - began.get(step, t)
-            if step == aimed and when == "after":
-                return f"after {aimed}, before the next step"
+            if step == aimed and when == "after" and now == cycle:
+                return f"cycle {cycle}, after {aimed}, before the next step"
             if not flow.proc.send("go"):
                 raise DrError("the flow stopped before the moment; its last lines:\n" + "\n".join(flow.proc.tail))
 
@@ -406,7 +411,7 @@ def one_round(d: Drill, number: int, moment: str, rng: random.Random, took: dict
     d.feeder.resume()
     flow = Flow(d.cfg_file)
     try:
-        row.lost_at = lose_at(flow, moment, rng, took)
+        row.lost_at = lose_at(flow, moment, 1 + rng.randrange(CYCLES), rng, took)
     finally:
         destroy(d.cfg, d.host, flow.proc)
     row.problems += [f"the flow's step {f}" for f in flow.failures]

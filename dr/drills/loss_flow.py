@@ -5,8 +5,8 @@ process of its own that the drill kills, at a moment it picks, with the rest of 
 
 The steps are every pipeline stage (sync first), then `take` (a set, with its release list when the mode wants
 one), `copy` (the complete sets copied off-site, with theirs) and `release` (sync --release: the collectors'
-copies that a verified set holds deleted). Before a step it prints `@flow begin <step>`, after it
-`@flow end <step>`; then it reads a line from stdin before it goes on, and stops at end of input. A step that
+copies that a verified set holds deleted). Each cycle begins with `@flow cycle <n>` (from 1); before a step it
+prints `@flow begin <step>`, after it `@flow end <step>`; then it reads a line from stdin before it goes on, and stops at end of input. A step that
 fails is printed as `@flow failed <step>: <why>` and the flow goes on (the next cycle tries again, as the
 schedule would).
 """
@@ -44,6 +44,7 @@ def run(cfg: Config, cycles: int | None = None) -> int:
     done = 0
     while cycles is None or done < cycles:
         state: dict = {}
+        say("cycle", str(done + 1))
         for name, fn in steps(cfg):
             say("begin", name)
             try:
