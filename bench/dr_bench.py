@@ -25,6 +25,12 @@ into an empty database as `invoke restore --from-dump` does (`snapshots.cli rest
 repository) that restores the latest set: its phases are the RTO. `ratios` puts each against its plain
 counterpart (the issue's targets); nothing is asserted. Prints one JSON document; progress goes to stderr.
 
+--pause MB (issue 23): after the pipeline, the pause of a first set backed up under the lock and of one from a
+cut (backup.cut), each into a repository of its own, beside a walk of the data root alone; then MB more reports
+through the pipeline and one more set of each (an hourly set).
+
+    ./run python bench/dr_bench.py --set generated --mb 2048 --pause 300 --work /var/tmp
+
 --bare-host (issue 19): after the pipeline, one set (files and physical copy), then the bare-host drill of it
 (docs/runbook.md executed on a simulated fresh Debian server, its Docker data on this host's disk): each
 runbook block's time and the phases of the runbook's rebuild on the server (its RTO), beside a rebuild on
@@ -210,6 +216,10 @@ def main():
                         "once, alternating; reports both series and the ratio of their medians")
     p.add_argument("--keep", action="store_true",
                    help="keep the scratch folder (data root, database volume, repository) for a later --reuse")
+    p.add_argument("--pause", type=float, default=0, metavar="MB",
+                   help="issue 23: the pipeline's pause of a first set (after --mb of reports) and of a set after MB "
+                        "more (an hourly set), backed up under the lock and from a cut, side by side, beside a "
+                        "walk of the data root alone")
     p.add_argument("--bare-host", action="store_true",
                    help="after the pipeline: one set, the bare-host drill of it, and a rebuild on this host from it")
     p.add_argument("--drill-series", type=int, default=0, metavar="N",
@@ -241,6 +251,10 @@ def main():
                 ran, r["pipeline_seconds"] = timed(pipeline.run, cfg)
                 assert all(s.exit_code == 0 for s in ran.stages), ran.render()
                 note(pipeline_seconds=r["pipeline_seconds"], raw_mb=r["raw_mb"])
+            if args.pause:
+                pause(cfg, work, r, args.pause, args.report_mb)
+                print(json.dumps(r, indent=2))
+                return
             if args.bare_host:
                 bare_host_drill(cfg, r)
                 rto(work, r)
@@ -331,6 +345,58 @@ def snapshots(cfg, work: Path, r: dict, first_dump: str = "every") -> None:
                                    "mb": round(s.get("total_bytes_processed", 0) / 1e6, 1)}
     r["plain_backup"] = plain
     note(plain_backup=plain)
+
+
+def walk_seconds(root: Path) -> dict:
+    """The walk of the data root alone (an lstat per entry), in Python and with find(1): what any cut, which
+    costs time per file, cannot go below."""
+    import os
+    import subprocess
+
+    start = time.monotonic()
+    n = sum(len([os.lstat(os.path.join(here, f)) for f in files]) for here, _, files in os.walk(root))
+    python = round(time.monotonic() - start, 3)
+    start = time.monotonic()
+    subprocess.run(["find", str(root), "-printf", ""], check=True)
+    return {"files": n, "python_seconds": python, "find_seconds": round(time.monotonic() - start, 3)}
+
+
+def _pause_set(cfg, work: Path, mode: str) -> dict:
+    """One set of the data root with backup.cut on (cut) or off (lock), each mode into a repository and a cache
+    folder of its own (its own parent snapshot and digests): its pause, its whole time, its cut."""
+    mcfg = config.derive(cfg, {"backup.cut": mode == "cut", "backup.repository": str(work / f"repo-{mode}"),
+                               "cache_dir": str(work / f"cache-{mode}"), "backup.portable_dump": "never"})
+    if not (work / f"repo-{mode}").exists():
+        ok(backup.run(mcfg, "init"), "repo-init")
+    time.sleep(1.1)
+    m, seconds = timed(lambda: ok(backup.run(mcfg, "take"), "snapshot"))
+    row = {"mode": mode, "set": m.set_id, "paused_seconds": m.paused_seconds, "seconds": seconds,
+           "files_added_mb": round(m.added_bytes.get("files", 0) / 1e6, 1),
+           "cut": None if m.cut is None else m.cut.to_dict()}
+    note(**{f"pause_{mode}": row})
+    return row
+
+
+def pause(cfg, work: Path, r: dict, hourly_mb: float, report_mb: float) -> None:
+    """Issue 23: after the generated reports went through the pipeline, a first set under the lock and one from
+    a cut (each into a repository of its own, so each reads everything new), the walk alone; then hourly_mb
+    more reports through the pipeline and one more set of each mode (the order swapped, so that neither always
+    finds the other's reads in the page cache)."""
+    from pipeline_bench import make_set
+
+    r["walk_first"] = walk_seconds(cfg.data_root_path)
+    r["pause_first"] = [_pause_set(cfg, work, mode) for mode in ("lock", "cut")]
+    with redirect_stdout(sys.stderr):
+        files = make_set("generated", work, hourly_mb, report_mb, tag="hourly")
+    dest = cfg.data_root_path / "raw" / "bench-hourly"
+    dest.mkdir(parents=True, exist_ok=True)
+    for f in files:
+        shutil.move(str(f), dest / f.name)
+    r["hourly_raw_mb"] = round(sum(f.stat().st_size for f in dest.iterdir()) / 1e6, 1)
+    ran, r["hourly_pipeline_seconds"] = timed(pipeline.run, cfg)
+    assert all(s.exit_code == 0 for s in ran.stages), ran.render()
+    r["walk_hourly"] = walk_seconds(cfg.data_root_path)
+    r["pause_hourly"] = [_pause_set(cfg, work, mode) for mode in ("cut", "lock")]
 
 
 def no_change_series(cfg, work: Path, r: dict, n: int) -> None:

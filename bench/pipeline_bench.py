@@ -107,8 +107,10 @@ def write_cfg(path: Path, values: dict) -> Path:
     return path
 
 
-def make_set(kind: str, work: Path, mb: float, report_mb: float) -> list[Path]:
-    src = work / "set"
+def make_set(kind: str, work: Path, mb: float, report_mb: float, tag: str = "") -> list[Path]:
+    """The raw reports of a set in work/set<tag>/: the samples, or generated ones (tag: a second set with
+    report ids of its own)."""
+    src = work / f"set{tag}"
     if kind == "samples":
         src.mkdir()
         for f in (ROOT / "samples" / "ooni-legacy").iterdir():
@@ -118,6 +120,7 @@ def make_set(kind: str, work: Path, mb: float, report_mb: float) -> list[Path]:
         # A few distinct reports, replicated with new report ids (different content, cheap to make).
         base = work / "base"
         distinct = max(1, min(8, int(mb / report_mb)))
+        shutil.rmtree(base, ignore_errors=True)
         subprocess.run([sys.executable, str(ROOT / "bench" / "gen_reports.py"), str(base),
                         str(distinct * report_mb), "--report-mb", str(report_mb)], check=True,
                        stdout=sys.stderr)  # what it says is progress: a caller's stdout may be JSON
@@ -126,7 +129,7 @@ def make_set(kind: str, work: Path, mb: float, report_mb: float) -> list[Path]:
         bases = sorted(base.iterdir())
         while total < mb * 1e6:
             b = bases[n % len(bases)]
-            text = b.read_bytes().replace(b"report_id: bench", f"report_id: copy{n:05d}x".encode(), 1)
+            text = b.read_bytes().replace(b"report_id: bench", f"report_id: copy{tag}{n:05d}x".encode(), 1)
             (src / f"report-{n:05d}.yaml").write_bytes(text)
             total += len(text)
             n += 1

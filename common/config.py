@@ -225,8 +225,12 @@ SCHEMA: dict[str, Any] = {
         "repository": Field(str, "/var/lib/aggregator-dr/restic", lambda v: None if v.strip() else "must not be empty",
                             "restic repository: a local folder, or any restic URL (rest:, sftp:, s3:, ...)"),
         "lock_timeout": Field(int, 600, _positive, "seconds a snapshot waits for the exclusive lock"),
+        "cut": Field(bool, True, None, "hold the pipeline's lock only while a cut of the data root is made (a "
+                     "hard link per file: snapshots/cut.py), then back it up (false: hold it during the whole files "
+                     "snapshot; needed where the data root's file system has no hard links)"),
         "dump_under_lock": Field(bool, False, None, "hold the pipeline's lock during the database copy and dump "
-                                 "too (false: only during the files snapshot; they run beside or after it)"),
+                                 "too (false: only during the cut, or the files snapshot; they run beside or after "
+                                 "it)"),
         "beside_files_mb": Field(int, 256, lambda v: None if v >= 0 else "must be 0 or more",
                                  "the database copy runs beside the files snapshot when at most this many MB "
                                  "of files changed since the last set, else after it (0: always after)"),

@@ -99,7 +99,7 @@ def take(args: argparse.Namespace, cfg: Config) -> results.TakeResult:
     dr = DataRoot(cfg.data_root)
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="artifacts") as beside:
         saving = beside.submit(_save_artifacts, restic, args.host, unlocked) if ARTIFACTS.is_dir() else None
-        result = sets.take(cfg, restic, dr, args.host, unlocked)
+        result = sets.take(cfg, restic, dr, args.host, unlocked, Path(args.cut_view) if args.cut_view else None)
         if saving is not None:
             result["artifacts"] = saving.result()
     journal.append(dr, release.taken_note(result["set"], result["journal_position"]))
@@ -230,6 +230,7 @@ class Action:
     run: Callable[[argparse.Namespace, Config], Record]
     result: type[Record]      # the type of its result
     data: bool = False        # the data root, read-write (the pipeline's lock file lives there)
+    cut: bool = False         # with backup.cut: the data root's cut at /data, the data root beside it (--cut-view)
     artifacts: str = ""       # "ro-if-present" or "rw": the Go artifacts folder at /artifacts
     db_role: str = ""         # the database: this role's password, its host, the instance network
     files_flag: bool = False  # restore: --no-files / --no-db say what it restores
@@ -241,7 +242,7 @@ class Action:
 
 ACTIONS: dict[str, Action] = {
     "init": Action(init, results.InitResult),
-    "take": Action(take, results.TakeResult, data=True, artifacts="ro-if-present", db_role="backup"),
+    "take": Action(take, results.TakeResult, data=True, cut=True, artifacts="ro-if-present", db_role="backup"),
     "list": Action(list_sets, results.SetList),  # newest first
     "forget": Action(forget, results.ForgetResult),
     "check": Action(check_repository, results.CheckResult),  # exit 1 when not ok

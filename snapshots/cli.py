@@ -74,6 +74,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--replaced", help="pg-undo: the data directory pg-restore put aside (its result's replaced)")
     p.add_argument("--release-list", action="store_true",
                    help="take, copy: write the set's release list into the data root (docs/snapshots.md)")
+    p.add_argument("--cut-view", metavar="PATH",
+                   help="take: where the data root's cut is seen at the path the snapshots record (snapshots/cut.py)")
     p.add_argument("--config")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     p.add_argument("--host", help="host name recorded in the snapshots")

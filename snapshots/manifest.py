@@ -8,6 +8,7 @@ The same function computes the digest of a restored folder, so verification is o
 
 from __future__ import annotations
 
+import fnmatch
 import hashlib
 import json
 import os
@@ -21,17 +22,24 @@ from common.digest import sha256_file
 from stages.layout import STATE_DIRS
 
 FORMAT = 1
-# What the file snapshot leaves out: in-flight temporaries, unverified pulls, lock files, the release lists
-# waiting for sync (host state, snapshots/release.py) (paths relative to the data root, except the first, a
-# name pattern matched anywhere).
-EXCLUDES = (".*.tmp-*", "raw/.incoming", ".lock", ".lock-*", "releases")
+# What the file snapshot leaves out: in-flight temporaries (a name pattern matched anywhere), and, relative to
+# the data root, unverified pulls, lock files, the release lists waiting for sync (host state,
+# snapshots/release.py) and a set's cut (snapshots/cut.py).
+TEMPORARY = ".*.tmp-*"
+AT_ROOT = ("raw/.incoming", ".lock", ".lock-*", "releases", ".cut")
+EXCLUDES = (TEMPORARY, *AT_ROOT)
 
 
 def restic_excludes(root: Path | str) -> list[str]:
     """EXCLUDES as `restic backup` arguments for a data root at root."""
-    patterns = [EXCLUDES[0]] + [f"{root}/{p}" for p in EXCLUDES[1:]]
+    patterns = [TEMPORARY] + [f"{root}/{p}" for p in AT_ROOT]
     return [a for pattern in patterns for a in ("--exclude", pattern)]
 SIDECARS = (".jsonl", ".reason.json")
+
+
+def backed_up(rel: str) -> bool:
+    """Whether the files snapshot holds the path rel (relative to the data root): EXCLUDES as restic reads them."""
+    return not skipped(rel) and not any(fnmatch.fnmatchcase(rel, p) or rel.startswith(p + "/") for p in AT_ROOT)
 
 
 def skipped(rel: str) -> bool:
@@ -63,10 +71,10 @@ class _Tally:
 
 class Digests:
     """The sha256 of the data root's files from the last set, by path and the metadata restic's own change
-    detection reads (size, mtime, ctime, inode; and the device): a file whose metadata is unchanged is not read again, so a
-    set holds the pipeline's lock for a walk of the tree, not a read of every byte. restic makes the same
-    judgement for the file snapshot (an unchanged file is not read again), so the manifest and the snapshot
-    agree. Kept as one JSON file in the restic cache folder, written whole (atomically) after each set; a
+    detection reads with --ignore-ctime (size, mtime, inode; and the device): a file whose metadata is unchanged
+    is not read again. restic makes the same judgement for the file snapshot (an unchanged file is not read
+    again), so the manifest and the snapshot agree. The change time is left out by both: a set's cut (a second
+    name, snapshots/cut.py) changes it, and the pipeline never changes a file in place. Kept as one JSON file in the restic cache folder, written whole (atomically) after each set; a
     missing or unreadable one only means every file is read. Restores never use it: they read every file."""
 
     def __init__(self, path: Path | None = None):
@@ -83,10 +91,10 @@ class Digests:
                 pass
 
     def sha256(self, path: Path, rel: str, st: os.stat_result) -> str:
-        key = [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev]
+        key = [st.st_size, st.st_mtime_ns, st.st_ino, st.st_dev]
         known = self.known.get(rel)
-        if isinstance(known, list) and len(known) == 6 and known[:5] == key and isinstance(known[5], str):
-            digest = known[5]
+        if isinstance(known, list) and len(known) == 5 and known[:4] == key and isinstance(known[4], str):
+            digest = known[4]
         else:
             digest = sha256_file(path)
             self.read += 1

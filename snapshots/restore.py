@@ -19,9 +19,10 @@ from pathlib import Path
 from common import log
 from common.errors import DrError
 from database import db as dbconn
+from snapshots import cut as cutsnap
 from snapshots import dbdump, manifest, pgcopy, sets
 from snapshots.restic import Restic, dump_args, restore_args
-from stages import lock
+from stages import cut, lock
 from stages.layout import DataRoot
 
 _log = log.get("restore")
@@ -57,12 +58,12 @@ def pick(restic: Restic, wanted: str = "latest") -> tuple[str, dict, dict]:
 
 
 def occupied(target: Path) -> dict[str, int]:
-    """Files per top-level entry of target (lock files and our own restore folders aside)."""
+    """Files per top-level entry of target (lock files, our own restore folders and a set's cut aside)."""
     found: dict[str, int] = {}
     if not target.is_dir():
         return found
     for entry in sorted(target.iterdir()):
-        if entry.name.startswith((".lock", ".restore-", ".replaced-")):
+        if entry.name.startswith((".lock", ".restore-", ".replaced-", cut.CUT)):
             continue
         n = sum(len(files) for _, _, files in os.walk(entry)) if entry.is_dir() else 1
         if n:
@@ -77,6 +78,8 @@ def restore_files(restic: Restic, set_id: str, parts: dict, expected: dict, targ
         raise RestoreError(f"{target} is not empty (" + ", ".join(f"{k}: {v} files" for k, v in there.items())
                            + "); restore with --force to move that content aside and put the set in its place")
     target.mkdir(parents=True, exist_ok=True)
+    if cutsnap.clear(target):  # what a killed set left: its second names would pin what is moved aside
+        _log.info("removed the cut a killed set left in %s", target)
     staging = target / f".restore-{set_id}"
     if staging.exists():
         shutil.rmtree(staging)  # ours: the remains of an interrupted restore of the same set

@@ -84,6 +84,16 @@ class PhysicalCopy(Record):
         return out
 
 
+@dataclass
+class CutMade(Record):
+    """The set's cut of the data root (snapshots/cut.py): names given under the lock, folders, and the seconds
+    making it (under the lock) and removing it (after the files snapshot) took."""
+    files: int
+    folders: int
+    made_seconds: float
+    removed_seconds: float
+
+
 @dataclass(kw_only=True)
 class Manifest(Record):
     """What a set must restore to (stored as the set's manifest.json; see snapshots/sets.py). Keys this
@@ -110,6 +120,7 @@ class Manifest(Record):
     physical: PhysicalCopy | None = optional()  # sets from before the physical copy have none
     parts: list[str] | None = optional()
     portable_dump: bool | None = optional()  # whether the set carries the portable dump
+    cut: CutMade | None = optional()  # sets backed up under the lock (backup.cut = false, or older) have none
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property

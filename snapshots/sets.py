@@ -4,16 +4,19 @@ portable dump (when due), one manifest, all tagged `set:<id>`; the id is the UTC
 
 Taking a set: pick its id, start the copy's restic (it opens the repository, then waits at a gate:
 snapshots/gate.py), hold the data root's exclusive lock (no stage can move a report meanwhile), finish any
-transaction a dead process left, compute the directories' manifest (reading only the files changed since
-the last set), back up the files, release the lock. The database parts start once the lock is held: beside
-the files snapshot when few files changed (backup.beside_files_mb), else after it, and go on after the lock
-is released: the physical copy (its gate opened: pg_basebackup streamed into restic,
+transaction a dead process left, make the data root's cut (snapshots/cut.py: a second name for every file,
+time per file, not per byte), release the lock; then compute the directories' manifest from the cut
+(reading only the files changed since the last set), back the cut up and remove it. With backup.cut off
+(or no view of the cut: a set taken outside the backup container) the manifest and the files snapshot are
+taken under the lock instead. The database parts start once the lock was held: beside the files snapshot
+when few files changed (backup.beside_files_mb), else after it: the physical copy (its gate opened: pg_basebackup streamed into restic,
 `--stdin-from-command`, snapshots/pgcopy.py: no file on disk; a failing copy fails the set), then, when
 `backup.portable_dump` says so, the portable dump (snapshots/dbdump.py) the same way; then the manifest is
 stored (its restic started when the lock was released, waiting at a gate of its own). As the database parts
 start after the lock is taken, every report the set holds in archive/ has its documents in them (a report
 moves to archive/ only after its documents are written, and none moves while the lock is held). With
-`backup.dump_under_lock` they are taken under the lock, after the files (the pipeline then waits for them).
+`backup.dump_under_lock` they are taken under the lock, after the cut or the files (the pipeline then waits
+for them).
 
 The copy is taken while the importer may write: the manifest records the exact counts per collection just
 before and just after it (PostgreSQL's, database/pgsql.py), and a restored copy must hold counts between the
@@ -41,8 +44,8 @@ from common import __version__, atomic, log
 from common.errors import DrError
 from database import db as dbconn
 from database import pgsql
+from snapshots import cut, manifest, pgcopy
 from snapshots import gate as gate_
-from snapshots import manifest, pgcopy
 from snapshots.restic import (
     Restic,
     ResticError,
@@ -132,9 +135,10 @@ def _password_file(cfg) -> str:
 
 
 def files_part_args(host: str, set_id: str, root: Path | str) -> list[str]:
-    """restic backup's arguments (after `backup --json`) for the files part: the data root at root, less
-    manifest.EXCLUDES."""
-    return ["--host", host, *set_tags(set_id, "files"), *manifest.restic_excludes(root), str(root)]
+    """restic backup's arguments (after `backup --json`) for the files part: the data root (or its cut) at
+    root, less manifest.EXCLUDES; a file is read again when its size, modification time or inode changed, not
+    its change time (a cut's hard link changes that; manifest.Digests judges the same way)."""
+    return ["--host", host, *set_tags(set_id, "files"), "--ignore-ctime", *manifest.restic_excludes(root), str(root)]
 
 
 def dump_command(cfg, counts_file: Path) -> list[str]:
@@ -298,16 +302,19 @@ class _Set:
                           type(exc).__name__)
 
 
-def take(cfg, restic: Restic, dr: DataRoot, host: str | None = None, unlocked: threading.Event | None = None) -> dict:
+def take(cfg, restic: Restic, dr: DataRoot, host: str | None = None, unlocked: threading.Event | None = None,
+         view: Path | None = None) -> dict:
     """Take a set (see the module's text); `unlocked` is set once the pipeline's lock is released (or the set
-    failed), for work that should not run during the pause."""
+    failed), for work that should not run during the pause. view: where the data root's cut (snapshots/cut.py)
+    is seen at the path restic records for the data root (the backup container mounts it there); None: the
+    files are backed up under the lock."""
     host = host or socket.gethostname()
     try:
         with tempfile.TemporaryDirectory(prefix="set-") as tmp, \
                 ThreadPoolExecutor(max_workers=4, thread_name_prefix="set") as beside:
             the_set = _Set(cfg, restic, host, Path(tmp), beside)
             try:
-                body = _take(the_set, dr, unlocked)
+                body = _take(the_set, dr, unlocked, view)
             except BaseException:
                 the_set.stop()
                 raise
@@ -319,30 +326,52 @@ def take(cfg, restic: Restic, dr: DataRoot, host: str | None = None, unlocked: t
     return body
 
 
-def _take(the_set: _Set, dr: DataRoot, unlocked: threading.Event | None) -> dict:
-    cfg, restic, host = the_set.cfg, the_set.restic, the_set.host
+def _files(the_set: _Set, root: Path, digests: manifest.Digests) -> tuple[dict, Future | None]:
+    """The files part of the data root (or its cut) at root: its directories' manifest (reading only the files
+    changed since the last set), then the restic snapshot; the database parts start beside it when the files
+    changed little since the last set (a no-change set takes about as long as its copy), else after it, so that
+    the snapshot has the cores to itself. Returns (directories, the database parts beside it or None)."""
+    cfg = the_set.cfg
+    directories = manifest.directories(root, digests)
+    beside_files = (not cfg.backup.dump_under_lock and cfg.backup.beside_files_mb > 0
+                    and digests.read_bytes <= cfg.backup.beside_files_mb << 20)
+    copying = the_set.beside.submit(the_set.database_parts) if beside_files else None
+    the_set.snaps["files"] = the_set.restic.backup(*files_part_args(the_set.host, the_set.set_id, root))
+    return directories, copying
+
+
+def _take(the_set: _Set, dr: DataRoot, unlocked: threading.Event | None, view: Path | None) -> dict:
+    cfg, host = the_set.cfg, the_set.host
     # The set's id is its start (snapshots.cli holds the lock of our restic runs: no other set picks one).
     the_set.set_id, started = unique_id(Path(cfg.cache_dir) / "restic" / ".aggregator-dr-last-set-id")
     set_id = the_set.set_id
     the_set.arm_copy()
+    digests = manifest.Digests(Path(cfg.cache_dir) / "restic" / DIGESTS_NAME)
+    copying = None
+    cut_info: dict | None = None
+    if view is not None:
+        left = cut.clear(dr.root)  # what a killed set left (we hold the lock of our restic runs)
+        if left:
+            _log.info("set %s: removed the cut a killed set left (%d names)", set_id, left)
     _log.info("set %s: waiting for the exclusive lock on %s", set_id, dr.root)
+    # The database parts start after the lock is taken: every report in archive/ got there after its documents
+    # were written, and nothing moves while the lock is held, so the copy holds the documents of every archived
+    # report the files (or the cut) hold.
     with lock.exclusive(dr, cfg.backup.lock_timeout) as lk:
         _log.info("set %s: locked", set_id)
         paused_from = time.monotonic()
         locked_at = _now()
         recovered = journal.recover(dr, None)
-        digests = manifest.Digests(Path(cfg.cache_dir) / "restic" / DIGESTS_NAME)
-        directories = manifest.directories(dr.root, digests)
         position = journal.position(dr)
-        # When the files changed little since the last set, the database parts start now, beside the files
-        # snapshot (a no-change set takes about as long as its copy); when much changed, after it, so that
-        # the snapshot the pipeline waits for has the cores to itself. Either way they start after the lock
-        # is taken: every report in archive/ got there after its documents were written, and nothing moves
-        # while the lock is held, so the copy holds the documents of every archived report the files hold.
-        beside_files = (not cfg.backup.dump_under_lock and cfg.backup.beside_files_mb > 0
-                        and digests.read_bytes <= cfg.backup.beside_files_mb << 20)
-        copying = the_set.beside.submit(the_set.database_parts) if beside_files else None
-        the_set.snaps["files"] = restic.backup(*files_part_args(host, set_id, dr.root))
+        if view is not None:
+            try:
+                made = cut.make(dr)
+            except BaseException:
+                cut.clear(dr.root)  # (a killed set's half cut is cleared by the next one)
+                raise
+            _log.info("set %s: cut of %d files made in %.2fs", set_id, made.files, made.seconds)
+        else:
+            directories, copying = _files(the_set, dr.root, digests)
         if cfg.backup.dump_under_lock:
             the_set.start_beside()
             physical = the_set.database_parts()
@@ -350,6 +379,16 @@ def _take(the_set: _Set, dr: DataRoot, unlocked: threading.Event | None) -> dict
     if unlocked is not None:
         unlocked.set()
     the_set.start_beside()  # (started already when the database parts ran under the lock)
+    if view is not None:
+        try:
+            cut.copy_journal(dr, position, made)
+            directories, copying = _files(the_set, view, digests)
+        finally:
+            _log.info("set %s: removing the cut", set_id)
+            removing = time.monotonic()
+            cut.clear(dr.root)
+        cut_info = {"files": made.files, "folders": made.folders, "made_seconds": made.seconds,
+                    "removed_seconds": round(time.monotonic() - removing, 3)}
     digests.save()
     _log.info("set %s: %d files read for the manifest, the others unchanged since the last set", set_id,
               digests.read)
@@ -363,7 +402,7 @@ def _take(the_set: _Set, dr: DataRoot, unlocked: threading.Event | None) -> dict
         "started": started.strftime("%Y-%m-%dT%H:%M:%SZ"), "locked": locked_at, "ended": _now(),
         "paused_seconds": paused, "lock_waited_seconds": round(lk.waited, 3), "recovered": recovered,
         "dump_under_lock": cfg.backup.dump_under_lock, "portable_dump": the_set.due.result(),
-        "database_beside_files": copying is not None,
+        "database_beside_files": copying is not None, "cut": cut_info,
         "journal_position": position, "directories": directories, "database": the_set.database(physical),
         "physical": physical, "parts": [k for k in KINDS if k in snaps],
         "snapshots": {k: v["snapshot_id"] for k, v in snaps.items()},

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Iterator
 
+from stages import cut
 from stages.layout import REGULAR, kind_of
 from stages.quarantine import NOT_REGULAR
 
@@ -43,7 +44,9 @@ def open_input(path: Path) -> IO[bytes]:
         if exc.errno == errno.ELOOP:
             raise InputError(NOT_REGULAR, f"{path.name} is a symbolic link; not read") from None
         raise
-    kind = kind_of(os.fstat(fd))
+    st = os.fstat(fd)
+    names = cut.names_of(path) if st.st_nlink > 1 else None  # a second name may be a set's cut (stages/cut.py)
+    kind = kind_of(st, names.outside(st, lambda: os.fstat(fd)) if names is not None else None)
     if kind != REGULAR:
         os.close(fd)
         raise InputError(NOT_REGULAR, f"{path.name} is a {kind}; not read")

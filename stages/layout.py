@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from common.errors import DrError
+from stages import cut
 
 # Where a report can be, in pipeline order, and the private folders beside them.
 REPORT_STATES = ("raw", "staging", "reports", "archive", "quarantine")
@@ -90,6 +91,7 @@ class DataRoot:
         links: kind is REGULAR, or what else it is (symbolic link, FIFO, socket, device, hard link: a
         regular file with more than one name, which may be a file outside the data root)."""
         base = self.state(name)
+        names = cut.Names(self.root)  # a file's second name may be a snapshot set's cut (stages/cut.py)
         out = []
         for dirpath, dirs, files in os.walk(base):
             here = Path(dirpath)
@@ -100,7 +102,8 @@ class DataRoot:
                     continue
                 p = here / f
                 try:
-                    out.append((p, kind_of(os.lstat(p))))
+                    st = os.lstat(p)
+                    out.append((p, kind_of(st, names.outside(st, lambda: os.lstat(p)))))
                 except FileNotFoundError:
                     continue
         return sorted(out)
@@ -109,11 +112,13 @@ class DataRoot:
 REGULAR = "regular file"
 
 
-def kind_of(st: os.stat_result) -> str:
-    """What a directory entry is, from its lstat (REGULAR only for a regular file with one name)."""
+def kind_of(st: os.stat_result, names: int | None = None) -> str:
+    """What a directory entry is, from its lstat (REGULAR only for a regular file with one name); names: how
+    many names it has outside a snapshot set's cut (stages/cut.py), when not st_nlink."""
     mode = st.st_mode
     if stat.S_ISREG(mode):
-        return REGULAR if st.st_nlink == 1 else f"hard link ({st.st_nlink} names)"
+        names = st.st_nlink if names is None else names
+        return REGULAR if names == 1 else f"hard link ({names} names)"
     for test, kind in ((stat.S_ISLNK, "symbolic link"), (stat.S_ISFIFO, "FIFO"), (stat.S_ISSOCK, "socket"),
                        (stat.S_ISBLK, "block device"), (stat.S_ISCHR, "character device"),
                        (stat.S_ISDIR, "directory")):

@@ -29,7 +29,7 @@ from dr.services import stack
 from snapshots import actions
 from snapshots.actions import ACTIONS
 from snapshots.restic import BACKUP_HOSTNAME
-from stages import sync
+from stages import cut, sync
 
 STAGE_UID = STAGE_GID = 990
 STAGE_USER = f"{STAGE_UID}:{STAGE_GID}"
@@ -37,6 +37,7 @@ ROOT_USER = "0:0"
 CONFIG_PATH = "/run/aggregator-dr.toml"  # where every container finds its configuration file
 SECRETS = "/run/secrets"
 DATA, CACHE, REPO = "/data", "/cache", "/repo"
+LIVE = "/data-live"  # the data root, for a set that backs up its cut at DATA (Action.cut)
 ARTIFACTS = str(actions.ARTIFACTS)  # the host's <cache_dir>/go: the Go build artifacts
 PG_VOLUME = str(actions.PG_VOLUME)  # PostgreSQL's volume, where pg-restore puts a set's physical copy
 BRIDGE_DB = "/run/bridge_db.json"
@@ -209,7 +210,14 @@ def backup_spec(cfg: Config, action: str, host: str, offsite: bool = False, file
     networks: list[str] = []
     keys = list(BACKUP_KEYS) if row.repository else ["secrets_dir"]
     values: list[tuple[str, Any]] = [("data_root", DATA), ("cache_dir", CACHE), ("secrets_dir", SECRETS)]
-    if wants_data:
+    cut_view = wants_data and row.cut and cfg.backup.cut
+    if cut_view:
+        # The set backs up the data root's cut (snapshots/cut.py), seen where the data root is seen elsewhere
+        # (/data: the snapshots' paths stay as they were); the data root itself is at LIVE.
+        mounts.append(Mount(str(cfg.data_root_path), LIVE, "rw", create=0o755))
+        mounts.append(Mount(str(cut.tree(cfg.data_root_path)), DATA, "rw", create=0o755))
+        values[0] = ("data_root", LIVE)
+    elif wants_data:
         mounts.append(Mount(str(cfg.data_root_path), DATA, "rw", create=0o755))
     if row.pg_volume or copy:
         mounts.append(Mount(stack.pg_volume_name(cfg), PG_VOLUME, "rw"))
@@ -252,6 +260,7 @@ def backup_spec(cfg: Config, action: str, host: str, offsite: bool = False, file
     command += ["--dry-run"] if dry_run else []
     if row.files_flag:
         command += ([] if files else ["--no-files"]) + ([] if db else ["--no-db"]) + (["--with-copy"] if copy else [])
+    command += ["--cut-view", DATA] if cut_view else []
     command += [*extra, "--config", CONFIG_PATH]
     return ContainerSpec(
         label=f"snapshot-{action}", component="backup", command=tuple(command), user=ROOT_USER,

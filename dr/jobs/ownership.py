@@ -18,6 +18,7 @@ from pathlib import Path
 
 from common import log
 from common.errors import DrError
+from stages import cut
 
 _log = log.get("ownership")
 _OPEN_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | getattr(os, "O_CLOEXEC", 0)
@@ -27,13 +28,17 @@ def _owned(st: os.stat_result, uid: int, gid: int) -> bool:
     return st.st_uid == uid and st.st_gid == gid
 
 
-def _file(name: str, dirfd: int, uid: int, gid: int) -> bool:
-    """Give one directory entry to uid:gid when it is a regular file with one name; True if it changed."""
+def _file(name: str, dirfd: int, uid: int, gid: int, names: cut.Names) -> bool:
+    """Give one directory entry to uid:gid when it is a regular file with one name (a snapshot set's cut's
+    name aside: stages/cut.py); True if it changed."""
     try:
         st = os.stat(name, dir_fd=dirfd, follow_symlinks=False)
     except FileNotFoundError:
         return False
-    if not stat.S_ISREG(st.st_mode) or st.st_nlink != 1 or _owned(st, uid, gid):
+    if not stat.S_ISREG(st.st_mode) or _owned(st, uid, gid):
+        return False
+    one = names.outside(st, lambda: os.stat(name, dir_fd=dirfd, follow_symlinks=False))
+    if one != 1:
         return False
     try:
         fd = os.open(name, _OPEN_FLAGS, dir_fd=dirfd)
@@ -41,7 +46,8 @@ def _file(name: str, dirfd: int, uid: int, gid: int) -> bool:
         return False  # gone, or swapped for a symbolic link (ELOOP): left alone
     try:
         now = os.fstat(fd)
-        if not stat.S_ISREG(now.st_mode) or now.st_nlink != 1 or (now.st_dev, now.st_ino) != (st.st_dev, st.st_ino):
+        if not stat.S_ISREG(now.st_mode) or (now.st_dev, now.st_ino) != (st.st_dev, st.st_ino) \
+                or names.outside(now, lambda: os.fstat(fd)) != 1:
             return False
         os.fchown(fd, uid, gid)
         return True
@@ -57,15 +63,18 @@ def hand_over(root: str | os.PathLike, uid: int, gid: int) -> int:
     top.mkdir(parents=True, exist_ok=True)
     top = top.resolve()
     changed = 0
+    names = cut.Names(top)
     try:
-        for _, _dirs, files, dirfd in os.fwalk(top, follow_symlinks=False):
+        for here, dirs, files, dirfd in os.fwalk(top, follow_symlinks=False):
+            if here == str(top) and cut.CUT in dirs:
+                dirs.remove(cut.CUT)  # a snapshot set's cut: the backup container's (stages/cut.py)
             st = os.fstat(dirfd)
             if not _owned(st, uid, gid):
                 os.fchown(dirfd, uid, gid)
                 changed += 1
             # a link to a folder is listed in dirs but not descended into (follow_symlinks=False): left alone
             for name in files:
-                changed += _file(name, dirfd, uid, gid)
+                changed += _file(name, dirfd, uid, gid, names)
     except PermissionError as exc:
         raise DrError(f"cannot give {top} to the stages' user {uid}:{gid} ({exc}); the pipeline must run as "
                       "root on the host") from None

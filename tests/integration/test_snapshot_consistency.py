@@ -21,6 +21,7 @@ from dr.jobs import backup, pipeline
 from dr.jobs import restore as dr_restore
 from dr.machine import configfile
 from pipeline_helpers import generate, journal_lines
+from stages import cut
 from stages.layout import REPORT_STATES, DataRoot
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -56,6 +57,7 @@ def test_a_set_taken_while_the_pipeline_is_busy_restores_consistently(busy, unde
     ids = set(raw_names.values())
 
     lines, archived = journal_lines(dr), len(dr.files("archive"))
+    quarantined = len(dr.files("quarantine"))
     results = []
     runner = threading.Thread(target=lambda: results.extend(pipeline.run(cfg).stages))
     runner.start()
@@ -71,6 +73,10 @@ def test_a_set_taken_while_the_pipeline_is_busy_restores_consistently(busy, unde
         taken.append(m)
     runner.join()
     assert [r.exit_code for r in results] == [0, 0], results
+    # The stages ran beside each set's cut (a second name of every file): none took a report for a hard link.
+    assert len(dr.files("quarantine")) == quarantined, [str(p) for p in dr.files("quarantine")][-5:]
+    assert all(m.cut is not None and m.cut.files > 0 for m in taken) and all(m.paused_seconds < 30 for m in taken)
+    assert not any(cut.tree(dr.root).iterdir()) and not cut.index_path(dr.root).exists()
 
     for m in taken:
         pending = sum(m.directories[s].reports for s in ("raw", "staging", "reports"))
@@ -102,8 +108,9 @@ def _snapshot_cmd(cfg_file: Path) -> list[str]:
 
 # Moments to kill at, by what the backup container logs: our start-up (restic locks), waiting for the data
 # root's lock, the files backup, the physical copy and the dump streaming into restic, the manifest being stored.
-MOMENTS = ("waiting for the exclusive lock", ": locked", "$ restic backup --json --host",
-           "--stdin-filename postgres.tar", "--stdin-filename database.dbdump", "--stdin-filename manifest.json")
+MOMENTS = ("waiting for the exclusive lock", ": locked", ": cut of", "$ restic backup --json --host",
+           "removing the cut", "--stdin-filename postgres.tar", "--stdin-filename database.dbdump",
+           "--stdin-filename manifest.json")
 
 
 def _backup_container(instance: str, timeout: float = 60):
@@ -163,6 +170,36 @@ def test_killing_snapshot_never_leaves_a_complete_set_that_does_not_restore(busy
     assert code == 0 and result.ok, (landed, result.to_json()[:3000])
     complete = {r.set_id for r in backup.run(cfg, "list")[1].complete}
     assert len(complete - before) >= 1, landed
+    dr = DataRoot(cfg.data_root)
+    assert not any(cut.tree(dr.root).iterdir()) and not cut.index_path(dr.root).exists(), landed
+
+
+def test_a_set_killed_between_its_cut_and_its_removal_holds_nothing_up(busy, tmp_path):
+    """Host and backup container killed while the cut exists (its files snapshot running): the stages go on
+    with every file's second name in place and take none for a hard link; the next set clears the cut."""
+    cfg = config.derive(busy, {"backup.portable_dump": "never"})
+    dr = DataRoot(cfg.data_root).ensure()
+    cfg_file = tmp_path / "config.toml"
+    cfg_file.write_text(configfile.to_toml(cfg.as_dict()))
+    raw_names = generate(dr, random.Random(23), 200, 0, entries=(1, 3), body=(50, 400))
+    quarantined = len(dr.files("quarantine"))
+    proc = subprocess.Popen(_snapshot_cmd(cfg_file), cwd=ROOT, start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    container = _backup_container(cfg.instance)
+    assert container is not None and _wait_for_log(container, ": cut of")
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    container.remove(force=True)
+    left = {os.lstat(p).st_nlink for p in dr.files("raw")}
+    assert left == {2}, "the killed set's cut should still name every waiting report"
+    assert [r.exit_code for r in pipeline.run(cfg).stages] == [0, 0]
+    assert len(dr.files("quarantine")) == quarantined
+    where = where_is_each_report(dr.root, raw_names)
+    assert set(raw_names.values()) <= {rid for rid, states in where.items() if states == ["archive"]}
+    final = subprocess.run(_snapshot_cmd(cfg_file), cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert final.returncode == 0, final.stderr[-3000:]
+    assert not any(cut.tree(dr.root).iterdir()) and not cut.index_path(dr.root).exists()
+    assert {os.lstat(p).st_nlink for p in dr.files("archive")} == {1}
 
 
 def _start_restic_that_hangs(cfg, hostname: str):

@@ -123,7 +123,10 @@ def expected(cfg, row, role):
     """The mounts ({target: (source, mode)}), secret targets and networks a row's flags ask for (the
     defaults of backup_spec: the primary repository, files and database, artifacts present)."""
     mounts, secrets, networks = {}, set(), []
-    if row.data:
+    if row.data and row.cut:  # backup.cut (the default): the cut where the data root was, the data root beside
+        mounts["/data"] = (f"{cfg.data_root}/.cut/tree", "rw")
+        mounts["/data-live"] = (cfg.data_root, "rw")
+    elif row.data:
         mounts["/data"] = (cfg.data_root, "rw")
     if row.pg_volume:
         mounts["/pgvolume"] = ("inst-pgdata", "rw")  # PostgreSQL's volume
@@ -156,6 +159,7 @@ def test_the_flags_say_what_the_rows_need():
     """The table as the contract's tests know it (tests/unit/dr/jobs/test_contract.py)."""
     assert {a for a, r in ACTIONS.items() if r.pg_volume} == {"pg-restore", "pg-undo"}
     assert {a for a, r in ACTIONS.items() if r.data} == {"take", "restore", "copy"}
+    assert {a for a, r in ACTIONS.items() if r.cut} == {"take"}
     assert {a: r.db_role for a, r in ACTIONS.items() if r.db_role} == {
         "take": "backup", "restore": "owner", "db-counts": "reader", "db-indexes": "owner", "db-password": "any"}
 

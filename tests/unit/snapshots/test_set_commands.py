@@ -43,9 +43,10 @@ def test_a_parts_tags_are_its_set_its_kind_and_the_version():
 
 def test_the_files_part_is_the_data_root_less_the_excludes():
     assert sets.files_part_args(HOST, SET, Path("/data")) == [
-        "--host", HOST, *tags("files"), "--exclude", ".*.tmp-*", "--exclude", "/data/raw/.incoming",
-        "--exclude", "/data/.lock", "--exclude", "/data/.lock-*", "--exclude", "/data/releases", "/data"]
-    assert sets.files_part_args(HOST, SET, "/srv/aggr")[-3:] == ["--exclude", "/srv/aggr/releases", "/srv/aggr"]
+        "--host", HOST, *tags("files"), "--ignore-ctime", "--exclude", ".*.tmp-*", "--exclude", "/data/raw/.incoming",
+        "--exclude", "/data/.lock", "--exclude", "/data/.lock-*", "--exclude", "/data/releases",
+        "--exclude", "/data/.cut", "/data"]
+    assert sets.files_part_args(HOST, SET, "/srv/aggr")[-3:] == ["--exclude", "/srv/aggr/.cut", "/srv/aggr"]
     assert command(*backup_args(*sets.files_part_args(HOST, SET, Path("/data"))))[:5] == [
         "restic", "backup", "--json", "--host", HOST]
 

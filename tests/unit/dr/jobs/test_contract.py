@@ -96,16 +96,26 @@ def test_stage_configs_hold_only_what_the_stage_needs(cfg, tmp_path):
     assert "[[collectors]]" not in text and "[backup]" not in text
 
 
-def test_take_mounts_the_data_root_rw_and_artifacts_ro_when_they_exist(cfg):
+def test_take_mounts_the_cut_where_the_data_root_was_and_artifacts_ro_when_they_exist(cfg):
     spec = contract.backup_spec(cfg, "take", "host1", artifacts=True)
     assert spec.user == "0:0" and spec.runs_as_root and spec.hostname == "aggregator-dr-backup"
-    assert mounts(spec) == {"/data": (cfg.data_root, "rw"), "/artifacts": (f"{cfg.cache_dir}/go", "ro"),
+    assert mounts(spec) == {"/data": (f"{cfg.data_root}/.cut/tree", "rw"), "/data-live": (cfg.data_root, "rw"),
+                            "/artifacts": (f"{cfg.cache_dir}/go", "ro"),
                             "/cache/restic": (f"{cfg.cache_dir}/restic", "rw"), "/repo": (cfg.backup.repository, "rw")}
+    assert dict(spec.config_values)["data_root"] == "/data-live"
     assert secret_targets(spec) == ["/run/secrets/db-backup-password", "/run/secrets/restic-password"]
     assert spec.networks == ("inst",)
     assert "/artifacts" not in mounts(contract.backup_spec(cfg, "take", "host1", artifacts=False))
     assert spec.command[:6] == ("python3", "-m", "snapshots.cli", "take", "--host", "host1")
-    assert spec.command[-2:] == ("--config", contract.CONFIG_PATH) and "--set" not in spec.command
+    assert spec.command[-4:] == ("--cut-view", "/data", "--config", contract.CONFIG_PATH)
+    assert "--set" not in spec.command
+
+
+def test_take_without_the_cut_mounts_the_data_root_at_data(cfg):
+    cfg = config.derive(cfg, {"backup.cut": False})
+    spec = contract.backup_spec(cfg, "take", "host1", artifacts=False)
+    assert mounts(spec)["/data"] == (cfg.data_root, "rw") and "/data-live" not in mounts(spec)
+    assert dict(spec.config_values)["data_root"] == "/data" and "--cut-view" not in spec.command
 
 
 def test_take_asks_the_host_whether_artifacts_exist(cfg):
@@ -188,7 +198,7 @@ def test_artifacts_restore_mounts_the_artifacts_folder_rw(cfg):
 def test_backup_config_has_container_paths_and_the_host_settings(cfg, tmp_path):
     cfg = config.derive(cfg, {"backup.lock_timeout": 77, "backup.dump_under_lock": True, "retention.keep_last": 5})
     derived, text = loaded(contract.backup_spec(cfg, "take", "h"), cfg, tmp_path)
-    assert (derived.data_root, derived.cache_dir, derived.secrets_dir) == ("/data", "/cache", "/run/secrets")
+    assert (derived.data_root, derived.cache_dir, derived.secrets_dir) == ("/data-live", "/cache", "/run/secrets")
     assert derived.backup.lock_timeout == 77 and derived.backup.dump_under_lock is True
     assert derived.retention.keep_last == 5
     assert "[[collectors]]" not in text and "[pipeline]" not in text
@@ -209,7 +219,7 @@ def test_configs_hold_secret_paths_never_secret_values(cfg, tmp_path):
 
 def test_binds_name_the_host_paths_of_mounts_and_secrets(cfg):
     binds = contract.backup_spec(cfg, "take", "h").binds()
-    assert binds["/data"] == cfg.data_root and binds["/repo"] == cfg.backup.repository
+    assert binds["/data-live"] == cfg.data_root and binds["/repo"] == cfg.backup.repository
     assert binds["/run/secrets/db-backup-password"] == f"{cfg.secrets_dir}/db-backup-password"
     assert contract.CONFIG_PATH not in binds
 
