@@ -183,6 +183,8 @@ SCHEMA: dict[str, Any] = {
                           "PostgreSQL's certificates (a database on its own host: that host's name and address)"),
         "offsite_names": Field(list, [], _tls_names, "more DNS names and IP addresses for the off-site "
                                "rest-server's certificate"),
+        "broker_names": Field(list, [], _tls_names, "more DNS names and IP addresses for the broker's "
+                              "certificate (the names collectors on other hosts reach it by: broker.host there)"),
     },
     "webmirror": {
         "bind": Field(str, "127.0.0.1", _ip, "host address the mirror's port is published on (0.0.0.0: every "
@@ -253,6 +255,20 @@ SCHEMA: dict[str, Any] = {
                            "tls/offsite.crt and its key (made by `invoke certs`)"),
         "serve_bind": Field(str, "127.0.0.1", _ip, "`invoke offsite-server`: address its port is published on"),
         "serve_port": Field(int, 8000, _port, "`invoke offsite-server`: published port"),
+    },
+    "broker": {
+        "enabled": Field(bool, False, None, "run the broker (RabbitMQ, docs/broker.md) the collectors publish "
+                         "their finished reports to; off: the scheduled pull alone brings them"),
+        "bind": Field(str, "127.0.0.1", _ip, "host address the broker's AMQPS port is published on (collectors "
+                      "on other hosts: an address of this host they reach; TLS only, whatever the address)"),
+        "port": Field(int, 5671, _port, "published AMQPS port of the broker"),
+        "host": Field(str, "", lambda v: None if v == "" else _host(v),
+                      "where clients reach the broker: empty, its container <instance>-broker on the instance "
+                      "network (port 5671: the Aggregator's consumer, the sample collector); else this name or "
+                      "address at broker.port (a collector on another host; it must be in the broker's "
+                      "certificate: certs.broker_names)"),
+        "ca_file": Field(str, "", _absolute_or_empty, "the CA clients verify the broker's certificate with; "
+                         "empty: <secrets_dir>/tls/ca.crt (made by `invoke certs`)"),
     },
     "retention": {
         "keep_last": Field(int, 3, lambda v: None if v >= 1 else "must be 1 or more", "newest sets to keep"),

@@ -22,7 +22,7 @@ from common import config, secrets
 from common.config import Config
 from database import db as dbconn
 from dr.engine import docker_api
-from dr.services import certs, collector, dbhost, offsite, stack
+from dr.services import broker, certs, collector, dbhost, offsite, stack
 
 # Each pytest-xdist worker picks loopback ports in a range of its own, below the kernel's ephemeral ports
 # (32768 and up), so that the two lanes never pick the same one (tests/conftest.py).
@@ -51,6 +51,7 @@ def free_port() -> int:
 def remove_instance(cfg: Config) -> None:
     """Every container, volume and network of the instance in Docker (its data root is the caller's)."""
     offsite.stop(cfg, remove_data=True)
+    broker.stop(cfg, remove_data=True)
     collector.stop(cfg)
     stack.down(cfg)
     docker_api.remove_volume(stack.pg_volume_name(cfg))

@@ -27,7 +27,8 @@ _log = log.get("images")
 ROOT = Path(__file__).resolve().parents[2]
 DOCKERFILES = ROOT / "dockerfiles"
 # Build order matters only for readability; every image is FROM the base image.
-COMPONENTS = ("sync", "sanitizer", "importer", "postgres", "db", "backup", "webmirror", "offsite", "collector")
+COMPONENTS = ("sync", "sanitizer", "importer", "postgres", "db", "backup", "webmirror", "offsite", "broker",
+              "collector")
 # Not part of the Aggregator: built only when needed. aptcache: the bare-host drill's package cache
 # (`invoke drill --bare-host`); promtool: checks and unit-tests monitoring/'s Prometheus rules (the tests).
 TOOLS = ("aptcache", "promtool")

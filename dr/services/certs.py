@@ -1,7 +1,7 @@
 """Our private CA and the TLS certificates it signs (`invoke certs`), and their expiry (`invoke status`).
 
-One table, CERTS: the servers (FerretDB's TLS listener `db`, `postgres`, the off-site rest-server `offsite`)
-and one client certificate, each with the names the configuration gives it (`names`). The files live in
+One table, CERTS: the servers (FerretDB's TLS listener `db`, `postgres`, the off-site rest-server `offsite`, the
+broker's AMQPS listener `broker`) and one client certificate, each with the names the configuration gives it (`names`). The files live in
 the secrets directory:
 
     <secrets_dir>/tls/            0700
@@ -56,6 +56,8 @@ CERTS = (
     Cert("db", "serverAuth", "FerretDB's TLS listener (--listen-tls-cert-file, --listen-tls-key-file)"),
     Cert("postgres", "serverAuth", "PostgreSQL (ssl_cert_file, ssl_key_file), for FerretDB's sslmode=verify-full"),
     Cert("offsite", "serverAuth", "the off-site rest-server (--tls --tls-cert --tls-key; restic --cacert)"),
+    Cert("broker", "serverAuth", "the broker's AMQPS listener (ssl_options.certfile, keyfile; clients verify it "
+                                 "with ca.crt)"),
     Cert("client", "clientAuth", "clients of FerretDB and PostgreSQL, when they ask for client certificates"),
 )
 
@@ -105,7 +107,7 @@ def names(cfg: Config, name: str) -> tuple[str, ...]:
     """The subjectAltNames (DNS names and IP addresses) of a certificate, from the configuration. A server's
     container name and loopback always; the database and PostgreSQL also where clients reach them and
     certs.db_names (a database on its own host); the off-site server its repository's host and
-    certs.offsite_names. The client certificate names none."""
+    certs.offsite_names; the broker broker.host and certs.broker_names. The client certificate names none."""
     if name == "client":
         return ()
     out = [instance.container_name(cfg, name), "localhost", "127.0.0.1"]
@@ -115,6 +117,8 @@ def names(cfg: Config, name: str) -> tuple[str, ...]:
         out += [cfg.db.postgres_host, cfg.db.host, *cfg.certs.db_names]  # db.host: the database's own host
     elif name == "offsite":
         out += [_repository_host(cfg.offsite.repository), *cfg.certs.offsite_names]
+    elif name == "broker":
+        out += [cfg.broker.host, *cfg.certs.broker_names]
     return tuple(dict.fromkeys(_canonical(n) for n in out if n))
 
 

@@ -14,7 +14,7 @@ import pytest
 from common import config
 from common.errors import ConfigError, DrError, SecretError
 from dr.jobs import contract
-from dr.services import certs, offsite, stack
+from dr.services import broker, certs, offsite, stack
 
 LEAVES = [c.name for c in certs.CERTS]
 
@@ -300,7 +300,7 @@ def test_no_container_mounts_the_ca_key_folder(tmp_path):
               for r in contract.roles_to_name(a) if o is False or contract.ACTIONS[a].repository]
     sources = [m.source for s in specs for m in s.mounts] + [x.source for s in specs for x in s.secrets]
     services_specs = [stack.postgres_spec(cfg), stack.db_spec(cfg), stack.webmirror_spec(cfg),
-                      offsite.spec(cfg)]
+                      offsite.spec(cfg), broker.spec(cfg)]
     sources += [src for s in services_specs for src in s.kwargs.get("volumes", {})]
     assert sources and str(cfg.secrets_dir) in " ".join(sources)  # secrets are mounted: the check can fail
     assert [s for s in sources if s == ca_dir or s.startswith(ca_dir + "/")
