@@ -16,10 +16,12 @@ for a collector, on its own too.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from common.config import Config
+from common.records import Record, RecordError
 
 SERVICE = "broker"          # its container is <instance>-broker (dr/services/instance.py)
 PORT = 5671                 # AMQPS, inside the instance network; published on broker.bind:broker.port
@@ -87,3 +89,56 @@ def collector_connection(cfg: Config, collector: str) -> Connection:
 
 def aggregator_connection(cfg: Config) -> Connection:
     return connection(cfg, AGGREGATOR_USER)
+
+
+# --- the message ---------------------------------------------------------------------------------------------------
+
+SHA256 = re.compile(r"^[0-9a-f]{64}$")
+WHEN = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,6})?Z$")
+CONTENT_TYPE = "application/json"
+
+
+@dataclass
+class ClaimCheck(Record):
+    """One message: a report completed on a collector (closed and renamed into place), not its bytes. path is
+    the report's file relative to the collector's archive folder (the name sync lists it under), size and
+    sha256 its bytes' as the collector saw them, completed the UTC time it was completed (ISO 8601, Z).
+    The Aggregator pulls the file itself (the verified path of stages/sync.py) and checks both. JSON body,
+    content type CONTENT_TYPE, persistent, message id message_id()."""
+    collector: str
+    path: str
+    size: int
+    sha256: str
+    completed: str
+
+    def problem(self) -> str | None:
+        """Why this claim check cannot be right whatever the collector holds (None: it may be)."""
+        if not self.collector or "/" in self.collector or len(self.collector) > 200:
+            return f"collector name {self.collector!r} is not a name"
+        if not self.path or self.path.startswith("/") or len(self.path) > 1024 or "\0" in self.path \
+                or any(part in ("", ".", "..") or part.startswith(".") for part in self.path.split("/")):
+            return f"path {self.path!r} is not a report's path in the collector's archive folder"
+        if self.size < 0:
+            return f"size {self.size} is negative"
+        if not SHA256.match(self.sha256):
+            return "sha256 is not 64 lowercase hexadecimal digits"
+        if not WHEN.match(self.completed):
+            return f"completed {self.completed!r} is not a UTC time like 2026-12-08T03:04:05Z"
+        return None
+
+    def message_id(self) -> str:
+        """The same report, published twice, has the same id."""
+        return f"{self.collector}/{self.path}@{self.sha256}"
+
+
+def read_claim(body: bytes) -> ClaimCheck:
+    """A message's body as a ClaimCheck; RecordError naming what is wrong (not JSON, a field missing or of
+    another type, or a problem())."""
+    try:
+        claim = ClaimCheck.from_json(body.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise RecordError(f"the message is not a claim check: {exc}") from None
+    why = claim.problem()
+    if why:
+        raise RecordError(why)
+    return claim

@@ -1,12 +1,14 @@
 """The broker's names and the client connection parameters (common/broker.py): what the collectors' publisher and
 the Aggregator's consumer will log in with, from the configuration alone."""
 
+import json
 from pathlib import Path
 
 import pytest
 
 from common import broker, config
 from common.errors import ConfigError
+from common.records import RecordError
 
 
 def cfg_of(tmp_path, **overrides):
@@ -66,3 +68,29 @@ def test_bad_broker_keys_are_named(tmp_path, key, value):
 def test_the_broker_is_off_and_on_loopback_by_default(tmp_path):
     cfg = cfg_of(tmp_path)
     assert (cfg.broker.enabled, cfg.broker.bind, cfg.broker.port, cfg.broker.host) == (False, "127.0.0.1", 5671, "")
+
+
+GOOD = {"collector": "alpha", "path": "2026-12-08/report-1.yaml", "size": 10, "sha256": "a" * 64,
+        "completed": "2026-12-08T03:04:05Z"}
+
+
+def test_a_claim_check_reads_back_from_its_json():
+    claim = broker.read_claim(json.dumps(GOOD).encode())
+    assert claim == broker.ClaimCheck(**GOOD) and broker.read_claim(claim.to_json().encode()) == claim
+    assert claim.message_id() == "alpha/2026-12-08/report-1.yaml@" + "a" * 64
+
+
+@pytest.mark.parametrize("change, why", [
+    ({"path": "../etc/passwd"}, "not a report's path"), ({"path": "/abs.yaml"}, "not a report's path"),
+    ({"path": ".pulled/x.yaml"}, "not a report's path"), ({"path": "a//b"}, "not a report's path"),
+    ({"sha256": "A" * 64}, "sha256"), ({"size": -1}, "negative"), ({"completed": "yesterday"}, "UTC time"),
+    ({"collector": "a/b"}, "not a name"), ({"size": "10"}, "size"), ({"extra": 1}, "extra")])
+def test_a_claim_check_that_cannot_be_right_is_refused_with_its_reason(change, why):
+    with pytest.raises(RecordError, match=why):
+        broker.read_claim(json.dumps({**GOOD, **change}).encode())
+
+
+@pytest.mark.parametrize("body", [b"", b"\xff\xfe", b"[]", b'{"collector": "a"}'])
+def test_a_body_that_is_no_claim_check_is_refused(body):
+    with pytest.raises(RecordError):
+        broker.read_claim(body)
