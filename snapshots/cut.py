@@ -73,31 +73,67 @@ def clear(root: Path | str) -> int:
     return removed
 
 
-def _walk(root: Path) -> tuple[list[tuple[str, int]], list[tuple[str, os.stat_result]]]:
-    """(files: [(rel, inode)], folders: [(rel, lstat)]) of what the files snapshot holds, the journal aside,
-    one scandir per folder (the inode comes with the name)."""
-    files: list[tuple[str, int]] = []
-    folders: list[tuple[str, os.stat_result]] = [("", os.lstat(root))]
-    todo = [""]
+def _held(rel_dir: str, name: str) -> bool:
+    """manifest.backed_up for an entry of the folder rel_dir ("" the data root), asked only where an exclusion
+    can apply (the root's entries, raw/'s, a dot-name anywhere: the temporaries), so a walk of many files
+    stays a walk."""
+    if rel_dir and rel_dir != "raw" and not name.startswith("."):
+        return True
+    return manifest.backed_up(f"{rel_dir}/{name}" if rel_dir else name)
+
+
+def _walk(root: Path) -> list[tuple[str, os.stat_result, list[tuple[str, int]]]]:
+    """[(folder rel ("" the data root), its lstat, [(file name, inode)])] of what the files snapshot holds,
+    parents before children, the journal aside; one scandir per folder (the inode comes with the name)."""
+    folders = []
+    todo = [("", os.lstat(root))]
     while todo:
-        rel_dir = todo.pop()
-        with os.scandir(root / rel_dir if rel_dir else root) as it:
+        rel_dir, st = todo.pop()
+        names: list[tuple[str, int]] = []
+        with os.scandir(os.path.join(root, rel_dir) if rel_dir else root) as it:
             for entry in it:
-                rel = f"{rel_dir}/{entry.name}" if rel_dir else entry.name
-                if not manifest.backed_up(rel) or rel == JOURNAL:
+                if not _held(rel_dir, entry.name) or (not rel_dir and entry.name == JOURNAL):
                     continue
                 if entry.is_dir(follow_symlinks=False):
-                    folders.append((rel, entry.stat(follow_symlinks=False)))
-                    todo.append(rel)
+                    todo.append((f"{rel_dir}/{entry.name}" if rel_dir else entry.name, entry.stat(follow_symlinks=False)))
                 else:
-                    files.append((rel, entry.inode()))
-    return files, folders
+                    names.append((entry.name, entry.inode()))
+        folders.append((rel_dir, st, names))
+    return folders
 
 
-def _mirror(path: Path, st: os.stat_result) -> None:
+def _mirror(path: Path | str, st: os.stat_result) -> None:
     os.chown(path, st.st_uid, st.st_gid, follow_symlinks=False)
     os.chmod(path, stat.S_IMODE(st.st_mode))
     os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns), follow_symlinks=False)
+
+
+def _link_all(root: Path, tree: Path, rel_dir: str, names: list[tuple[str, int]]) -> int:
+    """Give each file of one folder its second name in the tree's folder (through both folders' descriptors:
+    no path walked per file); the names given."""
+    src = os.open(os.path.join(root, rel_dir) if rel_dir else root, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    try:
+        dst = os.open(os.path.join(tree, rel_dir) if rel_dir else tree, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+        try:
+            given = 0
+            for name, _ in names:
+                try:
+                    os.link(name, name, src_dir_fd=src, dst_dir_fd=dst, follow_symlinks=False)
+                except FileNotFoundError:
+                    continue  # gone since the walk: nothing moves under the lock, but a hand may delete
+                except OSError as exc:
+                    if exc.errno in (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP, errno.EOPNOTSUPP):
+                        raise CutError(f"cannot give {os.path.join(root, rel_dir, name)} a second name in {tree} "
+                                       f"({exc.strerror}): the data root's file system must allow hard links for a "
+                                       "set's cut; set backup.cut = false to back up under the pipeline's lock "
+                                       "instead (it then pauses while restic reads what is new)") from None
+                    raise
+                given += 1
+            return given
+        finally:
+            os.close(dst)
+    finally:
+        os.close(src)
 
 
 def make(dr: DataRoot) -> Made:
@@ -109,26 +145,17 @@ def make(dr: DataRoot) -> Made:
     os.chmod(cut.folder(root), 0o755)
     if any(tree.iterdir()):
         raise CutError(f"{tree} is not empty: a cut is already there (cut.clear first)")
-    files, folders = _walk(root)
-    atomic.write_bytes(cut.index_path(root), "".join(f"{ino} {rel}\n" for rel, ino in files).encode())
-    for rel, _ in folders[1:]:  # parents before children (the walk's order)
-        (tree / rel).mkdir()
-    made = Made(files=0, folders=len(folders), root=folders[0][1])
-    for rel, _ in files:
-        try:
-            os.link(root / rel, tree / rel, follow_symlinks=False)
-        except FileNotFoundError:
-            continue  # gone since the walk: nothing moves under the lock, but a hand may delete
-        except OSError as exc:
-            if exc.errno in (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP, errno.EOPNOTSUPP):
-                raise CutError(f"cannot give {root / rel} a second name in {tree} ({exc.strerror}): the data root's "
-                               "file system must allow hard links for a set's cut; set backup.cut = false to "
-                               "back up under the pipeline's lock instead (it then pauses while restic reads "
-                               "what is new)") from None
-            raise
-        made.files += 1
-    for rel, st in reversed(folders):  # children first: a folder's times are set after its entries
-        _mirror(tree / rel if rel else tree, st)
+    folders = _walk(root)
+    atomic.write_bytes(cut.index_path(root), "".join(
+        f"{ino} {rel_dir}/{name}\n" if rel_dir else f"{ino} {name}\n"
+        for rel_dir, _, names in folders for name, ino in names).encode())
+    made = Made(folders=len(folders), root=folders[0][1])
+    for rel_dir, _, names in folders:  # parents before children
+        if rel_dir:
+            os.mkdir(os.path.join(tree, rel_dir))
+        made.files += _link_all(root, tree, rel_dir, names)
+    for rel_dir, st, _ in reversed(folders):  # children first: a folder's times are set after its entries
+        _mirror(os.path.join(tree, rel_dir) if rel_dir else tree, st)
     try:
         jst = os.lstat(dr.journal)
         made.journal_mode, made.journal_owner = stat.S_IMODE(jst.st_mode), (jst.st_uid, jst.st_gid)
