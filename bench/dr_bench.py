@@ -239,17 +239,8 @@ def main():
             if args.set == "generated" and args.reuse:
                 r["data_reused_from"] = str(args.reuse)
             elif args.set == "generated":
-                from pipeline_bench import make_set
 
-                with redirect_stdout(sys.stderr):  # it says what it made: stdout is the JSON's
-                    files = make_set("generated", work, args.mb, args.report_mb)
-                dest = cfg.data_root_path / "raw" / "bench"
-                dest.mkdir(parents=True, exist_ok=True)
-                for f in files:
-                    shutil.move(str(f), dest / f.name)
-                r["raw_mb"] = round(sum(f.stat().st_size for f in dest.iterdir()) / 1e6, 1)
-                ran, r["pipeline_seconds"] = timed(pipeline.run, cfg)
-                assert all(s.exit_code == 0 for s in ran.stages), ran.render()
+                r["raw_mb"], r["pipeline_seconds"] = through_pipeline(cfg, work, args.mb, args.report_mb)
                 note(pipeline_seconds=r["pipeline_seconds"], raw_mb=r["raw_mb"])
             if args.pause:
                 pause(cfg, work, r, args.pause, args.report_mb)
@@ -347,6 +338,22 @@ def snapshots(cfg, work: Path, r: dict, first_dump: str = "every") -> None:
     note(plain_backup=plain)
 
 
+def through_pipeline(cfg, work: Path, mb: float, report_mb: float, tag: str = "") -> tuple[float, float]:
+    """Generated reports (bench/pipeline_bench.make_set; tag: ids of their own) into raw/bench<-tag>/, then the
+    pipeline: (raw MB, the pipeline's seconds)."""
+    from pipeline_bench import make_set
+
+    with redirect_stdout(sys.stderr):  # it says what it made: stdout is the JSON's
+        files = make_set("generated", work, mb, report_mb, tag=tag)
+    dest = cfg.data_root_path / "raw" / ("bench" + (f"-{tag}" if tag else ""))
+    dest.mkdir(parents=True, exist_ok=True)
+    for f in files:
+        shutil.move(str(f), dest / f.name)
+    ran, seconds = timed(pipeline.run, cfg)
+    assert all(s.exit_code == 0 for s in ran.stages), ran.render()
+    return round(sum(f.stat().st_size for f in dest.iterdir()) / 1e6, 1), seconds
+
+
 def walk_seconds(root: Path) -> dict:
     """The walk of the data root alone (an lstat per entry), in Python and with find(1): what any cut, which
     costs time per file, cannot go below."""
@@ -382,19 +389,9 @@ def pause(cfg, work: Path, r: dict, hourly_mb: float, report_mb: float) -> None:
     a cut (each into a repository of its own, so each reads everything new), the walk alone; then hourly_mb
     more reports through the pipeline and one more set of each mode (the order swapped, so that neither always
     finds the other's reads in the page cache)."""
-    from pipeline_bench import make_set
-
     r["walk_first"] = walk_seconds(cfg.data_root_path)
     r["pause_first"] = [_pause_set(cfg, work, mode) for mode in ("lock", "cut")]
-    with redirect_stdout(sys.stderr):
-        files = make_set("generated", work, hourly_mb, report_mb, tag="hourly")
-    dest = cfg.data_root_path / "raw" / "bench-hourly"
-    dest.mkdir(parents=True, exist_ok=True)
-    for f in files:
-        shutil.move(str(f), dest / f.name)
-    r["hourly_raw_mb"] = round(sum(f.stat().st_size for f in dest.iterdir()) / 1e6, 1)
-    ran, r["hourly_pipeline_seconds"] = timed(pipeline.run, cfg)
-    assert all(s.exit_code == 0 for s in ran.stages), ran.render()
+    r["hourly_raw_mb"], r["hourly_pipeline_seconds"] = through_pipeline(cfg, work, hourly_mb, report_mb, "hourly")
     r["walk_hourly"] = walk_seconds(cfg.data_root_path)
     r["pause_hourly"] = [_pause_set(cfg, work, mode) for mode in ("cut", "lock")]
 
