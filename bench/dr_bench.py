@@ -239,7 +239,6 @@ def main():
             if args.set == "generated" and args.reuse:
                 r["data_reused_from"] = str(args.reuse)
             elif args.set == "generated":
-
                 r["raw_mb"], r["pipeline_seconds"] = through_pipeline(cfg, work, args.mb, args.report_mb)
                 note(pipeline_seconds=r["pipeline_seconds"], raw_mb=r["raw_mb"])
             if args.pause:
