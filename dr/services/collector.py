@@ -2,11 +2,12 @@
 over SSH on the project network like a real collector. Its keys are made here (ssh-keygen) and kept in the
 secrets directory, so its host key is pinned like any other collector's. A drill starts others beside it
 (`start(cfg, name=..., samples=False)`: empty, each its own container and service label `collector-<name>`,
-the same keys)."""
+the same keys). With `publish` (broker.enabled by default) it also runs the publisher (collector/publisher.py),
+which announces each complete report to the broker as the broker user of its name (docs/broker.md)."""
 
 from __future__ import annotations
 
-from common import log, poll, runner
+from common import broker, log, poll, runner, secrets
 from common.config import Config
 from common.errors import ServiceError
 from dr.engine import docker_api
@@ -18,6 +19,8 @@ NAME = "sample"
 CLIENT_KEY = "sample-collector.key"
 HOST_KEY = "sample-collector-host.key"
 ARCHIVE = "/srv/collector/archive"
+BROKER_PASSWORD = "/run/collector/broker-password"  # dockerfiles/collector/entrypoint.sh reads both from there
+BROKER_CA = "/run/collector/broker-ca.crt"
 
 
 def ensure_keys(cfg: Config) -> tuple[str, str]:
@@ -41,9 +44,26 @@ def container_name(cfg: Config, name: str = NAME) -> str:
     return stack.container_name(cfg, service(name))
 
 
-def start(cfg: Config, port: int | None = None, name: str = NAME, samples: bool = True) -> dict:
+def publisher_settings(cfg: Config, name: str = NAME) -> tuple[dict, dict]:
+    """(environment, volumes) for a collector that publishes as the broker user of name: the broker's address
+    (common/broker.address: on the instance network unless broker.host says otherwise), and the user's password
+    file (made when missing) and the CA, mounted read-only. The password itself is in no setting."""
+    conn = broker.collector_connection(cfg, name)
+    secrets.ensure(cfg.secrets_dir, broker.password_name(conn.user))
+    if not conn.ca_file.is_file():
+        raise ServiceError(f"the broker's CA {conn.ca_file} is missing: `invoke certs` makes it")
+    environment = {"BROKER": f"{conn.host}:{conn.port}", "BROKER_COLLECTOR": name}
+    volumes = {str(conn.password_file): {"bind": BROKER_PASSWORD, "mode": "ro"},
+               str(conn.ca_file): {"bind": BROKER_CA, "mode": "ro"}}
+    return environment, volumes
+
+
+def start(cfg: Config, port: int | None = None, name: str = NAME, samples: bool = True,
+          publish: bool | None = None) -> dict:
     """Start a collector (fresh: full of samples, or with an empty archive folder); returns its [[collectors]]
-    entry (named name)."""
+    entry (named name). publish (default: broker.enabled): its publisher announces each report to the broker,
+    whose definitions must then name this collector (dr/services/broker.start with the configuration this
+    entry is added to; until then the publisher retries its login)."""
     key_file, host_key = ensure_keys(cfg)
     entry_name, name = name, container_name(cfg, name)
     old = docker_api.container_or_none(name)
@@ -54,10 +74,13 @@ def start(cfg: Config, port: int | None = None, name: str = NAME, samples: bool 
     kwargs = {}
     if port is not None:
         kwargs["ports"] = {"22/tcp": ("127.0.0.1", port)}
+    volumes = {str(d / HOST_KEY): {"bind": "/run/collector/host_key", "mode": "ro"},
+               str(d / f"{CLIENT_KEY}.pub"): {"bind": "/run/collector/authorized_keys", "mode": "ro"}}
+    if cfg.broker.enabled if publish is None else publish:
+        kwargs["environment"], more = publisher_settings(cfg, entry_name)
+        volumes.update(more)
     docker_api.client().containers.run(
-        cfg.image("collector"), name=name, detach=True, network=stack.network_name(cfg),
-        volumes={str(d / HOST_KEY): {"bind": "/run/collector/host_key", "mode": "ro"},
-                 str(d / f"{CLIENT_KEY}.pub"): {"bind": "/run/collector/authorized_keys", "mode": "ro"}},
+        cfg.image("collector"), name=name, detach=True, network=stack.network_name(cfg), volumes=volumes,
         labels={docker_api.INSTANCE_LABEL: cfg.instance, "org.aggregator-dr.service": service(entry_name)},
         **kwargs,
     )

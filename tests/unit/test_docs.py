@@ -1,5 +1,5 @@
 """docs/architecture.md's module tables name exactly the modules there are: one table per package (common,
-stages, snapshots, dr) and one for bench/'s scripts, under a heading `` ### `package/` ``, the module's name
+collector, database, stages, snapshots, campaign, dr) and one for bench/'s scripts, under a heading `` ### `package/` ``, the module's name
 in backticks in the first column. A module of a sub-package is `sub/module` or `sub.module` in its package's
 table, or `module` in a table under `` ### `package/sub/` ``. Reads files only: no import, no subprocess."""
 
@@ -10,7 +10,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 DOC = ROOT / "docs" / "architecture.md"
-FOLDERS = ["common", "database", "stages", "snapshots", "campaign", "dr", "bench"]
+FOLDERS = ["common", "collector", "database", "stages", "snapshots", "campaign", "dr", "bench"]
 
 HEADING = re.compile(r"^#{1,6}\s+`([\w./-]+?)/?`\s*$")
 ROW = re.compile(r"^\|\s*`([^`|]+)`\s*\|(.*)\|\s*$")

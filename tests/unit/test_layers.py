@@ -1,4 +1,4 @@
-"""The layers only point down: common <- database <- stages <- snapshots <- campaign <- dr <- tasks.py, inside dr/ its
+"""The layers only point down: common <- collector <- database <- stages <- snapshots <- campaign <- dr <- tasks.py, inside dr/ its
 rooms too (engine <- machine <- services <- jobs <- drills <- watch), and images copy only what they run. Walks every
 module's imports (top-level and inside functions) with ast, so a lazy import cannot hide an upward edge, an
 import cycle between two modules, or the product reaching into tests/."""
@@ -14,14 +14,16 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 # campaign/: the hostile-input campaign (hypothesis strategies, invariants), run by dr/drills/fuzz.py and the tests;
 # it runs the stages and reads the data root and the database, so it sits above them and below dr/.
-LAYERS = ["common", "database", "stages", "snapshots", "campaign", "dr", "tasks"]
+# collector/: the publisher a collector runs (its image has common/ and collector/ only), so just above common/.
+LAYERS = ["common", "collector", "database", "stages", "snapshots", "campaign", "dr", "tasks"]
 # dr/'s rooms (its sub-packages), bottom first: a module of a room imports modules of its own room or of a room
 # below it, never above (docs/architecture.md, "Layers"). Every module of dr/ sits in one of them.
 ROOMS = ["engine", "machine", "services", "jobs", "drills", "watch"]
 # Host-only libraries: none of them may be imported below dr/ (they are not in the images).
 HOST_ONLY = {"docker", "testcontainers", "invoke", "prometheus_client", "tomli_w", "hypothesis"}
 # What each image runs (its entrypoint package) -> the packages its Dockerfile must copy, no more.
-IMAGE_RUNS = {"sanitizer": "stages", "sync": "stages", "importer": "stages", "backup": "snapshots"}
+IMAGE_RUNS = {"sanitizer": "stages", "sync": "stages", "importer": "stages", "backup": "snapshots",
+              "collector": "collector"}
 # Packages no image may copy: the host's, and the campaign (run on the host, against a database it is given).
 HOST_PACKAGES = {"dr", "campaign"}
 TESTS = ROOT / "tests"
@@ -178,7 +180,7 @@ def test_no_product_module_imports_the_tests():
     assert found == []
 
 
-@pytest.mark.parametrize("layer", ["common", "stages", "snapshots"])
+@pytest.mark.parametrize("layer", ["common", "collector", "stages", "snapshots"])
 def test_image_layers_import_no_host_library(layer):
     found = [f"{path.relative_to(ROOT)} imports {name}"
              for path in modules(layer) for name in sorted(imports_of(path) & HOST_ONLY)]
@@ -281,4 +283,14 @@ def test_common_needs_the_standard_library_alone():
 
     outside = [f"{path.relative_to(ROOT)} imports {name}" for path in modules("common")
                for name in sorted(imports_of(path) - set(LAYERS) - set(sys.stdlib_module_names))]
+    assert outside == []
+
+
+def test_the_collector_package_needs_the_standard_library_pika_and_common_alone():
+    """collector/ runs on collectors, which install python3 and python3-pika (Debian's) and copy common/ and
+    collector/: nothing else."""
+    import sys
+
+    outside = [f"{path.relative_to(ROOT)} imports {name}" for path in modules("collector")
+               for name in sorted(imports_of(path) - {"common", "collector", "pika"} - set(sys.stdlib_module_names))]
     assert outside == []
