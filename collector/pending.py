@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import random
-import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -21,19 +20,9 @@ from typing import Callable
 
 from common import atomic, digest
 from common.broker import ClaimCheck
+from common.paths import MAX_DEPTH, safe_name
 
-# The same rules as stages/sync.py's (the publisher cannot import stages/; tests/unit/collector checks both agree).
-_COMPONENT = re.compile(r"^[A-Za-z0-9_+@=:,][A-Za-z0-9._+@=:,-]{0,254}$")  # no leading "-" or "."
-MAX_DEPTH = 6
 STATE_VERSION = 1
-
-
-def safe_name(rel: str) -> bool:
-    """Whether sync would take a report under this name (relative to the archive folder)."""
-    if not rel or rel.startswith("/") or len(rel) > 1024:
-        return False
-    parts = rel.split("/")
-    return len(parts) <= MAX_DEPTH and all(p not in (".", "..") and _COMPONENT.match(p) for p in parts)
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,7 @@ import pika
 import pika.exceptions
 
 from collector import pending
-from common import broker, log
+from common import broker, log, paths
 from common.broker import ClaimCheck
 
 _log = log.get("publisher")
@@ -102,7 +102,7 @@ class Publisher:
         found = pending.scan(self.archive)
         for name in sorted(set(found.unsafe) - self.unsafe_said):
             _log.warning("publisher: %r is no name sync takes (unsafe, or deeper than %d): not published",
-                         name, pending.MAX_DEPTH)
+                         name, paths.MAX_DEPTH)
         self.unsafe_said |= set(found.unsafe)
         kept = pending.forget_gone(self.state, found.files)
         dirty = len(kept) != len(self.state)

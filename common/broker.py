@@ -20,6 +20,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from common import paths
 from common.config import Config
 from common.records import Record, RecordError
 
@@ -115,8 +116,7 @@ class ClaimCheck(Record):
         """Why this claim check cannot be right whatever the collector holds (None: it may be)."""
         if not self.collector or "/" in self.collector or len(self.collector) > 200:
             return f"collector name {self.collector!r} is not a name"
-        if not self.path or self.path.startswith("/") or len(self.path) > 1024 or "\0" in self.path \
-                or any(part in ("", ".", "..") or part.startswith(".") for part in self.path.split("/")):
+        if not paths.safe_name(self.path):
             return f"path {self.path!r} is not a report's path in the collector's archive folder"
         if self.size < 0:
             return f"size {self.size} is negative"

@@ -45,14 +45,13 @@ from pathlib import Path
 
 from common import atomic, digest, runner
 from common.errors import CommandError
+from common.paths import safe_name
 from stages import failures, journal, lock, release, stage
 from stages.cli import CollectorPull, Summary
 from stages.cli import main as cli_main
 from stages.layout import DataRoot
 
 STAGE = "sync"
-_COMPONENT = re.compile(r"^[A-Za-z0-9_+@=:,][A-Za-z0-9._+@=:,-]{0,254}$")  # no leading "-" or "."
-MAX_DEPTH = 6
 PARTIAL_TRANSFER = (23, 24)  # rsync: some files could not be transferred / vanished during the transfer
 PULLED = ".pulled"  # on a collector, in its archive folder: pulled reports held until a release deletes them
 
@@ -148,13 +147,6 @@ def held_name(rel: str, held: set[str]) -> str:
         n += 1
         name = "/".join([*parts[:clash - 1], f"{parts[clash - 1]}.{n}", *parts[clash:]])
     return name
-
-
-def safe_name(rel: str) -> bool:
-    if not rel or rel.startswith("/") or len(rel) > 1024:
-        return False
-    parts = rel.split("/")
-    return len(parts) <= MAX_DEPTH and all(p not in (".", "..") and _COMPONENT.match(p) for p in parts)
 
 
 class Remote:
