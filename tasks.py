@@ -23,6 +23,7 @@ from dr.jobs.rebuild import RebuildReport
 from dr.jobs.restore import Restored
 from dr.jobs.rotate import Rotation
 from dr.jobs.schedule import ScheduleInstalled
+from dr.jobs.subscriber import SubscriberService
 from dr.machine.configfile import ConfigShown
 from dr.machine.host import BootstrapReport
 from dr.machine.images import BuildResult
@@ -331,6 +332,18 @@ def offsite_server(c, config=None, stop=False, json_=False):
 
     cfg = _load(config)
     return dr_offsite.stop(cfg) if stop else dr_offsite.serve(cfg)
+
+
+@task(help={"config": CONFIG_HELP, "stop": "stop and remove it (unacknowledged messages go back to the queue)",
+            "json": JSON_HELP})
+@job(SubscriberService)
+def subscribe(c, config=None, stop=False, json_=False):
+    """Run the subscriber: a service container (the sync image) that consumes the broker's claim checks and
+    pulls each announced report into raw/ with sync's verified path, acknowledging it once durable
+    (docs/broker.md); sanitize and import still run on the schedule."""
+    from dr.jobs import subscriber
+
+    return subscriber.service(_load(config), stop_it=stop)
 
 
 @task(name="schedule-install", help={"config": CONFIG_HELP, "json": JSON_HELP,

@@ -12,6 +12,7 @@ import fcntl
 import os
 import time
 from pathlib import Path
+from typing import Callable
 
 from common import poll
 from stages.layout import DataRoot
@@ -110,10 +111,14 @@ def exclusive(dr: DataRoot, timeout: float) -> Lock:
     return Lock(dr.lock_file, exclusive=True, timeout=timeout, what="exclusive lock")
 
 
-def stage(dr: DataRoot, name: str) -> Lock:
-    """The stage's own lock; fails at once when another run of the same stage holds it."""
+def stage(dr: DataRoot, name: str, wait: Callable[[], None] | None = None) -> Lock:
+    """The stage's own lock; fails at once when another run of the same stage holds it, or with wait, calls
+    wait() (which pauses a little) until that run is over."""
     lk = Lock(dr.stage_lock_file(name), exclusive=True, timeout=0, what=f"{name} stage lock")
-    try:
-        return lk.acquire()
-    except LockTimeout:
-        raise StageBusy(f"another {name} run is in progress ({_describe(holders(lk.path))})") from None
+    while True:
+        try:
+            return lk.acquire()
+        except LockTimeout:
+            if wait is None:
+                raise StageBusy(f"another {name} run is in progress ({_describe(holders(lk.path))})") from None
+            wait()

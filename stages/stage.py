@@ -4,7 +4,7 @@ lock, recovery of its interrupted transactions and removal of dead processes' te
 from __future__ import annotations
 
 import contextlib
-from typing import Iterator
+from typing import Callable, Iterator
 
 from common import atomic
 from stages import journal, lock
@@ -13,12 +13,15 @@ from stages.layout import DataRoot
 
 
 @contextlib.contextmanager
-def running(cfg, dr: DataRoot, name: str, temp_dirs: tuple[str, ...] = ()) -> Iterator[Summary]:
+def running(cfg, dr: DataRoot, name: str, temp_dirs: tuple[str, ...] = (), as_stage: str | None = None,
+            wait: Callable[[], None] | None = None) -> Iterator[Summary]:
+    """A run of the stage name. as_stage: a run in that stage's name (its lock, its transactions recovered;
+    the subscriber pulls as sync); wait: called while another run holds the lock (else lock.StageBusy at once)."""
     summary = Summary(name)
     dr.ensure()
-    with lock.stage(dr, name):
+    with lock.stage(dr, as_stage or name, wait):
         with lock.shared(dr, cfg.pipeline.lock_timeout):
-            summary.recovered = journal.recover(dr, name)
+            summary.recovered = journal.recover(dr, as_stage or name)
             atomic.clean_temporaries(dr.root, recursive=False)  # the journal markers' temporaries
             for d in temp_dirs:
                 atomic.clean_temporaries(dr.state(d))

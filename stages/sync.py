@@ -22,6 +22,9 @@ held under>, and sanitize's duplicate detection keeps a report that the restored
 twice. With release "pulled", what an earlier mode left held there that the journal knows (verified here at its
 pull) is deleted like a new pull.
 
+The subscriber (stages/subscribe.py) pulls through the same sync_collector, asking for the files its messages
+name (Asked) instead of the whole listing, under this stage's lock and journalled as this stage's pulls.
+
 `--release`: for each collector, delete from .pulled/ exactly the files the release lists (stages/release.py)
 accepted by the release mode name with the same sha256; delete each list once it is done.
 The collector's host key is pinned from the configuration (StrictHostKeyChecking, no other known_hosts).
@@ -40,7 +43,7 @@ import shlex
 import shutil
 import sys
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from common import atomic, digest, runner
@@ -80,11 +83,16 @@ def known_held(dr: DataRoot) -> Known:
     data root's committed sync transactions (None where an older entry did not record it)."""
     known: Known = {}
     for _, entry in journal.committed(dr, stage=STAGE):
-        info = entry.get("info") or {}
-        if entry.get("op") == "begin" and info.get("collector") and info.get("held_as"):
-            known.setdefault((info["collector"], info["held_as"]), []).append(
-                (info.get("size"), info.get("mtime"), info.get("sha256")))
+        remember(known, entry)
     return known
+
+
+def remember(known: Known, entry: dict) -> None:
+    """Add one committed sync entry (journal.committed's) to known, when it is a pull held under a name."""
+    info = entry.get("info") or {}
+    if entry.get("op") == "begin" and info.get("collector") and info.get("held_as"):
+        known.setdefault((info["collector"], info["held_as"]), []).append(
+            (info.get("size"), info.get("mtime"), info.get("sha256")))
 
 
 def _known_as(known: Known, collector: str, name: str, size: int, mtime: float) -> list[str | None]:
@@ -108,6 +116,42 @@ def known_pulls(known: Known, collector: str, held: dict[str, tuple[int, float]]
         if shas:
             out[name] = shas[-1]
     return out
+
+
+# What became of a file a caller asked for (Asked): in raw/ now (durable, journalled) ...
+DONE = ("pulled", "duplicate")
+# ... never, whatever is tried again: not on the collector, other bytes there, a name sync refuses, set aside ...
+REFUSED = ("missing", "other_bytes", "unsafe_name", "poison")
+# ... or not this time: it may be on a later try (the disk short of its reserve, the file changed while it was
+# pulled, rsync could not pull it, the collector not reached).
+LATER = ("short", "changed", "not_pulled", "unreached")
+
+
+@dataclass
+class Asked:
+    """The files a caller asks sync_collector for, instead of the collector's whole listing (the subscriber: one
+    per message): {path under the archive folder: (size, sha256) expected}; then what became of each:
+    {path: (one of DONE, REFUSED or LATER, why)}. A file asked for is pulled only when it is on the collector
+    with that size and sha256."""
+    files: dict[str, tuple[int, str]]
+    outcome: dict[str, tuple[str, str]] = field(default_factory=dict)
+
+    def tell(self, rel: str, outcome: str, why: str = "") -> None:
+        self.outcome[rel] = (outcome, why)
+
+    def narrow(self, listing: list[tuple[str, int]]) -> list[tuple[str, int]]:
+        """The listing's entries asked for; the files asked for that are not there, or have another size,
+        told so. Pure."""
+        sizes = dict(listing)
+        kept = []
+        for rel, (size, _) in self.files.items():
+            if rel not in sizes:
+                self.tell(rel, "missing", "not on the collector (nor ever pulled from it)")
+            elif sizes[rel] != size:
+                self.tell(rel, "other_bytes", f"{sizes[rel]} bytes on the collector, not {size}")
+            else:
+                kept.append((rel, size))
+        return kept
 
 
 @dataclass
@@ -322,9 +366,10 @@ def rsync_leftovers(incoming: Path) -> list[Path]:
 
 
 def sync_collector(cfg, dr: DataRoot, collector, summary: Summary, workdir: Path,
-                   fails: failures.Failures, pull: CollectorPull, known: Known) -> bool:
+                   fails: failures.Failures, pull: CollectorPull, known: Known, asked: Asked | None = None) -> bool:
     """Pull one collector (and what it holds that known, this data root's pulls, lacks), telling pull what it
-    found there and did. Returns False when it stopped short of the free-space reserve."""
+    found there and did. Returns False when it stopped short of the free-space reserve. asked: only the files it
+    names (nothing caught up), each told what became of it."""
     remote = Remote(collector, cfg.sync.ssh_timeout, workdir)
     incoming = dr.state("raw") / ".incoming" / collector.name
     incoming.mkdir(parents=True, exist_ok=True)
@@ -337,8 +382,10 @@ def sync_collector(cfg, dr: DataRoot, collector, summary: Summary, workdir: Path
     raw_dir = dr.state("raw") / collector.name
     reserve = cfg.sync.reserve_mb << 20
     survey = remote.survey()
+    if asked is not None:
+        survey.listing = asked.narrow(survey.listing)
     survey.tell(pull)
-    lost = lost_pulls(known, collector.name, survey.held)
+    lost = [] if asked is not None else lost_pulls(known, collector.name, survey.held)
     if lost:
         summary.notes.append(f"{collector.name}: {len(lost)} report(s) held in {PULLED}/ that this data root does "
                              "not know (pulled by a lost one?): pulled again")
@@ -348,9 +395,13 @@ def sync_collector(cfg, dr: DataRoot, collector, summary: Summary, workdir: Path
         if not safe_name(held_as or rel):
             summary.count("refused:unsafe_name")
             summary.notes.append(f"{collector.name}: refused unsafe name {rel!r}")
+            if asked is not None:
+                asked.tell(rel, "unsafe_name", "a name sync refuses")
             continue
         if poison_note(dr, collector.name, rel).exists():
             summary.count("skipped:poison")
+            if asked is not None:
+                asked.tell(rel, "poison", f"set aside as poison ({dr.relative(poison_note(dr, collector.name, rel))})")
             continue
         wanted.append(RemoteFile(rel, size, held_as))
     todo, short = [], False
@@ -366,6 +417,9 @@ def sync_collector(cfg, dr: DataRoot, collector, summary: Summary, workdir: Path
     if short:
         summary.notes.append(f"{collector.name}: stopped: the next report does not fit above the "
                              f"{cfg.sync.reserve_mb} MB reserve on {dr.root} ({len(wanted) - len(todo)} left)")
+        for f in wanted[len(todo):]:
+            if asked is not None:
+                asked.tell(f.rel, "short", f"does not fit above the {cfg.sync.reserve_mb} MB reserve")
     if not todo:
         return not short
     complaint = remote.pull([f.rel for f in todo], incoming)
@@ -375,6 +429,8 @@ def sync_collector(cfg, dr: DataRoot, collector, summary: Summary, workdir: Path
         local = incoming / f.rel
         source = f"{collector.name}:{f.rel}"
         if not local.is_file():
+            if asked is not None:
+                asked.tell(f.rel, "not_pulled", complaint or "not pulled (gone from the collector?)")
             if complaint:  # rsync said it could not pull some files: this file's failure
                 failures.handle(fails, summary, source, "not_pulled", f"{source}: not pulled: {complaint}",
                                 lambda previous, f=f: set_aside_remote(dr, collector.name, f.rel, previous,
@@ -384,7 +440,14 @@ def sync_collector(cfg, dr: DataRoot, collector, summary: Summary, workdir: Path
             continue
         fails.clear(source)
         sha = digest.sha256_file(local)
+        expected = None if asked is None else asked.files[f.rel][1]
+        if expected is not None and sums.get(f.rel, expected) != expected:
+            asked.tell(f.rel, "other_bytes", f"sha256 {sums[f.rel]} on the collector, not {expected}")
+            atomic.remove(local)
+            continue
         if sums.get(f.rel) != sha or local.stat().st_size != f.size:
+            if asked is not None:
+                asked.tell(f.rel, "changed", "changed while it was pulled")
             summary.count("changed")
             summary.notes.append(f"{collector.name}: {f.rel} changed since it was listed; left for the next run")
             atomic.remove(local)
@@ -418,6 +481,8 @@ def sync_collector(cfg, dr: DataRoot, collector, summary: Summary, workdir: Path
             else:
                 tx.rename(local, target, sha, f.size)
             journal.run(dr, tx)
+            if asked is not None:
+                asked.tell(f.rel, tx.outcome)
             summary.count("pulled" if tx.outcome == "pulled" else "duplicate")
             summary.bytes_in += f.size
             pull.pulled += tx.outcome == "pulled"

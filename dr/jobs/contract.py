@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from common import broker as broker_names
 from common import config as dr_config
 from common import secrets
 from common.config import Config
@@ -181,6 +182,29 @@ def stage_spec(cfg: Config, stage: str, extra: tuple[str, ...] = ()) -> Containe
         user=STAGE_USER, mounts=tuple(mounts), secrets=tuple(secret_files),
         networks=(_network(cfg),) if row.network == INSTANCE else (), isolated=row.network == NONE,
         config_keys=row.config_keys, config_values=tuple(values))
+
+
+BROKER_CA = "/run/tls/broker-ca.crt"  # the CA the subscriber verifies the broker with (public)
+
+
+def subscriber_spec(cfg: Config) -> ContainerSpec:
+    """The subscriber's service container (stages/subscribe.py, docs/broker.md): sync's image, mounts and
+    collector keys, and the broker's Aggregator password and CA; it reaches the broker on the instance
+    network as <instance>-broker:5671, whatever broker.host says on this host."""
+    sync_spec = stage_spec(cfg, "sync")
+    password = broker_names.password_name(broker_names.AGGREGATOR_USER)
+    ca = broker_names.ca_file(cfg)
+    if not ca.is_file():
+        raise DrError(f"the broker's CA certificate {ca} is missing: `invoke certs` makes it (or set broker.ca_file)")
+    host, port = broker_names.address(dr_config.derive(cfg, {"broker.host": ""}))  # on the instance network
+    return ContainerSpec(
+        label="subscriber", component="sync",
+        command=("python3", "-m", "stages.subscribe", "--config", CONFIG_PATH),
+        user=STAGE_USER, mounts=sync_spec.mounts,
+        secrets=(*sync_spec.secrets, _secret(cfg, password), Secret(str(ca), BROKER_CA)),
+        networks=sync_spec.networks, config_keys=(*sync_spec.config_keys, "instance", "broker"),
+        config_values=(*sync_spec.config_values, ("secrets_dir", SECRETS), ("broker.host", host),
+                       ("broker.port", port), ("broker.ca_file", BROKER_CA)))
 
 
 def backup_spec(cfg: Config, action: str, host: str, offsite: bool = False, files: bool = True, db: bool = True,

@@ -400,6 +400,7 @@ def status(cfg: Config) -> list[ServiceRow]:
 
 
 SAMPLE_COLLECTOR = "collector"  # the built-in sample collector's service name (dr/services/collector.py)
+SUBSCRIBER = "subscriber"  # the broker's consumer (dr/jobs/subscriber.py), stopped first
 # Why a container of the instance that `down` leaves running stays, by its service label.
 KEPT = {"offsite": "the off-site copy's server stands for another host: `invoke offsite-server --stop`",
         "aptcache": "a runbook drill's package cache: the drill removes it when it ends"}
@@ -425,9 +426,10 @@ class Stopped(Record):
 
 
 def down(cfg: Config) -> Stopped:
-    """Stop and remove the service containers and the sample collector (ours: `rebuild --sample` started it).
+    """Stop and remove the subscriber, the service containers and the sample collector (ours: `rebuild --sample`
+    started it).
     Data (volume, data root, secrets) is left alone."""
-    removed = stop(cfg, (SAMPLE_COLLECTOR, *reversed(services_of(cfg))))
+    removed = stop(cfg, (SUBSCRIBER, SAMPLE_COLLECTOR, *reversed(services_of(cfg))))
     return Stopped(removed, still_running(cfg))
 
 

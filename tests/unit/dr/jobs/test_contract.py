@@ -73,6 +73,28 @@ def test_sync_gets_its_collectors_keys_and_the_instance_network(cfg, tmp_path):
     assert "[db]" not in text and "[backup]" not in text
 
 
+def test_the_subscriber_gets_syncs_view_and_the_brokers_password_and_ca_on_the_instance_network(cfg, tmp_path):
+    cfg = config.derive(cfg, {"broker.host": "aggregator.example", "broker.port": 15671})  # for the collectors
+    with pytest.raises(DrError, match="invoke certs"):
+        contract.subscriber_spec(cfg)
+    ca = tmp_path / "secrets" / "tls" / "ca.crt"
+    ca.parent.mkdir(parents=True)
+    ca.write_text("ca")
+    spec = contract.subscriber_spec(cfg)
+    assert spec.component == "sync" and spec.user == "990:990" and spec.networks == ("inst",)
+    assert spec.command == ("python3", "-m", "stages.subscribe", "--config", contract.CONFIG_PATH)
+    assert mounts(spec) == {"/data": (cfg.data_root, "rw")}
+    assert [(s.source, s.target) for s in spec.secrets] == [
+        (COLLECTOR["key_file"], "/run/secrets/collector-c1"),
+        (f"{cfg.secrets_dir}/broker-aggregator-password", "/run/secrets/broker-aggregator-password"),
+        (str(ca), contract.BROKER_CA)]
+    derived, text = loaded(spec, cfg, tmp_path)
+    assert (derived.broker.host, derived.broker.port, derived.broker.ca_file) == ("inst-broker", 5671,
+                                                                                  contract.BROKER_CA)
+    assert derived.secrets_dir == "/run/secrets" and derived.collectors[0].key_file == "/run/secrets/collector-c1"
+    assert derived.instance == "inst" and "[db]" not in text
+
+
 def test_sync_without_collectors_is_refused(tmp_path):
     with pytest.raises(DrError, match="no collectors"):
         contract.stage_spec(config.load(overrides={"data_root": str(tmp_path)}), "sync")
