@@ -16,6 +16,7 @@ from common import config as dr_config
 from common import log
 from common.errors import DrError
 from common.records import Record, key, local, optional
+from stages import follow
 from stages.layout import DataRoot
 from stages.lock import LockTimeout, StageBusy
 
@@ -150,19 +151,27 @@ def load(args) -> tuple[dr_config.Config, DataRoot]:
     return cfg, DataRoot(cfg.data_root)
 
 
-def main(stage: str, description: str, run, argv=None, modes: dict | None = None) -> int:
+def main(stage: str, description: str, run, argv=None, modes: dict | None = None, waiting=None) -> int:
     """Parse arguments, load the configuration, run `run(cfg, data_root) -> Summary`, report, exit code.
-    modes: {flag: (help, another run)}: the stage's other jobs, one of which a flag picks instead."""
+    modes: {flag: (help, another run)}: the stage's other jobs, one of which a flag picks instead. waiting:
+    `waiting(data_root) -> tuple` of the inputs that wait for the stage; with it, `--follow` runs the stage
+    whenever inputs wait (stages/follow.py) until it is stopped."""
     p = parser(stage, description)
     for flag, (help_text, _) in (modes or {}).items():
         p.add_argument(flag, action="store_true", help=help_text)
+    if waiting is not None:
+        p.add_argument("--follow", action="store_true", help="run whenever inputs wait, until stopped (SIGTERM); "
+                       "each run's summary is one JSON line")
+        p.add_argument("--interval", type=float, default=0.5, help="--follow: seconds between looks at the inputs")
     args = p.parse_args(argv)
     chosen = [fn for flag, (_, fn) in (modes or {}).items() if getattr(args, flag[2:].replace("-", "_"))]
-    if len(chosen) > 1:
-        p.error("pick one of " + ", ".join(modes or {}))
+    if len(chosen) > 1 or (chosen and getattr(args, "follow", False)):
+        p.error("pick one of " + ", ".join([*(modes or {}), *(["--follow"] if waiting else [])]))
     log.setup()
     try:
         cfg, dr = load(args)
+        if getattr(args, "follow", False):
+            return follow.follow(cfg, dr, run, waiting, args.interval)
         summary = (chosen[0] if chosen else run)(cfg, dr)
     except DrError as exc:
         print(f"{stage}: error: {exc}", file=sys.stderr)

@@ -33,7 +33,7 @@ from common import atomic, digest
 from common.errors import ConfigError, SecretError
 from database import db as dbconn
 from database import schema
-from stages import failures, journal, lock, naming, pool, postprocess, quarantine, stage
+from stages import failures, follow, journal, lock, naming, pool, postprocess, quarantine, stage
 from stages.cli import Flagged, Summary
 from stages.cli import main as cli_main
 from stages.inputs import InputError
@@ -691,10 +691,16 @@ def catch_up(cfg, dr: DataRoot) -> Summary:
     return summary
 
 
+def waiting(dr: DataRoot) -> tuple:
+    """What waits for the importer (`--follow`): staging/'s and reports/' entries."""
+    return follow.names(dr, "staging", "reports")
+
+
 def main(argv=None) -> int:
     return cli_main(STAGE, "post-process staging into reports, import into the database, archive", run, argv,
                     modes={"--catch-up": ("import again the archived reports the database lacks (after the "
-                                          "database was restored from an older set), and only that", catch_up)})
+                                          "database was restored from an older set), and only that", catch_up)},
+                    waiting=waiting)
 
 
 if __name__ == "__main__":

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from common import atomic, digest
-from stages import failures, journal, lock, naming, pool, privacy, quarantine, stage
+from stages import failures, follow, journal, lock, naming, pool, privacy, quarantine, stage
 from stages.cli import Flagged, Summary
 from stages.cli import main as cli_main
 from stages.inputs import InputError, clean_name, open_input, open_members
@@ -331,8 +331,13 @@ def run(cfg, dr: DataRoot, worker=None) -> Summary:
     return summary
 
 
+def waiting(dr: DataRoot) -> tuple:
+    """What waits for sanitize (`--follow`): raw/'s entries."""
+    return follow.names(dr, "raw")
+
+
 def main(argv=None) -> int:
-    return cli_main(STAGE, "sanitize raw reports into staging (the privacy boundary)", run, argv)
+    return cli_main(STAGE, "sanitize raw reports into staging (the privacy boundary)", run, argv, waiting=waiting)
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ container runs as root, because restic must read and restore every file with its
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -205,6 +206,19 @@ def subscriber_spec(cfg: Config) -> ContainerSpec:
         networks=sync_spec.networks, config_keys=(*sync_spec.config_keys, "instance", "broker"),
         config_values=(*sync_spec.config_values, ("secrets_dir", SECRETS), ("broker.host", host),
                        ("broker.port", port), ("broker.ca_file", BROKER_CA)))
+
+
+FOLLOWERS = ("sanitize", "importer")  # the stages that run as services in follow mode (stages/follow.py)
+
+
+def follower_spec(cfg: Config, stage: str) -> ContainerSpec:
+    """A stage's container in follow mode (a service: a run whenever inputs wait): the stage's own container,
+    command `--follow` instead of `--json`."""
+    if stage not in FOLLOWERS:
+        raise DrError(f"stage {stage!r} has no follow mode; those that do: {', '.join(FOLLOWERS)}")
+    spec = stage_spec(cfg, stage)
+    command = ("python3", "-m", f"stages.{stage}", "--follow", "--config", CONFIG_PATH)
+    return dataclasses.replace(spec, label=f"follow-{stage}", command=command)
 
 
 def backup_spec(cfg: Config, action: str, host: str, offsite: bool = False, files: bool = True, db: bool = True,

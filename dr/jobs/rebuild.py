@@ -26,16 +26,19 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from common import config, log, secrets
+from common import broker as broker_names
+from common import config, log, poll, secrets
 from common.config import Config
 from common.errors import ConfigError, DrError, SecretError
 from common.records import Record, optional
-from dr.jobs import backup, pipeline
+from dr.jobs import backup, pipeline, subscriber
 from dr.jobs import restore as dr_restore
 from dr.jobs.restore import Restored
 from dr.machine import host, images, roles
-from dr.services import certs, collector, stack
+from dr.services import broker, certs, collector, stack
+from stages import journal
 from stages.cli import Summary
+from stages.layout import DataRoot
 
 _log = log.get("rebuild")
 
@@ -137,15 +140,23 @@ def rebuild(cfg: Config, refresh_base: bool = False, sample: bool = False, offsi
         _phase(report, "catch-up", lambda: catch_up(cfg))
     if not roles.of(cfg).runs_pipeline:
         return report  # the pipeline runs on the Aggregator's host
-    if sample or report.restored is not None:
-        holder = {"cfg": cfg}
+    holder = {"cfg": cfg}
+    if cfg.broker.enabled:
+        _phase(report, "broker", lambda: start_broker(cfg, sample))
+    if sample:
+        position = journal.position(DataRoot(cfg.data_root))
 
         def start_sample():
             holder["cfg"] = with_sample_collector(cfg)
-            return f"sample collector {collector.container_name(cfg)} with the built-in reports"
+            return f"sample collector {collector.container_name(cfg)} with the built-in reports" + (
+                ", announcing each to the broker" if cfg.broker.enabled else "")
 
-        if sample:
-            _phase(report, "collector", start_sample)
+        _phase(report, "collector", start_sample)
+    if cfg.broker.enabled:
+        _phase(report, "subscribe", lambda: start_arrivals(holder["cfg"]))
+    if sample and cfg.broker.enabled:
+        _phase(report, "arrivals", lambda: sample_arrived(holder["cfg"], position))
+    if sample or report.restored is not None:
 
         def run_pipeline():
             stages = pipeline.run(holder["cfg"]).stages
@@ -161,6 +172,55 @@ def rebuild(cfg: Config, refresh_base: bool = False, sample: bool = False, offsi
 
 class PipelineFailed(DrError):
     pass
+
+
+ARRIVAL_TIMEOUT = 180.0  # seconds the built-in reports may take through the broker (a fresh broker, cold images)
+
+
+def start_broker(cfg: Config, sample: bool) -> str:
+    """The broker (broker.enabled), its certificate made first when missing; its users: the configured
+    collectors', and the sample collector's with `sample`."""
+    certs.make(cfg)
+    names = [c.name for c in cfg.collectors if c.name != collector.NAME] + ([collector.NAME] if sample else [])
+    state = broker.start(cfg, names)
+    return f"broker {state}: {broker_names.QUEUE} and {broker_names.DEAD_QUEUE}, users for " + (
+        ", ".join(names) or "no collector yet")
+
+
+def start_arrivals(cfg: Config) -> str:
+    """The subscriber and the stages in follow mode (dr/jobs/subscriber.py), once a collector is configured."""
+    if not cfg.collectors:
+        return "no collector configured ([[collectors]]): the subscriber is not started"
+    state = subscriber.start(cfg)
+    return f"subscriber {state}, sanitize and importer following their inputs"
+
+
+def sample_arrived(cfg: Config, position: int) -> str:
+    """Until the subscriber has handled as many claim checks as the sample collector holds reports (its batches,
+    journalled after position: pulled, already pulled, or dead-lettered); PipelineFailed when they do not come
+    through the broker in time."""
+    expected = collector.reports_in(cfg)
+    dr = DataRoot(cfg.data_root)
+    started = time.monotonic()
+
+    def handled() -> dict[str, int]:
+        seen: dict[str, int] = {}
+        for offset, entry in journal.read(dr, position, stage="subscribe"):
+            if entry.get("event") == "batch":
+                for k, v in ((entry.get("summary") or {}).get("outcomes") or {}).items():
+                    if k.startswith("acked:") or k == "dead_lettered":
+                        seen[k] = seen.get(k, 0) + int(v)
+        return seen
+
+    poll.until(lambda: sum(handled().values()) >= expected,
+               f"the {expected} built-in reports to come through the broker", ARRIVAL_TIMEOUT, interval=0.5,
+               error=lambda message: PipelineFailed(
+                   f"{message}: {sum(handled().values())} handled (the subscriber's log: docker logs "
+                   f"{stack.container_name(cfg, subscriber.SERVICE)})"))
+    seen = handled()
+    return (f"{expected} built-in reports announced by the sample collector and handled by the subscriber within "
+            f"{time.monotonic() - started:.1f}s (" + ", ".join(f"{v} {k.removeprefix('acked:')}"
+                                                          for k, v in sorted(seen.items())) + ")")
 
 
 def _why(s: Summary) -> str:

@@ -94,6 +94,17 @@ def start(cfg: Config, port: int | None = None, name: str = NAME, samples: bool 
             "user": "collector", "key_file": key_file, "host_key": host_key, "archive_path": ARCHIVE}
 
 
+def reports_in(cfg: Config, name: str = NAME) -> int:
+    """How many reports the collector's archive folder holds (regular files outside dot-folders: what sync
+    lists and the publisher announces)."""
+    c = docker_api.client().containers.get(container_name(cfg, name))
+    done = c.exec_run(["sh", "-c", f"find {ARCHIVE} -path '*/.*' -prune -o -type f -print | wc -l"],
+                      user="collector")
+    if done.exit_code:
+        raise ServiceError(f"cannot count the reports of {c.name}: {done.output.decode(errors='replace')}")
+    return int(done.output.decode().strip() or 0)
+
+
 def _wait_sshd(name: str, timeout: float = 30) -> None:
     def sshd_started() -> bool:
         c = docker_api.container_or_none(name)

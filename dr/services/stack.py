@@ -210,7 +210,8 @@ def start_one(cfg: Config, spec: ServiceSpec) -> str:
     for volume in spec.named_volumes:
         docker_api.ensure_volume(volume)
     network = spec.network or network_name(cfg)
-    docker_api.ensure_network(network)
+    if network != NO_NETWORK:
+        docker_api.ensure_network(network)
     docker_api.client().containers.run(
         spec.image, name=name, detach=True, network=network,
         restart_policy={"Name": "unless-stopped"},
@@ -401,6 +402,9 @@ def status(cfg: Config) -> list[ServiceRow]:
 
 SAMPLE_COLLECTOR = "collector"  # the built-in sample collector's service name (dr/services/collector.py)
 SUBSCRIBER = "subscriber"  # the broker's consumer (dr/jobs/subscriber.py), stopped first
+FOLLOWERS = ("follow-importer", "follow-sanitize")  # the stages in follow mode beside it (dr/jobs/subscriber.py)
+BROKER = "broker"  # its service name (dr/services/broker.py), stopped after the collectors that publish to it
+NO_NETWORK = "none"  # ServiceSpec.network of a container with no network at all (the sanitizer's)
 # Why a container of the instance that `down` leaves running stays, by its service label.
 KEPT = {"offsite": "the off-site copy's server stands for another host: `invoke offsite-server --stop`",
         "aptcache": "a runbook drill's package cache: the drill removes it when it ends"}
@@ -426,10 +430,10 @@ class Stopped(Record):
 
 
 def down(cfg: Config) -> Stopped:
-    """Stop and remove the subscriber, the service containers and the sample collector (ours: `rebuild --sample`
-    started it).
+    """Stop and remove the subscriber and the stages following it, the sample collector (ours: `rebuild --sample`
+    started it), the broker and the service containers.
     Data (volume, data root, secrets) is left alone."""
-    removed = stop(cfg, (SUBSCRIBER, SAMPLE_COLLECTOR, *reversed(services_of(cfg))))
+    removed = stop(cfg, (SUBSCRIBER, *FOLLOWERS, SAMPLE_COLLECTOR, BROKER, *reversed(services_of(cfg))))
     return Stopped(removed, still_running(cfg))
 
 
