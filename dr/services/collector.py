@@ -90,8 +90,16 @@ def start(cfg: Config, port: int | None = None, name: str = NAME, samples: bool 
             ["find", ARCHIVE, "-mindepth", "1", "-delete"], user="collector")
         if emptied.exit_code:
             raise ServiceError(f"could not empty the collector {name}: {emptied.output.decode(errors='replace')}")
-    return {"name": entry_name, "host": name if port is None else "127.0.0.1", "port": 22 if port is None else port,
-            "user": "collector", "key_file": key_file, "host_key": host_key, "archive_path": ARCHIVE}
+    return entry(cfg, port, entry_name)
+
+
+def entry(cfg: Config, port: int | None = None, name: str = NAME) -> dict:
+    """The [[collectors]] entry of the collector of this name that start made (reached on the instance network,
+    or on port of 127.0.0.1)."""
+    key_file, host_key = ensure_keys(cfg)
+    return {"name": name, "host": container_name(cfg, name) if port is None else "127.0.0.1",
+            "port": 22 if port is None else port, "user": "collector", "key_file": key_file, "host_key": host_key,
+            "archive_path": ARCHIVE}
 
 
 def reports_in(cfg: Config, name: str = NAME) -> int:
