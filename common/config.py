@@ -314,6 +314,11 @@ SCHEMA: dict[str, Any] = {
         "collector_held_hours": Field(int, 30, _positive, "a collector whose oldest pulled report not yet released "
                                       "is older than this: a risk (the default: the daily off-site copy, the "
                                       "hourly set it copies, and a margin for the maintenance job)"),
+        "dead_letters_max": Field(int, 0, lambda v: None if v >= 0 else "must be 0 or more",
+                                  "more messages than this in the broker's dead-letter queue (reports.dead; "
+                                  "purged once looked at): a risk"),
+        "broker_backlog_max": Field(int, 1000, _positive, "more claim checks than this ready in the broker's "
+                                    "queue (reports), waiting for the subscriber: a stall"),
         "drills_shown": Field(int, 20, _positive, "the last N drills in the trends of the status page"),
         "page_dir": Field(str, "/var/lib/aggregator-dr/status", _absolute_or_empty,
                           "the status page (index.html) is written here after every job, for the web mirror to "

@@ -105,6 +105,14 @@ STATUS_METRICS: dict[str, str] = {
     "collector_held_bytes": "their bytes on the collector (label collector)",
     "collector_oldest_held_age_seconds": "age of the oldest of them, from its modification time on the collector; "
                                          "0 when it holds none (label collector)",
+    "broker_up": "1 while the broker's container runs and is healthy, else 0; absent without broker.enabled and "
+                 "a broker container",
+    "broker_ready_messages": "claim checks ready in the broker's queue reports; absent when not read",
+    "broker_unacknowledged_messages": "claim checks delivered to a subscriber and not yet acknowledged; absent "
+                                      "when not read",
+    "broker_dead_letter_messages": "messages in the dead-letter queue reports.dead; absent when not read",
+    "subscriber_dead_lettered_recent": "messages the subscriber dead-lettered in the last 24 hours (its journal "
+                                       "notes)",
     "rule_firing": "1 while the stall or risk rule (label rule) holds, else 0",
     "status_computed_timestamp_seconds": "when the status was computed (unix time)",
 }

@@ -208,6 +208,18 @@ def ctl(cfg: Config, *args: str) -> str:
     return text
 
 
+def queue_depths(cfg: Config) -> dict[str, tuple[int, int]]:
+    """{queue: (messages ready, messages delivered and not yet acknowledged)} of the broker's virtual host, from
+    rabbitmqctl in its container; ServiceError when it is not running or does not answer."""
+    out = ctl(cfg, "list_queues", "-p", broker.VHOST, "name", "messages_ready", "messages_unacknowledged",
+              "--formatter", "json")
+    try:
+        rows = json.loads(out or "[]")
+        return {r["name"]: (int(r["messages_ready"]), int(r["messages_unacknowledged"])) for r in rows}
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ServiceError(f"rabbitmqctl list_queues said what this version cannot read ({exc}): {out[:300]}")
+
+
 def prune_users(cfg: Config, collectors: Iterable[str] | None = None) -> list[str]:
     """Delete the collector users the definitions no longer name (an import adds and updates, never removes):
     a collector taken out of the configuration can no longer publish. Returns those deleted."""

@@ -416,3 +416,51 @@ class DiskSection(Record):
                   f"free space {'+' if self.change_per_day >= 0 else ''}{size(self.change_per_day)} a day")
         full = "" if self.days_until_full is None else f", down to sync's reserve in {self.days_until_full:g} day(s)"
         return [f"disk: {size(self.free_bytes)} free of {size(self.total_bytes)} on {self.path}; {change}{full}"]
+
+
+@dataclass
+class DeadLetter(Record):
+    """A message the subscriber rejected (its journal note, event dead_lettered): when, why, and the claim
+    check's collector and path when it was one."""
+    time: str
+    reason: str
+    collector: str | None = optional()
+    path: str | None = optional()
+
+
+@dataclass
+class BrokerSection(Record):
+    """The broker (docs/broker.md), shown when broker.enabled or its container exists: its container's state
+    (Docker's health verdict: healthy, unhealthy, starting, exited, absent), the messages of the queue
+    `reports` ready and delivered but not yet acknowledged, and of `reports.dead` (rabbitmqctl list_queues:
+    RabbitMQ refreshes a quorum queue's figures there every few seconds), or why they could not be read; from
+    the journal's last `window_hours` (at most its last `window_bytes`): the messages the subscriber
+    dead-lettered, the newest few of them, and its last batch (when, its counts)."""
+    computed: str
+    enabled: bool
+    state: str
+    window_hours: int
+    dead_lettered: int
+    newest_dead: list[DeadLetter]
+    ready: int | None = optional()
+    unacknowledged: int | None = optional()
+    dead: int | None = optional()
+    error: str | None = optional()
+    last_batch: str | None = optional()
+    last_batch_age_seconds: int | None = optional()
+    last_batch_outcomes: dict[str, int] | None = optional()
+
+    @property
+    def healthy(self) -> bool:
+        return self.state == "healthy"
+
+    def lines(self) -> list[str]:
+        queues = (f"reports {self.ready} ready, {self.unacknowledged} unacknowledged; reports.dead {self.dead}"
+                  if self.error is None and self.ready is not None else f"queues unknown ({self.error or 'not read'})")
+        batch = ("no batch" if self.last_batch is None else
+                 f"last batch {ago(self.last_batch_age_seconds)} ("
+                 + ", ".join(f"{k} {v}" for k, v in sorted((self.last_batch_outcomes or {}).items())) + ")")
+        out = [f"broker: {self.state}{'' if self.enabled else ' (broker.enabled is off)'}; {queues}",
+               f"  subscriber: {batch}; {self.dead_lettered} message(s) dead-lettered in {self.window_hours} h"]
+        out += [f"  dead-lettered {d.time}: {d.collector or '?'} {d.path or '?'}: {d.reason}" for d in self.newest_dead]
+        return out

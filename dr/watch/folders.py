@@ -1,5 +1,5 @@
 """What the status model reads in folders rather than in the job history: the inputs waiting in the state
-directories, the quarantine, the journal's newest entry, the runbook drills' newest report, the data root's
+directories, the quarantine, the journal's newest entry and the subscriber's notes, the runbook drills' newest report, the data root's
 free space. Plain values out (dr/watch/model.py turns them into figures); nothing is written.
 
 Cheap on purpose: a walk of raw/, staging/, reports/ (stages/layout.DataRoot.waiting, which the jobs' history
@@ -14,6 +14,7 @@ import json
 import os
 import shutil
 from pathlib import Path
+from typing import Iterator
 
 from common.records import RecordError
 from dr.drills.drill_reports import RunbookDrillReport
@@ -69,17 +70,19 @@ def _entry_time(raw: bytes) -> dt.datetime | None:
         return None
 
 
-def last_journal_time(journal: Path, tail: int = TAIL) -> dt.datetime | None:
-    """The time of the journal's newest committed transaction (a report's last move), read from its end; None
-    without a journal or such an entry. A torn last line (a crash mid-append) is skipped, as the journal does."""
+def journal_backwards(journal: Path, tail: int = TAIL, limit: int | None = None) -> Iterator[bytes]:
+    """The journal's lines, newest first, read from its end tail bytes at a time (only those within its last
+    limit bytes when given: a line that begins before them is left out); nothing without a journal. A torn last line (a crash mid-append) is skipped, as the journal
+    does."""
     try:
         end = journal.stat().st_size
     except FileNotFoundError:
-        return None
+        return
+    stop = 0 if limit is None else max(0, end - limit)
     carry, torn = b"", True  # torn: the last newline is not found yet (what follows it is no entry)
     with open(journal, "rb") as fh:
-        while end > 0:
-            start = max(0, end - tail)
+        while end > stop:
+            start = max(stop, end - tail)
             fh.seek(start)
             lines = (fh.read(end - start) + carry).split(b"\n")
             end = start
@@ -91,10 +94,39 @@ def last_journal_time(journal: Path, tail: int = TAIL) -> dt.datetime | None:
                 torn = False
             carry = lines.pop(0) if start > 0 else b""  # may begin mid-line: completed by the next read
             for raw in reversed(lines):
-                when = _entry_time(raw) if raw.strip() else None
-                if when is not None:
-                    return when
+                if raw.strip():
+                    yield raw
+
+
+def last_journal_time(journal: Path, tail: int = TAIL) -> dt.datetime | None:
+    """The time of the journal's newest committed transaction (a report's last move), read from its end; None
+    without a journal or such an entry."""
+    for raw in journal_backwards(journal, tail):
+        when = _entry_time(raw)
+        if when is not None:
+            return when
     return None
+
+
+SUBSCRIBE_NEEDLE = b'"stage":"subscribe"'  # how stages/journal.append writes the subscriber's notes
+
+
+def subscriber_notes(journal: Path, since: dt.datetime, limit: int) -> list[dict]:
+    """The subscriber's notes (stage subscribe: its batches, the messages it dead-lettered), newest first,
+    from the journal's end back to since (or its last limit bytes). Other lines are only looked at for their
+    time."""
+    out = []
+    for raw in journal_backwards(journal, limit=limit):
+        try:
+            entry = json.loads(raw)
+            when = dt.datetime.fromisoformat(entry["time"]).astimezone(dt.timezone.utc)
+        except (ValueError, KeyError, TypeError, AttributeError):
+            continue
+        if when < since:
+            break
+        if SUBSCRIBE_NEEDLE in raw and entry.get("op") == "note":
+            out.append(entry)
+    return out
 
 
 def newest_runbook_report(folder: Path) -> RunbookDrillReport | None:

@@ -8,7 +8,9 @@ computed. `compute(cfg)` builds it from
 - the drills' saved reports (dr/drills/drill_reports.py; the runbook drills' folders);
 - the database, when probe: each role logs in (FerretDB's ping and one listing, never a count: counting goes
   through FerretDB at its speed); its counts and size are the newest set's, as its manifest says;
-- the certificates (dr/services/certs.py: each present, and its findings).
+- the certificates (dr/services/certs.py: each present, and its findings);
+- the broker, when probe and broker.enabled or its container exists: its container's health, its queues'
+  depths (rabbitmqctl in it), and the subscriber's notes in the journal (its batches, what it dead-lettered).
 
 A page can render the same model: it is one record (JSON with `--json`), its sections the records of
 dr/watch/figures.py; times are UTC (`%Y-%m-%dT%H:%M:%SZ`), ages whole seconds at `computed`, None where there
@@ -30,9 +32,10 @@ from typing import Iterator
 
 import pymongo
 
+from common import broker as broker_names
 from common.config import DB_ROLES, Config
 from common.errors import DrError
-from common.records import Record
+from common.records import Record, optional
 from database import db
 from dr.drills import drill_reports
 from dr.drills.drill_reports import RunbookDrillReport
@@ -40,16 +43,18 @@ from dr.jobs import history
 from dr.jobs.history import JobRun, stamp
 from dr.jobs.pipeline import STAGES, PipelineRun
 from dr.jobs.rebuild import RebuildReport
-from dr.services import certs, stack
+from dr.services import broker, certs, stack
 from dr.watch import folders, results
 from dr.watch.figures import (
     Backlog,
     BacklogPoint,
     BackupSet,
     BackupsSection,
+    BrokerSection,
     CheckFigures,
     CollectorState,
     DatabaseSection,
+    DeadLetter,
     DiskSection,
     DrillPoint,
     FlowPoint,
@@ -78,6 +83,9 @@ PROBE_SECONDS = 3.0  # each role's login, tried at once
 PIPELINE_JOBS = ("pipeline", "stage-sync", "stage-sanitize", "stage-importer", "catch-up", "rebuild")
 RUNBOOK_DRILLS = ("bare-host", "two-hosts")  # their folders in drill.history_dir
 SET_ID = "%Y%m%dT%H%M%SZ"  # a set's id is the UTC time it started
+BROKER_HOURS = 24  # the subscriber's notes over this long (its dead-lettered messages counted, its last batch)
+BROKER_JOURNAL_BYTES = 16 << 20  # ... read from the journal's end, this much at most
+NEWEST_DEAD = 5  # the newest dead-lettered messages shown
 
 
 @dataclass
@@ -93,10 +101,12 @@ class StatusModel(Record):
     restores: RestoresSection
     database: DatabaseSection
     disk: DiskSection
+    broker: BrokerSection | None = optional()
 
     def render(self) -> str:
         """Each section in short text."""
-        sections = (self.pipeline, self.backups, self.restores, self.database, self.disk)
+        sections = (self.pipeline, self.backups, self.restores, self.database, self.disk,
+                    *((self.broker,) if self.broker is not None else ()))
         return "\n".join([f"status of {self.host} ({self.role}) at {self.computed}:"]
                          + [line for s in sections for line in s.lines()])
 
@@ -472,6 +482,55 @@ def disk_section(cfg: Config, runs: Runs, now: dt.datetime) -> DiskSection:
                        days_until_full(free, reserve, per_day))
 
 
+# --- broker -------------------------------------------------------------------------------------------------
+
+def _journal_time(text: str) -> dt.datetime:
+    """A journal entry's time (stages/journal.now: microseconds, Z) in UTC."""
+    return dt.datetime.fromisoformat(text).astimezone(dt.timezone.utc)
+
+
+def broker_figures(enabled: bool, state: str, depths: dict[str, tuple[int, int]] | str | None, notes: list[dict],
+                   now: dt.datetime, hours: int = BROKER_HOURS) -> BrokerSection:
+    """The broker's section from its container's state, its queues' depths ({queue: (ready, unacknowledged)},
+    or why they could not be read, or None: not asked) and the subscriber's journal notes, newest first. Pure."""
+    dead = [n for n in notes if n.get("event") == "dead_lettered"]
+    out = BrokerSection(stamp(now), enabled, state, hours, len(dead), [
+        DeadLetter(stamp(_journal_time(n["time"])), str(n.get("reason", "")), n.get("collector"), n.get("path"))
+        for n in dead[:NEWEST_DEAD]])
+    if isinstance(depths, str):
+        out.error = depths
+    elif depths is not None:
+        out.ready, out.unacknowledged = depths.get(broker_names.QUEUE, (0, 0))
+        out.dead = sum(depths.get(broker_names.DEAD_QUEUE, (0, 0)))
+    batch = next((n for n in notes if n.get("event") == "batch"), None)
+    if batch is not None:
+        out.last_batch, out.last_batch_age_seconds = when_and_age(now, _journal_time(batch["time"]))
+        out.last_batch_outcomes = dict((batch.get("summary") or {}).get("outcomes") or {})
+    return out
+
+
+def broker_section(cfg: Config, now: dt.datetime) -> BrokerSection | None:
+    """The broker as Docker and rabbitmqctl say now, and the subscriber's notes; None when broker.enabled is off
+    and it has no container."""
+    try:
+        state = stack.health(cfg, broker.SERVICE)
+    except Exception as exc:  # noqa: BLE001 - Docker not answering: the broker's state is unknown, not a crash
+        state = f"unknown ({type(exc).__name__})"
+    if not cfg.broker.enabled and (state == "absent" or state.startswith("unknown")):
+        return None
+    depths: dict | str | None = None
+    if state == "healthy":
+        try:
+            depths = broker.queue_depths(cfg)
+        except Exception as exc:  # noqa: BLE001 - rabbitmqctl failing or Docker not answering: shown, not raised
+            depths = (str(exc).splitlines() or [type(exc).__name__])[0][:300]
+    else:
+        depths = f"the broker is {state}"
+    since = now - dt.timedelta(hours=BROKER_HOURS)
+    notes = folders.subscriber_notes(DataRoot(cfg.data_root).journal, since, BROKER_JOURNAL_BYTES)
+    return broker_figures(cfg.broker.enabled, state, depths, notes, now)
+
+
 # --- the model ----------------------------------------------------------------------------------------------
 
 def history_days(cfg: Config) -> int:
@@ -489,4 +548,5 @@ def compute(cfg: Config, now: dt.datetime | None = None, probe: bool = True) -> 
     runs = Runs(history.read(cfg, since))
     return StatusModel(stamp(now), socket.gethostname(), cfg.host.role, stamp(since),
                        pipeline_section(cfg, runs, now), backups_section(cfg, runs, now), restores_section(cfg, now),
-                       database_section(cfg, runs, now, probe), disk_section(cfg, runs, now))
+                       database_section(cfg, runs, now, probe), disk_section(cfg, runs, now),
+                       broker_section(cfg, now) if probe else None)

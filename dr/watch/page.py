@@ -16,7 +16,8 @@ JSON names them, list items by index: `model.pipeline.backlog.0.count`, `model.b
 "never" or "none" because it is None (an optional one the JSON leaves out) says data-value="null"; a record
 that is None says so on its path (`model.restores.last`), an empty list or table on its own (`[]`, `{}`). A
 free text the page shows scrubbed (`model.host`, a collector's `last_error`, a role's `error`, a certificate
-finding's `message`, a finding's `what`) carries data-field and `data-scrubbed` but no data-value: its value
+finding's `message`, a finding's `what`, a dead-lettered message's `path` and `reason`, the broker's `error`)
+carries data-field and `data-scrubbed` but no data-value: its value
 in the JSON may hold what the page must not show. `field()` makes these attributes; `table()` and `pairs()`
 take figures (`Fig`: what is shown, its path and value) as cells. Not on the page: the database's address,
 the disk's path, a certificate's file, subject, names and serial; what only a chart point's tooltip says; the
@@ -43,6 +44,7 @@ from common.config import Config
 from dr.jobs import history
 from dr.watch.figures import (
     BackupsSection,
+    BrokerSection,
     CheckFigures,
     DatabaseSection,
     DiskSection,
@@ -497,13 +499,43 @@ def disk(d: DiskSection) -> str:
     return section("disk", "Disk of the data root", d.computed, body)
 
 
+def broker(b: BrokerSection, private: Private) -> str:
+    """The broker's section: its state, its queues, the subscriber's last batch and dead-lettered messages
+    (their reasons and paths scrubbed: free texts)."""
+    base = "model.broker"
+    if b.error is not None or b.ready is None:
+        queues = [("queues", free_text(f"{base}.error", b.error or "not read", private, "bad-text"))]
+    else:
+        queues = [("ready in reports", fig(f"{base}.ready", b.ready)),
+                  ("unacknowledged", fig(f"{base}.unacknowledged", b.unacknowledged)),
+                  ("in reports.dead", fig(f"{base}.dead", b.dead))]
+    outcomes = ", ".join(show(fig(f"{base}.last_batch_outcomes.{k}", v, f"{esc(k)} {esc(v)}"))
+                         for k, v in sorted((b.last_batch_outcomes or {}).items()))
+    dead = table(["time", "collector", "path", "reason"], [
+        [fig(f"{at}.time", d.time), fig(f"{at}.collector", d.collector, esc(d.collector or "—")),
+         free_text(f"{at}.path", d.path or "—", private), free_text(f"{at}.reason", d.reason, private)]
+        for at, d in ((f"{base}.newest_dead.{i}", d) for i, d in enumerate(b.newest_dead))],
+        fig(f"{base}.newest_dead", [], "none"))
+    state = fig(f"{base}.state", b.state, esc(b.state) if b.healthy else f'<span class="bad-text">{esc(b.state)}</span>')
+    body = (pairs([("container", state), ("enabled", fig(f"{base}.enabled", b.enabled, "yes" if b.enabled else "no")),
+                   *queues,
+                   ("subscriber's last batch", when(f"{base}.last_batch", b.last_batch,
+                                                    f"{base}.last_batch_age_seconds", b.last_batch_age_seconds)),
+                   ("its counts", outcomes or fig(f"{base}.last_batch_outcomes", b.last_batch_outcomes, "—")),
+                   ("dead-lettered in the window", fig(f"{base}.dead_lettered", b.dead_lettered)),
+                   ("window (hours)", fig(f"{base}.window_hours", b.window_hours))])
+            + f"<h3>Newest dead-lettered messages</h3>{dead}")
+    return section("broker", "Broker", b.computed, body)
+
+
 def render(model: StatusModel, findings: list[Finding], cfg: Config) -> str:
     """The status page of model and its findings: one HTML5 document, the same for the same model."""
     private = Private(cfg)
     host = esc(private.scrub(model.host))
     nav = "".join(f'<a href="#{a}">{t}</a>' for a, t in (("findings", "stalls and risks"), ("pipeline", "pipeline"),
                                                          ("backups", "backups"), ("restores", "restores"),
-                                                         ("database", "database"), ("disk", "disk")))
+                                                         ("database", "database"), ("disk", "disk"),
+                                                         *((("broker", "broker"),) if model.broker else ())))
     return ("<!DOCTYPE html>\n"
             f'<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">'
             f"<title>aggregator-dr status: {host}</title><style>{CSS}</style></head><body>"
@@ -513,4 +545,5 @@ def render(model: StatusModel, findings: list[Finding], cfg: Config) -> str:
             f"since {show(fig('model.history_since', model.history_since))}</p><nav>{nav}</nav></header>"
             + banner(findings, private) + pipeline(model.pipeline, private) + backups(model.backups)
             + restores(model.restores) + database(model.database, private) + disk(model.disk)
+            + (broker(model.broker, private) if model.broker is not None else "")
             + "</body></html>\n")

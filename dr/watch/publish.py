@@ -36,7 +36,8 @@ def unix(stamp: str) -> float:
 def samples(m: StatusModel, findings: list[Finding]) -> list[Sample]:
     """The status model's gauges (dr/jobs/monitoring.STATUS_METRICS): one sample each, a rule firing 1 or 0 for
     every rule of the table, the recovery point's age only when there is a complete set, what a collector holds
-    only when a sync reached it in the history read."""
+    only when a sync reached it in the history read, the broker's only with its section (its queues' only when
+    they were read)."""
     out: list[Sample] = [("status_computed_timestamp_seconds", {}, unix(m.computed)),
                          ("recovery_point_objective_seconds", {}, m.backups.objective_seconds)]
     if m.backups.newest_set is not None:
@@ -51,6 +52,12 @@ def samples(m: StatusModel, findings: list[Finding]) -> list[Sample]:
                     ("collector_oldest_held_age_seconds", labels, c.oldest_held_age_seconds or 0)]
     for reason, count in sorted(m.pipeline.quarantine.items()):
         out.append(("quarantined_inputs", {"reason": reason}, count))
+    b = m.broker
+    if b is not None:
+        out += [("broker_up", {}, 1 if b.healthy else 0), ("subscriber_dead_lettered_recent", {}, b.dead_lettered)]
+        if b.ready is not None:
+            out += [("broker_ready_messages", {}, b.ready), ("broker_unacknowledged_messages", {}, b.unacknowledged),
+                    ("broker_dead_letter_messages", {}, b.dead)]
     firing = {f.rule for f in findings}
     out += [("rule_firing", {"rule": r.name}, 1 if r.name in firing else 0) for r in rules.RULES]
     return out

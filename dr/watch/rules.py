@@ -3,9 +3,9 @@ the sentence that says what to do (docs/status.md explains each for operators).
 
 A check is a pure function of the status model (dr/watch/model.py) and the configuration: it returns what
 makes the rule hold, one sentence per finding (the figures), and nothing when it does not hold. A stall: data
-does not flow (stalled, collector_unreached, poison, database_unreachable); a risk: a loss or an outage would
-cost more than it should (recovery_point_old, no_passing_check, no_passing_drill, disk_filling,
-collector_unreleased, certificate_expiring). `evaluate` gives every finding, in the table's order.
+does not flow (stalled, collector_unreached, poison, database_unreachable, broker_down, queue_backlog); a risk: a
+loss or an outage would cost more than it should (recovery_point_old, no_passing_check, no_passing_drill,
+disk_filling, collector_unreleased, certificate_expiring, dead_letters). `evaluate` gives every finding, in the table's order.
 
 The sets, the checks and the drills are the Aggregator's host's business: on a database's own host
 (host.role database) their rules do not apply.
@@ -183,6 +183,36 @@ def certificate_expiring(m: StatusModel, cfg: Config) -> list[str]:
     return [w.line() for w in m.database.certificate_warnings]
 
 
+def broker_down(m: StatusModel, cfg: Config) -> list[str]:
+    """broker.enabled and the broker's container not running and healthy."""
+    b = m.broker
+    if b is None or not b.enabled or b.healthy:
+        return []
+    return [f"the broker is {b.state}: no claim check is published or consumed; the scheduled pipeline still "
+            "pulls every report"]
+
+
+def queue_backlog(m: StatusModel, cfg: Config) -> list[str]:
+    """More claim checks ready in the queue than status.broker_backlog_max: the subscriber does not keep up."""
+    b, limit = m.broker, cfg.status.broker_backlog_max
+    if b is None or b.ready is None or b.ready <= limit:
+        return []
+    last = "never" if b.last_batch is None else f"{span(b.last_batch_age_seconds)} ago"
+    return [f"{b.ready} claim check(s) ready in the queue (limit {limit}); the subscriber's last batch: {last}"]
+
+
+def dead_letters(m: StatusModel, cfg: Config) -> list[str]:
+    """More messages in the dead-letter queue than status.dead_letters_max (the queue purged: looked at)."""
+    b, limit = m.broker, cfg.status.dead_letters_max
+    if b is None or b.dead is None or b.dead <= limit:
+        return []
+    newest = b.newest_dead[0] if b.newest_dead else None
+    why = "" if newest is None else (f"; the newest ({newest.time}): {newest.collector or '?'} "
+                                     f"{newest.path or '?'}: {newest.reason}")
+    return [f"{b.dead} message(s) dead-lettered in reports.dead (limit {limit}), {b.dead_lettered} in the last "
+            f"{b.window_hours} h{why}"]
+
+
 RULES: tuple[Rule, ...] = (
     Rule("stalled", STALL, "status.stall_minutes", stalled,
          "Find why nothing moves: run `invoke pipeline` and read its summary (a stage that stopped names its "
@@ -223,6 +253,19 @@ RULES: tuple[Rule, ...] = (
          "`invoke rotate-secrets` issues new certificates from the same CA and restarts the services on them "
          "(docs/runbook.md, section 11); a CA near its end: `invoke certs --renew-ca`, the new ca.crt on every "
          "host that reaches the database, then `invoke rotate-secrets` (docs/tls.md)."),
+    Rule("broker_down", STALL, None, broker_down,
+         "Look at the broker's container in the services table below and its log (`docker logs "
+         "<instance>-broker`); `invoke rebuild` starts it again. Nothing is lost meanwhile: the collectors keep "
+         "every report and the scheduled pipeline pulls them (docs/runbook.md, \"When the broker is lost\")."),
+    Rule("queue_backlog", STALL, "status.broker_backlog_max", queue_backlog,
+         "Find why the subscriber does not keep up: check that its container runs (`invoke subscribe` starts "
+         "it) and read its log (`docker logs <instance>-subscriber`): it may wait on sync's lock (a long "
+         "scheduled sync, a snapshot's pause) or requeue the messages of a collector it cannot reach."),
+    Rule("dead_letters", RISK, "status.dead_letters_max", dead_letters,
+         "Read each dead-lettered message's reason below (the subscriber journalled them) and fix its cause on "
+         "the collector (a report announced that is not there, or has other bytes); the scheduled sync pulls "
+         "every report that is there. Then purge the dead-letter queue: `docker exec <instance>-broker "
+         "rabbitmqctl purge_queue -p aggregator reports.dead`."),
 )
 
 

@@ -19,7 +19,8 @@ RULES_FILE = MONITORING / "aggregator-dr.rules.yml"
 TESTS_FILE = MONITORING / "aggregator-dr.rules.test.yml"
 # The status model's stall and risk rules (the label rule of aggregator_dr_rule_firing).
 RULE_NAMES = ["stalled", "collector_unreached", "poison", "database_unreachable", "recovery_point_old",
-              "no_passing_check", "no_passing_drill", "disk_filling", "collector_unreleased", "certificate_expiring"]
+              "no_passing_check", "no_passing_drill", "disk_filling", "collector_unreleased", "certificate_expiring",
+              "broker_down", "queue_backlog", "dead_letters"]
 PERIOD_SECONDS = {"hourly": 3600, "daily": 86400, "weekly": 7 * 86400}
 METRIC = re.compile(r"\baggregator_dr_\w+")
 # time() - aggregator_dr_last_success_timestamp_seconds{dr_job="x"} > N (or {dr_job=~"a|b"}, N a product: 3 * 3600)

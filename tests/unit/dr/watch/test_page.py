@@ -17,6 +17,7 @@ from dr.watch.figures import (
     BackupSet,
     CheckFigures,
     CollectorState,
+    DeadLetter,
     DrillPoint,
     FlowPoint,
     OffsiteFigures,
@@ -182,7 +183,7 @@ def test_the_figures_shown_are_the_models():
     assert "rsync: &lt;some files&gt; vanished" in text  # escaped
     assert "pulled 9, sanitized 11, imported 17, quarantined 1, failed 2" in words
     assert "RTO (its rebuild)640 s" in words and "29" in words
-    assert words.count(f"computed {m.computed}") == 6  # the page, and each section
+    assert words.count(f"computed {m.computed}") == 7  # the page, and each section (the broker's too)
 
 
 def test_no_script_no_external_link_or_asset():
@@ -296,6 +297,8 @@ def rich():
     p.quarantine, p.poison = {"poison": 1, "unsafe_tag": 2}, 1
     p.collectors.append(CollectorState("c2", left=None, last_error="connection refused",
                                        first_tried="2026-12-07T08:00:00Z"))
+    m.broker.dead, m.broker.dead_lettered = 1, 1
+    m.broker.newest_dead = [DeadLetter("2026-12-07T11:30:00Z", "missing: not on the collector", "c1", "a/r1.yaml")]
     c1 = p.collectors[0]  # it holds pulled reports until a release
     c1.held, c1.held_bytes, c1.oldest_held, c1.oldest_held_age_seconds = 3, 3_000_000, "2026-12-07T09:00:00Z", 3 * HOUR
     p.runs = [PipelineRunRow("2026-12-07T11:00:00Z", "failed", 12.5, 3_000_000, 240000.0),

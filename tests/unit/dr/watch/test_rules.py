@@ -16,9 +16,11 @@ from dr.watch.figures import (
     Backlog,
     BackupSet,
     BackupsSection,
+    BrokerSection,
     CheckFigures,
     CollectorState,
     DatabaseSection,
+    DeadLetter,
     DiskSection,
     DrillPoint,
     PipelineSection,
@@ -36,7 +38,8 @@ CFG = config.load()  # the thresholds' defaults: stall 60 min, collector 120 min
 #                      drill 8 d, disk 14 d, a collector's held reports 2048 MB and 30 h
 MB = 1 << 20
 NAMES = ["stalled", "collector_unreached", "poison", "database_unreachable", "recovery_point_old",
-         "no_passing_check", "no_passing_drill", "disk_filling", "collector_unreleased", "certificate_expiring"]
+         "no_passing_check", "no_passing_drill", "disk_filling", "collector_unreleased", "certificate_expiring",
+         "broker_down", "queue_backlog", "dead_letters"]
 STATUS_DOC = Path(__file__).resolve().parents[4] / "docs" / "status.md"
 
 
@@ -54,7 +57,10 @@ def healthy() -> StatusModel:
     database = DatabaseSection(NOW, "127.0.0.1:27017", False, True, [RoleReach(r, True, 0.05) for r in DB_ROLES],
                                {}, [], [])
     disk = DiskSection(NOW, "/data", 100 * 10**9, 200 * 10**9, 1 << 30, 30, -10**9, 98.9)
-    return StatusModel(NOW, "aggr", "all", SINCE, pipeline, backups, restores, database, disk)
+    broker = BrokerSection(NOW, True, "healthy", 24, 0, [], ready=3, unacknowledged=2, dead=0,
+                           last_batch="2026-12-07T11:59:58Z", last_batch_age_seconds=2,
+                           last_batch_outcomes={"acked:pulled": 2})
+    return StatusModel(NOW, "aggr", "all", SINCE, pipeline, backups, restores, database, disk, broker)
 
 
 def changed(change) -> StatusModel:
@@ -143,6 +149,29 @@ CASES = [
     ("certificate_expiring", lambda m: set_(m.database, certificate_warnings=[
         certs.Finding("db", "warning", "/s/tls/db.crt expires in 12 days (2027-01-05): `invoke certs --renew`")]),
      True, "warning: db: /s/tls/db.crt expires in 12 days (2027-01-05): `invoke certs --renew`"),
+    ("broker_down", lambda m: set_(m, broker=None), False, None),  # broker.enabled off, no container
+    ("broker_down", lambda m: set_(m.broker, enabled=False, state="exited", ready=None, unacknowledged=None,
+                                   dead=None, error="the broker is exited"), False, None),  # not enabled: not ours
+    ("broker_down", lambda m: set_(m.broker, state="exited", ready=None, unacknowledged=None, dead=None,
+                                   error="the broker is exited"), True,
+     "the broker is exited: no claim check is published or consumed; the scheduled pipeline still pulls every "
+     "report"),
+    ("broker_down", lambda m: set_(m.broker, state="absent"), True,
+     "the broker is absent: no claim check is published or consumed; the scheduled pipeline still pulls every "
+     "report"),
+    ("queue_backlog", lambda m: set_(m.broker, ready=1000), False, None),  # at the limit, not beyond
+    ("queue_backlog", lambda m: set_(m.broker, ready=1001, last_batch_age_seconds=2 * HOUR), True,
+     "1001 claim check(s) ready in the queue (limit 1000); the subscriber's last batch: 2 h ago"),
+    ("queue_backlog", lambda m: set_(m.broker, ready=5000, last_batch=None, last_batch_age_seconds=None), True,
+     "5000 claim check(s) ready in the queue (limit 1000); the subscriber's last batch: never"),
+    ("dead_letters", lambda m: set_(m.broker, dead_lettered=2), False, None),  # purged: looked at
+    ("dead_letters", lambda m: set_(m.broker, dead=2, dead_lettered=2, newest_dead=[
+        DeadLetter("2026-12-07T11:00:00Z", "missing: not on the collector", "c1", "r1.yaml"),
+        DeadLetter("2026-12-07T10:00:00Z", "the message is not a claim check: not JSON")]), True,
+     "2 message(s) dead-lettered in reports.dead (limit 0), 2 in the last 24 h; the newest "
+     "(2026-12-07T11:00:00Z): c1 r1.yaml: missing: not on the collector"),
+    ("dead_letters", lambda m: set_(m.broker, dead=1, dead_lettered=0, newest_dead=[]), True,
+     "1 message(s) dead-lettered in reports.dead (limit 0), 0 in the last 24 h"),
 ]
 
 
@@ -168,12 +197,13 @@ def test_every_rule_holds_in_some_case_and_not_in_another():
 def test_the_table_has_each_rule_once_with_its_threshold_and_what_to_do():
     assert [r.name for r in rules.RULES] == NAMES
     assert {r.name: r.severity for r in rules.RULES if r.severity == rules.STALL} == {
-        n: "stall" for n in ("stalled", "collector_unreached", "poison", "database_unreachable")}
+        n: "stall" for n in ("stalled", "collector_unreached", "poison", "database_unreachable", "broker_down",
+                             "queue_backlog")}
     for rule in rules.RULES:
         if rule.key is not None:
             assert isinstance(rules.threshold(CFG, rule.key), int), rule.key
         assert rule.todo.endswith(".") and len(rule.todo) > 40
-    assert {r.name for r in rules.RULES if r.key is None} == {"poison", "database_unreachable"}
+    assert {r.name for r in rules.RULES if r.key is None} == {"poison", "database_unreachable", "broker_down"}
 
 
 def test_a_threshold_from_the_configuration_decides():
