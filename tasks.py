@@ -27,6 +27,7 @@ from dr.jobs.subscriber import SubscriberService
 from dr.machine.configfile import ConfigShown
 from dr.machine.host import BootstrapReport
 from dr.machine.images import BuildResult
+from dr.services.broker import BrokerService
 from dr.services.certs import CertsMade
 from dr.services.dbhost import KitWritten
 from dr.services.offsite import OffsiteServer
@@ -334,13 +335,25 @@ def offsite_server(c, config=None, stop=False, json_=False):
     return dr_offsite.stop(cfg) if stop else dr_offsite.serve(cfg)
 
 
-@task(help={"config": CONFIG_HELP, "stop": "stop and remove it (unacknowledged messages go back to the queue)",
+@task(help={"config": CONFIG_HELP, "stop": "stop and remove its container (its volume, the queues, stays)",
+            "purge_dead": "empty the dead-letter queue once their reasons are read (`invoke status`)",
+            "json": JSON_HELP})
+@job(BrokerService)
+def broker(c, config=None, stop=False, purge_dead=False, json_=False):
+    """Run the broker (RabbitMQ, docs/broker.md) for the configured collectors: its certificate made when
+    missing, its users from the password files; `rebuild` starts it too with broker.enabled."""
+    from dr.services import broker as dr_broker
+
+    return dr_broker.service(_load(config), stop_it=stop, purge=purge_dead)
+
+
+@task(help={"config": CONFIG_HELP, "stop": "stop and remove them (unacknowledged messages go back to the queue)",
             "json": JSON_HELP})
 @job(SubscriberService)
 def subscribe(c, config=None, stop=False, json_=False):
     """Run the subscriber: a service container (the sync image) that consumes the broker's claim checks and
-    pulls each announced report into raw/ with sync's verified path, acknowledging it once durable
-    (docs/broker.md); sanitize and import still run on the schedule."""
+    pulls each announced report into raw/ with sync's verified path, acknowledging it once durable, and sanitize
+    and the importer following their inputs beside it (docs/broker.md)."""
     from dr.jobs import subscriber
 
     return subscriber.service(_load(config), stop_it=stop)

@@ -20,12 +20,14 @@ import json
 import os
 import re
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Mapping
 
 from common import broker, log, secrets
 from common.config import Config
 from common.errors import ServiceError
+from common.records import Record, optional
 from dr.engine import docker_api
 from dr.services import certs, stack
 
@@ -254,3 +256,37 @@ def stop(cfg: Config, remove_data: bool = False) -> None:
     stack.stop(cfg, (SERVICE,))
     if remove_data:
         docker_api.remove_volume(volume_name(cfg))
+
+
+@dataclass
+class BrokerService(Record):
+    """`invoke broker`: the broker's container and its state ("started", "running", "stopped"), and with
+    --purge-dead how many dead-lettered messages were purged."""
+    state: str
+    container: str
+    purged: int | None = optional()
+
+    def render(self) -> str:
+        line = f"broker {self.state}: {self.container}"
+        return line + (f"; {self.purged} dead-lettered message(s) purged from {broker.DEAD_QUEUE}"
+                       if self.purged is not None else "")
+
+
+def purge_dead(cfg: Config) -> int:
+    """Empty the dead-letter queue (the operator has read the reasons: `invoke status`); how many went."""
+    out = ctl(cfg, "purge_queue", "-p", broker.VHOST, broker.DEAD_QUEUE)
+    found = re.search(r"(\d+)", out)
+    return int(found.group(1)) if found else 0
+
+
+def service(cfg: Config, stop_it: bool = False, purge: bool = False) -> BrokerService:
+    """`invoke broker [--stop] [--purge-dead]`: start (or keep) the broker for the configured collectors, stop it
+    (its volume stays), or purge its dead-letter queue."""
+    name = stack.container_name(cfg, SERVICE)
+    if stop_it:
+        stop(cfg)
+        return BrokerService("stopped", name)
+    if purge:
+        return BrokerService("running", name, purge_dead(cfg))
+    certs.make(cfg)
+    return BrokerService(start(cfg), name)

@@ -264,8 +264,7 @@ RULES: tuple[Rule, ...] = (
     Rule("dead_letters", RISK, "status.dead_letters_max", dead_letters,
          "Read each dead-lettered message's reason below (the subscriber journalled them) and fix its cause on "
          "the collector (a report announced that is not there, or has other bytes); the scheduled sync pulls "
-         "every report that is there. Then purge the dead-letter queue: `docker exec <instance>-broker "
-         "rabbitmqctl purge_queue -p aggregator reports.dead`."),
+         "every report that is there. Then purge the dead-letter queue: `invoke broker --purge-dead`."),
 )
 
 
