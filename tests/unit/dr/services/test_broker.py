@@ -200,3 +200,11 @@ def test_the_broker_certificate_names_where_clients_reach_it(tmp_path):
     assert certs.names(cfg, "broker") == ("inst-broker", "localhost", "127.0.0.1", "aggregator.example.org",
                                           "192.0.2.10")
     assert "broker" in {c.name for c in certs.CERTS if c.usage == "serverAuth"}
+
+
+def test_the_broker_task_says_what_it_did():
+    from dr.services.broker import BrokerService
+    assert BrokerService("started", "inst-broker").render() == "broker started: inst-broker"
+    purged = BrokerService("running", "inst-broker", 3)
+    assert purged.render().endswith("3 dead-lettered message(s) purged from reports.dead")
+    assert BrokerService.from_json(purged.to_json()) == purged

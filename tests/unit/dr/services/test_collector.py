@@ -31,3 +31,12 @@ def test_the_publisher_reaches_the_broker_with_files_mounted_read_only(tmp_path)
 def test_no_ca_no_publisher(tmp_path):
     with pytest.raises(ServiceError, match="invoke certs"):
         collector.publisher_settings(cfg_of(tmp_path))
+
+
+def test_the_entry_of_a_collector_names_how_sync_reaches_it(tmp_path):
+    cfg = config.load(overrides={"instance": "inst", "secrets_dir": str(tmp_path / "s")})
+    on_network, on_loopback = collector.entry(cfg), collector.entry(cfg, port=2222, name="other")
+    assert (on_network["name"], on_network["host"], on_network["port"]) == ("sample", "inst-collector", 22)
+    assert (on_loopback["name"], on_loopback["host"], on_loopback["port"]) == ("other", "127.0.0.1", 2222)
+    assert on_network["archive_path"] == collector.ARCHIVE and on_network["host_key"].startswith("ssh-ed25519 ")
+    config.derive(cfg, {"collectors": [on_network, on_loopback]})  # a valid [[collectors]] table
