@@ -25,12 +25,10 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import io
 import json
 import re
 import statistics
 import sys
-import tarfile
 import tempfile
 import threading
 import time
@@ -41,7 +39,6 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "bench"), str(ROOT / "tests")]  # tests/instances.py: an instance removed
 
 from common import config, log  # noqa: E402
-from dr.engine import docker_api  # noqa: E402
 from dr.jobs import backup, pipeline, rebuild, subscriber  # noqa: E402
 from dr.services import collector, stack  # noqa: E402
 from instances import free_port, remove_instance  # noqa: E402
@@ -57,15 +54,8 @@ def note(**kv):
 
 
 def complete(cfg, name: str, body: bytes) -> float:
-    """Complete a report on the sample collector (a dot-file renamed into place); the time it was complete."""
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w") as tar:
-        info = tarfile.TarInfo(f".{name}.part")
-        info.size, info.mode = len(body), 0o644
-        tar.addfile(info, io.BytesIO(body))
-    c = docker_api.client().containers.get(collector.container_name(cfg))
-    c.put_archive(collector.ARCHIVE, buf.getvalue())
-    c.exec_run(["mv", f"{collector.ARCHIVE}/.{name}.part", f"{collector.ARCHIVE}/{name}"])
+    """Complete a report on the sample collector (collector.complete); the time it was complete."""
+    collector.complete(cfg, name, body)
     return time.time()
 
 

@@ -38,13 +38,11 @@ from __future__ import annotations
 import collections
 import contextlib
 import datetime as dt
-import io
 import queue
 import random
 import shutil
 import socket
 import sys
-import tarfile
 import threading
 import time
 from dataclasses import dataclass
@@ -171,18 +169,7 @@ class Feeder:
         names = list(self.containers)
         where = names[n % len(names)]
         name, content = next(iter(feed.files(self.token, 1, n).items()))
-        buf = io.BytesIO()
-        with tarfile.open(fileobj=buf, mode="w") as tar:
-            info = tarfile.TarInfo(f".feed/{name}")
-            info.size, info.mode, info.mtime = len(content), 0o644, int(time.time())
-            tar.addfile(info, io.BytesIO(content))
-        c = self.containers[where]
-        if not c.put_archive(collector.ARCHIVE, buf.getvalue()):
-            raise DrError(f"could not write {name} into collector {where}")
-        r = c.exec_run(["sh", "-c", 'cd "$1" && chown -R collector:collector .feed && mv ".feed/$2" "$2"', "sh",
-                        collector.ARCHIVE, name])
-        if r.exit_code:
-            raise DrError(f"could not publish {name} on collector {where}: {r.output.decode(errors='replace')}")
+        collector.complete_in(self.containers[where], name, content)
         self.written[feed.report_id(self.token, n)] = (where, name)
 
     def _loop(self) -> None:
@@ -336,7 +323,7 @@ def caught_up(dr: DataRoot, since: str) -> int:
 
 def left_on(container) -> list[str]:
     """What a collector still holds: its reports not pulled and those in .pulled/ (not the feeder's folder)."""
-    r = container.exec_run(["sh", "-c", f"cd {collector.ARCHIVE} && find . -path ./.feed -prune -o -type f -printf '%P\\n'"])
+    r = container.exec_run(["sh", "-c", f"cd {collector.ARCHIVE} && find . -path ./{collector.COMPLETING} -prune -o -type f -printf '%P\\n'"])
     if r.exit_code:
         raise DrError(f"cannot list the collector {container.name}: {r.output.decode(errors='replace')}")
     return sorted(line for line in r.output.decode().splitlines() if line)

@@ -7,6 +7,10 @@ which announces each complete report to the broker as the broker user of its nam
 
 from __future__ import annotations
 
+import io
+import tarfile
+import time
+
 from common import broker, log, poll, runner, secrets
 from common.config import Config
 from common.errors import ServiceError
@@ -100,6 +104,31 @@ def entry(cfg: Config, port: int | None = None, name: str = NAME) -> dict:
     return {"name": name, "host": container_name(cfg, name) if port is None else "127.0.0.1",
             "port": 22 if port is None else port, "user": "collector", "key_file": key_file, "host_key": host_key,
             "archive_path": ARCHIVE}
+
+
+COMPLETING = ".completing"  # in the archive folder: reports being written (a dot-folder: never listed)
+
+
+def complete(cfg: Config, report: str, body: bytes, name: str = NAME) -> None:
+    """A report completed on the collector of this name (complete_in)."""
+    complete_in(docker_api.client().containers.get(container_name(cfg, name)), report, body)
+
+
+def complete_in(container, report: str, body: bytes) -> None:
+    """A report completed in a collector container as a collector completes one: written into COMPLETING,
+    given to the collector's user, then renamed into place in its archive folder (report: a file name there)."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        info = tarfile.TarInfo(f"{COMPLETING}/{report}")
+        info.size, info.mode, info.mtime = len(body), 0o644, int(time.time())
+        tar.addfile(info, io.BytesIO(body))
+    if not container.put_archive(ARCHIVE, buf.getvalue()):
+        raise ServiceError(f"could not write {report} into the collector {container.name}")
+    done = container.exec_run(["sh", "-c", 'cd "$1" && chown -R collector:collector "$3" && mv "$3/$2" "$2"',
+                               "sh", ARCHIVE, report, COMPLETING])
+    if done.exit_code:
+        raise ServiceError(f"could not complete {report} on the collector {container.name}: "
+                           f"{done.output.decode(errors='replace')}")
 
 
 def reports_in(cfg: Config, name: str = NAME) -> int:

@@ -80,11 +80,26 @@ def cfg(tmp_path_factory):
 def built(cfg):
     """Host bootstrapped, every image built (one lane at a time: the other then finds them built). Returns
     the configuration."""
+    build_tagged(cfg)
+    return cfg
+
+
+def build_tagged(cfg, components: tuple[str, ...] | None = None) -> None:
+    """The images these tests need, built from this tree under cfg's images.tag (one build at a time, like
+    `built`'s), so that they never replace the images other tests run: the components named (the base image
+    when missing), or with None the host bootstrapped and every image."""
+    from dr.machine import baseimage
+
     with open(BUILD_LOCK, "w") as held:
         fcntl.flock(held, fcntl.LOCK_EX)
-        host.bootstrap(cfg)
-        images.build_all(cfg)
-    return cfg
+        if components is None:
+            host.bootstrap(cfg)
+            images.build_all(cfg)
+            return
+        baseimage.ensure(cfg)
+        revision = images.git_revision()
+        for component in components:
+            images.build_one(cfg, component, revision)
 
 
 def on_loopback(container, port: int):

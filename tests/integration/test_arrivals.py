@@ -8,19 +8,15 @@ that they never replace the images other tests run."""
 
 from __future__ import annotations
 
-import fcntl
-import io
 import json
-import tarfile
 from pathlib import Path
 
 import pytest
-from conftest import BUILD_LOCK, running_instance
+from conftest import build_tagged, running_instance
 
 from common import config, poll
 from dr.engine import docker_api
 from dr.jobs import pipeline, subscriber
-from dr.machine import host, images
 from dr.services import collector, stack
 from stages.layout import DataRoot
 
@@ -35,11 +31,7 @@ def archived(cfg) -> set[str]:
 
 @pytest.fixture(scope="module")
 def arriving(tmp_path_factory):
-    with open(BUILD_LOCK, "w") as held:  # one build at a time on this host, like the `built` fixture's
-        fcntl.flock(held, fcntl.LOCK_EX)
-        tagged = config.load(overrides={"images.tag": TAG})
-        host.bootstrap(tagged)
-        images.build_all(tagged)
+    build_tagged(config.load(overrides={"images.tag": TAG}))
     root = tmp_path_factory.mktemp("arrivals")
     reports: list = []
     with running_instance(root, "aggr-arrive", sample=True, reports=reports, **{
@@ -63,26 +55,12 @@ def test_rebuild_sample_runs_the_built_in_reports_through_the_broker(arriving):
     client.close()
 
 
-def complete_report(cfg, name: str, body: bytes) -> None:
-    """A report completed on the sample collector as a collector completes one: written as a dot-file, then
-    renamed into place."""
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w") as tar:
-        info = tarfile.TarInfo(f".{name}.part")
-        info.size, info.mode = len(body), 0o644
-        tar.addfile(info, io.BytesIO(body))
-    c = docker_api.client().containers.get(collector.container_name(cfg))
-    assert c.put_archive(collector.ARCHIVE, buf.getvalue())
-    moved = c.exec_run(["mv", f"{collector.ARCHIVE}/.{name}.part", f"{collector.ARCHIVE}/{name}"])
-    assert moved.exit_code == 0, moved.output
-
-
 def test_a_report_completed_later_reaches_the_archive_and_the_database_with_no_pipeline_run(arriving):
     cfg, _ = arriving
     before = archived(cfg)
     text = (REPO / "samples/ooni-legacy/extracted-probedocs-web_connectivity-2016.yaml").read_text()
     assert "report_id: 20160712T172644Z" in text
-    complete_report(cfg, NEW, text.replace("report_id: 20160712T172644Z", "report_id: 20161208T000000Z", 1).encode())
+    collector.complete(cfg, NEW, text.replace("report_id: 20160712T172644Z", "report_id: 20161208T000000Z", 1).encode())
     poll.until(lambda: len(archived(cfg) - before) == 1, "the new report in the archive", 180, interval=0.5)
     client = stack.db_client(cfg)
     try:

@@ -10,7 +10,6 @@ whole set."""
 
 from __future__ import annotations
 
-import fcntl
 import json
 import socket
 import ssl
@@ -18,12 +17,11 @@ import ssl
 import pika
 import pika.exceptions
 import pytest
-from conftest import BUILD_LOCK
+from conftest import build_tagged
 
 from common import broker as names
 from common import config, poll, secrets
 from dr.engine import docker_api
-from dr.machine import baseimage, images
 from dr.services import broker, certs, stack
 from instances import free_port
 
@@ -49,10 +47,7 @@ def cfg(tmp_path_factory):
     cfg = with_collectors(config.load(overrides={
         "instance": "brk1", "data_root": str(root / "data"), "secrets_dir": str(root / "secrets"),
         "broker.host": "127.0.0.1", "broker.port": free_port()}), COLLECTORS)
-    with open(BUILD_LOCK, "w") as held:  # one build at a time on this host, like the `built` fixture's
-        fcntl.flock(held, fcntl.LOCK_EX)
-        baseimage.ensure(cfg)  # reused when present
-        images.build_one(cfg, "broker", images.git_revision())
+    build_tagged(cfg, ("broker",))
     clear(cfg)
     certs.make(cfg)
     try:

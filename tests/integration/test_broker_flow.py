@@ -17,7 +17,6 @@ the tag `status-tests`, never the shared `built` fixture's set nor `:latest`."""
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import json
 import signal
@@ -28,12 +27,12 @@ from pathlib import Path
 
 import pika
 import pytest
-from conftest import BUILD_LOCK, invoke_status
+from conftest import build_tagged, invoke_status
 
 from common import broker as names
 from common import config, poll
 from dr.engine import docker_api
-from dr.machine import baseimage, configfile, images
+from dr.machine import configfile
 from dr.services import broker, certs, collector
 from instances import free_port, remove_instance
 from stages import journal, sync
@@ -56,12 +55,7 @@ def setup(tmp_path_factory):
         "instance": "st1", "data_root": str(root / "data"), "secrets_dir": str(root / "secrets"),
         "images.tag": TAG, "broker.enabled": True, "broker.port": free_port(),
         "history.dir": str(root / "history"), "status.page_dir": ""})
-    with open(BUILD_LOCK, "w") as held:  # one build at a time on this host, like the `built` fixture's
-        fcntl.flock(held, fcntl.LOCK_EX)
-        baseimage.ensure(cfg)
-        revision = images.git_revision()
-        for component in ("broker", "collector"):
-            images.build_one(cfg, component, revision)
+    build_tagged(cfg, ("broker", "collector"))
     remove_instance(cfg)
     certs.make(cfg)
     try:

@@ -13,19 +13,17 @@ their own tag (`pub`), never the shared `built` fixture's set."""
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import ssl
 
 import pika
 import pytest
-from conftest import BUILD_LOCK
+from conftest import build_tagged
 
 from common import broker as names
 from common import config, poll
 from dr.engine import docker_api
-from dr.machine import baseimage, images
 from dr.services import broker, certs, collector, stack
 from instances import free_port
 
@@ -50,12 +48,7 @@ def cfg(tmp_path_factory):
     cfg = config.load(overrides={
         "instance": "pub1", "data_root": str(root / "data"), "secrets_dir": str(root / "secrets"),
         "broker.port": free_port(), "images.tag": "pub"})
-    with open(BUILD_LOCK, "w") as held:  # one build at a time on this host, like the `built` fixture's
-        fcntl.flock(held, fcntl.LOCK_EX)
-        baseimage.ensure(cfg)  # reused when present
-        revision = images.git_revision()
-        for component in ("broker", "collector"):
-            images.build_one(cfg, component, revision)
+    build_tagged(cfg, ("broker", "collector"))
     clear(cfg)
     certs.make(cfg)
     try:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import fcntl
 import os
 import signal
 import subprocess
@@ -19,12 +18,12 @@ from pathlib import Path
 
 import pika
 import pytest
-from conftest import BUILD_LOCK
+from conftest import build_tagged
 
 from common import broker as names
 from common import config, poll
 from dr.jobs import subscriber
-from dr.machine import baseimage, configfile, images
+from dr.machine import configfile
 from dr.services import broker, certs, collector
 from instances import free_port, remove_instance
 from stages import journal, sync
@@ -44,11 +43,7 @@ def setup(tmp_path_factory):
     cfg = config.load(overrides={
         "instance": "sub1", "data_root": str(root / "data"), "secrets_dir": str(root / "secrets"),
         "images.tag": TAG, "broker.host": "127.0.0.1", "broker.port": free_port()})
-    with open(BUILD_LOCK, "w") as held:  # one build at a time on this host, like the `built` fixture's
-        fcntl.flock(held, fcntl.LOCK_EX)
-        baseimage.ensure(cfg)
-        for component in ("broker", "collector", "sync"):
-            images.build_one(cfg, component, images.git_revision())
+    build_tagged(cfg, ("broker", "collector", "sync"))
     remove_instance(cfg)
     certs.make(cfg)
     entries = [collector.start(cfg, port=free_port(), name=name) for name in COLLECTORS]
