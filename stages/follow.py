@@ -13,11 +13,10 @@ run's Summary is printed as one JSON line. SIGTERM (a container stopped) ends it
 from __future__ import annotations
 
 import signal
-import sys
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from common import log
 from stages.layout import DataRoot
@@ -33,7 +32,7 @@ class Due:
     backoff: float = 1.0
     last: tuple = ()
     retry_at: float = 0.0
-    tries: int = field(default=0)
+    tries: int = 0
 
     def now(self, waiting: tuple, clock: float) -> bool:
         if not waiting:
@@ -66,7 +65,6 @@ def follow(cfg, dr: DataRoot, run: Callable, waiting: Callable[[DataRoot], tuple
             due.ran(waiting(dr), time.monotonic())
         stop.wait(interval)
     _log.info("stopped")
-    sys.stdout.flush()
     return 0
 
 

@@ -205,19 +205,21 @@ def sample_arrived(cfg: Config, position: int) -> str:
 
     def handled() -> dict[str, int]:
         seen: dict[str, int] = {}
-        for offset, entry in journal.read(dr, position, stage="subscribe"):
+        for _, entry in journal.read(dr, position, stage="subscribe"):
             if entry.get("event") == "batch":
                 for k, v in ((entry.get("summary") or {}).get("outcomes") or {}).items():
                     if k.startswith("acked:") or k == "dead_lettered":
                         seen[k] = seen.get(k, 0) + int(v)
         return seen
 
-    poll.until(lambda: sum(handled().values()) >= expected,
-               f"the {expected} built-in reports to come through the broker", ARRIVAL_TIMEOUT, interval=0.5,
-               error=lambda message: PipelineFailed(
-                   f"{message}: {sum(handled().values())} handled (the subscriber's log: docker logs "
-                   f"{stack.container_name(cfg, subscriber.SERVICE)})"))
-    seen = handled()
+    def all_handled() -> dict[str, int] | None:
+        seen = handled()
+        return seen if sum(seen.values()) >= expected else None
+
+    seen = poll.until(all_handled, f"the {expected} built-in reports to come through the broker", ARRIVAL_TIMEOUT,
+                      interval=0.5, error=lambda message: PipelineFailed(
+                          f"{message}: {sum(handled().values())} handled (the subscriber's log: docker logs "
+                          f"{stack.container_name(cfg, subscriber.SERVICE)})"))
     return (f"{expected} built-in reports announced by the sample collector and handled by the subscriber within "
             f"{time.monotonic() - started:.1f}s (" + ", ".join(f"{v} {k.removeprefix('acked:')}"
                                                           for k, v in sorted(seen.items())) + ")")
